@@ -1,0 +1,163 @@
+/**
+ * Plugin API v1: every type a framework plugin touches. A plugin is a plain object with a `name` and hooks;
+ * the build calls the hooks in this order (see docs/plugins.md):
+ *
+ *   configResolved   sequential   each plugin may inspect or adjust the resolved config
+ *   describeWeights  first        per weights file, the first plugin that recognises the format describes it
+ *   defaultModel     first        when the config names no model file, a plugin may supply the model source
+ *   bundleOptions    sequential   each plugin may add esbuild externals / plugins for the model code
+ *   dependencies     parallel     dependency layers (files + deps-manifest entries), concatenated in plugin order
+ *   runtimeAdapter   parallel     the adapter module the entrypoint loads inside the image
+ *   buildEnd         parallel     after the image is written (or the build failed)
+ *
+ * Any error a hook throws reaches the user as a PluginError carrying the plugin's and the hook's names.
+ */
+import type { ContractKind, Signature, TensorSpec } from '@pyml/contract';
+import type { DependencyEntry } from '@pyml/runtime/manifest';
+import type { Plugin as EsbuildPlugin } from 'esbuild';
+
+export type { ContractKind, Signature, TensorSpec, DependencyEntry };
+
+/** Target platform in OCI terms. */
+export interface Platform {
+  os: 'linux';
+  architecture: 'amd64' | 'arm64';
+  variant?: string;
+}
+
+/** The config as the user writes it in pyml.config.ts (validated against schemas/pyml.config.schema.json). */
+export interface UserConfig {
+  name: string;
+  version: string;
+  /** Model module (default-exports a TensorModel or DataFrameModel class). Optional when a plugin supplies one. */
+  model?: string;
+  kind?: ContractKind;
+  weights?: string[];
+  plugins?: PymlPlugin[];
+  signature?: Signature;
+  image?: {
+    /** 'pyml/node' (default: built from this machine's node) or a path to an OCI image layout directory. */
+    base?: string;
+    tags?: string[];
+    labels?: Record<string, string>;
+    platform?: string;
+  };
+  serving?: { maxBatchSize?: number; maxBatchDelayMs?: number; maxConcurrency?: number };
+}
+
+/** The config after loading: paths absolute, defaults filled. */
+export interface ResolvedConfig {
+  /** Absolute path of the config file. */
+  configFile: string;
+  /** Project directory (the config file's directory). */
+  root: string;
+  name: string;
+  version: string;
+  kind: ContractKind;
+  /** Absolute path of the model module, or undefined until a plugin's defaultModel supplies one. */
+  model?: string;
+  weights: string[];
+  plugins: PymlPlugin[];
+  signature?: Signature;
+  image: { base: string; tags: string[]; labels: Record<string, string>; platform: Platform };
+  serving: { maxBatchSize?: number; maxBatchDelayMs?: number; maxConcurrency?: number };
+}
+
+/** What every hook receives besides its own argument. */
+export interface HookContext {
+  config: ResolvedConfig;
+  platform: Platform;
+  /** Progress and diagnostics; quiet under --json. */
+  log(message: string): void;
+  /** A directory the plugin may write scratch files into (kept between builds, per plugin). */
+  cacheDir: string;
+}
+
+/** A weights file handed to describeWeights. Read it as a stream: weights may be gigabytes. */
+export interface WeightsFile {
+  /** Absolute path on the build machine. */
+  path: string;
+  /** Base name as it will appear in the image's weights directory. */
+  name: string;
+  size: number;
+}
+
+export interface WeightsDescription {
+  /** Format name, e.g. 'onnx', 'tfjs-layers'. */
+  format: string;
+  /** Signature inferred from the file, when the format carries one. */
+  signature?: Signature;
+  /** Anything worth showing in `inspect` (opset, producer, ...). */
+  details?: Record<string, string | number>;
+}
+
+/** Model source supplied by a plugin when the config has no `model`. */
+export interface ModelSource {
+  /** Absolute path of a module to bundle as the model code. */
+  entry: string;
+  kind: ContractKind;
+}
+
+export interface BundleOptions {
+  /** Module specifiers left unbundled; they resolve at run time from the image's /opt/pyml/node_modules. */
+  external: string[];
+  plugins: EsbuildPlugin[];
+  define: Record<string, string>;
+}
+
+/** One file or directory in a layer. Exactly one of `source`, `content`, `linkTarget` or `directory`. */
+export interface LayerFile {
+  /** Absolute path inside the image. */
+  path: string;
+  /** A file on the build machine, streamed into the layer. */
+  source?: string;
+  content?: string | Uint8Array;
+  linkTarget?: string;
+  directory?: true;
+  /** Permission bits; normalised to 0644/0755 when absent. */
+  mode?: number;
+}
+
+/** A dependency layer a plugin contributes: its files and the deps-manifest entries they make up. */
+export interface DependencyLayer {
+  /** Short name, shown in inspect (`onnxruntime-node`, `python`). */
+  name: string;
+  files: LayerFile[];
+  entries: DependencyEntry[];
+  /**
+   * Key that identifies the layer's contents without reading them (e.g. package name + version + platform),
+   * so a rebuild can reuse the cached layer without hashing hundreds of MB. Omit to key by file stats.
+   */
+  cacheKey?: string;
+}
+
+/** The adapter module the image's entrypoint loads; bundled with esbuild at build time. */
+export interface RuntimeAdapter {
+  /** Name models use with ctx.adapter(name). */
+  name: string;
+  /** Absolute path of the adapter module (TS or JS); its default export is an AdapterFactory. */
+  entry: string;
+  /** Specifiers left unbundled (provided by the plugin's dependency layer). */
+  external?: string[];
+}
+
+export interface BuildSummary {
+  digest: string;
+  layout?: string;
+  tar?: string;
+  error?: Error;
+}
+
+export interface PymlPlugin {
+  name: string;
+  /** Plugin API version this plugin was written for. */
+  apiVersion?: 1;
+  version?: string;
+  configResolved?(config: ResolvedConfig, ctx: HookContext): void | Promise<void>;
+  describeWeights?(file: WeightsFile, ctx: HookContext): WeightsDescription | null | undefined | Promise<WeightsDescription | null | undefined>;
+  defaultModel?(ctx: HookContext): ModelSource | null | undefined | Promise<ModelSource | null | undefined>;
+  bundleOptions?(options: BundleOptions, ctx: HookContext): BundleOptions | void | Promise<BundleOptions | void>;
+  dependencies?(ctx: HookContext): DependencyLayer[] | Promise<DependencyLayer[]>;
+  runtimeAdapter?(ctx: HookContext): RuntimeAdapter | null | undefined | Promise<RuntimeAdapter | null | undefined>;
+  buildEnd?(summary: BuildSummary, ctx: HookContext): void | Promise<void>;
+}
