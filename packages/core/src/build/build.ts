@@ -1,0 +1,260 @@
+import { stat } from 'node:fs/promises';
+import path from 'node:path';
+import { readFileSync } from 'node:fs';
+import type { Signature } from '@pyml/contract';
+import {
+  BlobStore, buildLayer, emptyImage, appendLayers, withConfig, withAnnotations, writeLayout, writeTarball, type Layer,
+} from '@pyml/image';
+import { ENTRYPOINT_PATH, MANIFEST_PATH, PYML_ROOT, type PartRecord, type PymlManifest, type DependencyEntry } from '@pyml/runtime/manifest';
+import { loadConfig } from '../config/load-config.ts';
+import { BuildError, ConfigError } from '../errors.ts';
+import { PluginDriver } from '../plugin-driver.ts';
+import type { BundleOptions, DependencyLayer, HookContext, LayerFile, ResolvedConfig } from '../types.ts';
+import { bundleModel } from './bundle-model.ts';
+import { bundleForImage, bundleRuntime } from './bundle-runtime.ts';
+import { checkDeclaredSignature } from './check-signature.ts';
+import { resolveBase, type BaseImage } from './base-image.ts';
+import { addMissingSystemLibraries } from './native-closure.ts';
+
+export const PYML_VERSION = (JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }).version;
+
+export type PartName = 'base' | 'deps' | 'weights' | 'model' | 'entrypoint';
+
+export interface BuildOptions {
+  /** Project directory or config file. */
+  project: string;
+  /** OCI layout directory to write (default: <project>/.pyml/image). */
+  out?: string;
+  /** Also write a tarball (OCI layout + docker-archive manifest.json) here. */
+  tar?: string;
+  /** Blob cache (default: $PYML_CACHE_DIR or ~/.cache/pyml). */
+  cacheDir?: string;
+  /** Fixed timestamp for every file and the image (default: $SOURCE_DATE_EPOCH or 0). */
+  sourceDateEpoch?: number;
+  log?: (message: string) => void;
+  onProgress?: (event: { part: string; bytes: number }) => void;
+}
+
+export interface PartSummary {
+  part: PartName;
+  name: string;
+  digest: string;
+  diffId: string;
+  size: number;
+  mediaType: string;
+  reused: boolean;
+}
+
+export interface BuildResult {
+  name: string;
+  version: string;
+  digest: string;
+  layout: string;
+  tar?: string;
+  refName: string;
+  platform: string;
+  parts: PartSummary[];
+  signature: Signature;
+  kind: 'tensor' | 'dataframe';
+  seconds: number;
+}
+
+const MODEL_DIR = `${PYML_ROOT}/model`;
+const WEIGHTS_DIR = `${PYML_ROOT}/weights`;
+const ADAPTERS_DIR = `${PYML_ROOT}/adapters`;
+export const DEFAULT_SOCKET = '/run/pyml/model.sock';
+
+function epochFrom(options: BuildOptions): number {
+  if (options.sourceDateEpoch !== undefined) return options.sourceDateEpoch;
+  const env = process.env.SOURCE_DATE_EPOCH;
+  if (env === undefined || env === '') return 0;
+  const n = Number(env);
+  if (!Number.isInteger(n) || n < 0) throw new ConfigError(`SOURCE_DATE_EPOCH='${env}' is not a whole number of seconds`);
+  return n;
+}
+
+/** Builds the project into an OCI image: base | deps | weights | model code | entrypoint. */
+export async function build(options: BuildOptions): Promise<BuildResult> {
+  const started = performance.now();
+  const log = options.log ?? (() => {});
+  const config = await loadConfig(options.project);
+  const epoch = epochFrom(options);
+  const store = new BlobStore(options.cacheDir);
+  const ctx: HookContext = { config, platform: config.image.platform, log, cacheDir: path.join(store.dir, 'plugins') };
+  const driver = new PluginDriver(config.plugins, ctx);
+  await driver.sequential('configResolved', config);
+
+  const { signature, weightFiles } = await describeWeights(config, driver);
+  const modelEntry = await resolveModelEntry(config, driver);
+  const bundleOptions = await driver.sequential<BundleOptions, 'bundleOptions'>('bundleOptions', { external: [], plugins: [], define: {} });
+  log('bundling model code');
+  const scratch = path.join(config.root, '.pyml', 'tmp');
+  const model = await bundleModel(modelEntry, bundleOptions, config.kind, config.root, scratch);
+
+  const depLayers = (await driver.parallel('dependencies')).flatMap(({ plugin, result }) =>
+    result.map((layer) => ({ ...layer, entries: layer.entries.map((e) => ({ plugin: plugin.name, ...e })) })));
+  const adapterSpecs = (await driver.parallel('runtimeAdapter')).map((r) => r.result);
+  const codeCache = path.join(store.dir, 'bundles');
+  const [runtimeCode, adapterCodes] = await Promise.all([
+    bundleRuntime(codeCache),
+    Promise.all(adapterSpecs.map((a) => bundleForImage(a.entry, a.external ?? [], codeCache))),
+  ]);
+
+  const platform = config.image.platform;
+  const base = await resolveBase(config, store, epoch, log);
+  await addMissingSystemLibraries(depLayers, base.libraries);
+
+  const progress = (part: string) => (bytes: number) => options.onProgress?.({ part, bytes });
+  const layerOf = (part: PartName, name: string, files: LayerFile[], compression: 'auto' | 'gzip' | 'none', cacheKey?: string) =>
+    buildLayer(files, {
+      store, compression, cacheKey: cacheKey ? `${cacheKey}|epoch=${epoch}` : undefined, sourceDateEpoch: epoch,
+      annotations: { 'dev.pyml.part': part, 'dev.pyml.part.name': name }, onProgress: progress(part),
+    });
+
+  log('writing layers');
+  const [depBuilt, weightsLayer, modelLayer] = await Promise.all([
+    Promise.all(depLayers.map((d) => layerOf('deps', d.name, d.files, 'gzip', d.cacheKey))),
+    layerOf('weights', 'weights', [
+      { path: WEIGHTS_DIR, directory: true },
+      ...weightFiles.map((w) => ({ path: `${WEIGHTS_DIR}/${w.name}`, source: w.path, mode: 0o644 })),
+    ], 'auto'),
+    layerOf('model', 'model', [
+      { path: `${MODEL_DIR}/model.mjs`, content: `${model.code}//# sourceMappingURL=model.mjs.map\n` },
+      { path: `${MODEL_DIR}/model.mjs.map`, content: model.map },
+    ], 'gzip'),
+  ]);
+
+  const named: { part: PartName; name: string; layer: Layer }[] = [
+    ...base.layers.map((layer, i) => ({ part: 'base' as const, name: base.layers.length > 1 ? `base-${i}` : 'base', layer })),
+    ...depBuilt.map((layer, i) => ({ part: 'deps' as const, name: depLayers[i]!.name, layer })),
+    { part: 'weights', name: 'weights', layer: weightsLayer },
+    { part: 'model', name: 'model', layer: modelLayer },
+  ];
+  const parts: PartRecord[] = named.map(({ part, name, layer }) => ({
+    part, name, digest: layer.digest, diffId: layer.diffId, size: layer.size, mediaType: layer.mediaType,
+  }));
+  const created = new Date(epoch * 1000).toISOString();
+  const argv = [base.nodePath, ENTRYPOINT_PATH];
+  const manifest: PymlManifest = {
+    schemaVersion: 1,
+    name: config.name,
+    version: config.version,
+    kind: config.kind,
+    signature,
+    model: { entry: 'model/model.mjs' },
+    // Per-file digests would cost a second read of the weights; the weights part's digest identifies them.
+    weights: { dir: 'weights', files: weightFiles.map((w) => ({ name: w.name, size: w.size })) },
+    adapters: adapterSpecs.map((a) => ({ name: a.name, entry: `adapters/${a.name}.mjs` })),
+    plugins: config.plugins.map((p) => ({ name: p.name, ...(p.version ? { version: p.version } : {}) })),
+    deps: depLayers.flatMap((d) => d.entries as DependencyEntry[]),
+    parts,
+    entrypoint: { argv, socket: DEFAULT_SOCKET },
+    ...(Object.keys(config.serving).length ? { serving: config.serving } : {}),
+    build: { pyml: PYML_VERSION, node: base.nodeVersion, created, platform: { os: platform.os, architecture: platform.architecture } },
+  };
+
+  const entrypointLayer = await layerOf('entrypoint', 'entrypoint', [
+    { path: ENTRYPOINT_PATH, content: runtimeCode },
+    ...adapterSpecs.map((a, i) => ({ path: `${ADAPTERS_DIR}/${a.name}.mjs`, content: adapterCodes[i]! })),
+    { path: MANIFEST_PATH, content: `${JSON.stringify(manifest, null, 2)}\n` },
+  ], 'gzip');
+  named.push({ part: 'entrypoint', name: 'entrypoint', layer: entrypointLayer });
+
+  const refName = `${config.name}:${config.version}`;
+  const labels: Record<string, string> = {
+    ...base.labels,
+    'org.opencontainers.image.title': config.name,
+    'org.opencontainers.image.version': config.version,
+    'org.opencontainers.image.created': created,
+    'dev.pyml.kind': config.kind,
+    'dev.pyml.version': PYML_VERSION,
+    ...config.image.labels,
+  };
+  let image = emptyImage({ os: platform.os, architecture: platform.architecture }, created);
+  image = appendLayers(image, ...named.map((n) => n.layer));
+  image = withConfig(image, {
+    Entrypoint: argv,
+    Cmd: ['serve', '--socket', DEFAULT_SOCKET],
+    Env: base.env,
+    WorkingDir: PYML_ROOT,
+    Labels: labels,
+  });
+  image = withAnnotations(image, {
+    'org.opencontainers.image.title': config.name,
+    'org.opencontainers.image.version': config.version,
+    'org.opencontainers.image.created': created,
+    'org.opencontainers.image.ref.name': config.version,
+    'dev.pyml.kind': config.kind,
+  });
+
+  const layout = path.resolve(options.out ?? path.join(config.root, '.pyml', 'image'));
+  log(`writing ${layout}`);
+  let digest: string;
+  try {
+    ({ manifestDigest: digest } = await writeLayout(image, layout, { store, refName: config.version }));
+    if (options.tar) {
+      log(`writing ${options.tar}`);
+      await writeTarball(image, path.resolve(options.tar), { store, refName: config.version, repoTags: [refName, ...config.image.tags.map((t) => `${config.name}:${t}`)] });
+    }
+  } catch (err) {
+    await driver.parallel('buildEnd', { digest: '', error: err as Error });
+    throw err;
+  }
+  await driver.parallel('buildEnd', { digest, layout, tar: options.tar });
+  return {
+    name: config.name,
+    version: config.version,
+    digest,
+    layout,
+    ...(options.tar ? { tar: path.resolve(options.tar) } : {}),
+    refName,
+    platform: `${platform.os}/${platform.architecture}`,
+    parts: named.map(({ part, name, layer }) => ({ part, name, digest: layer.digest, diffId: layer.diffId, size: layer.size, mediaType: layer.mediaType, reused: layer.reused })),
+    signature,
+    kind: config.kind,
+    seconds: (performance.now() - started) / 1000,
+  };
+}
+
+async function describeWeights(config: ResolvedConfig, driver: PluginDriver) {
+  const weightFiles: { path: string; name: string; size: number }[] = [];
+  let inferred: { signature: Signature; file: string } | undefined;
+  const names = new Set<string>();
+  for (const [i, file] of config.weights.entries()) {
+    const s = await stat(file).catch(() => undefined);
+    if (!s || !s.isFile()) {
+      throw new ConfigError(`${config.configFile}: weights[${i}]: ${path.relative(config.root, file) || file} ${s ? 'is not a file' : 'does not exist'}`,
+        'weights are paths relative to the config file');
+    }
+    const name = path.basename(file);
+    if (names.has(name)) throw new ConfigError(`${config.configFile}: weights[${i}]: two weights files are named ${name}`, 'weights share one directory in the image: give them distinct names');
+    names.add(name);
+    weightFiles.push({ path: file, name, size: s.size });
+    const described = await driver.first('describeWeights', { path: file, name, size: s.size });
+    if (described?.result.signature && !inferred) inferred = { signature: described.result.signature, file: path.relative(config.root, file) };
+  }
+  if (config.signature && inferred) checkDeclaredSignature(config.signature, inferred.signature, config.configFile, inferred.file);
+  const signature = config.signature ?? inferred?.signature;
+  if (!signature) {
+    throw new ConfigError(`${config.configFile}: no signature: none is declared and no plugin could read one from the weights`,
+      'declare `signature: { inputs: [{ name, dtype, shape }], outputs: [...] }` in the config');
+  }
+  return { signature, weightFiles };
+}
+
+async function resolveModelEntry(config: ResolvedConfig, driver: PluginDriver): Promise<string> {
+  if (config.model) {
+    const s = await stat(config.model).catch(() => undefined);
+    if (!s?.isFile()) throw new ConfigError(`${config.configFile}: model: ${path.relative(config.root, config.model)} does not exist`, 'model is the path of your model module, relative to the config');
+    return config.model;
+  }
+  const supplied = await driver.first('defaultModel');
+  if (!supplied) {
+    throw new ConfigError(`${config.configFile}: model is missing and no plugin supplies a default model`,
+      "set model: './src/model.ts' to a module that default-exports your model class");
+  }
+  return supplied.result.entry;
+}
+
+export type { DependencyLayer };
+export type { BaseImage };

@@ -1,0 +1,80 @@
+import { build, type Metafile } from 'esbuild';
+import { mkdir, rm, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { randomBytes } from 'node:crypto';
+import { contractKindOf, type ContractKind } from '@pyml/contract';
+import { BuildError } from '../errors.ts';
+import type { BundleOptions } from '../types.ts';
+import { stableSourceMap } from './stable-source-map.ts';
+
+export interface ModelBundle {
+  code: string;
+  map: string;
+  kind: ContractKind;
+}
+
+/** esbuild errors carry locations: keep them in the message so the user lands on the line. */
+export function formatEsbuildError(err: unknown, what: string): BuildError {
+  const errors = (err as { errors?: { text: string; location?: { file: string; line: number; column: number } | null }[] }).errors;
+  if (!errors?.length) return new BuildError(`${what}: ${(err as Error).message}`);
+  return new BuildError(errors.map((e) => `${e.location ? `${e.location.file}:${e.location.line}:${e.location.column}: ` : ''}${what}: ${e.text}`).join('\n'));
+}
+
+/**
+ * Bundles the model module into one ESM file (platform node, sourcemap), leaving plugin externals to the image's
+ * node_modules, then loads it once to check that its default export is a contract class of the declared kind.
+ */
+export async function bundleModel(entry: string, options: BundleOptions, expectedKind: ContractKind, projectRoot: string, scratchDir: string): Promise<ModelBundle> {
+  let outputs: { path: string; text: string }[];
+  let metafile: Metafile;
+  try {
+    const result = await build({
+      entryPoints: [entry], bundle: true, write: false, platform: 'node', format: 'esm', target: 'node20',
+      sourcemap: 'external', sourcesContent: true, outfile: 'model.mjs', external: options.external,
+      plugins: options.plugins, define: options.define, logLevel: 'silent', metafile: true, legalComments: 'none',
+      // No path comments in the code (they would name this checkout); the source map carries the names instead.
+      minifyWhitespace: true, absWorkingDir: path.dirname(entry),
+      // Bundled CommonJS may call require(): give the ESM output one.
+      banner: { js: "import { createRequire as __pymlCreateRequire } from 'node:module'; const require = __pymlCreateRequire(import.meta.url);" },
+    });
+    outputs = result.outputFiles;
+    metafile = result.metafile;
+  } catch (err) {
+    throw formatEsbuildError(err, 'bundling the model');
+  }
+  const code = outputs.find((o) => o.path.endsWith('.mjs'))!.text;
+  const map = stableSourceMap(outputs.find((o) => o.path.endsWith('.map'))?.text ?? '{}', path.dirname(entry), projectRoot);
+  const exportsOf = Object.values(metafile.outputs).find((o) => o.entryPoint)?.exports ?? [];
+  if (!exportsOf.includes('default')) {
+    throw new BuildError(`${entry}: the model module has no default export`,
+      'default-export your model class: `export default class MyModel extends TensorModel { ... }`');
+  }
+  const kind = await loadContractKind(code, entry, scratchDir);
+  if (kind !== expectedKind) {
+    throw new BuildError(`${entry}: the default export is a ${kind === 'tensor' ? 'TensorModel' : 'DataFrameModel'} but the config says kind: '${expectedKind}'`,
+      `set kind: '${kind}' in the config, or extend ${expectedKind === 'tensor' ? 'TensorModel' : 'DataFrameModel'}`);
+  }
+  return { code, map, kind };
+}
+
+async function loadContractKind(code: string, entry: string, scratchDir: string): Promise<ContractKind> {
+  // Written inside the project so externals (onnxruntime-node, ...) resolve from its node_modules.
+  await mkdir(scratchDir, { recursive: true });
+  const file = path.join(scratchDir, `model-check.${randomBytes(6).toString('hex')}.mjs`);
+  await writeFile(file, code);
+  let mod: { default?: unknown };
+  try {
+    mod = (await import(pathToFileURL(file).href)) as { default?: unknown };
+  } catch (err) {
+    throw new BuildError(`${entry}: loading the model module failed: ${(err as Error).message}`);
+  } finally {
+    await rm(file, { force: true });
+  }
+  const kind = contractKindOf(mod.default);
+  if (!kind) {
+    throw new BuildError(`${entry}: the default export is not a model class`,
+      "default-export a class that extends TensorModel or DataFrameModel from '@pyml/contract'");
+  }
+  return kind;
+}

@@ -1,0 +1,35 @@
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
+
+const run = promisify(execFile);
+
+/** System directories whose libraries a base or dependency layer may copy. */
+const SYSTEM_LIB_DIRS = ['/lib/', '/lib64/', '/usr/lib/', '/usr/lib64/'];
+
+/**
+ * The system shared libraries an ELF file loads, as `ldd` resolves them on this machine (path as loaded, e.g.
+ * /lib/x86_64-linux-gnu/libc.so.6). Libraries that live outside system directories (a package's own .so next to
+ * its .node file) are left to the layer that ships the file.
+ */
+export async function sharedLibrariesOf(file: string): Promise<string[]> {
+  let stdout: string;
+  try {
+    ({ stdout } = await run('ldd', [file]));
+  } catch (err) {
+    const text = String((err as { stdout?: string }).stdout ?? '') + String((err as { stderr?: string }).stderr ?? '');
+    if (/not a dynamic executable|statically linked/.test(text)) return [];
+    throw new Error(`ldd ${file} failed: ${text.trim() || (err as Error).message}`);
+  }
+  const libs = new Set<string>();
+  for (const line of stdout.split('\n')) {
+    const missing = /^\s*(\S+) => not found/.exec(line);
+    if (missing) throw new Error(`${file} needs ${missing[1]}, which is not installed on this machine`);
+    const m = /=>\s+(\/\S+)\s+\(/.exec(line) ?? /^\s*(\/\S+)\s+\(/.exec(line);
+    if (m && SYSTEM_LIB_DIRS.some((d) => m[1]!.startsWith(d))) libs.add(m[1]!);
+  }
+  return [...libs].sort();
+}
+
+export function isNativeFile(p: string): boolean {
+  return p.endsWith('.node') || /\.so(\.\d+)*$/.test(p);
+}

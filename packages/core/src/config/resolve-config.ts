@@ -1,0 +1,42 @@
+import path from 'node:path';
+import { ConfigError } from '../errors.ts';
+import type { Platform, ResolvedConfig, UserConfig } from '../types.ts';
+
+export const DEFAULT_BASE = 'pyml/node';
+
+export function hostPlatform(): Platform {
+  if (process.arch === 'x64') return { os: 'linux', architecture: 'amd64' };
+  if (process.arch === 'arm64') return { os: 'linux', architecture: 'arm64' };
+  throw new ConfigError(`this machine's architecture ${process.arch} is not supported`, 'pyml builds linux/amd64 and linux/arm64 images');
+}
+
+export function parsePlatform(value: string, where: string): Platform {
+  const m = /^linux\/(amd64|arm64)$/.exec(value);
+  if (!m) throw new ConfigError(`${where}: platform '${value}' is not supported`, "use 'linux/amd64' or 'linux/arm64'");
+  return { os: 'linux', architecture: m[1] as Platform['architecture'] };
+}
+
+/** Makes paths absolute (relative to the config file) and fills defaults. */
+export function resolveConfig(user: UserConfig, configFile: string): ResolvedConfig {
+  const root = path.dirname(configFile);
+  const abs = (p: string) => path.resolve(root, p);
+  const base = user.image?.base ?? DEFAULT_BASE;
+  return {
+    configFile,
+    root,
+    name: user.name,
+    version: user.version,
+    kind: user.kind ?? 'tensor',
+    model: user.model ? abs(user.model) : undefined,
+    weights: (user.weights ?? []).map(abs),
+    plugins: user.plugins ?? [],
+    signature: user.signature,
+    image: {
+      base: base === DEFAULT_BASE ? base : abs(base),
+      tags: user.image?.tags ?? [],
+      labels: user.image?.labels ?? {},
+      platform: user.image?.platform ? parsePlatform(user.image.platform, `${configFile}: image.platform`) : hostPlatform(),
+    },
+    serving: user.serving ?? {},
+  };
+}

@@ -1,0 +1,77 @@
+import { Ajv, type ErrorObject } from 'ajv';
+import { readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { ConfigError } from '../errors.ts';
+import type { UserConfig } from '../types.ts';
+
+const schemaPath = fileURLToPath(new URL('../../../../schemas/pyml.config.schema.json', import.meta.url));
+const schema = JSON.parse(readFileSync(schemaPath, 'utf8')) as Record<string, unknown>;
+
+const ajv = new Ajv({ allErrors: true, strict: true });
+ajv.addKeyword({ keyword: 'x-hint', schemaType: 'string' });
+const validate = ajv.compile(schema);
+
+/** JSON path in the style users read: `signature.inputs[0].dtype`. */
+function fieldPath(instancePath: string, extra?: string): string {
+  const parts = instancePath.split('/').filter(Boolean).map((p) => p.replace(/~1/g, '/').replace(/~0/g, '~'));
+  if (extra) parts.push(extra);
+  let out = '';
+  for (const p of parts) out += /^\d+$/.test(p) ? `[${p}]` : out ? `.${p}` : p;
+  return out || '(root)';
+}
+
+function hintAt(schemaPath: string): string | undefined {
+  // Walk the schema along the failing keyword's path, keeping the nearest x-hint.
+  let node: unknown = schema;
+  let hint: string | undefined;
+  for (const seg of schemaPath.replace(/^#\//, '').split('/')) {
+    if (node && typeof node === 'object') {
+      const h = (node as Record<string, unknown>)['x-hint'];
+      if (typeof h === 'string') hint = h;
+      if (seg.startsWith('#')) node = schema;
+      node = (node as Record<string, unknown>)[seg];
+    }
+  }
+  return hint;
+}
+
+function describe(error: ErrorObject): { field: string; expected: string; hint?: string } {
+  const p = error.params as Record<string, unknown>;
+  switch (error.keyword) {
+    case 'required':
+      return { field: fieldPath(error.instancePath, String(p.missingProperty)), expected: 'is required but missing',
+        hint: hintAt(`${error.schemaPath.replace(/\/required$/, '')}/properties/${String(p.missingProperty)}`) };
+    case 'additionalProperties':
+      return { field: fieldPath(error.instancePath, String(p.additionalProperty)), expected: 'is not a known field',
+        hint: `known fields here: ${knownFields(error.schemaPath).join(', ')}` };
+    case 'enum':
+      return { field: fieldPath(error.instancePath), expected: `must be one of ${(p.allowedValues as unknown[]).map((v) => JSON.stringify(v)).join(', ')}`, hint: hintAt(error.schemaPath) };
+    default:
+      return { field: fieldPath(error.instancePath), expected: error.message ?? 'is invalid', hint: hintAt(error.schemaPath) };
+  }
+}
+
+function knownFields(schemaPath: string): string[] {
+  let node: unknown = schema;
+  for (const seg of schemaPath.replace(/^#\//, '').replace(/\/additionalProperties$/, '').split('/')) {
+    if (seg) node = (node as Record<string, unknown>)?.[seg];
+  }
+  return Object.keys(((node as Record<string, unknown>)?.properties as object) ?? {});
+}
+
+/** Validates the config object against schemas/pyml.config.schema.json; every error names file, field, expectation. */
+export function validateUserConfig(config: unknown, file: string): UserConfig {
+  if (validate(config)) return config as UserConfig;
+  const seen = new Set<string>();
+  const lines: string[] = [];
+  let firstHint: string | undefined;
+  for (const error of validate.errors ?? []) {
+    const d = describe(error);
+    const line = `${file}: ${d.field} ${d.expected}${d.hint ? ` (hint: ${d.hint})` : ''}`;
+    if (seen.has(line)) continue;
+    seen.add(line);
+    lines.push(line);
+    firstHint ??= d.hint;
+  }
+  throw new ConfigError(lines.join('\n'), firstHint);
+}
