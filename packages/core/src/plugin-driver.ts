@@ -3,7 +3,9 @@ import type { HookContext, PymlPlugin } from './types.ts';
 
 type Hooks = Required<Omit<PymlPlugin, 'name' | 'apiVersion' | 'version'>>;
 type HookName = keyof Hooks;
-type HookArgs<H extends HookName> = Hooks[H] extends (...args: infer A) => unknown ? A : never;
+type DropLast<T extends unknown[]> = T extends [...infer Head, unknown] ? Head : T;
+/** A hook's own arguments: every hook also receives the HookContext last, which the driver supplies. */
+type HookArgs<H extends HookName> = Hooks[H] extends (...args: infer A) => unknown ? DropLast<A> : never;
 type HookResult<H extends HookName> = Hooks[H] extends (...args: never[]) => infer R ? Awaited<R> : never;
 
 /**
@@ -53,6 +55,6 @@ export class PluginDriver {
 
   async parallel<H extends 'dependencies' | 'runtimeAdapter' | 'buildEnd'>(hook: H, ...args: HookArgs<H>): Promise<{ plugin: PymlPlugin; result: NonNullable<HookResult<H>> }[]> {
     const results = await Promise.all(this.plugins.map(async (plugin) => ({ plugin, result: await this.call(plugin, hook, args) })));
-    return results.filter((r): r is { plugin: PymlPlugin; result: NonNullable<HookResult<H>> } => r.result !== undefined && r.result !== null);
+    return results.filter((r) => r.result !== undefined && r.result !== null) as { plugin: PymlPlugin; result: NonNullable<HookResult<H>> }[];
   }
 }

@@ -1,0 +1,71 @@
+import { parseArgs } from 'node:util';
+import { EXIT } from '@pyml/core';
+import { describeImage, withImage, type ImageDescription } from '../describe-image.ts';
+import { formatBytes, printJson, usage } from '../output.ts';
+
+export const inspectHelp = `Usage: pyml inspect image REF [options]
+
+Shows what is in an image: parts with digests and sizes, signature, dependencies, entrypoint, labels.
+REF is an OCI image layout directory or an image tarball (OCI archive or docker-archive).
+
+Options:
+  --verify     re-hash every blob (manifest, config, layers); exit 1 naming any that does not match
+  --json       print one JSON object
+  -h, --help   show this help
+
+Examples:
+  pyml inspect image examples/onnx-iris/.pyml/image
+  pyml inspect image /tmp/iris.tar --verify --json
+`;
+
+export async function inspectCommand(args: string[]): Promise<number> {
+  const { values, positionals } = parseArgs({
+    args, allowPositionals: true,
+    options: { verify: { type: 'boolean', default: false }, json: { type: 'boolean', default: false }, help: { type: 'boolean', short: 'h' } },
+  });
+  if (values.help) { process.stdout.write(inspectHelp); return EXIT.ok; }
+  const [what, ref, ...rest] = positionals;
+  if (what !== 'image' || !ref || rest.length) throw usage('usage: pyml inspect image REF [--verify] [--json]');
+  return withImage(ref, async (source) => {
+    const description = await describeImage(source);
+    const verification = values.verify ? await source.verify() : undefined;
+    const bad = verification?.filter((v) => !v.ok) ?? [];
+    if (values.json) {
+      printJson({ ...description, ...(verification ? { verified: bad.length === 0, verification } : {}) });
+    } else {
+      printText(description);
+      if (verification) {
+        if (bad.length === 0) process.stdout.write(`verified: all ${verification.length} blobs match their digests\n`);
+      }
+    }
+    for (const b of bad) process.stderr.write(`error: ${ref}: ${b.what} ${b.digest} does not match its content (sha256 is ${b.actual ?? 'unreadable'})\n`);
+    return bad.length ? EXIT.failure : EXIT.ok;
+  });
+}
+
+function printText(d: ImageDescription): void {
+  const out: string[] = [];
+  out.push(`image     ${d.ref} (${d.source})`);
+  if (d.name) out.push(`name      ${d.name}${d.version ? `:${d.version}` : ''}${d.kind ? `  (${d.kind} model)` : ''}`);
+  out.push(`digest    ${d.digest}`, `platform  ${d.platform}`, `size      ${formatBytes(d.totalSize)}`);
+  if (d.created) out.push(`created   ${d.created}`);
+  out.push('', 'parts');
+  const w = Math.max(...d.parts.map((p) => p.name.length), 4);
+  for (const p of d.parts) out.push(`  ${p.part.padEnd(10)} ${p.name.padEnd(w)}  ${p.digest}  ${formatBytes(p.size).padStart(9)}  ${p.mediaType.endsWith('gzip') ? 'gzip' : 'tar'}`);
+  if (d.signature) {
+    out.push('', 'signature');
+    for (const side of ['inputs', 'outputs'] as const) {
+      for (const t of d.signature[side]) out.push(`  ${side === 'inputs' ? 'in ' : 'out'}  ${t.name}  ${t.dtype}  [${t.shape.join(', ')}]`);
+    }
+  }
+  if (d.deps.length) {
+    out.push('', 'dependencies');
+    for (const dep of d.deps) out.push(`  ${dep.name}@${dep.version}${dep.license ? `  ${dep.license}` : ''}${dep.integrity ? `  ${dep.integrity.slice(0, 24)}…` : ''}`);
+  }
+  out.push('', 'entrypoint', `  ${[...d.entrypoint.entrypoint, ...d.entrypoint.cmd].join(' ')}`);
+  if (Object.keys(d.labels).length) {
+    out.push('', 'labels');
+    for (const [k, v] of Object.entries(d.labels).sort()) out.push(`  ${k}=${v}`);
+  }
+  process.stdout.write(`${out.join('\n')}\n`);
+}

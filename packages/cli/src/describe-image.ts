@@ -1,0 +1,93 @@
+import { openImage, type ImageSource } from '@pyml/image';
+import { MANIFEST_PATH, type PymlManifest } from '@pyml/runtime/manifest';
+import { PymlError } from '@pyml/core';
+
+export interface ImagePart {
+  part: string;
+  name: string;
+  digest: string;
+  diffId?: string;
+  size: number;
+  mediaType: string;
+}
+
+/** What `pyml inspect image` shows: everything a reviewer or CI needs to know about an image. */
+export interface ImageDescription {
+  ref: string;
+  source: string;
+  name?: string;
+  version?: string;
+  digest: string;
+  platform: string;
+  created?: string;
+  kind?: string;
+  parts: ImagePart[];
+  totalSize: number;
+  signature?: PymlManifest['signature'];
+  deps: PymlManifest['deps'];
+  plugins: PymlManifest['plugins'];
+  entrypoint: { entrypoint: string[]; cmd: string[]; env: string[]; workingDir?: string };
+  labels: Record<string, string>;
+  annotations: Record<string, string>;
+  build?: PymlManifest['build'];
+  pyml: boolean;
+}
+
+export async function readPymlManifest(source: ImageSource): Promise<PymlManifest | undefined> {
+  const bytes = await source.readFile(MANIFEST_PATH);
+  if (!bytes) return undefined;
+  try {
+    return JSON.parse(bytes.toString('utf8')) as PymlManifest;
+  } catch (err) {
+    throw new PymlError(`${source.ref}: ${MANIFEST_PATH} is not valid JSON: ${(err as Error).message}`);
+  }
+}
+
+export async function describeImage(source: ImageSource): Promise<ImageDescription> {
+  const manifest = await readPymlManifest(source);
+  const cfg = source.config;
+  const diffIds = cfg.rootfs?.diff_ids ?? [];
+  const parts = source.layers.map((d, i) => ({
+    part: d.annotations?.['dev.pyml.part'] ?? 'layer',
+    name: d.annotations?.['dev.pyml.part.name'] ?? `layer-${i}`,
+    digest: d.digest,
+    diffId: diffIds[i],
+    size: d.size,
+    mediaType: d.mediaType,
+  }));
+  return {
+    ref: source.ref,
+    source: source.kind,
+    name: manifest?.name ?? cfg.config?.Labels?.['org.opencontainers.image.title'],
+    version: manifest?.version ?? cfg.config?.Labels?.['org.opencontainers.image.version'],
+    digest: source.manifestDigest,
+    platform: `${cfg.os}/${cfg.architecture}${cfg.variant ? `/${cfg.variant}` : ''}`,
+    created: cfg.created,
+    kind: manifest?.kind,
+    parts,
+    totalSize: parts.reduce((n, p) => n + p.size, 0),
+    signature: manifest?.signature,
+    deps: manifest?.deps ?? [],
+    plugins: manifest?.plugins ?? [],
+    entrypoint: { entrypoint: cfg.config?.Entrypoint ?? [], cmd: cfg.config?.Cmd ?? [], env: cfg.config?.Env ?? [], workingDir: cfg.config?.WorkingDir },
+    labels: cfg.config?.Labels ?? {},
+    annotations: source.manifest.annotations ?? {},
+    build: manifest?.build,
+    pyml: Boolean(manifest),
+  };
+}
+
+export async function withImage<T>(ref: string, fn: (source: ImageSource) => Promise<T>): Promise<T> {
+  let source: ImageSource;
+  try {
+    source = await openImage(ref);
+  } catch (err) {
+    if (err instanceof PymlError) throw err;
+    throw new PymlError(`cannot open image ${ref}: ${(err as Error).message}`, 1, 'REF is an OCI layout directory or an image tarball');
+  }
+  try {
+    return await fn(source);
+  } finally {
+    await source.close();
+  }
+}

@@ -1,0 +1,44 @@
+import { PymlError, EXIT } from '@pyml/core';
+
+export interface OutputOptions {
+  json: boolean;
+}
+
+/** Whether to draw progress: only on a terminal, never with --json or NO_COLOR-less pipes. */
+export function showProgress(opts: OutputOptions): boolean {
+  return !opts.json && Boolean(process.stderr.isTTY);
+}
+
+const useColor = () => Boolean(process.stderr.isTTY) && !('NO_COLOR' in process.env);
+
+export function printJson(value: unknown): void {
+  process.stdout.write(`${JSON.stringify(value, null, 2)}\n`);
+}
+
+/** Prints an error to stderr (as JSON on stdout too with --json) and returns its exit code. */
+export function reportError(err: unknown, opts: OutputOptions): number {
+  const known = err instanceof PymlError;
+  const code = known ? err.exitCode : EXIT.failure;
+  const message = err instanceof Error ? err.message : String(err);
+  const hint = known ? err.hint : undefined;
+  if (opts.json) printJson({ ok: false, error: { message, ...(hint ? { hint } : {}), exitCode: code } });
+  const red = useColor() ? '\x1b[31m' : '';
+  const reset = useColor() ? '\x1b[0m' : '';
+  process.stderr.write(`${red}error${reset}: ${message}\n${hint ? `  hint: ${hint}\n` : ''}`);
+  if (!known && process.env.PYML_DEBUG && err instanceof Error) process.stderr.write(`${err.stack}\n`);
+  return code;
+}
+
+export function formatBytes(n: number): string {
+  if (n < 1024) return `${n} B`;
+  const units = ['KiB', 'MiB', 'GiB', 'TiB'];
+  let v = n / 1024;
+  let i = 0;
+  while (v >= 1024 && i < units.length - 1) { v /= 1024; i++; }
+  return `${v.toFixed(v < 10 ? 1 : 0)} ${units[i]}`;
+}
+
+/** A wrong command line: exit code 2. */
+export function usage(message: string): PymlError {
+  return new PymlError(message, EXIT.usage, 'see pyml --help');
+}
