@@ -1,20 +1,29 @@
 import { readFileSync } from 'node:fs';
-import { EXIT } from '@pyml/core';
 import { reportError, usage } from './output.ts';
-import { buildCommand, buildHelp } from './commands/build.ts';
-import { inspectCommand, inspectHelp } from './commands/inspect.ts';
 
-type Command = { run: (args: string[]) => Promise<number>; help: string; summary: string };
-
-/** CLI verbs: what the user means to do. Each lives in its own file under commands/. */
-const COMMANDS: Record<string, Command> = {
-  build: { run: buildCommand, help: buildHelp, summary: 'build a model project into an OCI image' },
-  inspect: { run: inspectCommand, help: inspectHelp, summary: 'show what is in an image (inspect image REF)' },
-};
-
-export function registerCommand(name: string, command: Command): void {
-  COMMANDS[name] = command;
+/** Every command module exports these two. */
+export interface CommandModule {
+  run(args: string[]): Promise<number>;
+  help: string;
 }
+
+/**
+ * CLI verbs: what the user means to do. Each lives in its own file under commands/ and is imported only when
+ * used, so `pyml build` never loads the serving or batch stacks.
+ */
+const COMMANDS: Record<string, { summary: string; load: () => Promise<CommandModule> }> = {
+  build: { summary: 'build a model project into an OCI image', load: () => import('./commands/build.ts') },
+  inspect: { summary: 'show what is in an image (inspect image REF)', load: () => import('./commands/inspect.ts') },
+  predict: { summary: 'run an image once on an input file and print the outputs', load: () => import('./commands/predict.ts') },
+  serve: { summary: 'serve images over gRPC and HTTP (Open Inference Protocol)', load: () => import('./commands/serve.ts') },
+  batch: { summary: 'run an image over a SQL query into a table or a Parquet dataset', load: () => import('./commands/batch.ts') },
+  push: { summary: 'push an image to an OCI registry', load: () => import('./commands/push.ts') },
+  pull: { summary: 'pull an image from an OCI registry into a layout directory', load: () => import('./commands/pull.ts') },
+  diff: { summary: 'show what changed between two images (a CI gate)', load: () => import('./commands/diff.ts') },
+  init: { summary: 'scaffold a model project', load: () => import('./commands/init.ts') },
+  plugin: { summary: 'scaffold a framework plugin package (plugin init)', load: () => import('./commands/plugin.ts') },
+  deploy: { summary: 'write Kubernetes manifests for images (deploy k8s)', load: () => import('./commands/deploy.ts') },
+};
 
 const version = (JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }).version;
 
@@ -29,6 +38,7 @@ ${Object.entries(COMMANDS).map(([k, c]) => `  ${k.padEnd(w)}  ${c.summary}`).joi
 
 Run 'pyml <command> --help' for a command's options and examples.
 Exit codes: 0 ok, 1 failure (build, verification, prediction), 2 usage or config error.
+Environment: PYML_CACHE_DIR (blob cache), SOURCE_DATE_EPOCH (timestamps), NO_COLOR.
 `;
 }
 
@@ -36,10 +46,19 @@ export async function main(argv: string[]): Promise<number> {
   const [name, ...args] = argv;
   const json = args.includes('--json');
   try {
-    if (!name || name === '--help' || name === '-h' || name === 'help') { process.stdout.write(mainHelp()); return EXIT.ok; }
-    if (name === '--version' || name === '-v') { process.stdout.write(`${version}\n`); return EXIT.ok; }
-    const command = COMMANDS[name];
-    if (!command) throw usage(`unknown command '${name}' (commands: ${Object.keys(COMMANDS).join(', ')})`);
+    if (!name || name === '--help' || name === '-h' || name === 'help') { process.stdout.write(mainHelp()); return 0; }
+    if (name === '--version' || name === '-v') { process.stdout.write(`${version}\n`); return 0; }
+    const entry = COMMANDS[name];
+    if (!entry) throw usage(`unknown command '${name}' (commands: ${Object.keys(COMMANDS).join(', ')})`);
+    let command: CommandModule;
+    try {
+      command = await entry.load();
+    } catch (err) {
+      if ((err as { code?: string }).code === 'ERR_MODULE_NOT_FOUND' && String((err as Error).message).includes(`commands/${name}.ts`)) {
+        throw usage(`'pyml ${name}' is not available in this version`);
+      }
+      throw err;
+    }
     return await command.run(args);
   } catch (err) {
     if ((err as { code?: string }).code?.startsWith('ERR_PARSE_ARGS')) return reportError(usage((err as Error).message), { json });

@@ -3,7 +3,7 @@ import { build, EXIT } from '@pyml/core';
 import { formatBytes, printJson, showProgress, usage } from '../output.ts';
 import { Progress } from '../progress.ts';
 
-export const buildHelp = `Usage: pyml build [PROJECT] [options]
+export const help = `Usage: pyml build [PROJECT] [options]
 
 Builds the model project (the directory holding pyml.config.ts, default '.') into an OCI image.
 
@@ -19,12 +19,12 @@ Examples:
   pyml build examples/onnx-iris --out /tmp/iris-oci --tar /tmp/iris.tar --json
 `;
 
-export async function buildCommand(args: string[]): Promise<number> {
+export async function run(args: string[]): Promise<number> {
   const { values, positionals } = parseArgs({
     args, allowPositionals: true,
     options: { out: { type: 'string' }, tar: { type: 'string' }, cache: { type: 'string' }, json: { type: 'boolean', default: false }, help: { type: 'boolean', short: 'h' } },
   });
-  if (values.help) { process.stdout.write(buildHelp); return EXIT.ok; }
+  if (values.help) { process.stdout.write(help); return EXIT.ok; }
   if (positionals.length > 1) throw usage(`pyml build takes one project directory, got ${positionals.length}`);
   const progress = new Progress(showProgress({ json: values.json! }));
   const result = await build({

@@ -3,7 +3,7 @@ import { EXIT } from '@pyml/core';
 import { describeImage, withImage, type ImageDescription } from '../describe-image.ts';
 import { formatBytes, printJson, usage } from '../output.ts';
 
-export const inspectHelp = `Usage: pyml inspect image REF [options]
+export const help = `Usage: pyml inspect image REF [options]
 
 Shows what is in an image: parts with digests and sizes, signature, dependencies, entrypoint, labels.
 REF is an OCI image layout directory or an image tarball (OCI archive or docker-archive).
@@ -18,12 +18,12 @@ Examples:
   pyml inspect image /tmp/iris.tar --verify --json
 `;
 
-export async function inspectCommand(args: string[]): Promise<number> {
+export async function run(args: string[]): Promise<number> {
   const { values, positionals } = parseArgs({
     args, allowPositionals: true,
     options: { verify: { type: 'boolean', default: false }, json: { type: 'boolean', default: false }, help: { type: 'boolean', short: 'h' } },
   });
-  if (values.help) { process.stdout.write(inspectHelp); return EXIT.ok; }
+  if (values.help) { process.stdout.write(help); return EXIT.ok; }
   const [what, ref, ...rest] = positionals;
   if (what !== 'image' || !ref || rest.length) throw usage('usage: pyml inspect image REF [--verify] [--json]');
   return withImage(ref, async (source) => {
