@@ -1,0 +1,340 @@
+import { createHash } from 'node:crypto';
+import { stat } from 'node:fs/promises';
+import { posix } from 'node:path';
+import { pipeline, Readable } from 'node:stream';
+import { pipeline as pipelineAsync } from 'node:stream/promises';
+import { createGunzip } from 'node:zlib';
+import tarStream from 'tar-stream';
+import { JSON_DOCUMENT_LIMIT, readLimited, type BlobAccess } from './blob-access.ts';
+import { canonicalJson } from './canonical-json.ts';
+import { HashingStream, VerifyingStream, isDigest, sha256Digest } from './digest.ts';
+import { uncompressedLayer } from './layer-stream.ts';
+import { LayoutAccess } from './layout-access.ts';
+import {
+  ANNOTATION_REF_NAME, MEDIA_TYPE_CONFIG, MEDIA_TYPE_DOCKER_MANIFEST, MEDIA_TYPE_DOCKER_MANIFEST_LIST,
+  MEDIA_TYPE_INDEX, MEDIA_TYPE_LAYER_TAR, MEDIA_TYPE_LAYER_TAR_GZIP, MEDIA_TYPE_MANIFEST, isLayerGzip,
+  type DockerArchiveManifestEntry, type OciDescriptor, type OciImageConfig, type OciIndex, type OciManifest,
+} from './oci.ts';
+import { TarballAccess } from './tarball-access.ts';
+
+export interface VerifyResult {
+  digest: string;
+  /** What was checked: 'manifest', 'config', 'layer 2', 'layer 2 diffId'. */
+  what: string;
+  ok: boolean;
+  /** The digest the bytes actually hash to, when they could be read. */
+  actual?: string;
+  /** Why the bytes could not be checked (missing blob, corrupt gzip). */
+  error?: string;
+}
+
+/** An image being read. Reading an image is reading untrusted input: every blob is checked before use. */
+export interface ImageSource {
+  ref: string;
+  kind: 'layout' | 'tarball';
+  manifestDigest: string;
+  manifest: OciManifest;
+  config: OciImageConfig;
+  /** The manifest's layer descriptors, bottom to top, with their annotations. */
+  layers: OciDescriptor[];
+  /** The blob's bytes; the stream errors at its end if they do not hash to `digest`. */
+  openBlob(digest: string): Promise<NodeJS.ReadableStream>;
+  /** A small file from the merged filesystem (top layer wins, whiteouts honoured), or undefined. */
+  readFile(pathInImage: string): Promise<Buffer | undefined>;
+  /** Re-hashes the manifest, the config and every layer (compressed digest and diffId). */
+  verify(): Promise<VerifyResult[]>;
+  close(): Promise<void>;
+}
+
+/** Files bigger than this are not "small files"; readFile refuses them rather than fill memory. */
+const READ_FILE_LIMIT = 64 * 1024 * 1024;
+const TRANSPORT_PREFIXES = ['oci:', 'oci-archive:', 'docker-archive:'];
+
+/**
+ * Opens an OCI layout directory or an image tarball (an OCI layout in a tar, or a docker-archive with
+ * `manifest.json`). `PATH:NAME` picks the manifest whose ref name is NAME when a layout holds several.
+ * skopeo-style `oci:`, `oci-archive:` and `docker-archive:` prefixes are accepted.
+ */
+export async function openImage(ref: string): Promise<ImageSource> {
+  try {
+    const { path, refName } = await splitRef(ref);
+    const info = await stat(path);
+    if (info.isDirectory()) return await openLayout(ref, new LayoutAccess(path), refName);
+    if (info.isFile()) return await openTarball(ref, path, refName);
+    throw new Error('neither a directory nor a file');
+  } catch (error) {
+    const message = (error as Error).message;
+    throw new Error(message.startsWith(`image ${ref}: `) ? message : `image ${ref}: ${message}`);
+  }
+}
+
+async function splitRef(ref: string): Promise<{ path: string; refName?: string }> {
+  let path = ref;
+  for (const prefix of TRANSPORT_PREFIXES) if (path.startsWith(prefix)) path = path.slice(prefix.length);
+  if (await exists(path)) return { path };
+  const match = /^(.*):([^:/]+)$/.exec(path);
+  if (match && (await exists(match[1]))) return { path: match[1], refName: match[2] };
+  throw new Error(`no such file or directory: ${path}`);
+}
+
+async function exists(path: string): Promise<boolean> {
+  return stat(path).then(() => true, () => false);
+}
+
+async function openLayout(ref: string, access: LayoutAccess | TarballAccess, refName: string | undefined): Promise<ImageSource> {
+  const kind = access instanceof LayoutAccess ? 'layout' : 'tarball';
+  const indexBytes = access instanceof LayoutAccess ? await access.readRootFile('index.json') : await access.readMember('index.json');
+  if (!indexBytes) throw new Error('no index.json: not an OCI image layout');
+  const index = parseJson<OciIndex>(indexBytes, 'index.json');
+  if (!Array.isArray(index.manifests)) throw new Error('index.json has no "manifests" array');
+  let descriptor = pickManifest(index.manifests, refName, 'index.json');
+  // One level of nesting (a layout holding an image index): follow it when it names a single image.
+  if (descriptor.mediaType === MEDIA_TYPE_INDEX || descriptor.mediaType === MEDIA_TYPE_DOCKER_MANIFEST_LIST) {
+    const nested = parseJson<OciIndex>(await readVerified(access, descriptor, 'nested image index'), 'nested image index');
+    if (!Array.isArray(nested.manifests)) throw new Error(`nested index ${descriptor.digest} has no "manifests" array`);
+    descriptor = pickManifest(nested.manifests, undefined, `nested index ${descriptor.digest}`);
+  }
+  if (descriptor.mediaType !== MEDIA_TYPE_MANIFEST && descriptor.mediaType !== MEDIA_TYPE_DOCKER_MANIFEST) {
+    throw new Error(`manifest ${descriptor.digest} has unsupported media type ${descriptor.mediaType}`);
+  }
+  const manifestBytes = await readVerified(access, descriptor, 'manifest');
+  return createSource(ref, kind, access, descriptor.digest, manifestBytes);
+}
+
+function pickManifest(manifests: OciDescriptor[], refName: string | undefined, where: string): OciDescriptor {
+  const describe = (d: OciDescriptor) => d.annotations?.[ANNOTATION_REF_NAME] ?? d.digest;
+  if (refName !== undefined) {
+    const named = manifests.filter((d) => d.annotations?.[ANNOTATION_REF_NAME] === refName);
+    if (named.length !== 1) {
+      throw new Error(`${where} has ${named.length === 0 ? 'no' : 'several'} manifests named "${refName}" (it has: ${manifests.map(describe).join(', ') || 'none'})`);
+    }
+    return checkDescriptor(named[0], where);
+  }
+  if (manifests.length !== 1) {
+    throw new Error(`${where} lists ${manifests.length} manifests; name one as PATH:REF (it has: ${manifests.map(describe).join(', ') || 'none'})`);
+  }
+  return checkDescriptor(manifests[0], where);
+}
+
+function checkDescriptor(d: OciDescriptor, where: string): OciDescriptor {
+  if (!d || typeof d !== 'object') throw new Error(`${where}: a descriptor is not an object`);
+  if (!isDigest(d.digest)) throw new Error(`${where}: descriptor digest ${JSON.stringify(d.digest)} is not a sha256 digest`);
+  if (!Number.isSafeInteger(d.size) || d.size < 0) throw new Error(`${where}: descriptor ${d.digest} has an invalid size`);
+  if (typeof d.mediaType !== 'string') throw new Error(`${where}: descriptor ${d.digest} has no mediaType`);
+  return d;
+}
+
+async function readVerified(access: BlobAccess, d: OciDescriptor, what: string): Promise<Buffer> {
+  if (d.size > JSON_DOCUMENT_LIMIT) throw new Error(`${what} ${d.digest} is ${d.size} bytes, more than a ${what} should be`);
+  const blob = await access.open(d.digest);
+  const check = new VerifyingStream(d.digest, `${what} ${d.digest}`, d.size);
+  return readLimited(blob.pipe(check).on('error', () => {}), JSON_DOCUMENT_LIMIT, `${what} ${d.digest}`).then(async (bytes) => {
+    if (check.digest() !== d.digest) throw new Error(`${what} ${d.digest}: content hashes to ${check.digest()}`);
+    if (bytes.length !== d.size) throw new Error(`${what} ${d.digest}: ${bytes.length} bytes, its descriptor declares ${d.size}`);
+    return bytes;
+  });
+}
+
+function parseJson<T>(bytes: Buffer, what: string): T {
+  try {
+    const value = JSON.parse(bytes.toString('utf8'));
+    if (value === null || typeof value !== 'object') throw new Error('not a JSON object');
+    return value as T;
+  } catch (error) {
+    throw new Error(`${what} is not valid JSON: ${(error as Error).message}`);
+  }
+}
+
+async function openTarball(ref: string, file: string, refName: string | undefined): Promise<ImageSource> {
+  const access = await TarballAccess.index(file);
+  if (access.has('index.json')) return openLayout(ref, access, refName);
+  if (access.has('manifest.json')) return openDockerArchive(ref, access, refName);
+  throw new Error('tarball has neither index.json (OCI layout) nor manifest.json (docker-archive)');
+}
+
+/**
+ * A docker-archive without an OCI index: its config and layers are named by path, so their descriptors are
+ * synthesised by hashing them, and the manifest is built from those descriptors.
+ */
+async function openDockerArchive(ref: string, access: TarballAccess, refName: string | undefined): Promise<ImageSource> {
+  const entries = parseJson<DockerArchiveManifestEntry[]>((await access.readMember('manifest.json'))!, 'manifest.json');
+  if (!Array.isArray(entries)) throw new Error('manifest.json is not an array');
+  const chosen = refName === undefined
+    ? entries
+    : entries.filter((e) => (e.RepoTags ?? []).some((tag) => tag === refName || tag.endsWith(`:${refName}`)));
+  if (chosen.length !== 1) {
+    const tags = entries.map((e) => (e.RepoTags ?? []).join('|') || e.Config).join(', ');
+    throw new Error(`manifest.json has ${chosen.length} matching images${refName ? ` for "${refName}"` : ''}; name one as PATH:TAG (it has: ${tags})`);
+  }
+  const entry = chosen[0];
+  if (typeof entry.Config !== 'string' || !Array.isArray(entry.Layers)) throw new Error('manifest.json entry lacks Config or Layers');
+  const describe = async (name: string, mediaTypeFor: (firstBytes: Buffer) => string): Promise<OciDescriptor> => {
+    if (!access.has(name)) throw new Error(`manifest.json names ${name}, which the tarball does not contain`);
+    const hash = new HashingStream();
+    let head = Buffer.alloc(0);
+    await pipelineAsync(access.openMember(name), hash, async function* (chunks) {
+      for await (const chunk of chunks) if (head.length < 2) head = Buffer.concat([head, chunk as Buffer]);
+    });
+    const digest = hash.digest();
+    access.alias(digest, name);
+    return { mediaType: mediaTypeFor(head), digest, size: hash.bytes };
+  };
+  const config = await describe(entry.Config, () => MEDIA_TYPE_CONFIG);
+  const layers: OciDescriptor[] = [];
+  for (const name of entry.Layers) {
+    layers.push(await describe(name, (head) => (head[0] === 0x1f && head[1] === 0x8b ? MEDIA_TYPE_LAYER_TAR_GZIP : MEDIA_TYPE_LAYER_TAR)));
+  }
+  const manifest: OciManifest = { schemaVersion: 2, mediaType: MEDIA_TYPE_MANIFEST, config, layers };
+  const manifestBytes = Buffer.from(canonicalJson(manifest));
+  const manifestDigest = sha256Digest(manifestBytes);
+  const synthesised: BlobAccess & { bytes: Buffer } = {
+    bytes: manifestBytes,
+    size: async (digest) => (digest === manifestDigest ? manifestBytes.length : access.size(digest)),
+    open: async (digest) => (digest === manifestDigest ? Readable.from([manifestBytes]) : access.open(digest)),
+    close: () => access.close(),
+  };
+  return createSource(ref, 'tarball', synthesised, manifestDigest, manifestBytes);
+}
+
+async function createSource(ref: string, kind: 'layout' | 'tarball', access: BlobAccess, manifestDigest: string, manifestBytes: Buffer): Promise<ImageSource> {
+  const manifest = parseJson<OciManifest>(manifestBytes, `manifest ${manifestDigest}`);
+  if (manifest.schemaVersion !== 2) throw new Error(`manifest ${manifestDigest}: schemaVersion is not 2`);
+  if (!Array.isArray(manifest.layers)) throw new Error(`manifest ${manifestDigest}: no "layers" array`);
+  const configDescriptor = checkDescriptor(manifest.config, `manifest ${manifestDigest} config`);
+  const layers = manifest.layers.map((d, i) => checkDescriptor(d, `manifest ${manifestDigest} layer ${i}`));
+  const config = parseJson<OciImageConfig>(await readVerified(access, configDescriptor, 'config'), `config ${configDescriptor.digest}`);
+  const diffIds = config.rootfs?.diff_ids;
+  if (!Array.isArray(diffIds) || diffIds.length !== layers.length || !diffIds.every(isDigest)) {
+    throw new Error(`config ${configDescriptor.digest}: rootfs.diff_ids must list one sha256 digest per layer (${layers.length})`);
+  }
+
+  const descriptorOf = new Map<string, OciDescriptor>([[configDescriptor.digest, configDescriptor]]);
+  for (const d of layers) descriptorOf.set(d.digest, d);
+
+  async function openBlob(digest: string): Promise<NodeJS.ReadableStream> {
+    if (!isDigest(digest)) throw new Error(`image ${ref}: not a sha256 digest: ${JSON.stringify(digest)}`);
+    const expectedSize = digest === manifestDigest ? manifestBytes.length : descriptorOf.get(digest)?.size;
+    let raw: Readable;
+    try {
+      raw = await access.open(digest);
+    } catch (error) {
+      throw new Error(`image ${ref}: ${(error as Error).message}`);
+    }
+    const check = new VerifyingStream(digest, `image ${ref}: blob ${digest}`, expectedSize);
+    pipeline(raw, check, () => {});
+    return check;
+  }
+
+  async function layerTar(index: number): Promise<Readable> {
+    const d = layers[index];
+    const blob = (await openBlob(d.digest)) as Readable;
+    return uncompressedLayer(blob, d, diffIds![index], `image ${ref}: layer ${d.digest}`);
+  }
+
+  async function readFile(pathInImage: string, depth = 0): Promise<Buffer | undefined> {
+    if (depth > 16) throw new Error(`image ${ref}: too many symlinks resolving ${pathInImage}`);
+    const target = posix.normalize('/' + pathInImage).slice(1);
+    if (target === '') return undefined;
+    for (let i = layers.length - 1; i >= 0; i--) {
+      const found = await findInLayer(await layerTar(i), target, `image ${ref}: layer ${layers[i].digest}`);
+      if (found.kind === 'file') return found.content;
+      if (found.kind === 'symlink') return readFile(posix.resolve('/' + posix.dirname(target), found.linkTarget), depth + 1);
+      if (found.kind === 'hardlink') return readFile('/' + found.linkTarget, depth + 1);
+      if (found.kind === 'hidden' || found.kind === 'other') return undefined;
+    }
+    return undefined;
+  }
+
+  async function verify(): Promise<VerifyResult[]> {
+    const results: VerifyResult[] = [];
+    results.push(await hashCheck(manifestDigest, 'manifest', () => access.open(manifestDigest)));
+    results.push(await hashCheck(configDescriptor.digest, 'config', () => access.open(configDescriptor.digest)));
+    for (const [i, d] of layers.entries()) {
+      const diffHash = new HashingStream();
+      let diffError: string | undefined;
+      const blobResult = await hashCheck(d.digest, `layer ${i}`, () => access.open(d.digest), async (raw) => {
+        // Hash the compressed bytes and, from the same read, the uncompressed ones.
+        const stages: NodeJS.ReadWriteStream[] = isLayerGzip(d.mediaType) ? [createGunzip()] : [];
+        await pipelineAsync(raw, ...(stages as []), diffHash, async function* (chunks) { for await (const _ of chunks); })
+          .catch((error: Error) => { diffError = error.message; });
+      });
+      results.push(blobResult);
+      results.push(diffError !== undefined || blobResult.error !== undefined
+        ? { digest: diffIds![i], what: `layer ${i} diffId`, ok: false, error: diffError ?? blobResult.error }
+        : { digest: diffIds![i], what: `layer ${i} diffId`, ok: diffHash.digest() === diffIds![i], actual: diffHash.digest() });
+    }
+    return results;
+  }
+
+  return {
+    ref, kind, manifestDigest, manifest, config, layers,
+    openBlob,
+    readFile: (path) => readFile(path),
+    verify,
+    close: () => access.close(),
+  };
+}
+
+/** Hashes one blob (optionally teeing its bytes to `alsoRead`) and reports whether it matches. */
+async function hashCheck(
+  digest: string, what: string, open: () => Promise<Readable>, alsoRead?: (raw: Readable) => Promise<void>,
+): Promise<VerifyResult> {
+  try {
+    const raw = await open();
+    const hash = createHash('sha256');
+    raw.on('data', (chunk: Buffer) => hash.update(chunk));
+    if (alsoRead) await alsoRead(raw);
+    else await pipelineAsync(raw, async function* (chunks) { for await (const _ of chunks); });
+    const actual = 'sha256:' + hash.digest('hex');
+    return { digest, what, ok: actual === digest, actual };
+  } catch (error) {
+    return { digest, what, ok: false, error: (error as Error).message };
+  }
+}
+
+type Found =
+  | { kind: 'absent' }
+  | { kind: 'hidden' }
+  | { kind: 'other' }
+  | { kind: 'file'; content: Buffer }
+  | { kind: 'symlink'; linkTarget: string }
+  | { kind: 'hardlink'; linkTarget: string };
+
+/**
+ * Looks for `target` in one layer's tar. Reads the layer to its end even after a hit, so its digest and diffId
+ * are checked before the content is returned.
+ */
+async function findInLayer(tar: Readable, target: string, what: string): Promise<Found> {
+  const extract = tarStream.extract();
+  const done = new Promise<void>((resolve, reject) => pipeline(tar, extract, (error) => (error ? reject(error) : resolve())));
+  done.catch(() => {});
+  let found: Found = { kind: 'absent' };
+  let opaqueAncestor = false;
+  const ancestors = new Set<string>();
+  for (let dir = posix.dirname(target); dir !== '.'; dir = posix.dirname(dir)) ancestors.add(dir);
+  for await (const entry of extract) {
+    const name = posix.normalize(entry.header.name).replace(/^\.?\/+/, '').replace(/\/+$/, '');
+    const base = posix.basename(name);
+    const dir = posix.dirname(name);
+    if (name === target) {
+      const h = entry.header;
+      if (h.type === 'file' || h.type === 'contiguous-file') {
+        if (h.size > READ_FILE_LIMIT) throw new Error(`${what}: ${target} is ${h.size} bytes, too big to read into memory`);
+        found = { kind: 'file', content: await readLimited(entry, READ_FILE_LIMIT, `${what}: ${target}`) };
+        continue;
+      }
+      if (h.type === 'symlink') found = { kind: 'symlink', linkTarget: h.linkname };
+      else if (h.type === 'link') found = { kind: 'hardlink', linkTarget: h.linkname };
+      else found = { kind: 'other' };
+    } else if (base === '.wh..wh..opq' && (dir === '.' || ancestors.has(dir))) {
+      opaqueAncestor = true;
+    } else if (base.startsWith('.wh.') && found.kind === 'absent') {
+      const hidden = posix.join(dir, base.slice(4));
+      if (hidden === target || ancestors.has(hidden)) found = { kind: 'hidden' };
+    }
+    entry.resume();
+  }
+  await done;
+  if (found.kind === 'absent' && opaqueAncestor) return { kind: 'hidden' };
+  return found;
+}

@@ -1,0 +1,16 @@
+/** @pyml/image: builds, writes and reads OCI images. Knows OCI only: no config, no plugins. */
+export * from './oci.ts';
+export { BlobStore } from './blob-store.ts';
+export type { FileEntry } from './file-entry.ts';
+export { directoryEntries } from './directory-entries.ts';
+export { buildLayer, defaultSourceDateEpoch, type Layer, type LayerMediaType, type BuildLayerOptions } from './layer.ts';
+export { estimateCompression, type CompressionEstimate } from './compression-choice.ts';
+export {
+  emptyImage, appendLayers, withConfig, withAnnotations, createdFromEpoch, type Image, type ImagePlatform,
+} from './image.ts';
+export { writeLayout, type WriteLayoutOptions, type WrittenImage } from './write-layout.ts';
+export { writeTarball, type WriteTarballOptions } from './write-tarball.ts';
+export { openImage, type ImageSource, type VerifyResult } from './image-source.ts';
+export { unpack, type UnpackOptions } from './unpack.ts';
+export { canonicalJson } from './canonical-json.ts';
+export { sha256Digest, isDigest } from './digest.ts';

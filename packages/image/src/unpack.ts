@@ -1,0 +1,248 @@
+import { randomBytes } from 'node:crypto';
+import { createWriteStream } from 'node:fs';
+import { chmod, lchown, link, lstat, mkdir, readdir, realpath, rename, rm, rmdir, symlink, utimes } from 'node:fs/promises';
+import { basename, dirname, join, posix, resolve, sep } from 'node:path';
+import { pipeline, Transform, type Readable, type TransformCallback } from 'node:stream';
+import { pipeline as pipelineAsync } from 'node:stream/promises';
+import tarStream from 'tar-stream';
+import type { ImageSource } from './image-source.ts';
+import { uncompressedLayer } from './layer-stream.ts';
+
+export interface UnpackOptions {
+  /** Uncompressed layer bytes applied so far (all layers), once per chunk. */
+  onProgress?: (bytesDone: number) => void;
+}
+
+/** What one layer's application needs to know. */
+interface LayerContext {
+  root: string;
+  layer: string;
+  isRoot: boolean;
+  /** Final modes of directories, applied last so a read-only directory can still be filled. */
+  dirModes: Map<string, number>;
+  /** Paths this layer wrote: whiteouts in the same layer must not remove them. */
+  written: Set<string>;
+}
+
+/**
+ * Unpacks an image's merged filesystem into `targetDir`: layers bottom to top, each blob checked against its
+ * digest and diffId as it streams, OCI whiteouts honoured. Entries that would write outside the target
+ * (absolute paths, `..`, links leading out, writes through such links) are refused with an error naming the
+ * layer and entry. Work happens in a sibling temp dir renamed into place at the end, so a failure leaves
+ * nothing at `targetDir`. Absolute symlink targets are rewritten relative, so the tree never points at the
+ * host's files. Device nodes are skipped; ownership is kept only when running as root.
+ */
+export async function unpack(source: ImageSource, targetDir: string, opts: UnpackOptions = {}): Promise<void> {
+  const target = resolve(targetDir);
+  const existing = await readdir(target).catch((error: NodeJS.ErrnoException) => {
+    if (error.code === 'ENOENT') return undefined;
+    throw new Error(`unpack ${source.ref} to ${target}: ${error.message}`);
+  });
+  if (existing !== undefined && existing.length > 0) throw new Error(`unpack ${source.ref}: target ${target} exists and is not empty`);
+  await mkdir(dirname(target), { recursive: true });
+  const temp = join(dirname(target), `.${basename(target)}.unpack-${randomBytes(6).toString('hex')}`);
+  await mkdir(temp, { mode: 0o755 });
+  try {
+    const root = await realpath(temp);
+    const dirModes = new Map<string, number>();
+    let done = 0;
+    const diffIds = source.config.rootfs.diff_ids;
+    for (const [i, descriptor] of source.layers.entries()) {
+      const blob = (await source.openBlob(descriptor.digest)) as Readable;
+      const tar = uncompressedLayer(blob, descriptor, diffIds[i], `layer ${descriptor.digest}`);
+      const counted = tar.pipe(new ProgressCounter((n) => opts.onProgress?.((done += n))));
+      tar.on('error', (error) => counted.destroy(error));
+      await applyLayer(counted, { root, layer: descriptor.digest, isRoot: process.getuid?.() === 0, dirModes, written: new Set() });
+    }
+    // Deepest first, so restricting a parent does not stop us from chmod-ing its children.
+    for (const [dir, mode] of [...dirModes].sort((a, b) => b[0].length - a[0].length)) await chmod(dir, mode);
+    if (existing !== undefined) await rmdir(target);
+    await rename(temp, target);
+  } catch (error) {
+    await rm(temp, { recursive: true, force: true });
+    const message = (error as Error).message;
+    throw new Error(`unpack ${source.ref}: ${message}`);
+  }
+}
+
+class ProgressCounter extends Transform {
+  constructor(private readonly report: (n: number) => void) {
+    super();
+  }
+
+  override _transform(chunk: Buffer, _encoding: BufferEncoding, callback: TransformCallback): void {
+    this.report(chunk.length);
+    callback(null, chunk);
+  }
+}
+
+async function applyLayer(tar: Readable, ctx: LayerContext): Promise<void> {
+  const extract = tarStream.extract();
+  const finished = new Promise<void>((ok, fail) => pipeline(tar, extract, (error) => (error ? fail(error) : ok())));
+  finished.catch(() => {});
+  try {
+    for await (const entry of extract) {
+      try {
+        await applyEntry(entry, ctx);
+      } catch (error) {
+        throw new Error(`layer ${ctx.layer}: entry ${JSON.stringify(entry.header.name)}: ${(error as Error).message}`);
+      }
+      entry.resume();
+    }
+  } catch (error) {
+    extract.destroy();
+    throw error;
+  }
+  await finished;
+}
+
+/** The entry's path relative to the root, or an error for absolute paths and `..`. */
+function entryPath(name: string): string {
+  if (name.startsWith('/')) throw new Error('absolute path refused');
+  const parts = name.split('/').filter((p) => p !== '' && p !== '.');
+  if (parts.includes('..')) throw new Error('path with ".." refused');
+  if (parts.some((p) => p.includes('\0'))) throw new Error('path with a NUL byte refused');
+  return parts.join('/');
+}
+
+function within(root: string, hostPath: string): boolean {
+  return hostPath === root || hostPath.startsWith(root + sep);
+}
+
+async function lstatOrUndefined(path: string) {
+  return lstat(path).catch((error: NodeJS.ErrnoException) => {
+    if (error.code === 'ENOENT') return undefined;
+    throw error;
+  });
+}
+
+/**
+ * The host directory for `relDir`, created as needed. Each existing component is resolved with realpath and
+ * must stay inside the root, so no entry is ever written through a link that leads out.
+ */
+async function safeDirectory(root: string, relDir: string, create: boolean): Promise<string> {
+  let current = root;
+  if (relDir === '') return root;
+  for (const part of relDir.split('/')) {
+    const next = join(current, part);
+    const info = await lstatOrUndefined(next);
+    if (info === undefined) {
+      if (!create) throw new Error(`${relDir} does not exist`);
+      await mkdir(next, { mode: 0o755 });
+      current = next;
+      continue;
+    }
+    if (info.isSymbolicLink()) {
+      const real = await realpath(next).catch(() => undefined);
+      if (real === undefined || !within(root, real)) {
+        throw new Error(`refused to write through symlink /${posix.relative(root, next)}, which leads outside the target`);
+      }
+      if (!(await lstat(real)).isDirectory()) throw new Error(`/${posix.relative(root, next)} is not a directory`);
+      current = real;
+      continue;
+    }
+    if (!info.isDirectory()) {
+      if (!create) throw new Error(`/${posix.relative(root, next)} is not a directory`);
+      // A lower layer's file where this layer has a directory: the upper layer wins.
+      await rm(next, { force: true });
+      await mkdir(next, { mode: 0o755 });
+    }
+    current = next;
+  }
+  return current;
+}
+
+async function applyEntry(entry: tarStream.Extract extends AsyncIterable<infer S> ? S : never, ctx: LayerContext): Promise<void> {
+  const header = entry.header;
+  const rel = entryPath(header.name);
+  if (rel === '') return; // the root directory itself
+  const base = posix.basename(rel);
+  const relParent = posix.dirname(rel) === '.' ? '' : posix.dirname(rel);
+
+  if (base.startsWith('.wh.')) return applyWhiteout(ctx, relParent, base);
+
+  const parent = await safeDirectory(ctx.root, relParent, true);
+  const hostPath = join(parent, base);
+  const existing = await lstatOrUndefined(hostPath);
+  const mode = header.mode & 0o7777;
+  ctx.written.add(rel);
+
+  switch (header.type) {
+    case 'directory': {
+      if (existing && !existing.isDirectory()) await rm(hostPath, { recursive: true, force: true });
+      if (!existing || !existing.isDirectory()) await mkdir(hostPath, { mode: 0o755 });
+      ctx.dirModes.set(hostPath, mode);
+      await own(hostPath, header, ctx);
+      return;
+    }
+    case 'file':
+    case 'contiguous-file': {
+      if (existing) await rm(hostPath, { recursive: true, force: true });
+      // 'wx' (O_EXCL) never follows a symlink someone slipped in at this path.
+      await pipelineAsync(entry, createWriteStream(hostPath, { flags: 'wx', mode: 0o600 }));
+      await chmod(hostPath, mode);
+      await own(hostPath, header, ctx);
+      await utimes(hostPath, header.mtime, header.mtime);
+      return;
+    }
+    case 'symlink': {
+      const linkTarget = symlinkTarget(rel, header.linkname);
+      if (existing) await rm(hostPath, { recursive: true, force: true });
+      await symlink(linkTarget, hostPath);
+      await own(hostPath, header, ctx);
+      return;
+    }
+    case 'link': {
+      const targetRel = entryPath(header.linkname ?? '');
+      if (targetRel === '') throw new Error('hard link to the root refused');
+      const targetParent = await safeDirectory(ctx.root, posix.dirname(targetRel) === '.' ? '' : posix.dirname(targetRel), false);
+      const targetHost = join(targetParent, posix.basename(targetRel));
+      const info = await lstatOrUndefined(targetHost);
+      if (!info) throw new Error(`hard link target ${header.linkname} does not exist`);
+      if (info.isDirectory()) throw new Error(`hard link to directory ${header.linkname} refused`);
+      if (existing) await rm(hostPath, { recursive: true, force: true });
+      await link(targetHost, hostPath);
+      return;
+    }
+    default:
+      return; // devices, FIFOs: not part of a model's filesystem, and need privileges to create
+  }
+}
+
+/**
+ * A symlink's target as it will be written. Absolute targets are made relative to the link (so, unpacked
+ * without a chroot, they still point inside the tree); relative ones must not climb above the root.
+ */
+function symlinkTarget(rel: string, linkname: string | null | undefined): string {
+  if (!linkname) throw new Error('symlink without a target');
+  if (linkname.includes('\0')) throw new Error('symlink target with a NUL byte refused');
+  const linkDir = posix.dirname('/' + rel);
+  if (linkname.startsWith('/')) return posix.relative(linkDir, posix.normalize(linkname)) || '.';
+  const resolved = posix.normalize(posix.join(linkDir, linkname));
+  if (resolved.startsWith('/..') || !resolved.startsWith('/')) {
+    throw new Error(`symlink to ${linkname} refused: it leads outside the target`);
+  }
+  return linkname;
+}
+
+async function applyWhiteout(ctx: LayerContext, relParent: string, base: string): Promise<void> {
+  const parent = await safeDirectory(ctx.root, relParent, true);
+  if (base === '.wh..wh..opq') {
+    // Opaque directory: hide everything lower layers put here, keep what this layer wrote.
+    const prefix = relParent === '' ? '' : relParent + '/';
+    for (const child of await readdir(parent)) {
+      const childRel = prefix + child;
+      const keptByThisLayer = [...ctx.written].some((w) => w === childRel || w.startsWith(childRel + '/'));
+      if (!keptByThisLayer) await rm(join(parent, child), { recursive: true, force: true });
+    }
+    return;
+  }
+  if (base.startsWith('.wh..wh.')) return; // other AUFS metadata, not a whiteout
+  const hiddenRel = posix.join(relParent, base.slice('.wh.'.length));
+  if (ctx.written.has(hiddenRel)) return;
+  await rm(join(parent, base.slice('.wh.'.length)), { recursive: true, force: true });
+}
+
+async function own(hostPath: string, header: tarStream.Header, ctx: LayerContext): Promise<void> {
+  if (ctx.isRoot) await lchown(hostPath, header.uid ?? 0, header.gid ?? 0);
+}
