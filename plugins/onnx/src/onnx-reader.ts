@@ -1,3 +1,4 @@
+import { open } from 'node:fs/promises';
 import type { Type } from 'protobufjs';
 import { FileWireReader, WireFormatError, WireType, type FieldKey } from './wire-reader.ts';
 import { onnxTypes } from './onnx-schema.ts';
@@ -94,10 +95,30 @@ export async function readOnnxModel(path: string, displayPath = path): Promise<O
     if (reader.size === 0) throw new OnnxFormatError(displayPath, 'file is empty');
     return await readModel(reader, path, displayPath);
   } catch (error) {
-    if (error instanceof WireFormatError) throw new OnnxFormatError(displayPath, error.message, error.offset);
+    if (error instanceof WireFormatError) throw new OnnxFormatError(displayPath, error.message + await sniffHint(path), error.offset);
+    if (error instanceof OnnxFormatError && error.offset === undefined && error.reason.startsWith('has no')) {
+      throw new OnnxFormatError(displayPath, error.reason + await sniffHint(path));
+    }
     throw error;
   } finally {
     await reader.close();
+  }
+}
+
+/** A hint for what a non-ONNX file is instead, from its first bytes (the usual mix-ups). */
+async function sniffHint(path: string): Promise<string> {
+  const handle = await open(path, 'r');
+  try {
+    const head = Buffer.alloc(64);
+    const { bytesRead } = await handle.read(head, 0, 64, 0);
+    const b = head.subarray(0, bytesRead);
+    if (b.subarray(0, 4).equals(Buffer.from('PK\x03\x04', 'latin1'))) return ' (it is a zip archive; a PyTorch .pt/.pth checkpoint is one: export it with torch.onnx.export)';
+    if (b.subarray(0, 4).equals(Buffer.from('\x89HDF', 'latin1'))) return ' (it is an HDF5 file, e.g. a Keras .h5 model)';
+    if (b[0] === 0x80 && b[1] >= 2 && b[1] <= 5) return ' (it looks like a Python pickle)';
+    if (b.length > 0 && b.every((c) => c === 9 || c === 10 || c === 13 || (c >= 32 && c < 127) || c >= 0xc2)) return ' (it looks like a text file)';
+    return '';
+  } finally {
+    await handle.close();
   }
 }
 
