@@ -60,7 +60,7 @@ test('tensors of every dtype round-trip through the adapter', async () => {
     assert.is(y.dtype, input.dtype, `dtype for ${input.dtype}`);
     assert.equal(y.shape, input.shape, `shape for ${input.dtype}`);
     assert.is(y.data.constructor, input.data.constructor, `container for ${input.dtype}`);
-    assert.equal([...(y.data as ArrayLike<unknown>)], [...(input.data as ArrayLike<unknown>)], `data for ${input.dtype}`);
+    assert.equal(Array.from(y.data as ArrayLike<unknown>), Array.from(input.data as ArrayLike<unknown>), `data for ${input.dtype}`);
     await session.release();
   }
 });

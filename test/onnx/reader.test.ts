@@ -15,7 +15,8 @@ async function rejects(p: Promise<unknown>, pattern: RegExp): Promise<Error> {
     assert.match((error as Error).message, pattern);
     return error as Error;
   }
-  throw new assert.Assertion({ message: `expected a rejection matching ${pattern}`, operator: 'rejects' });
+  assert.unreachable(`expected a rejection matching ${pattern}`);
+  throw new Error('unreachable');
 }
 
 test('iris: signature inferred with OIP dtypes and -1 for the symbolic batch dim', async () => {
