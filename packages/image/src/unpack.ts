@@ -135,7 +135,7 @@ async function safeDirectory(root: string, relDir: string, create: boolean): Pro
     if (info.isSymbolicLink()) {
       const real = await realpath(next).catch(() => undefined);
       if (real === undefined || !within(root, real)) {
-        throw new Error(`refused to write through symlink /${posix.relative(root, next)}, which leads outside the target`);
+        throw new Error(`refused to write through symlink /${posix.relative(root, next)}: its target is missing or outside the target directory`);
       }
       if (!(await lstat(real)).isDirectory()) throw new Error(`/${posix.relative(root, next)} is not a directory`);
       current = real;
