@@ -94,3 +94,32 @@ export async function rejects(fn: () => Promise<unknown>, pattern: RegExp): Prom
   }
   throw new Error(`expected a rejection matching ${pattern}, but it resolved`);
 }
+
+/**
+ * A three-layer image exercising what readers must honour: a gzip base, an uncompressed weights layer, and a top
+ * layer that overwrites a file, whites one out and makes a directory opaque.
+ */
+export async function sampleImage(store: import('@pyml/image').BlobStore): Promise<import('@pyml/image').Image> {
+  const img = await import('@pyml/image');
+  const { randomBytes } = await import('node:crypto');
+  const base = await img.buildLayer([
+    { path: '/app/old.js', content: 'old\n' },
+    { path: '/app/keep.js', content: 'version 1\n' },
+    { path: '/app/cache/a', content: 'a' },
+    { path: '/app/cache/b', content: 'b' },
+    { path: '/bin/run', content: '#!/bin/sh\necho run\n', mode: 0o755 },
+    { path: '/etc/keep-link', linkTarget: '/app/keep.js' },
+  ], { store, compression: 'gzip', annotations: { 'dev.pyml.part': 'base' } });
+  const weights = await img.buildLayer([{ path: '/weights/w.bin', content: randomBytes(200_000) }],
+    { store, compression: 'auto', annotations: { 'dev.pyml.part': 'weights' } });
+  const top = await img.buildLayer([
+    { path: '/app/.wh.old.js', content: '' },
+    { path: '/app/cache/.wh..wh..opq', content: '' },
+    { path: '/app/cache/c', content: 'c' },
+    { path: '/app/keep.js', content: 'version 2\n' },
+  ], { store, compression: 'gzip', annotations: { 'dev.pyml.part': 'code' } });
+  let image = img.emptyImage({ os: 'linux', architecture: 'amd64' }, img.createdFromEpoch(0));
+  image = img.appendLayers(image, base, weights, top);
+  image = img.withConfig(image, { Entrypoint: ['/bin/run'], Env: ['PATH=/bin'], Labels: { model: 'sample' } });
+  return img.withAnnotations(image, { 'org.opencontainers.image.title': 'sample' });
+}

@@ -1,0 +1,113 @@
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { createReadStream } from 'node:fs';
+import { lstat, readFile, readdir, readlink, stat } from 'node:fs/promises';
+import { join } from 'node:path';
+import { BlobStore, appendLayers, writeLayout, writeTarball, type Layer } from '@pyml/image';
+import { cleanupTempDirs, listTar, rejects, sampleImage, tempDir, tool } from './helpers.ts';
+
+test.after.each(cleanupTempDirs);
+
+test('skopeo and umoci accept a written layout; the rootfs has our files, modes and whiteouts applied', async () => {
+  const dir = await tempDir();
+  const store = new BlobStore(join(dir, 'store'));
+  const image = await sampleImage(store);
+  const layout = join(dir, 'layout');
+  const written = await writeLayout(image, layout, { store, refName: 'v1' });
+
+  assert.is(JSON.parse(await readFile(join(layout, 'oci-layout'), 'utf8')).imageLayoutVersion, '1.0.0');
+  const index = JSON.parse(await readFile(join(layout, 'index.json'), 'utf8'));
+  assert.is(index.manifests[0].digest, written.manifestDigest);
+  assert.is(index.manifests[0].annotations['org.opencontainers.image.ref.name'], 'v1');
+  assert.equal(index.manifests[0].platform, { os: 'linux', architecture: 'amd64' });
+  assert.equal(written.manifest.layers.map((l) => l.annotations?.['dev.pyml.part']), ['base', 'weights', 'code']);
+  assert.is(written.manifest.layers[1].mediaType, 'application/vnd.oci.image.layer.v1.tar');
+  // Blobs are hard links to the store, not copies.
+  const [blobInLayout, blobInStore] = await Promise.all([stat(join(layout, 'blobs/sha256', image.layers[1].digest.slice(7))), stat(store.path(image.layers[1].digest))]);
+  assert.is(blobInLayout.ino, blobInStore.ino);
+
+  const inspected = JSON.parse(await tool('skopeo', ['inspect', `oci:${layout}:v1`]));
+  assert.is(inspected.Digest, written.manifestDigest);
+  assert.equal(inspected.Layers, image.layers.map((l) => l.digest));
+  assert.equal(inspected.Labels, { model: 'sample' });
+  const rawConfig = JSON.parse(await tool('skopeo', ['inspect', '--config', `oci:${layout}:v1`]));
+  assert.equal(rawConfig.rootfs.diff_ids, image.layers.map((l) => l.diffId));
+  assert.is(rawConfig.history.length, 3);
+
+  const bundle = join(dir, 'bundle');
+  await tool('umoci', ['unpack', '--rootless', '--image', `${layout}:v1`, bundle]);
+  const rootfs = join(bundle, 'rootfs');
+  assert.is(await readFile(join(rootfs, 'app/keep.js'), 'utf8'), 'version 2\n');
+  assert.equal((await readdir(join(rootfs, 'app'))).sort(), ['cache', 'keep.js']);
+  assert.equal(await readdir(join(rootfs, 'app/cache')), ['c']);
+  assert.is((await stat(join(rootfs, 'bin/run'))).mode & 0o777, 0o755);
+  assert.is((await stat(join(rootfs, 'app/keep.js'))).mode & 0o777, 0o644);
+  assert.is((await stat(join(rootfs, 'app'))).mode & 0o777, 0o755);
+  assert.is(await readlink(join(rootfs, 'etc/keep-link')), '/app/keep.js');
+  assert.is((await stat(join(rootfs, 'weights/w.bin'))).size, 200_000);
+});
+
+test('the same image written twice gives byte-identical layouts and tarballs', async () => {
+  const dir = await tempDir();
+  const store = new BlobStore(join(dir, 'store'));
+  const image = await sampleImage(store);
+  const a = await writeLayout(image, join(dir, 'a'), { store, refName: 'x' });
+  const b = await writeLayout(image, join(dir, 'b'), { store, refName: 'x' });
+  assert.is(a.manifestDigest, b.manifestDigest);
+  assert.equal(await readFile(join(dir, 'a/index.json')), await readFile(join(dir, 'b/index.json')));
+  await writeTarball(image, join(dir, 'a.tar'), { store, refName: 'x', repoTags: ['sample:1'] });
+  await writeTarball(image, join(dir, 'b.tar'), { store, refName: 'x', repoTags: ['sample:1'] });
+  assert.equal(await readFile(join(dir, 'a.tar')), await readFile(join(dir, 'b.tar')));
+});
+
+test('writeLayout replaces an old image only when the new one is complete', async () => {
+  const dir = await tempDir();
+  const store = new BlobStore(join(dir, 'store'));
+  const image = await sampleImage(store);
+  const layout = join(dir, 'layout');
+  const first = await writeLayout(image, layout, { store });
+  const missing: Layer = { ...image.layers[0], digest: 'sha256:' + 'f'.repeat(64) };
+  await rejects(() => writeLayout(appendLayers(image, missing), layout, { store }), /sha256:f{64} is not in the blob store/);
+  const index = JSON.parse(await readFile(join(layout, 'index.json'), 'utf8'));
+  assert.is(index.manifests[0].digest, first.manifestDigest, 'old image untouched');
+  assert.equal((await readdir(dir)).sort(), ['layout', 'store'], 'no temp dirs left behind');
+
+  const smaller = appendLayers({ ...image, layers: [] }, image.layers[2]);
+  const second = await writeLayout(smaller, layout, { store });
+  const index2 = JSON.parse(await readFile(join(layout, 'index.json'), 'utf8'));
+  assert.is(index2.manifests[0].digest, second.manifestDigest, 'replaced');
+  assert.is((await readdir(join(layout, 'blobs/sha256'))).length, 3, 'config, one layer, manifest: old blobs gone');
+  assert.equal((await readdir(dir)).sort(), ['layout', 'store']);
+});
+
+test('skopeo accepts the tarball as oci-archive and as docker-archive', async () => {
+  const dir = await tempDir();
+  const store = new BlobStore(join(dir, 'store'));
+  const image = await sampleImage(store);
+  const file = join(dir, 'out', 'image.tar');
+  const written = await writeTarball(image, file, { store, refName: 'v1', repoTags: ['sample:v1'] });
+
+  const asOci = JSON.parse(await tool('skopeo', ['inspect', `oci-archive:${file}`]));
+  assert.is(asOci.Digest, written.manifestDigest);
+  assert.equal(asOci.Layers, image.layers.map((l) => l.digest));
+  const asDocker = JSON.parse(await tool('skopeo', ['inspect', `docker-archive:${file}`]));
+  assert.equal(asDocker.Labels, { model: 'sample' });
+  assert.is(asDocker.Layers.length, 3);
+  const dockerConfig = JSON.parse(await tool('skopeo', ['inspect', '--config', `docker-archive:${file}`]));
+  assert.equal(dockerConfig.rootfs.diff_ids, image.layers.map((l) => l.diffId));
+
+  const members = await listTar(createReadStream(file));
+  const names = members.map((m) => m.header.name);
+  assert.equal(names.slice(0, 5), ['oci-layout', 'index.json', 'manifest.json', 'blobs/', 'blobs/sha256/']);
+  const dockerManifest = JSON.parse(members[2].content.toString());
+  assert.equal(dockerManifest, [{
+    Config: `blobs/sha256/${written.configDigest.slice(7)}`,
+    Layers: image.layers.map((l) => `blobs/sha256/${l.digest.slice(7)}`),
+    RepoTags: ['sample:v1'],
+  }]);
+  assert.ok(members.every((m) => m.header.mtime.getTime() === 0 && m.header.uid === 0));
+  assert.equal((await readdir(join(dir, 'out'))), ['image.tar'], 'temp file renamed away');
+  assert.ok((await lstat(file)).isFile());
+});
+
+test.run();
