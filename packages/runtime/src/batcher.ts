@@ -1,0 +1,130 @@
+import { type Tensor, type Tensors, elementCount, typedArrayFor } from '@pyml/contract';
+import { ModelError } from './errors.ts';
+import type { ModelHost } from './model-host.ts';
+
+export interface BatchingOptions {
+  /** Most rows merged into one model call; ≤ 1 turns batching off. */
+  maxBatchSize: number;
+  /** Longest a request waits for company before its batch runs. */
+  maxBatchDelayMs: number;
+}
+
+/** What the gRPC front end calls: a ModelHost, or an AdaptiveBatcher in front of one. */
+export interface Predictor {
+  predict(inputs: Tensors): Promise<Tensors>;
+}
+
+interface Waiting {
+  inputs: Tensors;
+  rows: number;
+  resolve(outputs: Tensors): void;
+  reject(error: unknown): void;
+}
+
+interface Queue {
+  items: Waiting[];
+  rows: number;
+  timer?: NodeJS.Timeout;
+}
+
+/**
+ * Adaptive batching: concurrent requests are merged along dimension 0 into one model call, and each caller gets
+ * back exactly its own rows. Requests are checked before they join a batch, so a bad request fails alone; only
+ * requests whose per-row shapes agree are merged.
+ */
+export class AdaptiveBatcher implements Predictor {
+  private readonly queues = new Map<string, Queue>();
+
+  constructor(private readonly host: ModelHost, readonly options: BatchingOptions) {}
+
+  /** Tensor models whose inputs and outputs all have a free first dimension can be batched. */
+  static supports(host: ModelHost): boolean {
+    const all = [...host.signature.inputs, ...host.signature.outputs];
+    return host.kind === 'tensor' && host.signature.inputs.length > 0 && all.every((s) => s.shape.length >= 1 && s.shape[0] === -1);
+  }
+
+  /** A batcher when the manifest asks for one and the signature allows it; the host itself otherwise. */
+  static for(host: ModelHost, options?: Partial<BatchingOptions>): Predictor {
+    const maxBatchSize = options?.maxBatchSize ?? host.manifest.serving?.maxBatchSize ?? 1;
+    const maxBatchDelayMs = options?.maxBatchDelayMs ?? host.manifest.serving?.maxBatchDelayMs ?? 2;
+    if (maxBatchSize <= 1 || !AdaptiveBatcher.supports(host)) return host;
+    return new AdaptiveBatcher(host, { maxBatchSize, maxBatchDelayMs });
+  }
+
+  async predict(inputs: Tensors): Promise<Tensors> {
+    this.host.checkInputs(inputs);
+    const names = this.host.signature.inputs.map((s) => s.name);
+    const rows = inputs[names[0]].shape[0];
+    // Inputs must agree on the row count to be split back by rows.
+    if (names.some((n) => inputs[n].shape[0] !== rows) || rows >= this.options.maxBatchSize) return this.host.run(inputs);
+    const key = names.map((n) => inputs[n].shape.slice(1).join('x')).join('|');
+    let queue = this.queues.get(key);
+    if (!queue) this.queues.set(key, (queue = { items: [], rows: 0 }));
+    if (queue.rows + rows > this.options.maxBatchSize) this.flush(queue);
+    return new Promise<Tensors>((resolve, reject) => {
+      queue.items.push({ inputs, rows, resolve, reject });
+      queue.rows += rows;
+      if (queue.rows >= this.options.maxBatchSize) this.flush(queue);
+      else queue.timer ??= setTimeout(() => this.flush(queue), this.options.maxBatchDelayMs);
+    });
+  }
+
+  private flush(queue: Queue): void {
+    const items = queue.items;
+    if (queue.timer) clearTimeout(queue.timer);
+    queue.timer = undefined;
+    queue.items = [];
+    queue.rows = 0;
+    if (items.length === 0) return;
+    void this.runBatch(items);
+  }
+
+  private async runBatch(items: Waiting[]): Promise<void> {
+    if (items.length === 1) {
+      const [only] = items;
+      return this.host.run(only.inputs).then(only.resolve, only.reject);
+    }
+    try {
+      const total = items.reduce((n, w) => n + w.rows, 0);
+      const merged: Tensors = {};
+      for (const spec of this.host.signature.inputs) merged[spec.name] = concatRows(items.map((w) => w.inputs[spec.name]));
+      const outputs = await this.host.run(merged);
+      for (const [name, t] of Object.entries(outputs)) {
+        if (t.shape[0] !== total) throw new ModelError(`model output '${name}' has ${t.shape[0]} rows for a merged batch of ${total} rows; batched models must return one row per input row`, { tensor: name });
+      }
+      let row = 0;
+      for (const w of items) {
+        const mine: Tensors = {};
+        for (const [name, t] of Object.entries(outputs)) mine[name] = sliceRows(t, row, w.rows);
+        row += w.rows;
+        w.resolve(mine);
+      }
+    } catch (error) {
+      for (const w of items) w.reject(error);
+    }
+  }
+}
+
+/** Concatenates tensors with equal per-row shapes along dimension 0. */
+export function concatRows(parts: Tensor[]): Tensor {
+  const first = parts[0];
+  const shape = [parts.reduce((n, t) => n + t.shape[0], 0), ...first.shape.slice(1)];
+  if (first.dtype === 'BYTES') return { dtype: first.dtype, shape, data: parts.flatMap((t) => t.data as string[]) };
+  const out = new (typedArrayFor(first.dtype)!)(elementCount(shape)) as unknown as { set(a: ArrayLike<unknown>, o: number): void };
+  let at = 0;
+  for (const t of parts) {
+    out.set(t.data as ArrayLike<unknown>, at);
+    at += t.data.length;
+  }
+  return { dtype: first.dtype, shape, data: out } as unknown as Tensor;
+}
+
+/** Rows [start, start+count) of a tensor, as a view where the data allows. */
+export function sliceRows(t: Tensor, start: number, count: number): Tensor {
+  const per = elementCount(t.shape.slice(1));
+  const shape = [count, ...t.shape.slice(1)];
+  const data = Array.isArray(t.data)
+    ? t.data.slice(start * per, (start + count) * per)
+    : (t.data as Float32Array).subarray(start * per, (start + count) * per);
+  return { dtype: t.dtype, shape, data } as Tensor;
+}

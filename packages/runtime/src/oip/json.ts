@@ -1,0 +1,123 @@
+import { type DataType, type Tensor, elementCount, typedArrayFor } from '@pyml/contract';
+import { InvalidInputError } from '../errors.ts';
+import { formatShape } from '../validate.ts';
+import { parseDataType } from './contents.ts';
+import type { NamedTensor } from './codec.ts';
+
+/**
+ * The Open Inference Protocol's JSON form (the REST body), used by `entrypoint predict`:
+ * `{"inputs":[{"name","datatype","shape","data"}]}` in, `{"model_name","model_version","outputs":[...]}` out.
+ * 64-bit integers are written as exact JSON numbers; non-finite floats as the strings "NaN", "Infinity", "-Infinity".
+ */
+
+export interface JsonInferRequest {
+  id?: string;
+  inputs: NamedTensor[];
+  /** Requested output names; empty means all. */
+  outputs: string[];
+}
+
+export function parseJsonRequest(body: unknown): JsonInferRequest {
+  if (!body || typeof body !== 'object' || !Array.isArray((body as { inputs?: unknown }).inputs)) {
+    throw new InvalidInputError('request must be a JSON object with an "inputs" array');
+  }
+  const b = body as { id?: unknown; inputs: unknown[]; outputs?: unknown };
+  const inputs = b.inputs.map((raw, i): NamedTensor => {
+    const t = raw as { name?: unknown; datatype?: unknown; shape?: unknown; data?: unknown };
+    if (!t || typeof t.name !== 'string' || !t.name) throw new InvalidInputError(`inputs[${i}] has no "name"`);
+    const name = t.name;
+    const dtype = parseDataType(name, String(t.datatype));
+    if (!Array.isArray(t.shape) || t.shape.some((d) => !Number.isSafeInteger(d) || (d as number) < 0)) {
+      throw new InvalidInputError(`input '${name}': "shape" must be a list of non-negative integers`, name);
+    }
+    const shape = t.shape as number[];
+    if (!Array.isArray(t.data)) throw new InvalidInputError(`input '${name}': "data" must be an array`, name);
+    const flat = (t.data as unknown[]).flat(Infinity);
+    const n = elementCount(shape);
+    if (flat.length !== n) throw new InvalidInputError(`input '${name}': shape ${formatShape(shape)} needs ${n} elements, "data" has ${flat.length}`, name);
+    return { name, tensor: { dtype, shape, data: convert(name, dtype, flat) } as Tensor };
+  });
+  const outputs = Array.isArray(b.outputs) ? b.outputs.map((o) => String((o as { name?: unknown })?.name ?? o)) : [];
+  return { ...(b.id !== undefined ? { id: String(b.id) } : {}), inputs, outputs };
+}
+
+function convert(name: string, dtype: DataType, values: unknown[]): Tensor['data'] {
+  const bad = (v: unknown) => new InvalidInputError(`input '${name}': ${JSON.stringify(v)} is not a valid ${dtype} value`, name);
+  if (dtype === 'BYTES') return values.map((v) => { if (typeof v !== 'string') throw bad(v); return v; });
+  const Ctor = typedArrayFor(dtype)!;
+  const out = new Ctor(values.length) as unknown as Record<number, number | bigint>;
+  const big = dtype === 'INT64' || dtype === 'UINT64';
+  for (let i = 0; i < values.length; i++) {
+    const v = values[i];
+    if (dtype === 'BOOL') {
+      if (typeof v !== 'boolean' && v !== 0 && v !== 1) throw bad(v);
+      out[i] = v ? 1 : 0;
+    } else if (big) {
+      if ((typeof v !== 'number' || !Number.isInteger(v)) && (typeof v !== 'string' || !/^-?\d+$/.test(v))) throw bad(v);
+      const b = BigInt(v);
+      if (dtype === 'UINT64' ? b < 0n || b > 0xffff_ffff_ffff_ffffn : b !== BigInt.asIntN(64, b)) throw bad(v);
+      out[i] = b;
+    } else if (dtype === 'FP16' || dtype === 'FP32' || dtype === 'FP64') {
+      const x = typeof v === 'string' && /^-?Infinity$|^NaN$/.test(v) ? Number(v) : v;
+      if (typeof x !== 'number') throw bad(v);
+      // FP16 travels as its raw half bits, as everywhere in the contract.
+      out[i] = dtype === 'FP16' ? toHalfBits(x) : x;
+    } else {
+      if (typeof v !== 'number' || !Number.isInteger(v)) throw bad(v);
+      const conv = new Ctor(1) as unknown as number[];
+      conv[0] = v;
+      if (conv[0] !== v) throw bad(v);
+      out[i] = v;
+    }
+  }
+  return out as unknown as Tensor['data'];
+}
+
+/** JSON text of a V2 response; bigints become exact JSON numbers. */
+export function formatJsonResponse(res: { modelName: string; modelVersion: string; id?: string; outputs: NamedTensor[] }, indent?: number): string {
+  const body = {
+    model_name: res.modelName,
+    model_version: res.modelVersion,
+    ...(res.id ? { id: res.id } : {}),
+    outputs: res.outputs.map(({ name, tensor }) => ({ name, datatype: tensor.dtype, shape: tensor.shape, data: jsonData(tensor) })),
+  };
+  const text = JSON.stringify(body, (_k, v) => (typeof v === 'bigint' ? `\u0000big:${v}` : v), indent);
+  return text.replace(/"\\u0000big:(-?\d+)"/g, '$1');
+}
+
+function jsonData(t: Tensor): unknown[] {
+  if (t.dtype === 'BYTES') return t.data as string[];
+  if (t.dtype === 'BOOL') return Array.from(t.data as Uint8Array, (v) => v !== 0);
+  if (t.dtype === 'FP16') return Array.from(t.data as Uint16Array, (h) => finite(fromHalfBits(h)));
+  if (t.dtype === 'FP32' || t.dtype === 'FP64') return Array.from(t.data as Float64Array, finite);
+  return Array.from(t.data as ArrayLike<number | bigint>);
+}
+
+function finite(x: number): number | string {
+  return Number.isFinite(x) ? x : String(x);
+}
+
+function toHalfBits(x: number): number {
+  const f = new Float32Array([x]);
+  const u = new Uint32Array(f.buffer)[0];
+  const sign = (u >>> 16) & 0x8000;
+  const exp = ((u >>> 23) & 0xff) - 127 + 15;
+  const mant = u & 0x7fffff;
+  if (((u >>> 23) & 0xff) === 0xff) return sign | 0x7c00 | (mant ? 0x200 : 0);
+  if (exp >= 0x1f) return sign | 0x7c00;
+  if (exp <= 0) {
+    if (exp < -10) return sign;
+    const m = (mant | 0x800000) >> (1 - exp);
+    return sign | ((m + 0x1000) >> 13);
+  }
+  return sign | ((exp << 10) + ((mant + 0x1000) >> 13));
+}
+
+function fromHalfBits(h: number): number {
+  const sign = h & 0x8000 ? -1 : 1;
+  const exp = (h >> 10) & 0x1f;
+  const mant = h & 0x3ff;
+  if (exp === 0) return sign * mant * 2 ** -24;
+  if (exp === 0x1f) return mant ? NaN : sign * Infinity;
+  return sign * (1 + mant / 1024) * 2 ** (exp - 15);
+}

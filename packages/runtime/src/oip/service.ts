@@ -1,0 +1,47 @@
+import type { MethodDefinition, ServiceDefinition } from '@grpc/grpc-js';
+import {
+  type ModelMetadata, type ServerMetadata, decodeEmpty, decodeFlag, decodeHealthCheckRequest, decodeHealthCheckResponse,
+  decodeModelMetadata, decodeModelRef, decodeServerMetadata, encodeEmpty, encodeFlag, encodeHealthCheckRequest,
+  encodeHealthCheckResponse, encodeModelMetadata, encodeModelRef, encodeServerMetadata,
+} from './codec.ts';
+
+/**
+ * grpc-js service definitions built by hand over the codec, so nothing parses .proto files at run time. The same
+ * objects serve as client definitions (`grpc.makeGenericClientConstructor`).
+ */
+
+export const INFERENCE_SERVICE = 'inference.GRPCInferenceService';
+export const HEALTH_SERVICE = 'grpc.health.v1.Health';
+
+function unary<Req, Res>(
+  service: string, method: string,
+  requestSerialize: (v: Req) => Buffer, requestDeserialize: (b: Buffer) => Req,
+  responseSerialize: (v: Res) => Buffer, responseDeserialize: (b: Buffer) => Res,
+): MethodDefinition<Req, Res> {
+  return {
+    path: `/${service}/${method}`, requestStream: false, responseStream: false, originalName: method,
+    requestSerialize, requestDeserialize, responseSerialize, responseDeserialize,
+  };
+}
+
+const identity = (b: Buffer): Buffer => b;
+type ModelRef = { name: string; version: string };
+
+/**
+ * The Open Inference Protocol service. ModelInfer carries encoded bytes both ways: the handler decodes and encodes
+ * itself, because grpc-js turns a throwing deserializer into INTERNAL, and a bad tensor must be INVALID_ARGUMENT.
+ * Routers forward those bytes untouched (see `readModelName`).
+ */
+export const inferenceService = {
+  ServerLive: unary<Record<string, never>, boolean>(INFERENCE_SERVICE, 'ServerLive', encodeEmpty, decodeEmpty, encodeFlag, decodeFlag),
+  ServerReady: unary<Record<string, never>, boolean>(INFERENCE_SERVICE, 'ServerReady', encodeEmpty, decodeEmpty, encodeFlag, decodeFlag),
+  ModelReady: unary<ModelRef, boolean>(INFERENCE_SERVICE, 'ModelReady', encodeModelRef, decodeModelRef, encodeFlag, decodeFlag),
+  ServerMetadata: unary<Record<string, never>, ServerMetadata>(INFERENCE_SERVICE, 'ServerMetadata', encodeEmpty, decodeEmpty, encodeServerMetadata, decodeServerMetadata),
+  ModelMetadata: unary<ModelRef, ModelMetadata>(INFERENCE_SERVICE, 'ModelMetadata', encodeModelRef, decodeModelRef, encodeModelMetadata, decodeModelMetadata),
+  ModelInfer: unary<Buffer, Buffer>(INFERENCE_SERVICE, 'ModelInfer', identity, identity, identity, identity),
+} satisfies ServiceDefinition;
+
+/** grpc.health.v1.Health with Check only (Watch is not offered: it would hold the drain open). */
+export const healthService = {
+  Check: unary<{ service: string }, number>(HEALTH_SERVICE, 'Check', encodeHealthCheckRequest, decodeHealthCheckRequest, encodeHealthCheckResponse, decodeHealthCheckResponse),
+} satisfies ServiceDefinition;

@@ -1,0 +1,191 @@
+import { chmodSync, lstatSync, unlinkSync } from 'node:fs';
+import {
+  Metadata, Server, ServerCredentials, status, type sendUnaryData, type ServerUnaryCall, type UntypedServiceImplementation,
+} from '@grpc/grpc-js';
+import type { Logger, Tensors } from '@pyml/contract';
+import type { Predictor } from './batcher.ts';
+import { InvalidInputError, ModelError, describeError } from './errors.ts';
+import type { ModelHost } from './model-host.ts';
+import { HealthStatus, type NamedTensor, decodeInferRequest, encodeInferResponse } from './oip/codec.ts';
+import { HEALTH_SERVICE, INFERENCE_SERVICE, healthService, inferenceService } from './oip/service.ts';
+import { RUNTIME_NAME, RUNTIME_VERSION } from './version.ts';
+
+export interface ServerOptions {
+  logger: Logger;
+  /** Largest request or response, in bytes. */
+  maxMessageBytes: number;
+}
+
+/** A gRPC status (with the tensor to blame in the `pyml-tensor` trailer, when there is one). */
+interface StatusError { code: status; details: string; metadata?: Metadata }
+
+/** A failure that already knows its gRPC status (not found, unavailable). */
+class RpcError extends Error {
+  constructor(readonly code: status, message: string) {
+    super(message);
+  }
+}
+
+function statusFor(error: unknown, logger: Logger): StatusError {
+  if (error instanceof RpcError) return { code: error.code, details: error.message };
+  const metadata = new Metadata();
+  if (error instanceof InvalidInputError) {
+    if (error.tensor) metadata.set('pyml-tensor', error.tensor);
+    return { code: status.INVALID_ARGUMENT, details: error.message, metadata };
+  }
+  if (error instanceof ModelError && error.tensor) metadata.set('pyml-tensor', error.tensor);
+  logger.error('prediction failed', { error: describeError(error) });
+  return { code: status.INTERNAL, details: error instanceof ModelError ? error.message : `internal error: ${describeError(error)}`, metadata };
+}
+
+/** Parses `raw_output`-style parameters: bool, or the strings/ints clients put there. */
+function flag(value: unknown): boolean | undefined {
+  if (value === undefined) return undefined;
+  if (typeof value === 'string') return value === 'true' || value === '1';
+  return Boolean(value);
+}
+
+/**
+ * The Open Inference Protocol server of one model. Listens first (live), becomes ready once a ModelHost is
+ * attached, and drains on shutdown: no new calls, in-flight calls finish.
+ */
+export class InferenceServer {
+  private readonly server: Server;
+  private host?: ModelHost;
+  private predictor?: Predictor;
+  private draining = false;
+  private inFlight = 0;
+  private idle?: () => void;
+
+  constructor(private readonly options: ServerOptions) {
+    this.server = new Server({
+      'grpc.max_receive_message_length': options.maxMessageBytes,
+      'grpc.max_send_message_length': options.maxMessageBytes,
+    });
+    this.server.addService(inferenceService, this.inferenceHandlers());
+    this.server.addService(healthService, this.healthHandlers());
+  }
+
+  get ready(): boolean {
+    return this.host !== undefined && !this.draining;
+  }
+
+  /** Binds a Unix socket (owner-only, mode 0600) and optionally a TCP address; returns the bound TCP port. */
+  async listen(socket: string, tcp?: string): Promise<{ tcpPort?: number }> {
+    removeStaleSocket(socket);
+    await this.bind(`unix:${socket}`);
+    chmodSync(socket, 0o600);
+    const tcpPort = tcp ? await this.bind(tcp) : undefined;
+    return { tcpPort };
+  }
+
+  private bind(address: string): Promise<number> {
+    return new Promise((resolve, reject) => {
+      this.server.bindAsync(address, ServerCredentials.createInsecure(), (error, port) => (error ? reject(new Error(`cannot listen on ${address}: ${error.message}`)) : resolve(port)));
+    });
+  }
+
+  /** Serves this model from now on. */
+  attach(host: ModelHost, predictor: Predictor): void {
+    this.host = host;
+    this.predictor = predictor;
+  }
+
+  /** Stops taking calls and resolves once in-flight ones are answered; false if `graceMs` ran out first. */
+  async drain(graceMs: number): Promise<boolean> {
+    this.draining = true;
+    const closed = new Promise<void>((resolve) => this.server.tryShutdown(() => resolve()));
+    const settled = this.inFlight === 0 ? Promise.resolve() : new Promise<void>((resolve) => { this.idle = resolve; });
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<false>((resolve) => { timer = setTimeout(() => resolve(false), graceMs); });
+    const clean = await Promise.race([Promise.all([closed, settled]).then(() => true as const), timeout]);
+    clearTimeout(timer);
+    if (!clean) this.server.forceShutdown();
+    return clean;
+  }
+
+  private matches(name: string, version: string): boolean {
+    const host = this.host;
+    return !!host && (name === '' || name === host.name) && (version === '' || version === host.version);
+  }
+
+  private inferenceHandlers(): UntypedServiceImplementation {
+    const reply = <T>(cb: sendUnaryData<T>, value: T) => cb(null, value);
+    return {
+      ServerLive: (_call: ServerUnaryCall<unknown, boolean>, cb: sendUnaryData<boolean>) => reply(cb, true),
+      ServerReady: (_call: ServerUnaryCall<unknown, boolean>, cb: sendUnaryData<boolean>) => reply(cb, this.ready),
+      ModelReady: (call: ServerUnaryCall<{ name: string; version: string }, boolean>, cb: sendUnaryData<boolean>) =>
+        reply(cb, this.ready && this.matches(call.request.name, call.request.version)),
+      ServerMetadata: (_call: ServerUnaryCall<unknown, unknown>, cb: sendUnaryData<unknown>) =>
+        reply(cb, { name: RUNTIME_NAME, version: RUNTIME_VERSION, extensions: [] }),
+      ModelMetadata: (call: ServerUnaryCall<{ name: string; version: string }, unknown>, cb: sendUnaryData<unknown>) => {
+        const host = this.host;
+        if (!host) return cb({ code: status.UNAVAILABLE, details: 'model is still initialising' });
+        if (!this.matches(call.request.name, call.request.version)) return cb(statusFor(this.notFound(call.request.name, call.request.version), this.options.logger));
+        reply(cb, {
+          name: host.name, versions: [host.version], platform: `pyml-${host.kind}`,
+          inputs: host.signature.inputs, outputs: host.signature.outputs,
+        });
+      },
+      ModelInfer: (call: ServerUnaryCall<Buffer, Buffer>, cb: sendUnaryData<Buffer>) => {
+        this.inFlight++;
+        this.infer(call.request).then(
+          (response) => cb(null, response),
+          (error: unknown) => cb(statusFor(error, this.options.logger)),
+        ).finally(() => {
+          if (--this.inFlight === 0 && this.idle) this.idle();
+        });
+      },
+    };
+  }
+
+  private notFound(name: string, version: string): RpcError {
+    const host = this.host!;
+    return new RpcError(status.NOT_FOUND, `model '${name}'${version ? ` version '${version}'` : ''} is not served here (this is '${host.name}' version '${host.version}')`);
+  }
+
+  private async infer(request: Buffer): Promise<Buffer> {
+    const host = this.host;
+    const predictor = this.predictor;
+    if (!host || !predictor) throw new RpcError(status.UNAVAILABLE, 'model is still initialising');
+    const req = decodeInferRequest(request);
+    if (!this.matches(req.modelName, req.modelVersion)) throw this.notFound(req.modelName, req.modelVersion);
+    const inputs: Tensors = {};
+    for (const t of req.inputs) {
+      if (Object.hasOwn(inputs, t.name)) throw new InvalidInputError(`input '${t.name}' is given twice`, t.name);
+      inputs[t.name] = t.tensor;
+    }
+    const wanted = req.outputs.map((o) => o.name);
+    for (const name of wanted) {
+      if (!host.signature.outputs.some((s) => s.name === name)) {
+        throw new InvalidInputError(`unknown requested output '${name}'; the model returns ${host.signature.outputs.map((s) => `'${s.name}'`).join(', ')}`, name);
+      }
+    }
+    const outputs = await predictor.predict(inputs);
+    const names = wanted.length ? wanted : host.signature.outputs.map((s) => s.name);
+    const named: NamedTensor[] = names.map((name) => ({ name, tensor: outputs[name] }));
+    // Raw answers raw; the `raw_output` (or Triton-style `binary_data_output`) parameter overrides.
+    const raw = flag(req.parameters.raw_output) ?? flag(req.parameters.binary_data_output) ?? req.raw;
+    return encodeInferResponse({ modelName: host.name, modelVersion: host.version, id: req.id, outputs: named, raw });
+  }
+
+  private healthHandlers(): UntypedServiceImplementation {
+    return {
+      Check: (call: ServerUnaryCall<{ service: string }, number>, cb: sendUnaryData<number>) => {
+        const service = call.request.service;
+        const known = service === '' || service === INFERENCE_SERVICE || service === HEALTH_SERVICE || (this.host && service === this.host.name);
+        if (!known) return cb({ code: status.NOT_FOUND, details: `unknown service '${service}'` });
+        cb(null, this.ready ? HealthStatus.SERVING : HealthStatus.NOT_SERVING);
+      },
+    };
+  }
+}
+
+/** A socket file left by a previous run would make bind fail; anything else at that path is left alone. */
+function removeStaleSocket(path: string): void {
+  try {
+    if (lstatSync(path).isSocket()) unlinkSync(path);
+  } catch {
+    // Nothing there.
+  }
+}
