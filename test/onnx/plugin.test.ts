@@ -120,7 +120,7 @@ test('runtimeAdapter: the adapter module, or a generated entry that bakes in the
   assert.equal(plain, { name: 'onnx', entry: new URL('../../plugins/onnx/src/adapter.ts', import.meta.url).pathname, external: ['onnxruntime-node'] });
 
   const threaded = await onnx({ threads: 2 }).runtimeAdapter!(ctx);
-  assert.is(threaded!.entry, join(ctx.cacheDir, 'onnx-adapter-entry.ts'));
+  assert.is(threaded!.entry, join(ctx.cacheDir, 'onnx', 'adapter-threads-2.ts'));
   assert.match(readFileSync(threaded!.entry, 'utf8'), /createOnnxAdapter\(\{"threads":2\}\)/);
   const logged: unknown[] = [];
   const env = { ...adapterEnv(join(IRIS_DIR, 'weights')), logger: { debug() {}, warn() {}, error() {}, info: (_: string, f?: Record<string, unknown>) => { logged.push(f?.threads); } } };

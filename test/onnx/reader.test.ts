@@ -161,4 +161,38 @@ test('initializers stored as external data are listed', async () => {
   assert.is(info.initializerCount, 1);
 });
 
+test('operators are counted across small and large nodes, with their domain', async () => {
+  const big = new Uint8Array(new Float32Array(20000).fill(0.5).buffer); // an 80 KB Constant: walked, not buffered
+  const chain = Array.from({ length: 5000 }, (_, i) => ({ op_type: 'Relu', input: [i ? `t${i - 1}` : 'sum'], output: [`t${i}`] }));
+  const path = writeModel(dir, 'deep.onnx', {
+    name: 'deep',
+    node: [
+      { op_type: 'Constant', output: ['c'], attribute: [{ name: 'value', type: 4, t: { dims: [20000], data_type: OnnxDataType.FLOAT, raw_data: big } }] },
+      { op_type: 'Add', input: ['x', 'c'], output: ['sum'] },
+      ...chain,
+      { op_type: 'Identity', input: ['t4999'], output: ['y'] },
+      { op_type: 'Scaler', domain: 'ai.onnx.ml', input: ['x'], output: ['scaled'], attribute: [{ name: 'scale', type: 6, floats: [2] }, { name: 'offset', type: 6, floats: [0] }] },
+    ],
+    input: [{ name: 'x', type: tensorType(OnnxDataType.FLOAT, [20000]) }],
+    output: [{ name: 'y', type: tensorType(OnnxDataType.FLOAT, [20000]) }, { name: 'scaled', type: tensorType(OnnxDataType.FLOAT, [20000]) }],
+  }, [{ domain: '', version: 13 }, { domain: 'ai.onnx.ml', version: 3 }]);
+  const info = await readOnnxModel(path);
+  assert.equal(info.operators, { Constant: 1, Add: 1, Relu: 5000, Identity: 1, 'ai.onnx.ml:Scaler': 1 });
+  assert.is(info.nodeCount, 5004);
+  assert.equal(info.opsets, [{ domain: '', version: 13 }, { domain: 'ai.onnx.ml', version: 3 }]);
+  const session = await ort.InferenceSession.create(path);
+  const out = await session.run({ x: new ort.Tensor('float32', new Float32Array(20000).fill(1), [20000]) });
+  assert.is((out.y.data as Float32Array)[0], 1.5);
+  assert.is((out.scaled.data as Float32Array)[0], 2);
+});
+
+test('a node whose bytes are corrupt is an error with its offset', async () => {
+  // graph { node { op_type: <length 50, but only 2 bytes follow inside the node> } }
+  const node = Buffer.from([0x22, 0x32, 0x41, 0x42]);
+  const graph = Buffer.concat([Buffer.from([0x0a, node.length]), node]);
+  const path = join(dir, 'bad-node.onnx');
+  writeFileSync(path, Buffer.concat([Buffer.from([0x08, 0x07, 0x3a, graph.length]), graph]));
+  await rejects(readOnnxModel(path), /bad-node\.onnx: not an ONNX model: truncated field: needs 50 bytes but its message ends at 10 at byte 7/);
+});
+
 test.run();

@@ -72,10 +72,26 @@ class OrtSession implements OnnxSession {
   }
 }
 
+const LOG_LEVELS = ['verbose', 'info', 'warning', 'error', 'fatal'] as const;
+
+/**
+ * onnxruntime logs warnings to stderr that are noise in a minimal image (no CA bundle for its telemetry, no
+ * /proc/cpuinfo in a sandbox), so the default is 'error'; PYML_ORT_LOG_LEVEL=warning brings them back.
+ * It must be set before the first session: onnxruntime reads it once.
+ */
+function applyLogLevel(): void {
+  const level = process.env.PYML_ORT_LOG_LEVEL || 'error';
+  if (!(LOG_LEVELS as readonly string[]).includes(level)) {
+    throw new Error(`onnx: PYML_ORT_LOG_LEVEL must be one of ${LOG_LEVELS.join(', ')}, got "${level}"`);
+  }
+  ort.env.logLevel = level as (typeof LOG_LEVELS)[number];
+}
+
 /** Builds the adapter with fixed defaults (the plugin's `onnx({ threads })` option ends up here). */
 export function createOnnxAdapter(defaults: OnnxAdapterOptions = {}): AdapterFactory<OnnxAdapter> {
-  return (env) => ({
-    async load(fileName, options = {}) {
+  return (env) => {
+    applyLogLevel();
+    const load = async (fileName: string, options: OnnxLoadOptions = {}): Promise<OnnxSession> => {
       const path = isAbsolute(fileName) ? fileName : env.weightsPath(fileName);
       const threads = options.threads ?? threadsFromEnv() ?? defaults.threads;
       const sessionOptions: ort.InferenceSession.SessionOptions = {
@@ -91,8 +107,9 @@ export function createOnnxAdapter(defaults: OnnxAdapterOptions = {}): AdapterFac
       }
       env.logger.info(`onnx: loaded ${fileName}`, { inputs: session.inputNames, outputs: session.outputNames, threads: threads ?? 'default' });
       return new OrtSession(session, fileName);
-    },
-  });
+    };
+    return { load };
+  };
 }
 
 const onnxAdapterFactory: AdapterFactory<OnnxAdapter> = createOnnxAdapter();

@@ -1,6 +1,6 @@
 import { open } from 'node:fs/promises';
 import type { Type } from 'protobufjs';
-import { FileWireReader, WireFormatError, WireType, type FieldKey } from './wire-reader.ts';
+import { FileWireReader, SliceWireReader, WireFormatError, WireType, type FieldKey } from './wire-reader.ts';
 import { onnxTypes } from './onnx-schema.ts';
 
 /** The type of a graph input or output, as ONNX declares it. */
@@ -191,7 +191,9 @@ async function readGraph(r: FileWireReader, end: number, into?: PendingGraph): P
       case 1: { // node: only its operator is wanted; attributes (which may hold Constant tensors) are skipped
         expectWire(key, WireType.LEN, 'graph.node');
         const length = await r.length(end);
-        const op = await readNodeOperator(r, r.position + length);
+        const op = length <= INLINE_NODE
+          ? nodeOperatorOf(await r.view(length), r.position - length)
+          : await readNodeOperator(r, r.position + length);
         g.nodeCount++;
         g.operators[op] = (g.operators[op] ?? 0) + 1;
         break;
@@ -228,6 +230,21 @@ async function readGraph(r: FileWireReader, end: number, into?: PendingGraph): P
     }
   }
   return g;
+}
+
+/** Nodes up to this size are parsed from one buffered view; bigger ones (Constant tensors) are walked and skipped. */
+const INLINE_NODE = 16 * 1024;
+
+function nodeOperatorOf(bytes: Uint8Array, offset: number): string {
+  const reader = new SliceWireReader(bytes, offset);
+  let opType = '', domain = '';
+  while (!reader.done) {
+    const key = reader.key();
+    if (key.field === 4 && key.wireType === WireType.LEN) opType = reader.string();
+    else if (key.field === 7 && key.wireType === WireType.LEN) domain = reader.string();
+    else reader.skipValue(key);
+  }
+  return domain && domain !== 'ai.onnx' ? `${domain}:${opType}` : opType;
 }
 
 async function readNodeOperator(r: FileWireReader, end: number): Promise<string> {
