@@ -15,10 +15,10 @@ export interface ModelBundle {
 }
 
 /** esbuild errors carry locations: keep them in the message so the user lands on the line. */
-export function formatEsbuildError(err: unknown, what: string): BuildError {
+export function formatEsbuildError(err: unknown, what: string, workingDir: string): BuildError {
   const errors = (err as { errors?: { text: string; location?: { file: string; line: number; column: number } | null }[] }).errors;
   if (!errors?.length) return new BuildError(`${what}: ${(err as Error).message}`);
-  return new BuildError(errors.map((e) => `${e.location ? `${e.location.file}:${e.location.line}:${e.location.column}: ` : ''}${what}: ${e.text}`).join('\n'));
+  return new BuildError(errors.map((e) => `${e.location ? `${path.resolve(workingDir, e.location.file)}:${e.location.line}:${e.location.column}: ` : ''}${what}: ${e.text}`).join('\n'));
 }
 
 /**
@@ -41,7 +41,7 @@ export async function bundleModel(entry: string, options: BundleOptions, expecte
     outputs = result.outputFiles;
     metafile = result.metafile;
   } catch (err) {
-    throw formatEsbuildError(err, 'bundling the model');
+    throw formatEsbuildError(err, 'bundling the model', path.dirname(entry));
   }
   const code = outputs.find((o) => o.path.endsWith('.mjs'))!.text;
   const map = stableSourceMap(outputs.find((o) => o.path.endsWith('.map'))?.text ?? '{}', path.dirname(entry), projectRoot);

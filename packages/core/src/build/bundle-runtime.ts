@@ -32,7 +32,7 @@ export async function bundleForImage(entry: string, external: string[], cacheDir
       inputs[abs] = await statKey(abs);
     }
   } catch (err) {
-    throw formatEsbuildError(err, `bundling ${path.basename(entry)} for the image`);
+    throw formatEsbuildError(err, `bundling ${path.basename(entry)} for the image`, path.dirname(entry));
   }
   await mkdir(cacheDir, { recursive: true });
   const tmp = `${keyFile}.${process.pid}.tmp`;

@@ -53,9 +53,9 @@ function describe(error: ErrorObject): { field: string; expected: string; hint?:
 
 function knownFields(schemaPath: string): string[] {
   let node: unknown = schema;
-  for (const seg of schemaPath.replace(/^#\//, '').replace(/\/additionalProperties$/, '').split('/')) {
-    if (seg) node = (node as Record<string, unknown>)?.[seg];
-  }
+  const segments = schemaPath.replace(/^#\/?/, '').split('/').filter(Boolean);
+  if (segments.at(-1) === 'additionalProperties') segments.pop();
+  for (const seg of segments) node = (node as Record<string, unknown>)?.[seg];
   return Object.keys(((node as Record<string, unknown>)?.properties as object) ?? {});
 }
 
@@ -64,14 +64,13 @@ export function validateUserConfig(config: unknown, file: string): UserConfig {
   if (validate(config)) return config as UserConfig;
   const seen = new Set<string>();
   const lines: string[] = [];
-  let firstHint: string | undefined;
   for (const error of validate.errors ?? []) {
     const d = describe(error);
     const line = `${file}: ${d.field} ${d.expected}${d.hint ? ` (hint: ${d.hint})` : ''}`;
     if (seen.has(line)) continue;
     seen.add(line);
     lines.push(line);
-    firstHint ??= d.hint;
   }
-  throw new ConfigError(lines.join('\n'), firstHint);
+  // Each line carries its own hint, so the error itself has none to repeat.
+  throw new ConfigError(lines.join('\n'));
 }
