@@ -43,6 +43,8 @@ function dtypeOfLeaf(type: ArrowType): DataType | undefined {
   switch (type.typeId) {
     case Type.Bool: return 'BOOL';
     case Type.Utf8: case Type.LargeUtf8: return 'BYTES';
+    // Dictionary-encoded columns (what tableFromArrays makes of strings) are read as their values.
+    case Type.Dictionary: return dtypeOfLeaf((type as unknown as { dictionary: ArrowType }).dictionary);
     case Type.Int: {
       const { bitWidth, isSigned } = type as unknown as { bitWidth: number; isSigned: boolean };
       return `${isSigned ? 'INT' : 'UINT'}${bitWidth}` as DataType;
@@ -109,6 +111,17 @@ function copyElements(data: Data, i0: number, n: number, out: Tensor['data'], at
         const idx = data.offset + i0 + j;
         o[at + j] = (bits[idx >> 3] >> (idx & 7)) & 1;
       }
+      return at + n;
+    }
+    case Type.Dictionary: {
+      const dictionary = data.dictionary!;
+      const values: Tensor['data'] = typedArrayFor(dtypeOfLeaf(dictionary.type)!) ? new (typedArrayFor(dtypeOfLeaf(dictionary.type)!)!)(dictionary.length) : new Array<string>(dictionary.length);
+      let end = 0;
+      for (const chunk of dictionary.data) end = copyElements(chunk, 0, chunk.length, values, end, fail);
+      const indices = data.values as Int32Array;
+      const o = out as unknown as unknown[];
+      const v = values as unknown as unknown[];
+      for (let j = 0; j < n; j++) o[at + j] = v[Number(indices[i0 + j])];
       return at + n;
     }
     case Type.Utf8: case Type.LargeUtf8: {
