@@ -3,7 +3,8 @@ import { createWriteStream } from 'node:fs';
 import { chmod, lchown, link, lstat, mkdir, readdir, realpath, rename, rm, rmdir, symlink, utimes } from 'node:fs/promises';
 import { basename, dirname, join, posix, resolve, sep } from 'node:path';
 import { pipeline, Transform, type Readable, type TransformCallback } from 'node:stream';
-import { pipeline as pipelineAsync } from 'node:stream/promises';
+import { finished as streamFinished } from 'node:stream/promises';
+import { once } from 'node:events';
 import tarStream from 'tar-stream';
 import type { ImageSource } from './image-source.ts';
 import { uncompressedLayer } from './layer-stream.ts';
@@ -22,6 +23,8 @@ interface LayerContext {
   dirModes: Map<string, number>;
   /** Paths this layer wrote: whiteouts in the same layer must not remove them. */
   written: Set<string>;
+  /** The layer stream's own failure (digest mismatch, corrupt gzip), the real cause of any entry error. */
+  streamError: () => Error | undefined;
 }
 
 /**
@@ -51,8 +54,11 @@ export async function unpack(source: ImageSource, targetDir: string, opts: Unpac
       const blob = (await source.openBlob(descriptor.digest)) as Readable;
       const tar = uncompressedLayer(blob, descriptor, diffIds[i], `layer ${descriptor.digest}`);
       const counted = tar.pipe(new ProgressCounter((n) => opts.onProgress?.((done += n))));
-      tar.on('error', (error) => counted.destroy(error));
-      await applyLayer(counted, { root, layer: descriptor.digest, isRoot: process.getuid?.() === 0, dirModes, written: new Set() });
+      let streamError: Error | undefined;
+      tar.on('error', (error) => counted.destroy((streamError = error)));
+      await applyLayer(counted, {
+        root, layer: descriptor.digest, isRoot: process.getuid?.() === 0, dirModes, written: new Set(), streamError: () => streamError,
+      });
     }
     // Deepest first, so restricting a parent does not stop us from chmod-ing its children.
     for (const [dir, mode] of [...dirModes].sort((a, b) => b[0].length - a[0].length)) await chmod(dir, mode);
@@ -85,13 +91,15 @@ async function applyLayer(tar: Readable, ctx: LayerContext): Promise<void> {
       try {
         await applyEntry(entry, ctx);
       } catch (error) {
+        const cause = ctx.streamError();
+        if (cause) throw cause;
         throw new Error(`layer ${ctx.layer}: entry ${JSON.stringify(entry.header.name)}: ${(error as Error).message}`);
       }
       entry.resume();
     }
   } catch (error) {
     extract.destroy();
-    throw error;
+    throw ctx.streamError() ?? error;
   }
   await finished;
 }
@@ -178,8 +186,7 @@ async function applyEntry(entry: tarStream.Extract extends AsyncIterable<infer S
     case 'file':
     case 'contiguous-file': {
       if (existing) await rm(hostPath, { recursive: true, force: true });
-      // 'wx' (O_EXCL) never follows a symlink someone slipped in at this path.
-      await pipelineAsync(entry, createWriteStream(hostPath, { flags: 'wx', mode: 0o600 }));
+      await writeEntryFile(entry, hostPath);
       await chmod(hostPath, mode);
       await own(hostPath, header, ctx);
       await utimes(hostPath, header.mtime, header.mtime);
@@ -218,8 +225,9 @@ function symlinkTarget(rel: string, linkname: string | null | undefined): string
   if (linkname.includes('\0')) throw new Error('symlink target with a NUL byte refused');
   const linkDir = posix.dirname('/' + rel);
   if (linkname.startsWith('/')) return posix.relative(linkDir, posix.normalize(linkname)) || '.';
-  const resolved = posix.normalize(posix.join(linkDir, linkname));
-  if (resolved.startsWith('/..') || !resolved.startsWith('/')) {
+  // Resolved from a relative base, so ".." past the root shows (an absolute base would clamp it).
+  const resolved = posix.normalize(posix.join(posix.dirname(rel), linkname));
+  if (resolved === '..' || resolved.startsWith('../')) {
     throw new Error(`symlink to ${linkname} refused: it leads outside the target`);
   }
   return linkname;
@@ -245,4 +253,23 @@ async function applyWhiteout(ctx: LayerContext, relParent: string, base: string)
 
 async function own(hostPath: string, header: tarStream.Header, ctx: LayerContext): Promise<void> {
   if (ctx.isRoot) await lchown(hostPath, header.uid ?? 0, header.gid ?? 0);
+}
+
+/**
+ * Copies an entry's bytes to a new file. Iterates the entry rather than using Node's pipeline, which does not
+ * notice when a tar-stream (streamx) entry is destroyed mid-way and would wait forever.
+ */
+async function writeEntryFile(entry: AsyncIterable<unknown>, hostPath: string): Promise<void> {
+  // 'wx' (O_EXCL) never follows a symlink someone slipped in at this path.
+  const out = createWriteStream(hostPath, { flags: 'wx', mode: 0o600 });
+  try {
+    for await (const chunk of entry) {
+      if (!out.write(chunk as Buffer)) await once(out, 'drain');
+    }
+    out.end();
+    await streamFinished(out);
+  } catch (error) {
+    out.destroy();
+    throw error;
+  }
 }

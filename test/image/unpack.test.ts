@@ -1,0 +1,133 @@
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { lstat, readdir, readFile, readlink, rm, copyFile, open, stat } from 'node:fs/promises';
+import { join, relative } from 'node:path';
+import {
+  BlobStore, appendLayers, emptyImage, openImage, unpack, writeLayout, type Image, type Layer,
+} from '@pyml/image';
+import { cleanupTempDirs, rawLayer, rejects, sampleImage, tempDir, tool, type RawTarEntry } from './helpers.ts';
+
+test.after.each(cleanupTempDirs);
+
+/** Every regular file under `root`: relative path → content and permission bits. */
+async function regularFiles(root: string): Promise<Record<string, { mode: string; content: string }>> {
+  const out: Record<string, { mode: string; content: string }> = {};
+  async function walk(dir: string): Promise<void> {
+    for (const name of await readdir(dir)) {
+      const path = join(dir, name);
+      const info = await lstat(path);
+      if (info.isDirectory()) await walk(path);
+      else if (info.isFile()) {
+        out[relative(root, path)] = { mode: (info.mode & 0o7777).toString(8), content: (await readFile(path)).toString('base64') };
+      }
+    }
+  }
+  await walk(root);
+  return out;
+}
+
+test('unpack of a good image equals umoci\'s rootfs for regular files', async () => {
+  const dir = await tempDir();
+  const store = new BlobStore(join(dir, 'store'));
+  const image = await sampleImage(store);
+  const layout = join(dir, 'layout');
+  await writeLayout(image, layout, { store, refName: 'v1' });
+  await tool('umoci', ['unpack', '--rootless', '--image', `${layout}:v1`, join(dir, 'bundle')]);
+  const source = await openImage(layout);
+  const progress: number[] = [];
+  await unpack(source, join(dir, 'rootfs'), { onProgress: (n) => progress.push(n) });
+
+  const ours = await regularFiles(join(dir, 'rootfs'));
+  assert.equal(ours, await regularFiles(join(dir, 'bundle', 'rootfs')));
+  assert.equal(Object.keys(ours).sort(), ['app/cache/c', 'app/keep.js', 'bin/run', 'weights/w.bin']);
+  assert.is(ours['bin/run'].mode, '755');
+  assert.ok(progress.length > 0 && progress[progress.length - 1] > 200_000, 'progress counts uncompressed bytes');
+  // Absolute symlinks are made relative, so the tree never points at the host's files.
+  assert.is(await readlink(join(dir, 'rootfs/etc/keep-link')), '../app/keep.js');
+  assert.is(await readFile(join(dir, 'rootfs/etc/keep-link'), 'utf8'), 'version 2\n');
+  assert.equal((await readdir(dir)).sort(), ['bundle', 'layout', 'rootfs', 'store'], 'no temp dir left');
+});
+
+/** An image whose only layer is exactly these tar entries. */
+async function maliciousImage(dir: string, entries: RawTarEntry[]): Promise<{ image: Image; layer: Layer; store: BlobStore }> {
+  const store = new BlobStore(join(dir, 'store'));
+  const layer = await rawLayer(store, entries);
+  const image = appendLayers(emptyImage({ os: 'linux', architecture: 'amd64' }, '1970-01-01T00:00:00Z'), layer);
+  return { image, layer, store };
+}
+
+const attacks: { name: string; entries: RawTarEntry[]; entry: string; reason: RegExp }[] = [
+  { name: 'a ".." path', entries: [{ name: 'ok.txt', content: 'fine' }, { name: '../evil', content: 'x' }], entry: '../evil', reason: /"\.\." refused/ },
+  { name: 'a deeper ".." path', entries: [{ name: 'a/', type: 'directory' }, { name: 'a/../../evil', content: 'x' }], entry: 'a/../../evil', reason: /"\.\." refused/ },
+  { name: 'an absolute path', entries: [{ name: '/tmp/pyml-evil-absolute', content: 'x' }], entry: '/tmp/pyml-evil-absolute', reason: /absolute path refused/ },
+  {
+    name: 'a symlink out of the target', entries: [{ name: 'escape', type: 'symlink', linkname: '../../../../../tmp' }, { name: 'escape/pyml-evil', content: 'x' }],
+    entry: 'escape', reason: /symlink to \.\.\/\.\.\/\.\.\/\.\.\/\.\.\/tmp refused: it leads outside the target/,
+  },
+  {
+    // Each link alone stays inside; together they lead to the target's parent. The write through them is refused.
+    name: 'a write through chained symlinks', entries: [
+      { name: 'a/', type: 'directory' },
+      { name: 'a/up', type: 'symlink', linkname: '..' },
+      { name: 'a/out', type: 'symlink', linkname: 'up/..' },
+      { name: 'a/out/pyml-evil', content: 'x' },
+    ],
+    entry: 'a/out/pyml-evil', reason: /refused to write through symlink \/a\/out/,
+  },
+  {
+    name: 'a hard link to a file outside', entries: [{ name: 'passwd', type: 'link', linkname: '../../../../../etc/passwd' }],
+    entry: 'passwd', reason: /"\.\." refused/,
+  },
+  {
+    name: 'a hard link through a symlink out', entries: [
+      { name: 'a/', type: 'directory' }, { name: 'a/up', type: 'symlink', linkname: '..' }, { name: 'a/out', type: 'symlink', linkname: 'up/..' },
+      { name: 'stolen', type: 'link', linkname: 'a/out/secret' },
+    ],
+    entry: 'stolen', reason: /refused to write through symlink \/a\/out/,
+  },
+];
+
+for (const attack of attacks) {
+  test(`unpack refuses ${attack.name}, names the layer and entry, and leaves nothing behind`, async () => {
+    const dir = await tempDir();
+    const work = join(dir, 'work');
+    const { image, layer, store } = await maliciousImage(dir, attack.entries);
+    await writeLayout(image, join(dir, 'layout'), { store });
+    const source = await openImage(join(dir, 'layout'));
+    const message = await rejects(() => unpack(source, join(work, 'rootfs')), attack.reason);
+    assert.ok(message.includes(`layer ${layer.digest}`), message);
+    assert.ok(message.includes(`entry ${JSON.stringify(attack.entry)}`), message);
+    assert.equal(await readdir(work), [], 'no rootfs and no temp dir');
+    await rejects(() => stat(join(dir, 'pyml-evil')), /ENOENT/);
+    await rejects(() => stat('/tmp/pyml-evil'), /ENOENT/);
+    await rejects(() => stat('/tmp/pyml-evil-absolute'), /ENOENT/);
+  });
+}
+
+test('unpack refuses a layer whose bytes do not match its digest, and leaves nothing', async () => {
+  const dir = await tempDir();
+  const store = new BlobStore(join(dir, 'store'));
+  const image = await sampleImage(store);
+  const layout = join(dir, 'layout');
+  await writeLayout(image, layout, { store });
+  const blob = join(layout, 'blobs/sha256', image.layers[1].digest.slice(7));
+  await rm(blob);
+  await copyFile(store.path(image.layers[1].digest), blob);
+  const handle = await open(blob, 'r+');
+  await handle.write(Buffer.from('tampered'), 0, 8, 4096);
+  await handle.close();
+  const source = await openImage(layout);
+  await rejects(() => unpack(source, join(dir, 'rootfs')), new RegExp(`blob ${image.layers[1].digest}: content hashes to`));
+  await rejects(() => stat(join(dir, 'rootfs')), /ENOENT/);
+});
+
+test('unpack refuses a non-empty target', async () => {
+  const dir = await tempDir();
+  const store = new BlobStore(join(dir, 'store'));
+  const image = await sampleImage(store);
+  await writeLayout(image, join(dir, 'layout'), { store });
+  const source = await openImage(join(dir, 'layout'));
+  await rejects(() => unpack(source, join(dir, 'store')), /exists and is not empty/);
+});
+
+test.run();
