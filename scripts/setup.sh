@@ -1,13 +1,19 @@
 #!/usr/bin/env bash
-# Installs everything pyml and its tests need on a fresh machine: npm packages and Debian tools.
+# Installs everything pyml and its tests need on a fresh machine: npm packages and Debian packages.
+# Idempotent: a second run checks and returns.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-[ -d node_modules/.package-lock.json ] || [ -f node_modules/.package-lock.json ] || npm ci --no-audit --no-fund
-need=()
-for tool in skopeo umoci; do command -v "$tool" >/dev/null 2>&1 || need+=("$tool"); done
-if [ ${#need[@]} -gt 0 ]; then
-  if [ "$(id -u)" != 0 ]; then echo "setup: need Debian packages ${need[*]} (run as root or apt-get install them)" >&2; exit 1; fi
-  echo "setup: installing ${need[*]} from Debian" >&2
+if [ ! -f node_modules/.package-lock.json ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
+  echo "setup: npm ci" >&2
+  npm ci --no-audit --no-fund
+fi
+# Debian packages the tests drive for real: image tools, a Docker engine, a registry, Python with torch/sklearn/onnx.
+packages=(skopeo umoci docker.io docker-registry python3-torch python3-sklearn python3-onnx python3-pandas)
+missing=()
+for p in "${packages[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
+if [ ${#missing[@]} -gt 0 ]; then
+  if [ "$(id -u)" != 0 ]; then echo "setup: need Debian packages ${missing[*]}: run as root, or apt-get install them" >&2; exit 1; fi
+  echo "setup: installing ${missing[*]} from Debian" >&2
   apt-get update -qq >/dev/null
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
