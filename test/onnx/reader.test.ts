@@ -77,6 +77,26 @@ test('graph inputs backed by an initializer are not model inputs', async () => {
   assert.equal([...(out.y.data as Float32Array)], [11, 22]);
 });
 
+test('sparse initializers count as initializers too', async () => {
+  const path = writeModel(dir, 'sparse.onnx', {
+    name: 'sparse',
+    node: [{ op_type: 'Add', input: ['x', 'w'], output: ['y'] }],
+    sparse_initializer: [{
+      dims: [4],
+      values: { name: 'w', dims: [1], data_type: OnnxDataType.FLOAT, float_data: [5] },
+      indices: { dims: [1], data_type: OnnxDataType.INT64, int64_data: [2] },
+    }],
+    input: [{ name: 'x', type: tensorType(OnnxDataType.FLOAT, [4]) }, { name: 'w', type: tensorType(OnnxDataType.FLOAT, [4]) }],
+    output: [{ name: 'y', type: tensorType(OnnxDataType.FLOAT, [4]) }],
+  });
+  const info = await readOnnxModel(path);
+  assert.equal(info.inputs.map((i) => i.name), ['x']);
+  assert.equal(info.initializerInputs, ['w']);
+  const session = await ort.InferenceSession.create(path);
+  const out = await session.run({ x: new ort.Tensor('float32', new Float32Array([1, 1, 1, 1]), [4]) });
+  assert.equal([...(out.y.data as Float32Array)], [1, 1, 6, 1]);
+});
+
 test('ZipMap-style seq(map) outputs are reported, not put in the signature', async () => {
   const path = writeModel(dir, 'zipmap.onnx', {
     name: 'classifier',

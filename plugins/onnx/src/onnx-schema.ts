@@ -65,6 +65,7 @@ message GraphProto {
   repeated NodeProto node = 1;
   optional string name = 2;
   repeated TensorProto initializer = 5;
+  repeated SparseTensorProto sparse_initializer = 15;
   optional string doc_string = 10;
   repeated ValueInfoProto input = 11;
   repeated ValueInfoProto output = 12;
@@ -92,6 +93,12 @@ message TensorProto {
   optional DataLocation data_location = 14;
   repeated double double_data = 10 [packed = true];
   repeated uint64 uint64_data = 11 [packed = true];
+}
+
+message SparseTensorProto {
+  optional TensorProto values = 1;
+  optional TensorProto indices = 2;
+  repeated int64 dims = 3;
 }
 
 message TensorShapeProto {
