@@ -191,7 +191,7 @@ async function readGraph(r: FileWireReader, end: number, into?: PendingGraph): P
       case 1: { // node: only its operator is wanted; attributes (which may hold Constant tensors) are skipped
         expectWire(key, WireType.LEN, 'graph.node');
         const length = await r.length(end);
-        const op = length <= INLINE_NODE
+        const op = length <= INLINE_MESSAGE
           ? nodeOperatorOf(await r.view(length), r.position - length)
           : await readNodeOperator(r, r.position + length);
         g.nodeCount++;
@@ -202,7 +202,8 @@ async function readGraph(r: FileWireReader, end: number, into?: PendingGraph): P
       case 5: { // initializer: name and size only, the data is skipped
         expectWire(key, WireType.LEN, 'graph.initializer');
         const length = await r.length(end);
-        await readTensorHeader(r, r.position + length, g);
+        if (length <= INLINE_MESSAGE) tensorHeaderOf(await r.view(length), r.position - length, g);
+        else await readTensorHeader(r, r.position + length, g);
         break;
       }
       case 15: { // sparse_initializer: SparseTensorProto.values (field 1) carries the name
@@ -232,8 +233,11 @@ async function readGraph(r: FileWireReader, end: number, into?: PendingGraph): P
   return g;
 }
 
-/** Nodes up to this size are parsed from one buffered view; bigger ones (Constant tensors) are walked and skipped. */
-const INLINE_NODE = 16 * 1024;
+/**
+ * Nodes and initializers up to this size are parsed synchronously from one buffered view (deep graphs have
+ * hundreds of thousands); bigger ones (weights, Constant tensors) are walked field by field and their data skipped.
+ */
+const INLINE_MESSAGE = 16 * 1024;
 
 function nodeOperatorOf(bytes: Uint8Array, offset: number): string {
   const reader = new SliceWireReader(bytes, offset);
@@ -271,7 +275,7 @@ async function readTensorHeader(r: FileWireReader, end: number, g: PendingGraph)
         if (e.key === 'location') g.externalData.add(String(e.value));
         break;
       }
-      case 4: case 5: case 6: case 7: case 9: case 10: case 11: { // data fields (raw_data = 9)
+      case 4: case 5: case 6: case 7: case 9: case 10: case 11: { // DATA_FIELDS
         if (key.wireType === WireType.LEN) {
           const n = await r.length(end);
           g.initializerBytes += n;
@@ -290,22 +294,47 @@ async function readTensorHeader(r: FileWireReader, end: number, g: PendingGraph)
   g.initializerCount++;
 }
 
+/** TensorProto fields holding element data: float/int32/string/int64/raw/double/uint64_data. */
+const DATA_FIELDS = new Set([4, 5, 6, 7, 9, 10, 11]);
+
+/** readTensorHeader for a small TensorProto already in memory. */
+function tensorHeaderOf(bytes: Uint8Array, offset: number, g: PendingGraph): void {
+  const r = new SliceWireReader(bytes, offset);
+  let name = '';
+  while (!r.done) {
+    const key = r.key();
+    if (key.field === 8) { expectWire(key, WireType.LEN, 'tensor.name'); name = r.string(); }
+    else if (key.field === 13) {
+      expectWire(key, WireType.LEN, 'tensor.external_data');
+      const e = decodeSlice(r.lengthDelimited(), onnxTypes.StringStringEntryProto, 'tensor.external_data', key.offset);
+      if (e.key === 'location') g.externalData.add(String(e.value));
+    } else if (DATA_FIELDS.has(key.field) && key.wireType === WireType.LEN) g.initializerBytes += r.lengthDelimited().length;
+    else if (DATA_FIELDS.has(key.field)) { const before = r.pos; r.skipValue(key); g.initializerBytes += r.pos - before; }
+    else r.skipValue(key);
+  }
+  g.initializerNames.add(name);
+  g.initializerCount++;
+}
+
 async function readString(r: FileWireReader, end: number): Promise<string> {
   const n = await r.length(end);
   if (n > MAX_SMALL_MESSAGE) { r.skip(n, end); return ''; } // an absurd doc string is not worth reading
   return Buffer.from(await r.bytes(n)).toString('utf8');
 }
 
-async function decodeSmall(r: FileWireReader, end: number, type: Type, what: string): Promise<Record<string, any>> {
-  const offset = r.position;
-  const n = await r.length(end);
-  if (n > MAX_SMALL_MESSAGE) throw new WireFormatError(`${what} is ${n} bytes, too large to be one`, offset);
-  const bytes = await r.bytes(n);
+function decodeSlice(bytes: Uint8Array, type: Type, what: string, offset: number): Record<string, any> {
   try {
     return type.toObject(type.decode(bytes), { longs: Number, enums: Number, oneofs: true });
   } catch (error) {
     throw new WireFormatError(`cannot decode ${what}: ${(error as Error).message}`, offset);
   }
+}
+
+async function decodeSmall(r: FileWireReader, end: number, type: Type, what: string): Promise<Record<string, any>> {
+  const offset = r.position;
+  const n = await r.length(end);
+  if (n > MAX_SMALL_MESSAGE) throw new WireFormatError(`${what} is ${n} bytes, too large to be one`, offset);
+  return decodeSlice(await r.bytes(n), type, what, offset);
 }
 
 function toShape(shape: Record<string, any> | undefined): (number | string)[] | undefined {

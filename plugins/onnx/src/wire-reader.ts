@@ -196,6 +196,12 @@ export class SliceWireReader {
     return out;
   }
 
+  /** The body of a length-delimited field (a view, no copy). */
+  lengthDelimited(): Uint8Array {
+    const at = this.pos;
+    return this.take(this.varint(), at);
+  }
+
   string(): string {
     const at = this.pos;
     return Buffer.from(this.take(this.varint(), at)).toString('utf8');
