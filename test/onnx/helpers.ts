@@ -1,5 +1,5 @@
 /** Small ONNX models built in tests with protobufjs, and a hook context for calling plugin hooks directly. */
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { HookContext, ResolvedConfig } from '@pyml/core/types';
@@ -9,8 +9,14 @@ import { onnxTypes, OnnxDataType } from '@pyml/plugin-onnx/onnx-schema';
 export const IRIS_DIR = new URL('../../examples/onnx-iris/', import.meta.url).pathname;
 export const IRIS_MODEL = join(IRIS_DIR, 'weights', 'model.onnx');
 
+const made: string[] = [];
+// Temp dirs go when the test process ends (the big-model test leaves ~100 MB otherwise).
+process.on('exit', () => { for (const dir of made) rmSync(dir, { recursive: true, force: true }); });
+
 export function tempDir(prefix = 'pyml-onnx-'): string {
-  return mkdtempSync(join(tmpdir(), prefix));
+  const dir = mkdtempSync(join(tmpdir(), prefix));
+  made.push(dir);
+  return dir;
 }
 
 export const tensorType = (elemType: number, dims?: (number | string)[]) => ({
