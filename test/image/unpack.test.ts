@@ -75,6 +75,14 @@ const attacks: { name: string; entries: RawTarEntry[]; entry: string; reason: Re
     entry: 'a/out/pyml-evil', reason: /refused to write through symlink \/a\/out/,
   },
   {
+    name: 'a chain of symlinks that leads out', entries: [
+      { name: 'a/', type: 'directory' },
+      { name: 'a/up', type: 'symlink', linkname: '..' },
+      { name: 'a/out', type: 'symlink', linkname: 'up/..' },
+    ],
+    entry: 'a/out', reason: /symlink resolves outside the target/,
+  },
+  {
     name: 'a hard link to a file outside', entries: [{ name: 'passwd', type: 'link', linkname: '../../../../../etc/passwd' }],
     entry: 'passwd', reason: /"\.\." refused/,
   },

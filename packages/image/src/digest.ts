@@ -75,3 +75,16 @@ export class VerifyingStream extends HashingStream {
     }
   }
 }
+
+/**
+ * Reads a blob stream to its end and returns whether it failed. Used to explain a parse error: a tar or gzip
+ * error in a blob whose digest does not match is reported as the digest mismatch, which is what it is.
+ */
+export async function blobFailure(open: () => Promise<NodeJS.ReadableStream>): Promise<Error | undefined> {
+  try {
+    for await (const _ of await open());
+    return undefined;
+  } catch (error) {
+    return error as Error;
+  }
+}

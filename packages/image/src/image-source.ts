@@ -7,7 +7,7 @@ import { createGunzip } from 'node:zlib';
 import tarStream from 'tar-stream';
 import { JSON_DOCUMENT_LIMIT, readLimited, type BlobAccess } from './blob-access.ts';
 import { canonicalJson } from './canonical-json.ts';
-import { HashingStream, VerifyingStream, isDigest, sha256Digest } from './digest.ts';
+import { HashingStream, VerifyingStream, blobFailure, isDigest, sha256Digest } from './digest.ts';
 import { uncompressedLayer } from './layer-stream.ts';
 import { LayoutAccess } from './layout-access.ts';
 import {
@@ -236,7 +236,15 @@ async function createSource(ref: string, kind: 'layout' | 'tarball', access: Blo
     const target = posix.normalize('/' + pathInImage).slice(1);
     if (target === '') return undefined;
     for (let i = layers.length - 1; i >= 0; i--) {
-      const found = await findInLayer(await layerTar(i), target, `image ${ref}: layer ${layers[i].digest}`);
+      const what = `image ${ref}: layer ${layers[i].digest}`;
+      let found: Found;
+      try {
+        found = await findInLayer(await layerTar(i), target, what);
+      } catch (error) {
+        const message = (error as Error).message;
+        if (message.startsWith(`image ${ref}: `)) throw error;
+        throw (await blobFailure(() => openBlob(layers[i].digest))) ?? new Error(`${what}: ${message}`);
+      }
       if (found.kind === 'file') return found.content;
       if (found.kind === 'symlink') return readFile(posix.resolve('/' + posix.dirname(target), found.linkTarget), depth + 1);
       if (found.kind === 'hardlink') return readFile('/' + found.linkTarget, depth + 1);
@@ -308,6 +316,17 @@ async function findInLayer(tar: Readable, target: string, what: string): Promise
   const extract = tarStream.extract();
   const done = new Promise<void>((resolve, reject) => pipeline(tar, extract, (error) => (error ? reject(error) : resolve())));
   done.catch(() => {});
+  // A digest mismatch or corrupt gzip surfaces in the entry being read as a bare "destroyed"; keep the cause.
+  let cause: Error | undefined;
+  tar.on('error', (error) => (cause ??= error));
+  try {
+    return await scanLayer(extract, done, target, what);
+  } catch (error) {
+    throw cause ?? error;
+  }
+}
+
+async function scanLayer(extract: tarStream.Extract, done: Promise<void>, target: string, what: string): Promise<Found> {
   let found: Found = { kind: 'absent' };
   let opaqueAncestor = false;
   const ancestors = new Set<string>();

@@ -7,6 +7,7 @@ import { finished as streamFinished } from 'node:stream/promises';
 import { once } from 'node:events';
 import tarStream from 'tar-stream';
 import type { ImageSource } from './image-source.ts';
+import { blobFailure } from './digest.ts';
 import { uncompressedLayer } from './layer-stream.ts';
 
 export interface UnpackOptions {
@@ -23,6 +24,8 @@ interface LayerContext {
   dirModes: Map<string, number>;
   /** Paths this layer wrote: whiteouts in the same layer must not remove them. */
   written: Set<string>;
+  /** Every symlink written, checked once all layers are down (a later layer can change where one leads). */
+  symlinks: { hostPath: string; layer: string; entry: string }[];
   /** The layer stream's own failure (digest mismatch, corrupt gzip), the real cause of any entry error. */
   streamError: () => Error | undefined;
 }
@@ -48,6 +51,7 @@ export async function unpack(source: ImageSource, targetDir: string, opts: Unpac
   try {
     const root = await realpath(temp);
     const dirModes = new Map<string, number>();
+    const symlinks: LayerContext['symlinks'] = [];
     let done = 0;
     const diffIds = source.config.rootfs.diff_ids;
     for (const [i, descriptor] of source.layers.entries()) {
@@ -56,10 +60,18 @@ export async function unpack(source: ImageSource, targetDir: string, opts: Unpac
       const counted = tar.pipe(new ProgressCounter((n) => opts.onProgress?.((done += n))));
       let streamError: Error | undefined;
       tar.on('error', (error) => counted.destroy((streamError = error)));
-      await applyLayer(counted, {
-        root, layer: descriptor.digest, isRoot: process.getuid?.() === 0, dirModes, written: new Set(), streamError: () => streamError,
-      });
+      try {
+        await applyLayer(counted, {
+          root, layer: descriptor.digest, isRoot: process.getuid?.() === 0, dirModes, written: new Set(), symlinks, streamError: () => streamError,
+        });
+      } catch (error) {
+        // A tar or gzip error in a blob that fails its digest is the digest failure; anything else, say which layer.
+        const message = (error as Error).message;
+        if (message.startsWith('layer ') || message.startsWith('image ')) throw error;
+        throw (await blobFailure(() => source.openBlob(descriptor.digest))) ?? new Error(`layer ${descriptor.digest}: ${message}`);
+      }
     }
+    await checkSymlinks(root, symlinks);
     // Deepest first, so restricting a parent does not stop us from chmod-ing its children.
     for (const [dir, mode] of [...dirModes].sort((a, b) => b[0].length - a[0].length)) await chmod(dir, mode);
     if (existing !== undefined) await rmdir(target);
@@ -196,6 +208,7 @@ async function applyEntry(entry: tarStream.Extract extends AsyncIterable<infer S
       const linkTarget = symlinkTarget(rel, header.linkname);
       if (existing) await rm(hostPath, { recursive: true, force: true });
       await symlink(linkTarget, hostPath);
+      ctx.symlinks.push({ hostPath, layer: ctx.layer, entry: header.name });
       await own(hostPath, header, ctx);
       return;
     }
@@ -271,5 +284,18 @@ async function writeEntryFile(entry: AsyncIterable<unknown>, hostPath: string): 
   } catch (error) {
     out.destroy();
     throw error;
+  }
+}
+
+/**
+ * Each link was checked on its own when written, but chains (`a/up -> ..`, `a/out -> up/..`) can still lead
+ * out; with the whole tree in place, every link that resolves must resolve inside the root.
+ */
+async function checkSymlinks(root: string, symlinks: LayerContext['symlinks']): Promise<void> {
+  for (const link of symlinks) {
+    const real = await realpath(link.hostPath).catch(() => undefined); // dangling, or replaced since
+    if (real !== undefined && !within(root, real)) {
+      throw new Error(`layer ${link.layer}: entry ${JSON.stringify(link.entry)}: symlink resolves outside the target`);
+    }
   }
 }
