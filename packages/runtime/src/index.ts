@@ -11,3 +11,4 @@ export * from './version.ts';
 export * from './oip/codec.ts';
 export * from './oip/service.ts';
 export * from './oip/json.ts';
+export * from './bundle.ts';
