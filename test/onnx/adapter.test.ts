@@ -6,7 +6,7 @@ import * as ort from 'onnxruntime-node';
 import { tensor, type Tensor, type InitContext } from '@pyml/contract';
 import onnxAdapterFactory, { createOnnxAdapter, type OnnxAdapter } from '@pyml/plugin-onnx/adapter';
 import OnnxPassThroughModel from '@pyml/plugin-onnx/default-model';
-import { IRIS_DIR, adapterEnv, identityGraph, tempDir, writeModel, OnnxDataType, silentLogger } from './helpers.ts';
+import { IRIS_DIR, adapterEnv, identityGraph, tempDir, writeModel, zipMapGraph, ML_OPSETS, OnnxDataType, silentLogger } from './helpers.ts';
 
 const weightsDir = join(IRIS_DIR, 'weights');
 
@@ -63,6 +63,17 @@ test('tensors of every dtype round-trip through the adapter', async () => {
     assert.equal(Array.from(y.data as ArrayLike<unknown>), Array.from(input.data as ArrayLike<unknown>), `data for ${input.dtype}`);
     await session.release();
   }
+});
+
+test('a ZipMap model: run fetches the tensor outputs only', async () => {
+  const dir = tempDir();
+  writeModel(dir, 'zipmap.onnx', zipMapGraph(), ML_OPSETS);
+  const session = await (await onnxAdapterFactory(adapterEnv(dir))).load('zipmap.onnx');
+  assert.equal([...session.outputNames], ['label', 'output_probability']);
+  assert.equal([...session.tensorOutputNames], ['label']);
+  const out = await session.run({ x: tensor('FP32', [2, 3], [0.1, 0.7, 0.2, 0.5, 0.3, 0.2]) });
+  assert.equal(Object.keys(out), ['label']);
+  assert.equal([...(out.label.data as BigInt64Array)], [1n, 0n]);
 });
 
 test('bad feeds name the input; bad files name the file', async () => {

@@ -70,3 +70,20 @@ export function hookContext(root: string, weights: string[], extra: Partial<Reso
 export function adapterEnv(weightsDir: string): Pick<InitContext, 'weightsDir' | 'weightsPath' | 'signature' | 'logger'> {
   return { weightsDir, weightsPath: (f) => join(weightsDir, f), signature: { inputs: [], outputs: [] }, logger: silentLogger };
 }
+
+/** A scikit-learn-style classifier head: `label` INT64 [N] and ZipMap's `output_probability` seq(map(int64, tensor(float))). */
+export function zipMapGraph() {
+  return {
+    name: 'classifier',
+    node: [
+      { op_type: 'ArgMax', input: ['x'], output: ['label'], attribute: [{ name: 'axis', type: 2, i: 1 }, { name: 'keepdims', type: 2, i: 0 }] },
+      { op_type: 'ZipMap', domain: 'ai.onnx.ml', input: ['x'], output: ['output_probability'], attribute: [{ name: 'classlabels_int64s', type: 7, ints: [0, 1, 2] }] },
+    ],
+    input: [{ name: 'x', type: tensorType(OnnxDataType.FLOAT, ['N', 3]) }],
+    output: [
+      { name: 'label', type: tensorType(OnnxDataType.INT64, ['N']) },
+      { name: 'output_probability', type: { sequence_type: { elem_type: { map_type: { key_type: OnnxDataType.INT64, value_type: tensorType(OnnxDataType.FLOAT) } } } } },
+    ],
+  };
+}
+export const ML_OPSETS = [{ domain: '', version: 13 }, { domain: 'ai.onnx.ml', version: 1 }];

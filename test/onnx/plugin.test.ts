@@ -5,7 +5,7 @@ import { basename, join } from 'node:path';
 import { tensor } from '@pyml/contract';
 import type { BundleOptions, PymlPlugin, WeightsFile } from '@pyml/core/types';
 import onnx, { type OnnxAdapter } from '@pyml/plugin-onnx';
-import { IRIS_DIR, IRIS_MODEL, adapterEnv, hookContext, tempDir, writeModel, tensorType, OnnxDataType } from './helpers.ts';
+import { IRIS_DIR, IRIS_MODEL, adapterEnv, hookContext, tempDir, writeModel, tensorType, zipMapGraph, ML_OPSETS, OnnxDataType } from './helpers.ts';
 
 const weightsFile = (path: string): WeightsFile => ({ path, name: basename(path), size: statSync(path).size });
 
@@ -32,7 +32,7 @@ test('describeWeights: iris signature and details; other files are not ours', as
   assert.equal(d.signature!.outputs.map((o) => o.name), ['probabilities', 'label']);
   assert.equal(d.details, {
     irVersion: 7, opsets: 'ai.onnx:13', producer: 'pyml-example-onnx-iris 1.0.0', graph: 'iris_mlp', nodes: 5,
-    operators: 'ArgMax,Gemm,Relu,Softmax', initializers: 4, initializerBytes: 268,
+    operators: 'ArgMax,Gemm,Relu,Softmax', initializers: 4, initializerBytes: 268, loadedWith: 'onnxruntime-node 1.30.0',
   });
   assert.is(await onnx().describeWeights!(weightsFile(join(IRIS_DIR, 'data', 'iris.csv')), ctx), undefined);
 });
@@ -49,15 +49,13 @@ test('describeWeights: a corrupt model is a build error naming the file relative
 test('describeWeights: ZipMap outputs go to details; all-non-tensor outputs and non-tensor inputs are errors', async () => {
   const root = tempDir();
   const seqMap = { sequence_type: { elem_type: { map_type: { key_type: OnnxDataType.INT64, value_type: tensorType(OnnxDataType.FLOAT) } } } };
-  const mixed = writeModel(root, 'mixed.onnx', {
-    name: 'g', node: [{ op_type: 'Identity', input: ['x'], output: ['label'] }],
-    input: [{ name: 'x', type: tensorType(OnnxDataType.INT64, ['N']) }],
-    output: [{ name: 'label', type: tensorType(OnnxDataType.INT64, ['N']) }, { name: 'output_probability', type: seqMap }],
-  });
+  const mixed = writeModel(root, 'mixed.onnx', zipMapGraph(), ML_OPSETS);
   const ctx = hookContext(root, [mixed]);
   const d = await onnx().describeWeights!(weightsFile(mixed), ctx);
   assert.equal(d!.signature!.outputs, [{ name: 'label', dtype: 'INT64', shape: [-1] }]);
   assert.is(d!.details!.nonTensorOutputs, 'output_probability: seq(map(int64,tensor(float)))');
+  assert.is(d!.details!.opsets, 'ai.onnx:13,ai.onnx.ml:1');
+  assert.is(d!.details!.operators, 'ArgMax,ai.onnx.ml:ZipMap');
   assert.match(ctx.logs.join('\n'), /outputs left out of the signature \(not tensors\): output_probability/);
 
   const onlyMap = writeModel(root, 'only-map.onnx', {
@@ -84,6 +82,24 @@ test('describeWeights: external data must be among the weights', async () => {
   await rejects(() => onnx().describeWeights!(weightsFile(path), hookContext(root, [path])), /^ext\.onnx: initializers are stored in external file "ext\.bin", which the config's weights do not include/);
   const d = await onnx().describeWeights!(weightsFile(path), hookContext(root, [path, join(root, 'ext.bin')]));
   assert.is(d!.details!.externalData, 'ext.bin');
+});
+
+test('describeWeights: onnxruntime trial-loads the model, so unsupported operators fail the build', async () => {
+  const root = tempDir();
+  const path = writeModel(root, 'future.onnx', {
+    name: 'g', node: [{ op_type: 'NoSuchOperator', input: ['x'], output: ['y'] }],
+    input: [{ name: 'x', type: tensorType(OnnxDataType.FLOAT, [2]) }],
+    output: [{ name: 'y', type: tensorType(OnnxDataType.FLOAT, [2]) }],
+  });
+  await rejects(() => onnx().describeWeights!(weightsFile(path), hookContext(root, [path])), /^future\.onnx: onnxruntime-node 1\.30\.0 cannot load it: .*NoSuchOperator/);
+  const ctx = hookContext(root, [path]);
+  const parsedOnly = await onnx({ loadCheckMaxMB: 0 }).describeWeights!(weightsFile(path), ctx);
+  assert.equal(parsedOnly!.signature!.inputs, [{ name: 'x', dtype: 'FP32', shape: [2] }]);
+  assert.is(parsedOnly!.details!.loadedWith, undefined);
+  const tooBig = await onnx({ loadCheckMaxMB: 0.00001 }).describeWeights!(weightsFile(path), ctx);
+  assert.is(tooBig!.details!.loadedWith, undefined);
+  assert.match(ctx.logs.join('\n'), /future\.onnx: trial load skipped \(0 MB is over loadCheckMaxMB\)/);
+  assert.throws(() => onnx({ loadCheckMaxMB: -1 }), /loadCheckMaxMB.*got -1/);
 });
 
 test('defaultModel: supplies the pass-through model for exactly one .onnx file', async () => {

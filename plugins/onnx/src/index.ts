@@ -11,6 +11,7 @@ import type { HookContext, PymlPlugin, WeightsDescription, WeightsFile } from '@
 import { readOnnxModel, type OnnxModelInfo } from './onnx-reader.ts';
 import { onnxSignature } from './onnx-signature.ts';
 import { onnxRuntimeLayer } from './runtime-layer.ts';
+import { verifyLoads } from './verify-load.ts';
 
 export type { OnnxAdapter, OnnxSession, OnnxLoadOptions } from './adapter.ts';
 export { readOnnxModel, OnnxFormatError, type OnnxModelInfo, type OnnxValueInfo, type OnnxTypeInfo } from './onnx-reader.ts';
@@ -20,6 +21,11 @@ export { onnxRuntimeLayer } from './runtime-layer.ts';
 export interface OnnxPluginOptions {
   /** onnxruntime intra-op threads inside the image (PYML_ORT_THREADS at run time overrides it). */
   threads?: number;
+  /**
+   * At build time, trial-load models up to this many MB with onnxruntime-node, so an unsupported operator or opset
+   * fails the build rather than the first start (default 512; 0 turns it off). Bigger models are only parsed.
+   */
+  loadCheckMaxMB?: number;
 }
 
 const ADAPTER_ENTRY = fileURLToPath(new URL('./adapter.ts', import.meta.url));
@@ -91,6 +97,9 @@ export default function onnx(options: OnnxPluginOptions = {}): PymlPlugin {
   if (options.threads !== undefined && !(Number.isInteger(options.threads) && options.threads >= 0)) {
     throw new Error(`onnx({ threads }): expected a non-negative integer, got ${String(options.threads)}`);
   }
+  if (options.loadCheckMaxMB !== undefined && !(options.loadCheckMaxMB >= 0)) {
+    throw new Error(`onnx({ loadCheckMaxMB }): expected a number of MB >= 0, got ${String(options.loadCheckMaxMB)}`);
+  }
   return {
     name: 'onnx',
     apiVersion: 1,
@@ -99,7 +108,18 @@ export default function onnx(options: OnnxPluginOptions = {}): PymlPlugin {
     async describeWeights(file: WeightsFile, ctx: HookContext) {
       if (!isOnnx(file.name)) return undefined;
       const displayPath = displayPathOf(file.path, ctx);
-      return describe(await readOnnxModel(file.path, displayPath), displayPath, ctx);
+      const info = await readOnnxModel(file.path, displayPath);
+      const description = describe(info, displayPath, ctx);
+      const maxBytes = (options.loadCheckMaxMB ?? 512) * 2 ** 20;
+      if (maxBytes === 0) return description;
+      if (file.size > maxBytes || info.externalData.length) {
+        ctx.log(`onnx: ${displayPath}: trial load skipped (${info.externalData.length ? 'external data' : `${(file.size / 2 ** 20).toFixed(0)} MB is over loadCheckMaxMB`}); the file was parsed only`);
+        return description;
+      }
+      const check = await verifyLoads(file.path, displayPath);
+      if (check) description.details!.loadedWith = check.runtime;
+      else ctx.log(`onnx: ${displayPath}: onnxruntime-node cannot run on this build machine; the file was parsed only`);
+      return description;
     },
 
     defaultModel(ctx) {
