@@ -1,4 +1,3 @@
-import { createHash } from 'node:crypto';
 import { stat } from 'node:fs/promises';
 import { posix } from 'node:path';
 import { pipeline, Readable } from 'node:stream';
@@ -126,13 +125,9 @@ function checkDescriptor(d: OciDescriptor, where: string): OciDescriptor {
 
 async function readVerified(access: BlobAccess, d: OciDescriptor, what: string): Promise<Buffer> {
   if (d.size > JSON_DOCUMENT_LIMIT) throw new Error(`${what} ${d.digest} is ${d.size} bytes, more than a ${what} should be`);
-  const blob = await access.open(d.digest);
   const check = new VerifyingStream(d.digest, `${what} ${d.digest}`, d.size);
-  return readLimited(blob.pipe(check).on('error', () => {}), JSON_DOCUMENT_LIMIT, `${what} ${d.digest}`).then(async (bytes) => {
-    if (check.digest() !== d.digest) throw new Error(`${what} ${d.digest}: content hashes to ${check.digest()}`);
-    if (bytes.length !== d.size) throw new Error(`${what} ${d.digest}: ${bytes.length} bytes, its descriptor declares ${d.size}`);
-    return bytes;
-  });
+  pipeline(await access.open(d.digest), check, () => {}); // errors reach `check`, and so readLimited
+  return readLimited(check, JSON_DOCUMENT_LIMIT, `${what} ${d.digest}`);
 }
 
 function parseJson<T>(bytes: Buffer, what: string): T {
@@ -257,21 +252,29 @@ async function createSource(ref: string, kind: 'layout' | 'tarball', access: Blo
     const results: VerifyResult[] = [];
     results.push(await hashCheck(manifestDigest, 'manifest', () => access.open(manifestDigest)));
     results.push(await hashCheck(configDescriptor.digest, 'config', () => access.open(configDescriptor.digest)));
-    for (const [i, d] of layers.entries()) {
-      const diffHash = new HashingStream();
-      let diffError: string | undefined;
-      const blobResult = await hashCheck(d.digest, `layer ${i}`, () => access.open(d.digest), async (raw) => {
-        // Hash the compressed bytes and, from the same read, the uncompressed ones.
-        const stages: NodeJS.ReadWriteStream[] = isLayerGzip(d.mediaType) ? [createGunzip()] : [];
-        await pipelineAsync(raw, ...(stages as []), diffHash, async function* (chunks) { for await (const _ of chunks); })
-          .catch((error: Error) => { diffError = error.message; });
-      });
-      results.push(blobResult);
-      results.push(diffError !== undefined || blobResult.error !== undefined
-        ? { digest: diffIds![i], what: `layer ${i} diffId`, ok: false, error: diffError ?? blobResult.error }
-        : { digest: diffIds![i], what: `layer ${i} diffId`, ok: diffHash.digest() === diffIds![i], actual: diffHash.digest() });
-    }
+    for (const [i, d] of layers.entries()) results.push(...(await checkLayer(i, d)));
     return results;
+  }
+
+  /** One read of the blob hashes both forms: the stored bytes (digest) and the uncompressed tar (diffId). */
+  async function checkLayer(i: number, d: OciDescriptor): Promise<VerifyResult[]> {
+    const diffId = diffIds![i];
+    const blobHash = new HashingStream();
+    const diffHash = new HashingStream();
+    try {
+      const stages: NodeJS.ReadWriteStream[] = [blobHash, ...(isLayerGzip(d.mediaType) ? [createGunzip()] : []), diffHash];
+      await pipelineAsync(await access.open(d.digest), ...(stages as [NodeJS.ReadWriteStream]), drain);
+      return [
+        verdict(d.digest, `layer ${i}`, blobHash.digest()),
+        verdict(diffId, `layer ${i} diffId`, diffHash.digest()),
+      ];
+    } catch (error) {
+      // Unreadable or not decompressible: still say whether the stored bytes match their digest.
+      return [
+        await hashCheck(d.digest, `layer ${i}`, () => access.open(d.digest)),
+        { digest: diffId, what: `layer ${i} diffId`, ok: false, error: (error as Error).message },
+      ];
+    }
   }
 
   return {
@@ -283,21 +286,24 @@ async function createSource(ref: string, kind: 'layout' | 'tarball', access: Blo
   };
 }
 
-/** Hashes one blob (optionally teeing its bytes to `alsoRead`) and reports whether it matches. */
-async function hashCheck(
-  digest: string, what: string, open: () => Promise<Readable>, alsoRead?: (raw: Readable) => Promise<void>,
-): Promise<VerifyResult> {
+/** Hashes one blob and reports whether it matches. */
+async function hashCheck(digest: string, what: string, open: () => Promise<Readable>): Promise<VerifyResult> {
   try {
-    const raw = await open();
-    const hash = createHash('sha256');
-    raw.on('data', (chunk: Buffer) => hash.update(chunk));
-    if (alsoRead) await alsoRead(raw);
-    else await pipelineAsync(raw, async function* (chunks) { for await (const _ of chunks); });
-    const actual = 'sha256:' + hash.digest('hex');
-    return { digest, what, ok: actual === digest, actual };
+    const hash = new HashingStream();
+    await pipelineAsync(await open(), hash, drain);
+    return verdict(digest, what, hash.digest());
   } catch (error) {
     return { digest, what, ok: false, error: (error as Error).message };
   }
+}
+
+function verdict(digest: string, what: string, actual: string): VerifyResult {
+  return { digest, what, ok: actual === digest, actual };
+}
+
+/** The end of a pipeline that only hashes. */
+async function drain(chunks: AsyncIterable<unknown>): Promise<void> {
+  for await (const _ of chunks);
 }
 
 type Found =
