@@ -23,7 +23,7 @@ export interface OnnxPluginOptions {
   threads?: number;
   /**
    * At build time, trial-load models up to this many MB with onnxruntime-node, so an unsupported operator or opset
-   * fails the build rather than the first start (default 512; 0 turns it off). Bigger models are only parsed.
+   * fails the build rather than the first start (default 256; 0 turns it off). Bigger models are only parsed.
    */
   loadCheckMaxMB?: number;
 }
@@ -110,7 +110,7 @@ export default function onnx(options: OnnxPluginOptions = {}): PymlPlugin {
       const displayPath = displayPathOf(file.path, ctx);
       const info = await readOnnxModel(file.path, displayPath);
       const description = describe(info, displayPath, ctx);
-      const maxBytes = (options.loadCheckMaxMB ?? 512) * 2 ** 20;
+      const maxBytes = (options.loadCheckMaxMB ?? 256) * 2 ** 20;
       if (maxBytes === 0) return description;
       if (file.size > maxBytes || info.externalData.length) {
         ctx.log(`onnx: ${displayPath}: trial load skipped (${info.externalData.length ? 'external data' : `${(file.size / 2 ** 20).toFixed(0)} MB is over loadCheckMaxMB`}); the file was parsed only`);
