@@ -8,7 +8,7 @@ import type { AdapterFactory, Tensors } from '@pyml/contract';
 import { toOrtTensor, fromOrtTensor } from './tensor-convert.ts';
 
 export interface OnnxLoadOptions {
-  /** Intra-op threads; default: adapter option, else env PYML_ORT_THREADS, else onnxruntime's default. */
+  /** Intra-op threads. First set wins: this option, env PYML_ORT_THREADS, onnx({ threads }); else onnxruntime's default. */
   threads?: number;
   graphOptimizationLevel?: 'disabled' | 'basic' | 'extended' | 'all';
   /** Execution providers, in preference order (default: cpu). */
