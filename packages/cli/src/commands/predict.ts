@@ -1,0 +1,66 @@
+import { parseArgs } from 'node:util';
+import { EXIT, PymlError } from '@pyml/core';
+import { predictOnce } from '@pyml/serve/predict-once';
+import { usage } from '../output.ts';
+
+export const help = `Usage: pyml predict REF --input FILE [options]
+
+Runs an image once on one request and prints the outputs, with no server: the image is unpacked into the cache
+($PYML_CACHE_DIR/rootfs, once per digest) and its own entrypoint runs with the image's own Node runtime.
+REF is an OCI image layout directory or an image tarball.
+FILE is an Open Inference Protocol (V2) JSON request ({"inputs":[{"name","datatype","shape","data"}]}), or a
+.csv file with a header row, one column per model input (for dataframe models, or tensor models with 1-D inputs).
+
+Options:
+  --input FILE   the request (.json) or columns (.csv)
+  --json         print the V2 JSON response on one line
+  --verbose      also print the model's log lines (stderr)
+  -h, --help     show this help
+
+Examples:
+  pyml predict /tmp/iris --input examples/onnx-iris/sample.json
+  pyml predict /tmp/iris.tar --input request.json --json | jq .outputs
+`;
+
+/** The runtime's stderr: JSON log lines and plain error lines. Shows errors and warnings, or everything. */
+function modelMessages(stderr: string, verbose: boolean): string[] {
+  const out: string[] = [];
+  for (const line of stderr.split('\n')) {
+    if (!line.trim()) continue;
+    let entry: { level?: string; msg?: string; error?: string } | undefined;
+    try {
+      entry = JSON.parse(line) as typeof entry;
+    } catch {
+      out.push(line);
+      continue;
+    }
+    if (verbose || entry?.level === 'error' || entry?.level === 'warn') out.push(verbose ? line : `${entry?.msg}${entry?.error ? `: ${entry.error}` : ''}`);
+  }
+  return out;
+}
+
+export async function run(args: string[]): Promise<number> {
+  const { values, positionals } = parseArgs({
+    args, allowPositionals: true,
+    options: { input: { type: 'string' }, json: { type: 'boolean', default: false }, verbose: { type: 'boolean', default: false }, help: { type: 'boolean', short: 'h' } },
+  });
+  if (values.help) { process.stdout.write(help); return EXIT.ok; }
+  const [ref, ...rest] = positionals;
+  if (!ref || rest.length) throw usage('usage: pyml predict REF --input FILE [--json]');
+  if (!values.input) throw usage('pyml predict needs --input FILE (a V2 JSON request or a CSV)');
+  let result;
+  try {
+    result = await predictOnce(ref, values.input, { json: values.json });
+  } catch (error) {
+    const message = (error as Error).message;
+    throw new PymlError(message, /ENOENT|no such file/.test(message) ? EXIT.usage : EXIT.failure);
+  }
+  if (result.code === 0) {
+    if (values.verbose) for (const m of modelMessages(result.stderr, true)) process.stderr.write(`${m}\n`);
+    process.stdout.write(result.stdout);
+    return EXIT.ok;
+  }
+  const messages = modelMessages(result.stderr, values.verbose);
+  const what = result.code === 3 ? 'the model failed to start' : 'prediction failed';
+  throw new PymlError(`${what}: ${messages.join('\n') || `entrypoint exited with ${result.code}`}`, EXIT.failure);
+}

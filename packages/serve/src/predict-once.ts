@@ -1,0 +1,36 @@
+import { spawn } from 'node:child_process';
+import { readFile } from 'node:fs/promises';
+import { csvToV2Request } from './csv-request.ts';
+import { entrypointCommand } from './entrypoint-command.ts';
+import { type UnpackImageOptions, unpackImage } from './unpacked-image.ts';
+
+export interface PredictOnceResult {
+  /** The entrypoint's exit code: 0 ok, 1 prediction failed (bad input, model error), 2 usage, 3 init failed. */
+  code: number;
+  /** The V2 JSON response (pretty unless `json`). */
+  stdout: string;
+  /** The entrypoint's log lines (JSON lines) and error text. */
+  stderr: string;
+}
+
+/**
+ * Runs an image's entrypoint `predict` once on a V2 JSON request file (or a CSV for models whose inputs are 1-D
+ * columns): unpacks the image into the rootfs cache if needed and runs the image's own node on it.
+ */
+export async function predictOnce(ref: string, inputFile: string, opts: UnpackImageOptions & { json?: boolean } = {}): Promise<PredictOnceResult> {
+  const image = await unpackImage(ref, opts);
+  const text = await readFile(inputFile, 'utf8');
+  const request = /\.csv$/i.test(inputFile) ? JSON.stringify(csvToV2Request(text, image.manifest.signature, inputFile)) : text;
+  const cmd = entrypointCommand(image, ['predict', '--input', '-', ...(opts.json ? ['--json'] : [])]);
+  return new Promise((resolve, reject) => {
+    const child = spawn(cmd.file, cmd.args, { env: cmd.env, cwd: cmd.cwd, stdio: ['pipe', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
+    child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
+    child.on('error', (error) => reject(new Error(`cannot run the entrypoint of ${ref}: ${error.message}`)));
+    child.on('close', (code, signal) => resolve({ code: code ?? (signal ? 128 : 1), stdout, stderr: signal ? `${stderr}entrypoint killed by ${signal}\n` : stderr }));
+    child.stdin.on('error', () => {}); // the child may exit before reading (init failure)
+    child.stdin.end(request);
+  });
+}

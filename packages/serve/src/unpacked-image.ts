@@ -1,0 +1,70 @@
+import { access, mkdir } from 'node:fs/promises';
+import { homedir } from 'node:os';
+import { join } from 'node:path';
+import { type ImageSource, openImage, unpack } from '@pyml/image';
+import { MANIFEST_PATH, PYML_ROOT, type PymlManifest } from '@pyml/runtime/manifest';
+import type { OciImageConfig } from '@pyml/image';
+
+/** An image's filesystem on this machine, unpacked once per manifest digest and shared by every run of it. */
+export interface UnpackedImage {
+  ref: string;
+  manifestDigest: string;
+  /** The merged filesystem: `<rootfs>/opt/pyml/pyml.json` etc. */
+  rootfs: string;
+  /** `<rootfs>/opt/pyml`, what the entrypoint knows as PYML_ROOT. */
+  pymlRoot: string;
+  manifest: PymlManifest;
+  config: NonNullable<OciImageConfig['config']>;
+}
+
+export interface UnpackImageOptions {
+  /** Where unpacked trees live (default `$PYML_CACHE_DIR/rootfs`, else `~/.cache/pyml/rootfs`). */
+  cacheDir?: string;
+  onProgress?: (bytesDone: number) => void;
+}
+
+export function defaultRootfsCache(): string {
+  return join(process.env.PYML_CACHE_DIR ?? join(homedir(), '.cache', 'pyml'), 'rootfs');
+}
+
+/** Reads an image's pyml.json without unpacking anything; a clear error for images pyml did not build. */
+export async function readPymlManifest(source: ImageSource): Promise<PymlManifest> {
+  const bytes = await source.readFile(MANIFEST_PATH);
+  if (!bytes) throw new Error(`image ${source.ref}: no ${MANIFEST_PATH}; is this an image built by pyml?`);
+  try {
+    return JSON.parse(bytes.toString('utf8')) as PymlManifest;
+  } catch (error) {
+    throw new Error(`image ${source.ref}: ${MANIFEST_PATH} is not JSON: ${(error as Error).message}`);
+  }
+}
+
+/**
+ * Opens REF (OCI layout dir or tarball) and unpacks it into `<cache>/<algo>-<hex>` unless that tree is already
+ * there. `unpack` builds in a temp dir and renames, so a tree in the cache is always complete; two processes racing
+ * on the same digest both end with the same tree. The directory name has no ':' because it goes into
+ * colon-separated library paths.
+ */
+export async function unpackImage(ref: string, opts: UnpackImageOptions = {}): Promise<UnpackedImage> {
+  const source = await openImage(ref);
+  try {
+    const manifest = await readPymlManifest(source);
+    const cache = opts.cacheDir ?? defaultRootfsCache();
+    await mkdir(cache, { recursive: true });
+    const rootfs = join(cache, source.manifestDigest.replace(':', '-'));
+    const complete = () => access(join(rootfs, MANIFEST_PATH)).then(() => true, () => false);
+    if (!(await complete())) {
+      try {
+        await unpack(source, rootfs, { onProgress: opts.onProgress });
+      } catch (error) {
+        // Another process may have renamed the same tree into place first.
+        if (!(await complete())) throw error;
+      }
+    }
+    return {
+      ref, manifestDigest: source.manifestDigest, rootfs, pymlRoot: join(rootfs, PYML_ROOT), manifest,
+      config: source.config.config ?? {},
+    };
+  } finally {
+    await source.close();
+  }
+}
