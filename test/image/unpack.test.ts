@@ -2,8 +2,10 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { lstat, readdir, readFile, readlink, rm, copyFile, open, stat } from 'node:fs/promises';
 import { join, relative } from 'node:path';
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
 import {
-  BlobStore, appendLayers, emptyImage, openImage, unpack, writeLayout, type Image, type Layer,
+  BlobStore, appendLayers, buildLayer, emptyImage, openImage, unpack, writeLayout, type Image, type Layer,
 } from '@pyml/image';
 import { cleanupTempDirs, rawLayer, rejects, sampleImage, tempDir, tool, type RawTarEntry } from './helpers.ts';
 
@@ -46,6 +48,31 @@ test('unpack of a good image equals umoci\'s rootfs for regular files', async ()
   assert.is(await readlink(join(dir, 'rootfs/etc/keep-link')), '../app/keep.js');
   assert.is(await readFile(join(dir, 'rootfs/etc/keep-link'), 'utf8'), 'version 2\n');
   assert.equal((await readdir(dir)).sort(), ['bundle', 'layout', 'rootfs', 'store'], 'no temp dir left');
+});
+
+test('unpack keeps hard links, long and unicode names, setuid bits; reads a layout tarred by GNU tar', async () => {
+  const dir = await tempDir();
+  const store = new BlobStore(join(dir, 'store'));
+  const long = '/opt/' + 'x'.repeat(120) + '/' + 'y'.repeat(130) + '/ünïcode.txt';
+  const built = await buildLayer([{ path: long, content: 'long' }, { path: '/opt/link', linkTarget: 'z'.repeat(150) }], { store });
+  const raw = await rawLayer(store, [
+    { name: 'data/', type: 'directory' },
+    { name: 'data/a', content: 'A' },
+    { name: 'data/b', type: 'link', linkname: 'data/a' },
+    { name: './data/suid', content: 'S', mode: 0o4755 },
+  ]);
+  const image = appendLayers(emptyImage({ os: 'linux', architecture: 'amd64' }, '1970-01-01T00:00:00Z'), built, raw);
+  await writeLayout(image, join(dir, 'layout'), { store });
+  await promisify(execFile)('tar', ['-C', join(dir, 'layout'), '-cf', join(dir, 'gnu.tar'), '.']);
+  const source = await openImage(join(dir, 'gnu.tar'));
+  assert.is((await source.readFile(long))?.toString(), 'long');
+  assert.is((await source.readFile('/data/b'))?.toString(), 'A', 'hard link followed');
+  await unpack(source, join(dir, 'rootfs'));
+  const rootfs = join(dir, 'rootfs');
+  assert.is(await readFile(join(rootfs, long), 'utf8'), 'long');
+  assert.is((await stat(join(rootfs, 'data/a'))).ino, (await stat(join(rootfs, 'data/b'))).ino);
+  assert.is((await stat(join(rootfs, 'data/suid'))).mode & 0o7777, 0o4755);
+  assert.is(await readlink(join(rootfs, 'opt/link')), 'z'.repeat(150));
 });
 
 /** An image whose only layer is exactly these tar entries. */

@@ -199,8 +199,8 @@ async function applyEntry(entry: tarStream.Extract extends AsyncIterable<infer S
     case 'contiguous-file': {
       if (existing) await rm(hostPath, { recursive: true, force: true });
       await writeEntryFile(entry, hostPath);
+      await own(hostPath, header, ctx); // before chmod: chown clears setuid/setgid bits
       await chmod(hostPath, mode);
-      await own(hostPath, header, ctx);
       await utimes(hostPath, header.mtime, header.mtime);
       return;
     }
