@@ -113,7 +113,11 @@ async function serveCommand(args: string[]): Promise<number> {
   const server = new InferenceServer({ logger, maxMessageBytes });
   const tcp = typeof flags.tcp === 'string' ? flags.tcp : undefined;
   const { tcpPort } = await server.listen(resolve(socket), tcp);
+  // A stop request during init has nothing to drain.
+  const stopEarly = () => { server.forceShutdown(); process.exit(EXIT.ok); };
+  process.once('SIGTERM', stopEarly).once('SIGINT', stopEarly);
   const host = await ModelHost.load({ root: pymlRoot(), logger });
+  process.off('SIGTERM', stopEarly).off('SIGINT', stopEarly);
   const predictor = AdaptiveBatcher.for(host);
   server.attach(host, predictor);
   logger.info('serving', { socket: resolve(socket), tcp, batching: predictor instanceof AdaptiveBatcher ? predictor.options : false });

@@ -73,7 +73,13 @@ export class InferenceServer {
   /** Binds a Unix socket (owner-only, mode 0600) and optionally a TCP address; returns the bound TCP port. */
   async listen(socket: string, tcp?: string): Promise<{ tcpPort?: number }> {
     removeStaleSocket(socket);
-    await this.bind(`unix:${socket}`);
+    // The umask makes the socket owner-only from the moment it exists; the chmod states it for the record.
+    const umask = process.umask(0o177);
+    try {
+      await this.bind(`unix:${socket}`);
+    } finally {
+      process.umask(umask);
+    }
     chmodSync(socket, 0o600);
     const tcpPort = tcp ? await this.bind(tcp) : undefined;
     return { tcpPort };
@@ -89,6 +95,10 @@ export class InferenceServer {
   attach(host: ModelHost, predictor: Predictor): void {
     this.host = host;
     this.predictor = predictor;
+  }
+
+  forceShutdown(): void {
+    this.server.forceShutdown();
   }
 
   /** Stops taking calls and resolves once in-flight ones are answered; false if `graceMs` ran out first. */

@@ -89,7 +89,7 @@ function readChunk(name: string, dtype: DataType, r: Reader, wt: number): Tensor
       if (start + bytes > r.len) throw new RangeError('truncated fixed-width field');
     } else throw new InvalidInputError(`input '${name}': malformed ${contentsFieldName(dtype)}`, name);
     // Copy the packed little-endian run into an aligned buffer: one memcpy, no per-element work.
-    const copy = new Uint8Array(bytes);
+    const copy = Buffer.allocUnsafeSlow(bytes);
     copy.set(buf.subarray(start, start + bytes));
     r.pos = start + bytes;
     return new Ctor(copy.buffer, 0, bytes / width);
@@ -166,7 +166,8 @@ export function tensorFromRaw(name: string, dtype: DataType, shape: number[], by
       `input '${name}': shape ${formatShape(shape)} of ${dtype} needs ${expected * width} bytes of raw contents, got ${bytes.byteLength}`, name);
   }
   if (bytes.byteOffset % width === 0) return { dtype, shape, data: new Ctor(bytes.buffer, bytes.byteOffset, expected) } as Tensor;
-  const copy = new Uint8Array(bytes.byteLength);
+  // allocUnsafeSlow: its own ArrayBuffer at offset 0 (aligned), and no zero-fill before the copy overwrites it.
+  const copy = Buffer.allocUnsafeSlow(bytes.byteLength);
   copy.set(bytes);
   return { dtype, shape, data: new Ctor(copy.buffer, 0, expected) } as Tensor;
 }
