@@ -1,7 +1,9 @@
 /**
  * Writes a valid ONNX model with ~N MB of random float32 weights, streamed to disk.
  *
- *   npx tsx bench/make-big-onnx.ts --mb 200 [--seed 1] OUT.onnx
+ *   npx tsx bench/make-big-onnx.ts --mb 200 [--seed 1] [--describe] OUT.onnx
+ *
+ * --describe then times @pyml/plugin-onnx's streaming read of the file and reports the memory it took.
  *
  * Graph: `input` FP32 [N,1024] → MatMul by initializer W [1024,K] → `output` FP32 [N,K], K chosen from --mb.
  * The small parts are encoded with protobufjs; the protobuf length prefixes around the initializer are written
@@ -83,24 +85,36 @@ export async function writeBigOnnx(path: string, { mb, seed = 1 }: BigOnnxOption
   }
 }
 
-function parseArgs(argv: string[]): { mb: number; seed: number; out: string } {
-  let mb = 200, seed = 1, out: string | undefined;
+function parseArgs(argv: string[]): { mb: number; seed: number; out: string; describe: boolean } {
+  let mb = 200, seed = 1, out: string | undefined, describe = false;
   for (let i = 0; i < argv.length; i++) {
     if (argv[i] === '--mb') mb = Number(argv[++i]);
+    else if (argv[i] === '--describe') describe = true;
     else if (argv[i] === '--seed') seed = Number(argv[++i]);
     else out = argv[i];
   }
   if (!out || !(mb > 0) || !Number.isInteger(seed)) {
-    console.error('usage: tsx bench/make-big-onnx.ts --mb 200 [--seed 1] OUT.onnx');
+    console.error('usage: tsx bench/make-big-onnx.ts --mb 200 [--seed 1] [--describe] OUT.onnx');
     process.exit(2);
   }
-  return { mb, seed, out };
+  return { mb, seed, out, describe };
 }
 
 if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
-  const { mb, seed, out } = parseArgs(process.argv.slice(2));
+  const { mb, seed, out, describe } = parseArgs(process.argv.slice(2));
   const started = performance.now();
   const r = await writeBigOnnx(out, { mb, seed });
   const rss = process.memoryUsage().rss / 2 ** 20;
   console.log(`wrote ${r.path}: ${r.bytes} bytes (W [${INPUT_DIM},${r.columns}]) in ${((performance.now() - started) / 1000).toFixed(1)} s, rss ${rss.toFixed(0)} MB`);
+  if (describe) {
+    const { readOnnxModel } = await import('@pyml/plugin-onnx/onnx-reader');
+    const before = process.memoryUsage();
+    const t = performance.now();
+    const info = await readOnnxModel(out);
+    const ms = performance.now() - t;
+    const after = process.memoryUsage();
+    const kb = (n: number) => `${(n / 1024).toFixed(0)} KB`;
+    console.log(`described in ${ms.toFixed(1)} ms: ${info.initializerCount} initializer(s), ${info.initializerBytes} weight bytes skipped; ` +
+      `heapUsed +${kb(after.heapUsed - before.heapUsed)}, arrayBuffers +${kb(after.arrayBuffers - before.arrayBuffers)}, rss +${kb(after.rss - before.rss)}`);
+  }
 }
