@@ -5,6 +5,8 @@ import { createGzip, constants as zlibConstants } from 'node:zlib';
 const GZIP_LEVEL = zlibConstants.Z_DEFAULT_COMPRESSION;
 /** The gzip header's OS byte (offset 9): zlib writes the build platform's code; always say "Unix". */
 const OS_OFFSET = 9;
+const MTIME_OFFSET = 4;
+const HEADER_SIZE = 10;
 const OS_UNIX = 3;
 
 /**
@@ -16,21 +18,25 @@ export function createDeterministicGzip(): Transform {
   return createGzip({ level: GZIP_LEVEL });
 }
 
-/** Pins the OS byte of a gzip stream's header. Sits right after the gzip stream. */
+/** Pins the OS byte of a gzip stream's header (and checks its mtime is zero). Sits right after the gzip stream. */
 export class GzipHeaderPin extends Transform {
-  private seen = 0;
+  private header: Buffer | undefined = Buffer.alloc(0);
 
   override _transform(chunk: Buffer, _encoding: BufferEncoding, callback: TransformCallback): void {
-    if (this.seen <= OS_OFFSET && this.seen + chunk.length > OS_OFFSET) {
-      chunk = Buffer.from(chunk);
-      const mtime = chunk.length >= 8 - this.seen && this.seen === 0 ? chunk.readUInt32LE(4) : 0;
-      if (mtime !== 0) {
-        callback(new Error('gzip header carries a timestamp; layers would not be reproducible'));
-        return;
-      }
-      chunk[OS_OFFSET - this.seen] = OS_UNIX;
+    if (this.header === undefined) return callback(null, chunk);
+    // Hold bytes back until the fixed 10-byte header is complete, then patch it once.
+    this.header = Buffer.concat([this.header, chunk]);
+    if (this.header.length < HEADER_SIZE) return callback();
+    const out = this.header;
+    this.header = undefined;
+    if (out.readUInt32LE(MTIME_OFFSET) !== 0) {
+      return callback(new Error('gzip header carries a timestamp; layers would not be reproducible'));
     }
-    this.seen += chunk.length;
-    callback(null, chunk);
+    out[OS_OFFSET] = OS_UNIX;
+    callback(null, out);
+  }
+
+  override _flush(callback: TransformCallback): void {
+    callback(null, this.header?.length ? this.header : undefined);
   }
 }
