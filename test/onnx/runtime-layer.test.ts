@@ -1,6 +1,6 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { copyFileSync, mkdirSync, readFileSync, writeFileSync, statSync } from 'node:fs';
+import { closeSync, copyFileSync, mkdirSync, openSync, readFileSync, readSync, writeFileSync, statSync } from 'node:fs';
 import { execFileSync } from 'node:child_process';
 import { dirname, join } from 'node:path';
 import { onnxRuntimeLayer, IMAGE_NODE_MODULES } from '@pyml/plugin-onnx/runtime-layer';
@@ -39,6 +39,23 @@ test('arm64 layer holds linux/arm64 binaries, not x64', () => {
   assert.not.ok(files.some((f) => f.includes('/x64/') || f.includes('darwin') || f.includes('win32')));
   assert.match(arm64.cacheKey!, /^onnxruntime-node@1\.\d+\.\d+\+onnxruntime-common@1\.\d+\.\d+\/linux\/arm64/);
   assert.match(amd64.cacheKey!, /\/linux\/amd64/);
+});
+
+/** ELF e_machine of a native file: 0x3e x86-64, 0xb7 AArch64. */
+function elfMachine(file: string): number {
+  const head = Buffer.alloc(20);
+  const fd = openSync(file, 'r');
+  try { readSync(fd, head, 0, 20, 0); } finally { closeSync(fd); }
+  assert.equal([...head.subarray(0, 4)], [0x7f, 0x45, 0x4c, 0x46], `${file} is an ELF file`);
+  return head.readUInt16LE(18);
+}
+
+test('native files are ELF binaries of the target architecture', () => {
+  const native = (l: typeof amd64) => l.files.filter((f) => f.source && /\.node$|\.so(\.\d+)*$/.test(f.path));
+  assert.is(native(amd64).length, 2);
+  assert.is(native(arm64).length, 2);
+  for (const f of native(amd64)) assert.is(elfMachine(f.source!), 0x3e, f.path);
+  for (const f of native(arm64)) assert.is(elfMachine(f.source!), 0xb7, f.path);
 });
 
 test('deps-manifest entries carry version, licence and the lockfile integrity', () => {
