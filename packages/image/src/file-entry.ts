@@ -17,7 +17,7 @@ export interface FileEntry {
 
 /** An entry as it will be written: tar name, normalised mode, known size. */
 export type PlannedEntry =
-  | { kind: 'directory'; name: string; imagePath: string; mode: 0o755 }
+  | { kind: 'directory'; name: string; imagePath: string; mode: 0o755 | 0o1777 }
   | { kind: 'symlink'; name: string; imagePath: string; mode: 0o777; linkTarget: string }
   | { kind: 'file'; name: string; imagePath: string; mode: 0o755 | 0o644; size: number; content: Buffer }
   | {
@@ -69,7 +69,8 @@ async function planEntry(entry: FileEntry): Promise<PlannedEntry> {
   if (given.length !== 1) {
     throw new Error(`layer entry ${imagePath} must have exactly one of source, content, linkTarget, directory`);
   }
-  if (entry.directory) return { kind: 'directory', name: tarName(imagePath, 'directory'), imagePath, mode: 0o755 };
+  // Directories are 0755, except a shared scratch directory (/tmp) that asks for the sticky world-writable 1777.
+  if (entry.directory) return { kind: 'directory', name: tarName(imagePath, 'directory'), imagePath, mode: entry.mode === 0o1777 ? 0o1777 : 0o755 };
   if (entry.linkTarget !== undefined) {
     if (entry.linkTarget === '') throw new Error(`layer entry ${imagePath}: empty symlink target`);
     return { kind: 'symlink', name: tarName(imagePath, 'symlink'), imagePath, mode: 0o777, linkTarget: entry.linkTarget };
