@@ -22,6 +22,7 @@ import { appendFileSync } from 'node:fs';
 export default class Affine {
   static contractKind = 'tensor';
   async init(ctx) {
+    if (process.env.PYML_TEST_INIT_DELAY_MS) await new Promise((r) => setTimeout(r, Number(process.env.PYML_TEST_INIT_DELAY_MS)));
     if (process.env.PYML_TEST_INIT_FAIL) throw new Error('weights are corrupt: ' + ctx.weightsPath('model.bin'));
     this.scale = ctx.adapter('scale').factor;
     ctx.logger.info('affine ready', { scale: this.scale });
