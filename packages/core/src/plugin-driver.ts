@@ -35,7 +35,7 @@ export class PluginDriver {
     }
   }
 
-  async first<H extends 'describeWeights' | 'defaultModel' | 'runtimeAdapter'>(hook: H, ...args: HookArgs<H>): Promise<{ plugin: PymlPlugin; result: NonNullable<HookResult<H>> } | undefined> {
+  async first<H extends 'transformWeights' | 'describeWeights' | 'defaultModel' | 'runtimeAdapter'>(hook: H, ...args: HookArgs<H>): Promise<{ plugin: PymlPlugin; result: NonNullable<HookResult<H>> } | undefined> {
     for (const plugin of this.plugins) {
       const result = await this.call(plugin, hook, args);
       if (result !== null && result !== undefined) return { plugin, result: result as NonNullable<HookResult<H>> };

@@ -3,6 +3,7 @@
  * the build calls the hooks in this order (see docs/plugins.md):
  *
  *   configResolved   sequential   each plugin may inspect or adjust the resolved config
+ *   transformWeights first        per weights file, the first plugin that converts it supplies the file shipped instead
  *   describeWeights  first        per weights file, the first plugin that recognises the format describes it
  *   defaultModel     first        when the config names no model file, a plugin may supply the model source
  *   bundleOptions    sequential   each plugin may add esbuild externals / plugins for the model code
@@ -82,6 +83,14 @@ export interface WeightsFile {
   size: number;
 }
 
+/** The file shipped in place of a weights file (e.g. a pickled estimator converted to ONNX). */
+export interface WeightsReplacement {
+  /** Absolute path on the build machine (typically under ctx.cacheDir). */
+  path: string;
+  /** Base name in the image's weights directory. */
+  name: string;
+}
+
 export interface WeightsDescription {
   /** Format name, e.g. 'onnx', 'tfjs-layers'. */
   format: string;
@@ -154,6 +163,7 @@ export interface PymlPlugin {
   apiVersion?: 1;
   version?: string;
   configResolved?(config: ResolvedConfig, ctx: HookContext): void | Promise<void>;
+  transformWeights?(file: WeightsFile, ctx: HookContext): WeightsReplacement | null | undefined | Promise<WeightsReplacement | null | undefined>;
   describeWeights?(file: WeightsFile, ctx: HookContext): WeightsDescription | null | undefined | Promise<WeightsDescription | null | undefined>;
   defaultModel?(ctx: HookContext): ModelSource | null | undefined | Promise<ModelSource | null | undefined>;
   bundleOptions?(options: BundleOptions, ctx: HookContext): BundleOptions | void | Promise<BundleOptions | void>;

@@ -226,11 +226,19 @@ async function describeWeights(config: ResolvedConfig, driver: PluginDriver) {
       throw new ConfigError(`${config.configFile}: weights[${i}]: ${path.relative(config.root, file) || file} ${s ? 'is not a file' : 'does not exist'}`,
         'weights are paths relative to the config file');
     }
-    const name = path.basename(file);
+    let shipped = { path: file, name: path.basename(file), size: s.size };
+    // A plugin may convert the file (pickle → ONNX); the converted file is described and shipped instead.
+    const replaced = await driver.first('transformWeights', shipped);
+    if (replaced) {
+      const r = await stat(replaced.result.path).catch(() => undefined);
+      if (!r?.isFile()) throw new BuildError(`plugin ${replaced.plugin.name}: transformWeights returned ${replaced.result.path}, which is not a file`);
+      shipped = { path: replaced.result.path, name: replaced.result.name, size: r.size };
+    }
+    const name = shipped.name;
     if (names.has(name)) throw new ConfigError(`${config.configFile}: weights[${i}]: two weights files are named ${name}`, 'weights share one directory in the image: give them distinct names');
     names.add(name);
-    weightFiles.push({ path: file, name, size: s.size });
-    const described = await driver.first('describeWeights', { path: file, name, size: s.size });
+    weightFiles.push(shipped);
+    const described = await driver.first('describeWeights', shipped);
     if (described?.result.signature && !inferred) inferred = { signature: described.result.signature, file: path.relative(config.root, file) };
   }
   if (config.signature && inferred) checkDeclaredSignature(config.signature, inferred.signature, config.configFile, inferred.file);
