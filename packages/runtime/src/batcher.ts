@@ -45,8 +45,9 @@ export class AdaptiveBatcher implements Predictor {
 
   /** A batcher when the manifest asks for one and the signature allows it; the host itself otherwise. */
   static for(host: ModelHost, options?: Partial<BatchingOptions>): Predictor {
-    const maxBatchSize = options?.maxBatchSize ?? host.manifest.serving?.maxBatchSize ?? 1;
-    const maxBatchDelayMs = options?.maxBatchDelayMs ?? host.manifest.serving?.maxBatchDelayMs ?? 2;
+    // PYML_MAX_BATCH_SIZE / PYML_MAX_BATCH_DELAY_MS: how `pyml serve` (or a pod spec) overrides the image's settings.
+    const maxBatchSize = options?.maxBatchSize ?? envNumber('PYML_MAX_BATCH_SIZE') ?? host.manifest.serving?.maxBatchSize ?? 1;
+    const maxBatchDelayMs = options?.maxBatchDelayMs ?? envNumber('PYML_MAX_BATCH_DELAY_MS') ?? host.manifest.serving?.maxBatchDelayMs ?? 2;
     if (maxBatchSize <= 1 || !AdaptiveBatcher.supports(host)) return host;
     return new AdaptiveBatcher(host, { maxBatchSize, maxBatchDelayMs });
   }
@@ -103,6 +104,14 @@ export class AdaptiveBatcher implements Predictor {
       for (const w of items) w.reject(error);
     }
   }
+}
+
+function envNumber(name: string): number | undefined {
+  const text = process.env[name];
+  if (text === undefined || text === '') return undefined;
+  const n = Number(text);
+  if (!Number.isFinite(n) || n < 0) throw new Error(`${name} must be a non-negative number, got '${text}'`);
+  return n;
 }
 
 /** Concatenates tensors with equal per-row shapes along dimension 0. */

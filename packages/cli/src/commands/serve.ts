@@ -1,0 +1,112 @@
+import { parseArgs } from 'node:util';
+import { EXIT } from '@pyml/core';
+import { createLogger } from '@pyml/runtime/logger';
+import { EmbeddedRunner } from '@pyml/serve/embedded-runner';
+import type { ModelRunner } from '@pyml/serve/model-runner';
+import { PredictionService } from '@pyml/serve/prediction-service';
+import { usage } from '../output.ts';
+
+export const help = `Usage: pyml serve REF... [options]
+
+Serves images over the Open Inference Protocol (KServe V2): gRPC (inference.GRPCInferenceService, grpc.health.v1)
+and REST/JSON (/v2/health/live, /v2/health/ready, /v2/models/NAME, /v2/models/NAME/ready, /v2/models/NAME/infer),
+plus Prometheus metrics at /metrics on the HTTP port. Each image runs as its own supervised process (restarted
+with backoff if it dies), serving on a Unix socket in a private directory; requests are routed by model name.
+REF is an OCI image layout directory or an image tarball; the model name is the one in the image.
+
+Options:
+  --grpc HOST:PORT            gRPC address (default 127.0.0.1:8001; port 0 picks a free port)
+  --http HOST:PORT            HTTP address (default 127.0.0.1:8000)
+  --socket-dir DIR            where model sockets go (made 0700; default a fresh temp dir)
+  --runner embedded|docker    embedded (default): the image's own node on the unpacked image, as a child process;
+                              docker: a container through a Docker engine (DOCKER_HOST or /var/run/docker.sock)
+  --model NAME=unix:///PATH   also route NAME to a model server started elsewhere (e.g. another container of
+                              the pod); watched for readiness, not started. Repeatable.
+  --max-batch-size N          adaptive batching: merge concurrent requests up to N rows (1: off; default: the
+                              image's serving.maxBatchSize)
+  --max-batch-delay-ms MS     longest a request waits for others to batch with (default: the image's, else 2)
+  --max-concurrency N         requests in flight per model; more fail with RESOURCE_EXHAUSTED (default 64)
+  --max-message-bytes N       largest request or response (default 67108864)
+  --deadline-ms N             longest a request may take; callers' shorter deadlines win (default 30000)
+  --start-timeout-ms N        longest a model may take to start, init included (default 120000)
+  --json                      print the ready line and logs as JSON (the ready line is JSON always)
+  -h, --help                  show this help
+
+Examples:
+  pyml serve /tmp/iris --grpc 127.0.0.1:8001 --http 127.0.0.1:8000
+  curl -s localhost:8000/v2/models/iris/infer -d '{"inputs":[{"name":"input","datatype":"FP32","shape":[1,4],"data":[5.1,3.5,1.4,0.2]}]}'
+`;
+
+function positive(value: string | undefined, flag: string, min = 1): number | undefined {
+  if (value === undefined) return undefined;
+  const n = Number(value);
+  if (!Number.isSafeInteger(n) || n < min) throw usage(`${flag} must be an integer ≥ ${min}, got '${value}'`);
+  return n;
+}
+
+function parseModel(spec: string): { name: string; socket: string } {
+  const m = /^([^=]+)=unix:\/\/(\/.+)$/.exec(spec);
+  if (!m) throw usage(`--model must be NAME=unix:///path/to/model.sock, got '${spec}'`);
+  return { name: m[1], socket: m[2] };
+}
+
+export async function run(args: string[]): Promise<number> {
+  const { values, positionals } = parseArgs({
+    args, allowPositionals: true,
+    options: {
+      grpc: { type: 'string', default: '127.0.0.1:8001' },
+      http: { type: 'string', default: '127.0.0.1:8000' },
+      'socket-dir': { type: 'string' },
+      runner: { type: 'string', default: 'embedded' },
+      model: { type: 'string', multiple: true, default: [] },
+      'max-batch-size': { type: 'string' },
+      'max-batch-delay-ms': { type: 'string' },
+      'max-concurrency': { type: 'string', default: '64' },
+      'max-message-bytes': { type: 'string', default: String(64 * 1024 * 1024) },
+      'deadline-ms': { type: 'string', default: '30000' },
+      'start-timeout-ms': { type: 'string', default: '120000' },
+      json: { type: 'boolean', default: false },
+      help: { type: 'boolean', short: 'h' },
+    },
+  });
+  if (values.help) { process.stdout.write(help); return EXIT.ok; }
+  const external = (values.model ?? []).map(parseModel);
+  if (positionals.length === 0 && external.length === 0) throw usage('usage: pyml serve REF... [--grpc HOST:PORT] [--http HOST:PORT]');
+  let runner: ModelRunner;
+  if (values.runner === 'embedded') runner = new EmbeddedRunner();
+  else if (values.runner === 'docker') runner = new (await import('@pyml/serve/docker-runner')).DockerRunner();
+  else throw usage(`--runner must be embedded or docker, got '${values.runner}'`);
+
+  const logger = createLogger({ component: 'serve' });
+  const service = await PredictionService.start({
+    images: positionals, external, runner, logger,
+    grpc: values.grpc || undefined, http: values.http || undefined, socketDir: values['socket-dir'],
+    maxBatchSize: positive(values['max-batch-size'], '--max-batch-size'),
+    maxBatchDelayMs: positive(values['max-batch-delay-ms'], '--max-batch-delay-ms', 0),
+    maxConcurrency: positive(values['max-concurrency'], '--max-concurrency')!,
+    maxMessageBytes: positive(values['max-message-bytes'], '--max-message-bytes')!,
+    deadlineMs: positive(values['deadline-ms'], '--deadline-ms')!,
+    startTimeoutMs: positive(values['start-timeout-ms'], '--start-timeout-ms')!,
+  });
+  const models = service.router.endpoints.map((e) => ({ name: e.name, state: e.state, source: e.source, ...(e.error ? { error: e.error } : {}) }));
+  const ready = { ready: true, pid: process.pid, grpc: service.addresses.grpc, http: service.addresses.http, socketDir: service.addresses.socketDir, models };
+  if (values.json) process.stdout.write(`${JSON.stringify(ready)}\n`);
+  else {
+    process.stdout.write(`serving${ready.grpc ? `  gRPC ${ready.grpc}` : ''}${ready.http ? `  HTTP http://${ready.http}` : ''}\n`);
+    for (const m of models) process.stdout.write(`  ${m.name.padEnd(20)} ${m.state.padEnd(8)} ${m.source}${m.error ? `\n    error: ${m.error}` : ''}\n`);
+  }
+  return new Promise<number>((resolve) => {
+    let stopping = false;
+    const stop = (signal: string) => {
+      if (stopping) return;
+      stopping = true;
+      logger.info('stopping', { signal });
+      void service.stop().then(() => resolve(EXIT.ok), (error: unknown) => {
+        logger.error('stop failed', { error: (error as Error).message });
+        resolve(EXIT.failure);
+      });
+    };
+    process.on('SIGTERM', () => stop('SIGTERM'));
+    process.on('SIGINT', () => stop('SIGINT'));
+  });
+}

@@ -1,0 +1,34 @@
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+
+export type Protocol = 'grpc' | 'http';
+
+export interface ModelGaugeSource {
+  name: string;
+  ready: boolean;
+  activeCalls: number;
+}
+
+/** Prometheus metrics of the prediction service, on its own registry (served at /metrics). */
+export class ServiceMetrics {
+  readonly registry = new Registry();
+  readonly requests = new Counter({ name: 'pyml_requests_total', help: 'Inference requests received, per model and protocol', labelNames: ['model', 'protocol'], registers: [this.registry] });
+  readonly errors = new Counter({ name: 'pyml_request_errors_total', help: 'Inference requests that failed, per model, protocol and gRPC status code name', labelNames: ['model', 'protocol', 'code'], registers: [this.registry] });
+  readonly latency = new Histogram({
+    name: 'pyml_request_duration_seconds', help: 'Inference request latency in the service, per model and protocol', labelNames: ['model', 'protocol'],
+    buckets: [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10], registers: [this.registry],
+  });
+  readonly restarts = new Counter({ name: 'pyml_model_restarts_total', help: 'Times the model process died and was restarted', labelNames: ['model'], registers: [this.registry] });
+
+  /** `models` is read at scrape time, so the gauges are never stale. */
+  constructor(models: () => ModelGaugeSource[]) {
+    collectDefaultMetrics({ register: this.registry, prefix: 'pyml_serve_' });
+    new Gauge({
+      name: 'pyml_model_ready', help: '1 when the model is ready to serve', labelNames: ['model'], registers: [this.registry],
+      collect() { for (const m of models()) this.set({ model: m.name }, m.ready ? 1 : 0); },
+    });
+    new Gauge({
+      name: 'pyml_model_in_flight', help: 'Requests in flight to the model', labelNames: ['model'], registers: [this.registry],
+      collect() { for (const m of models()) this.set({ model: m.name }, m.activeCalls); },
+    });
+  }
+}

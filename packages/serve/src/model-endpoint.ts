@@ -1,0 +1,105 @@
+import { Client, type ClientUnaryCall, Metadata, credentials, status } from '@grpc/grpc-js';
+import { methodPath, type InferenceMethod } from './raw-service.ts';
+import { RpcFailure } from './rpc-failure.ts';
+
+export type ModelState = 'starting' | 'ready' | 'unavailable' | 'failed' | 'stopped';
+
+export interface EndpointOptions {
+  /** Largest request/response forwarded, in bytes. */
+  maxMessageBytes: number;
+  /** Most calls in flight to this model; more fail fast with RESOURCE_EXHAUSTED. */
+  maxConcurrency: number;
+}
+
+interface InFlight {
+  call?: ClientUnaryCall;
+  fail(error: RpcFailure): void;
+}
+
+const identity = (b: Buffer): Buffer => b;
+
+/**
+ * A model as the router sees it: a name, a state, and a gRPC channel to its Unix socket that forwards message
+ * bytes untouched. Subclasses decide where the socket comes from (a supervised process, or an external endpoint).
+ * When the model goes away, every call in flight fails at once with UNAVAILABLE instead of waiting for its deadline.
+ */
+export abstract class ModelEndpoint {
+  state: ModelState = 'starting';
+  /** Why the model is not ready (init error, crash), kept until it is ready again. */
+  error?: string;
+  private client?: Client;
+  private readonly inFlight = new Set<InFlight>();
+
+  constructor(readonly name: string, protected readonly options: EndpointOptions) {}
+
+  abstract readonly source: string;
+  /** Starts supervising; resolves once the first start settled (ready or not). */
+  abstract start(): Promise<void>;
+  abstract stop(graceMs: number): Promise<void>;
+
+  get ready(): boolean {
+    return this.state === 'ready' && this.client !== undefined;
+  }
+
+  get activeCalls(): number {
+    return this.inFlight.size;
+  }
+
+  /** Why a call cannot go to this model now. */
+  unavailable(): RpcFailure {
+    const why = this.state === 'failed' ? `failed to start: ${this.error}` : this.state === 'starting' ? 'is starting' : this.error ? `is unavailable: ${this.error}` : `is ${this.state}`;
+    return new RpcFailure(status.UNAVAILABLE, `model '${this.name}' ${why}`);
+  }
+
+  protected connect(socket: string): void {
+    this.client?.close();
+    this.client = new Client(`unix:${socket}`, credentials.createInsecure(), {
+      'grpc.max_receive_message_length': this.options.maxMessageBytes,
+      'grpc.max_send_message_length': this.options.maxMessageBytes,
+      // One local connection: no DNS, no proxy, reconnect at once after a restart.
+      'grpc.enable_http_proxy': 0,
+      'grpc.initial_reconnect_backoff_ms': 50,
+      'grpc.max_reconnect_backoff_ms': 1000,
+    });
+  }
+
+  /** The model went away: fail what is in flight now, and drop the channel. */
+  protected disconnect(reason: string): void {
+    const client = this.client;
+    this.client = undefined;
+    const failure = new RpcFailure(status.UNAVAILABLE, `model '${this.name}' ${reason}`);
+    for (const pending of [...this.inFlight]) pending.fail(failure);
+    client?.close();
+  }
+
+  /** Forwards one unary call's bytes to the model, with a deadline. */
+  call(method: InferenceMethod, request: Buffer, deadline: Date, metadata?: Metadata): Promise<Buffer> {
+    const client = this.client;
+    if (!client || this.state !== 'ready') return Promise.reject(this.unavailable());
+    if (method === 'ModelInfer' && this.inFlight.size >= this.options.maxConcurrency) {
+      return Promise.reject(new RpcFailure(status.RESOURCE_EXHAUSTED, `model '${this.name}' has ${this.inFlight.size} requests in flight, its limit (--max-concurrency ${this.options.maxConcurrency}); retry later`));
+    }
+    return new Promise<Buffer>((resolve, reject) => {
+      let settled = false;
+      const pending: InFlight = {
+        fail: (error) => {
+          if (settled) return;
+          settled = true;
+          this.inFlight.delete(pending);
+          pending.call?.cancel();
+          reject(error);
+        },
+      };
+      this.inFlight.add(pending);
+      pending.call = client.makeUnaryRequest(methodPath(method), identity, identity, request, metadata ?? new Metadata(), { deadline }, (error, response) => {
+        if (settled) return;
+        settled = true;
+        this.inFlight.delete(pending);
+        if (!error) return resolve(response!);
+        // A connection that broke under the call is the model going away, whatever code grpc-js picked for it.
+        const code = error.code === status.INTERNAL && /RST_STREAM|Connection dropped|socket/i.test(error.details) ? status.UNAVAILABLE : error.code;
+        reject(new RpcFailure(code, code === status.UNAVAILABLE && this.state !== 'ready' ? this.unavailable().message : error.details, error.metadata));
+      });
+    });
+  }
+}

@@ -1,0 +1,59 @@
+import { Metadata, status } from '@grpc/grpc-js';
+import { readModelName } from '@pyml/runtime/oip/codec';
+import type { ModelEndpoint } from './model-endpoint.ts';
+import type { Protocol, ServiceMetrics } from './metrics.ts';
+import { RpcFailure } from './rpc-failure.ts';
+
+const CODE_NAMES = Object.fromEntries(Object.entries(status).filter(([, v]) => typeof v === 'number').map(([k, v]) => [v, k])) as Record<number, string>;
+
+/**
+ * Picks the model for a call by name and forwards it within the service's limits: the per-request deadline (the
+ * caller's, capped by `deadlineMs`) and each model's concurrency limit. Counts requests, errors and latency.
+ */
+export class ModelRouter {
+  private readonly models = new Map<string, ModelEndpoint>();
+
+  constructor(endpoints: ModelEndpoint[], private readonly metrics: ServiceMetrics, private readonly deadlineMs: number) {
+    for (const e of endpoints) this.models.set(e.name, e);
+  }
+
+  get endpoints(): ModelEndpoint[] {
+    return [...this.models.values()];
+  }
+
+  get allReady(): boolean {
+    return this.endpoints.every((e) => e.ready);
+  }
+
+  /** The model called `name`; '' means the only one, when there is only one. */
+  find(name: string): ModelEndpoint {
+    const model = name === '' && this.models.size === 1 ? this.endpoints[0] : this.models.get(name);
+    if (!model) throw new RpcFailure(status.NOT_FOUND, `model '${name}' is not served here (models: ${[...this.models.keys()].join(', ')})`);
+    return model;
+  }
+
+  deadline(callerDeadline?: Date | number): Date {
+    const cap = Date.now() + this.deadlineMs;
+    const caller = callerDeadline instanceof Date ? callerDeadline.getTime() : callerDeadline;
+    return new Date(caller !== undefined && Number.isFinite(caller) && caller < cap ? caller : cap);
+  }
+
+  /** ModelInfer: routes the encoded request by its field 1 and returns the model's encoded response as is. */
+  async infer(request: Buffer, protocol: Protocol, callerDeadline?: Date | number, name = readModelName(request), metadata?: Metadata): Promise<Buffer> {
+    const started = process.hrtime.bigint();
+    let label = name;
+    try {
+      const model = this.find(name);
+      label = model.name;
+      this.metrics.requests.inc({ model: label, protocol });
+      return await model.call('ModelInfer', request, this.deadline(callerDeadline), metadata);
+    } catch (error) {
+      const failure = error instanceof RpcFailure ? error : new RpcFailure(status.INTERNAL, `internal error: ${(error as Error).message}`);
+      // Unknown names are not counted per model: a client could make up unbounded label values.
+      if (failure.code !== status.NOT_FOUND || this.models.has(label)) this.metrics.errors.inc({ model: label, protocol, code: CODE_NAMES[failure.code] ?? String(failure.code) });
+      throw failure;
+    } finally {
+      if (this.models.has(label)) this.metrics.latency.observe({ model: label, protocol }, Number(process.hrtime.bigint() - started) / 1e9);
+    }
+  }
+}

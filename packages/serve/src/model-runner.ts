@@ -1,0 +1,66 @@
+import type { UnpackedImage } from './unpacked-image.ts';
+
+/** How a model process ended. */
+export interface ModelExit {
+  code: number | null;
+  signal: string | null;
+}
+
+/** One started model process (or container) serving the V2 protocol on a Unix socket. */
+export interface ModelProcess {
+  socket: string;
+  /** Host pid of the process, when there is one on this host (embedded runner). */
+  pid?: number;
+  /** Settles when the process ends, for whatever reason. */
+  exited: Promise<ModelExit>;
+  /** SIGTERM (the entrypoint drains), then SIGKILL after `graceMs`. */
+  stop(graceMs: number): Promise<void>;
+}
+
+/** What a runner needs to start one model. */
+export interface ModelLaunch {
+  name: string;
+  image: UnpackedImage;
+  /** Path of the Unix socket the model must serve on. */
+  socket: string;
+  /** Extra environment for the entrypoint (batching, message size). */
+  env: Record<string, string>;
+  /** Each line the model logs (its stderr), for the service's log. */
+  onLog(line: string): void;
+  /** Longest a start (init included) may take. */
+  startTimeoutMs: number;
+}
+
+/** The model did not get to its ready line: init failed, it crashed, or it timed out. */
+export class ModelStartError extends Error {
+  override name = 'ModelStartError';
+}
+
+/** Starts model processes: embedded (a child process on the unpacked rootfs) or docker (a container). */
+export interface ModelRunner {
+  readonly kind: 'embedded' | 'docker';
+  /** Resolves once the model printed its ready line (init done); rejects with the init error otherwise. */
+  start(launch: ModelLaunch): Promise<ModelProcess>;
+  close?(): Promise<void>;
+}
+
+/** Reads what went wrong from the entrypoint's log lines: the last error entry, else the last line. */
+export class StartupLog {
+  private lastError?: string;
+  private lastLine?: string;
+
+  add(line: string): void {
+    if (!line.trim()) return;
+    this.lastLine = line;
+    try {
+      const entry = JSON.parse(line) as { level?: string; msg?: string; error?: string };
+      if (entry.level === 'error') this.lastError = entry.error ? `${entry.msg}: ${entry.error}` : entry.msg;
+    } catch {
+      // A plain line (a usage error, a native crash message).
+    }
+  }
+
+  reason(fallback: string): string {
+    return this.lastError ?? (this.lastLine ? `${fallback}; last log line: ${this.lastLine.slice(0, 500)}` : fallback);
+  }
+}

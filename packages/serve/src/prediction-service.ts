@@ -1,0 +1,122 @@
+import { chmod, mkdir, mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { Logger } from '@pyml/contract';
+import { EmbeddedRunner } from './embedded-runner.ts';
+import { ExternalModel } from './external-model.ts';
+import { GrpcFront } from './grpc-front.ts';
+import { HttpFront } from './http-front.ts';
+import { ServiceMetrics } from './metrics.ts';
+import type { ModelEndpoint } from './model-endpoint.ts';
+import { ModelRouter } from './model-router.ts';
+import type { ModelRunner } from './model-runner.ts';
+import { SupervisedModel } from './supervised-model.ts';
+import { type UnpackedImage, unpackImage } from './unpacked-image.ts';
+
+export interface ServeOptions {
+  /** Image refs (OCI layout dirs or tarballs), each served under the model name in its pyml.json. */
+  images: string[];
+  /** Models served by processes started elsewhere: name → Unix socket path. */
+  external: { name: string; socket: string }[];
+  /** gRPC listen address (HOST:PORT, port 0 picks one), or none. */
+  grpc?: string;
+  /** HTTP listen address (HOST:PORT), or none. */
+  http?: string;
+  /** Where model sockets go (made private, 0700); default a fresh temp dir removed at stop. */
+  socketDir?: string;
+  runner: ModelRunner;
+  /** Batching for every model (else the image's own `serving` settings). */
+  maxBatchSize?: number;
+  maxBatchDelayMs?: number;
+  maxConcurrency: number;
+  maxMessageBytes: number;
+  deadlineMs: number;
+  startTimeoutMs: number;
+  logger: Logger;
+  onUnpackProgress?: (ref: string, bytes: number) => void;
+  /** Restart backoff (first delay; doubles up to 30 s). */
+  backoffMs?: number;
+}
+
+export interface ServiceAddresses {
+  grpc?: string;
+  http?: string;
+  socketDir: string;
+}
+
+function splitHostPort(address: string, flag: string): { host: string; port: number } {
+  const m = /^(.*):(\d+)$/.exec(address);
+  if (!m || Number(m[2]) > 65535) throw new Error(`${flag} must be HOST:PORT, got '${address}'`);
+  return { host: m[1].replace(/^\[(.*)\]$/, '$1') || '0.0.0.0', port: Number(m[2]) };
+}
+
+/**
+ * `pyml serve`: starts and supervises one process per image (or watches external endpoints), routes V2 gRPC and
+ * REST requests to them by model name, and exposes metrics. A model that fails never takes the service down.
+ */
+export class PredictionService {
+  private grpcFront?: GrpcFront;
+  private httpFront?: HttpFront;
+  private ownSocketDir = false;
+
+  private constructor(readonly router: ModelRouter, readonly metrics: ServiceMetrics, readonly addresses: ServiceAddresses, private readonly opts: ServeOptions) {}
+
+  static async start(opts: ServeOptions): Promise<PredictionService> {
+    const grpcAddr = opts.grpc ? splitHostPort(opts.grpc, '--grpc') : undefined;
+    const httpAddr = opts.http ? splitHostPort(opts.http, '--http') : undefined;
+    const images: UnpackedImage[] = [];
+    for (const ref of opts.images) images.push(await unpackImage(ref, { onProgress: (n) => opts.onUnpackProgress?.(ref, n) }));
+    const names = [...images.map((i) => i.manifest.name), ...opts.external.map((e) => e.name)];
+    const dup = names.find((n, i) => names.indexOf(n) !== i);
+    if (dup) throw new Error(`two models are called '${dup}'; each model name can be served once`);
+
+    const socketDir = opts.socketDir ?? (await mkdtemp(join(tmpdir(), 'pyml-serve-')));
+    await mkdir(socketDir, { recursive: true, mode: 0o700 });
+    await chmod(socketDir, 0o700);
+    const endpointOpts = { maxMessageBytes: opts.maxMessageBytes, maxConcurrency: opts.maxConcurrency };
+    const env: Record<string, string> = { PYML_MAX_MESSAGE_BYTES: String(opts.maxMessageBytes) };
+    if (opts.maxBatchSize !== undefined) env.PYML_MAX_BATCH_SIZE = String(opts.maxBatchSize);
+    if (opts.maxBatchDelayMs !== undefined) env.PYML_MAX_BATCH_DELAY_MS = String(opts.maxBatchDelayMs);
+
+    let metrics: ServiceMetrics | undefined;
+    const endpoints: ModelEndpoint[] = [
+      ...images.map((image) => new SupervisedModel(image.manifest.name, {
+        ...endpointOpts, runner: opts.runner, logger: opts.logger, backoffMs: opts.backoffMs,
+        launch: { name: image.manifest.name, image, socket: join(socketDir, `${image.manifest.name}.sock`), env, startTimeoutMs: opts.startTimeoutMs },
+        onRestart: () => metrics?.restarts.inc({ model: image.manifest.name }),
+      })),
+      ...opts.external.map((e) => new ExternalModel(e.name, e.socket, endpointOpts, opts.logger)),
+    ];
+    metrics = new ServiceMetrics(() => endpoints);
+    const router = new ModelRouter(endpoints, metrics, opts.deadlineMs);
+    const service = new PredictionService(router, metrics, { socketDir }, opts);
+    service.ownSocketDir = opts.socketDir === undefined;
+    try {
+      // Listen first (live at once); models come up in parallel, and the service is ready when they are.
+      if (grpcAddr) {
+        service.grpcFront = new GrpcFront(router, opts.maxMessageBytes);
+        const port = await service.grpcFront.listen(`${grpcAddr.host.includes(':') ? `[${grpcAddr.host}]` : grpcAddr.host}:${grpcAddr.port}`);
+        service.addresses.grpc = `${grpcAddr.host}:${port}`;
+      }
+      if (httpAddr) {
+        service.httpFront = new HttpFront(router, metrics, opts.maxMessageBytes);
+        const port = await service.httpFront.listen(httpAddr.host, httpAddr.port);
+        service.addresses.http = `${httpAddr.host}:${port}`;
+      }
+      await Promise.all(endpoints.map((e) => e.start()));
+    } catch (error) {
+      await service.stop(1000);
+      throw error;
+    }
+    return service;
+  }
+
+  /** Stops taking calls, lets in-flight ones finish (up to `graceMs`), then stops the models. */
+  async stop(graceMs = 10_000): Promise<void> {
+    await Promise.all([this.grpcFront?.close(graceMs), this.httpFront?.close()]);
+    await Promise.all(this.router.endpoints.map((e) => e.stop(graceMs)));
+    await this.opts.runner.close?.();
+    if (this.ownSocketDir) await rm(this.addresses.socketDir, { recursive: true, force: true });
+    else for (const e of this.router.endpoints) if (e instanceof SupervisedModel) await rm(join(this.addresses.socketDir, `${e.name}.sock`), { force: true });
+  }
+}
