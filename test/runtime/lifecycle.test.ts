@@ -17,11 +17,11 @@ const request = {
 
 test('SIGTERM drains: the in-flight slow request completes, new calls are refused, exit 0', async () => {
   const fixture = makeRoot('affine');
-  const served = await startServe(fixture.root, { env: { PYML_TEST_DELAY_MS: '700' } });
+  const served = await startServe(fixture.root, { env: { PYML_TEST_DELAY_MS: '1500' } });
   const client = v2Client(served.socket);
   try {
     const inFlight = client.call('ModelInfer', request);
-    await new Promise((r) => setTimeout(r, 200));
+    await new Promise((r) => setTimeout(r, 500));
     served.child.kill('SIGTERM');
     await new Promise((r) => setTimeout(r, 100));
     const late = await callError(client.call('ModelInfer', request));

@@ -1,4 +1,5 @@
-import { chmodSync, lstatSync, unlinkSync } from 'node:fs';
+import { chmodSync, lstatSync, mkdirSync, unlinkSync } from 'node:fs';
+import { dirname } from 'node:path';
 import {
   Metadata, Server, ServerCredentials, status, type sendUnaryData, type ServerUnaryCall, type UntypedServiceImplementation,
 } from '@grpc/grpc-js';
@@ -72,6 +73,7 @@ export class InferenceServer {
 
   /** Binds a Unix socket (owner-only, mode 0600) and optionally a TCP address; returns the bound TCP port. */
   async listen(socket: string, tcp?: string): Promise<{ tcpPort?: number }> {
+    mkdirSync(dirname(socket), { recursive: true, mode: 0o700 });
     removeStaleSocket(socket);
     // The umask makes the socket owner-only from the moment it exists; the chmod states it for the record.
     const umask = process.umask(0o177);
