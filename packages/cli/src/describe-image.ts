@@ -1,4 +1,5 @@
-import { openImage, type ImageSource } from '@pyml/image';
+import type { ImageSource } from '@pyml/image';
+import { openAnyImage } from '@pyml/registry';
 import { MANIFEST_PATH, type PymlManifest } from '@pyml/runtime/manifest';
 import { PymlError } from '@pyml/core';
 
@@ -80,10 +81,10 @@ export async function describeImage(source: ImageSource): Promise<ImageDescripti
 export async function withImage<T>(ref: string, fn: (source: ImageSource) => Promise<T>): Promise<T> {
   let source: ImageSource;
   try {
-    source = await openImage(ref);
+    source = await openAnyImage(ref);
   } catch (err) {
     if (err instanceof PymlError) throw err;
-    throw new PymlError(`cannot open image ${ref}: ${(err as Error).message}`, 1, 'REF is an OCI layout directory or an image tarball');
+    throw new PymlError(`cannot open image ${ref}: ${(err as Error).message}`, 1, 'REF is an OCI layout directory, an image tarball, HOST/REPO:TAG in a registry, or docker-daemon:NAME:TAG');
   }
   try {
     return await fn(source);

@@ -1,5 +1,9 @@
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
 import { parseArgs } from 'node:util';
-import { build, EXIT } from '@pyml/core';
+import { build, EXIT, PymlError } from '@pyml/core';
+import { loadIntoEngine, type LoadResult, type PushResult } from '@pyml/registry';
 import { formatBytes, printJson, showProgress, usage } from '../output.ts';
 import { Progress } from '../progress.ts';
 
@@ -11,29 +15,50 @@ Options:
   --out DIR        OCI image layout directory to write (default: PROJECT/.pyml/image)
   --tar FILE       also write a tarball that docker load / podman load / skopeo accept
   --cache DIR      blob cache (default: $PYML_CACHE_DIR or ~/.cache/pyml)
+  --push REF       then push the image to a registry (HOST[:PORT]/REPO[:TAG]; see pyml push --help)
+  --load           then load the image into the Docker engine at DOCKER_HOST, tagged NAME:VERSION and image.tags
   --json           print one JSON object (digest, layout, tar, parts) and no progress
   -h, --help       show this help
 
 Examples:
   pyml build examples/onnx-iris
   pyml build examples/onnx-iris --out /tmp/iris-oci --tar /tmp/iris.tar --json
+  pyml build examples/onnx-iris --push 127.0.0.1:5000/iris:1.0.0 --load
 `;
 
 export async function run(args: string[]): Promise<number> {
   const { values, positionals } = parseArgs({
     args, allowPositionals: true,
-    options: { out: { type: 'string' }, tar: { type: 'string' }, cache: { type: 'string' }, json: { type: 'boolean', default: false }, help: { type: 'boolean', short: 'h' } },
+    options: { out: { type: 'string' }, tar: { type: 'string' }, cache: { type: 'string' }, push: { type: 'string' }, load: { type: 'boolean', default: false }, json: { type: 'boolean', default: false }, help: { type: 'boolean', short: 'h' } },
   });
   if (values.help) { process.stdout.write(help); return EXIT.ok; }
   if (positionals.length > 1) throw usage(`pyml build takes one project directory, got ${positionals.length}`);
   const progress = new Progress(showProgress({ json: values.json! }));
-  const result = await build({
-    project: positionals[0] ?? '.', out: values.out, tar: values.tar, cacheDir: values.cache,
-    log: (m) => progress.step(m), onProgress: (e) => progress.bytesDone(e.part, e.bytes),
-  });
-  progress.clear();
+  // docker load takes the tarball form: without --tar, write one to a temp dir for the engine only.
+  const loadDir = values.load && !values.tar ? await mkdtemp(path.join(tmpdir(), 'pyml-load-')) : undefined;
+  const tar = values.tar ?? (loadDir ? path.join(loadDir, 'image.tar') : undefined);
+  let result, loaded: LoadResult | undefined, pushed: PushResult | undefined;
+  try {
+    result = await build({
+      project: positionals[0] ?? '.', out: values.out, tar, cacheDir: values.cache,
+      log: (m) => progress.step(m), onProgress: (e) => progress.bytesDone(e.part, e.bytes),
+    });
+    progress.clear();
+    if (values.push) {
+      const { pushWithProgress } = await import('./push.ts');
+      pushed = await pushWithProgress(result.layout, values.push, values.json!);
+    }
+    if (values.load) {
+      progress.step(`loading ${result.refName} into the Docker engine`);
+      loaded = await loadIntoEngine(tar!, [result.refName]).catch((error: Error) => { throw new PymlError(error.message); });
+    }
+  } finally {
+    progress.clear();
+    if (loadDir) await rm(loadDir, { recursive: true, force: true });
+  }
+  if (loadDir) delete result.tar;
   if (values.json) {
-    printJson({ ok: true, ...result });
+    printJson({ ok: true, ...result, ...(pushed ? { pushed } : {}), ...(loaded ? { loaded } : {}) });
     return EXIT.ok;
   }
   const w = Math.max(...result.parts.map((p) => p.name.length));
@@ -42,5 +67,10 @@ export async function run(args: string[]): Promise<number> {
   for (const p of result.parts) {
     process.stdout.write(`  ${p.part.padEnd(10)} ${p.name.padEnd(w)}  ${p.digest.slice(0, 19)}  ${formatBytes(p.size).padStart(9)}  ${p.mediaType.endsWith('gzip') ? 'gzip' : 'tar '}  ${p.reused ? 'cached' : 'built'}\n`);
   }
+  if (pushed) {
+    const { printPushResult } = await import('./push.ts');
+    printPushResult(pushed);
+  }
+  if (loaded) process.stdout.write(`loaded into the Docker engine as ${loaded.tags.join(', ')} (${loaded.imageId.slice(0, 19)})\n`);
   return EXIT.ok;
 }

@@ -6,7 +6,8 @@ import { formatBytes, printJson, usage } from '../output.ts';
 export const help = `Usage: pyml inspect image REF [options]
 
 Shows what is in an image: parts with digests and sizes, signature, dependencies, entrypoint, labels.
-REF is an OCI image layout directory or an image tarball (OCI archive or docker-archive).
+REF is an OCI image layout directory, an image tarball (OCI archive or docker-archive), a registry image
+(HOST[:PORT]/REPO:TAG or docker://…, pulled to a temp dir) or an engine's image (docker-daemon:NAME:TAG, via DOCKER_HOST).
 
 Options:
   --verify     re-hash every blob (manifest, config, layers); exit 1 naming any that does not match
@@ -16,6 +17,8 @@ Options:
 Examples:
   pyml inspect image examples/onnx-iris/.pyml/image
   pyml inspect image /tmp/iris.tar --verify --json
+  pyml inspect image 127.0.0.1:5000/iris:1.0.0
+  pyml inspect image docker-daemon:iris:1.0.0
 `;
 
 export async function run(args: string[]): Promise<number> {

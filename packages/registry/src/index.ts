@@ -1,0 +1,9 @@
+/** @pyml/registry: OCI distribution client (push, pull) and Docker engine load/save. Imports @pyml/image only. */
+export { parseReference, looksLikeRegistryRef, formatReference, registryBaseUrl, type ImageReference } from './reference.ts';
+export { findCredentials, dockerConfigPath, type Credentials } from './docker-config.ts';
+export { RegistryClient } from './registry-client.ts';
+export { pushImage, type PushOptions, type PushResult, type PushedBlob, type BlobAction } from './push-image.ts';
+export { pullImage, hostPlatform, parsePlatform, platformText, type PullOptions, type PullResult } from './pull-image.ts';
+export { KnownBlobs } from './known-blobs.ts';
+export { connectEngine, engineName, loadIntoEngine, saveFromEngine, type LoadResult } from './docker-engine.ts';
+export { openAnyImage, DOCKER_DAEMON_PREFIX } from './open-any-image.ts';

@@ -1,0 +1,53 @@
+import { mkdtemp, rm, stat } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { openImage, type ImageSource } from '@pyml/image';
+import { saveFromEngine } from './docker-engine.ts';
+import { pullImage, type PullOptions } from './pull-image.ts';
+import { looksLikeRegistryRef } from './reference.ts';
+
+export const DOCKER_DAEMON_PREFIX = 'docker-daemon:';
+
+/**
+ * Opens an image wherever it is: a layout directory or tarball (as @pyml/image's openImage), an engine's
+ * image (`docker-daemon:NAME:TAG`), or a registry's (`HOST/REPO:TAG`, `docker://…`). Remote images are copied
+ * to a temp directory first, which `close()` removes.
+ */
+export async function openAnyImage(ref: string, options: PullOptions = {}): Promise<ImageSource> {
+  if (ref.startsWith(DOCKER_DAEMON_PREFIX)) {
+    const name = ref.slice(DOCKER_DAEMON_PREFIX.length);
+    if (!name) throw new Error(`${ref}: name an image, e.g. docker-daemon:iris:1.0.0`);
+    const saved = await saveFromEngine(name);
+    return wrap(ref, saved.file, saved.dir);
+  }
+  const isLocal = await stat(ref).then(() => true, () => false);
+  if (!isLocal && looksLikeRegistryRef(ref)) {
+    const dir = await mkdtemp(join(tmpdir(), 'pyml-pull-'));
+    try {
+      await pullImage(ref, join(dir, 'layout'), options);
+    } catch (error) {
+      await rm(dir, { recursive: true, force: true });
+      throw error;
+    }
+    return wrap(ref, join(dir, 'layout'), dir);
+  }
+  return openImage(ref);
+}
+
+async function wrap(ref: string, path: string, tempDir: string): Promise<ImageSource> {
+  let source: ImageSource;
+  try {
+    source = await openImage(path);
+  } catch (error) {
+    await rm(tempDir, { recursive: true, force: true });
+    throw new Error((error as Error).message.replace(path, ref));
+  }
+  return {
+    ...source,
+    ref,
+    close: async () => {
+      await source.close();
+      await rm(tempDir, { recursive: true, force: true });
+    },
+  };
+}

@@ -1,0 +1,196 @@
+import { createHash, randomBytes } from 'node:crypto';
+import { createWriteStream } from 'node:fs';
+import { mkdir, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { basename, dirname, join, resolve } from 'node:path';
+import { Transform } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import {
+  ANNOTATION_REF_NAME, MEDIA_TYPE_DOCKER_MANIFEST, MEDIA_TYPE_DOCKER_MANIFEST_LIST, MEDIA_TYPE_INDEX, MEDIA_TYPE_MANIFEST,
+  OCI_LAYOUT_VERSION, canonicalJson, isDigest, sha256Digest, type OciDescriptor, type OciIndex, type OciManifest, type OciPlatform,
+} from '@pyml/image';
+import { ConnectionError, httpRequest, readBody, type HttpResponse } from './http.ts';
+import { formatReference, manifestReference, parseReference, type ImageReference } from './reference.ts';
+import { RegistryClient, withRetries } from './registry-client.ts';
+
+export interface PullOptions {
+  /** `os/arch[/variant]` to pick from an image index (default: this machine's, linux). */
+  platform?: string;
+  log?: (message: string) => void;
+  onProgress?: (what: string, bytes: number) => void;
+}
+
+export interface PullResult {
+  ref: string;
+  digest: string;
+  layout: string;
+  platform: string;
+  blobs: { what: string; digest: string; size: number }[];
+  seconds: number;
+}
+
+const MANIFEST_ACCEPT = [MEDIA_TYPE_MANIFEST, MEDIA_TYPE_INDEX, MEDIA_TYPE_DOCKER_MANIFEST, MEDIA_TYPE_DOCKER_MANIFEST_LIST].join(', ');
+const MANIFEST_LIMIT = 8 * 1024 * 1024;
+
+export function hostPlatform(): OciPlatform {
+  const arch = ({ x64: 'amd64', arm64: 'arm64', arm: 'arm', ppc64: 'ppc64le', s390x: 's390x' } as Record<string, string>)[process.arch] ?? process.arch;
+  return { os: 'linux', architecture: arch };
+}
+
+/**
+ * Pulls one image into an OCI layout directory: the manifest (the platform's, from an index), its config and
+ * its layers, each checked against its digest. Written under a temp name and renamed into place.
+ */
+export async function pullImage(target: string | ImageReference, outDir: string, options: PullOptions = {}): Promise<PullResult> {
+  const started = performance.now();
+  const ref = typeof target === 'string' ? parseReference(target) : target;
+  const client = new RegistryClient(ref, { actions: 'pull', onRetry: options.log });
+  const platform = options.platform ? parsePlatform(options.platform) : hostPlatform();
+  const name = formatReference(ref);
+
+  let fetched = await fetchManifest(client, manifestReference(ref), ref.digest);
+  let manifestDescriptorPlatform: OciPlatform | undefined;
+  if (fetched.mediaType === MEDIA_TYPE_INDEX || fetched.mediaType === MEDIA_TYPE_DOCKER_MANIFEST_LIST) {
+    const index = JSON.parse(fetched.bytes.toString('utf8')) as OciIndex;
+    const chosen = (index.manifests ?? []).find((m) => m.platform?.os === platform.os && m.platform?.architecture === platform.architecture
+      && (!platform.variant || m.platform?.variant === platform.variant));
+    if (!chosen) {
+      const has = (index.manifests ?? []).map((m) => m.platform ? `${m.platform.os}/${m.platform.architecture}${m.platform.variant ? `/${m.platform.variant}` : ''}` : m.digest).join(', ');
+      throw new Error(`${name} is an image index with no ${platformText(platform)} image (it has: ${has || 'none'}); pick one with --platform`);
+    }
+    manifestDescriptorPlatform = chosen.platform;
+    fetched = await fetchManifest(client, chosen.digest, chosen.digest);
+  }
+  if (fetched.mediaType !== MEDIA_TYPE_MANIFEST && fetched.mediaType !== MEDIA_TYPE_DOCKER_MANIFEST) {
+    throw new Error(`${name}: manifest has unsupported media type ${fetched.mediaType}`);
+  }
+  const manifest = JSON.parse(fetched.bytes.toString('utf8')) as OciManifest;
+  if (!manifest.config || !Array.isArray(manifest.layers)) throw new Error(`${name}: manifest ${fetched.digest} has no config or layers`);
+  const wanted = [{ d: manifest.config, what: 'config' }, ...manifest.layers.map((d, i) => ({ d, what: `layer ${i}` }))];
+  for (const { d, what } of wanted) {
+    if (!isDigest(d.digest) || !Number.isSafeInteger(d.size)) throw new Error(`${name}: manifest ${fetched.digest} ${what} has a bad digest or size`);
+  }
+
+  const layout = resolve(outDir);
+  await refuseNonLayout(layout);
+  await mkdir(dirname(layout), { recursive: true });
+  const temp = join(dirname(layout), `.${basename(layout)}.pull-${process.pid}-${randomBytes(4).toString('hex')}`);
+  try {
+    const blobDir = join(temp, 'blobs', 'sha256');
+    await mkdir(blobDir, { recursive: true });
+    const seen = new Set<string>();
+    for (const { d, what } of wanted) {
+      if (seen.has(d.digest)) continue;
+      seen.add(d.digest);
+      options.log?.(`fetching ${what} ${d.digest.slice(0, 19)} (${d.size} bytes)`);
+      await downloadBlob(client, d, what, join(blobDir, d.digest.slice(7)), options);
+    }
+    await writeFile(join(blobDir, fetched.digest.slice(7)), fetched.bytes);
+    const config = JSON.parse(await readFile(join(blobDir, manifest.config.digest.slice(7)), 'utf8')) as { os?: string; architecture?: string; variant?: string };
+    const imagePlatform: OciPlatform = manifestDescriptorPlatform ?? { os: config.os ?? 'linux', architecture: config.architecture ?? 'unknown', ...(config.variant ? { variant: config.variant } : {}) };
+    const index: OciIndex = {
+      schemaVersion: 2, mediaType: MEDIA_TYPE_INDEX,
+      manifests: [{
+        mediaType: fetched.mediaType, digest: fetched.digest, size: fetched.bytes.length,
+        ...(ref.tag ? { annotations: { [ANNOTATION_REF_NAME]: ref.tag } } : {}), platform: imagePlatform,
+      }],
+    };
+    await writeFile(join(temp, 'index.json'), canonicalJson(index));
+    await writeFile(join(temp, 'oci-layout'), canonicalJson({ imageLayoutVersion: OCI_LAYOUT_VERSION }));
+    await replaceDirectory(temp, layout);
+    return {
+      ref: name, digest: fetched.digest, layout, platform: platformText(imagePlatform),
+      blobs: wanted.map(({ d, what }) => ({ what, digest: d.digest, size: d.size })), seconds: (performance.now() - started) / 1000,
+    };
+  } catch (error) {
+    await rm(temp, { recursive: true, force: true });
+    throw new Error(`pull of ${name} failed, nothing was written to ${layout}: ${(error as Error).message}`);
+  }
+}
+
+export function parsePlatform(text: string): OciPlatform {
+  const [os, architecture, variant, ...rest] = text.split('/');
+  if (!os || !architecture || rest.length) throw new Error(`platform ${JSON.stringify(text)} is not OS/ARCH[/VARIANT], e.g. linux/amd64`);
+  return { os, architecture, ...(variant ? { variant } : {}) };
+}
+
+export function platformText(p: OciPlatform): string {
+  return `${p.os}/${p.architecture}${p.variant ? `/${p.variant}` : ''}`;
+}
+
+interface FetchedManifest {
+  bytes: Buffer;
+  digest: string;
+  mediaType: string;
+}
+
+export async function fetchManifest(client: RegistryClient, reference: string, expectedDigest?: string): Promise<FetchedManifest> {
+  const what = `fetching manifest ${reference} of ${client.repository}`;
+  return withRetries(client.attempts, what, client.ref.registry, () => {}, async () => {
+    const res = await client.send({ method: 'GET', url: client.path(`/manifests/${reference}`), what, headers: { Accept: MANIFEST_ACCEPT }, expect: [200], retry: false })
+      .catch((error: Error & { status?: number }) => {
+        if (error.status === 404) throw new Error(`${client.ref.registry}/${client.repository}:${reference} does not exist (manifest unknown)`);
+        throw error;
+      });
+    const bytes = await readBody(res, MANIFEST_LIMIT).catch((error: Error) => { throw new ConnectionError(`${what}: ${error.message}`, 0); });
+    const digest = sha256Digest(bytes);
+    if (expectedDigest && digest !== expectedDigest) throw new Error(`${what}: content hashes to ${digest}, expected ${expectedDigest}`);
+    let parsed: { mediaType?: string };
+    try {
+      parsed = JSON.parse(bytes.toString('utf8')) as { mediaType?: string };
+    } catch {
+      throw new Error(`${what}: not JSON`);
+    }
+    const headerType = String(res.headers['content-type'] ?? '').split(';')[0].trim();
+    return { bytes, digest, mediaType: parsed.mediaType ?? headerType ?? MEDIA_TYPE_MANIFEST };
+  });
+}
+
+/** GETs a blob (following a redirect to storage) into `file`, failing unless it hashes to its digest. */
+async function downloadBlob(client: RegistryClient, d: OciDescriptor, what: string, file: string, options: PullOptions): Promise<void> {
+  const label = `fetching ${what} ${d.digest}`;
+  await withRetries(client.attempts, label, client.ref.registry, options.log ?? (() => {}), async () => {
+    let res: HttpResponse = await client.send({ method: 'GET', url: client.path(`/blobs/${d.digest}`), what: label, expect: [200, 301, 302, 303, 307, 308], retry: false });
+    for (let hops = 0; res.status !== 200; hops++) {
+      const location = res.headers.location;
+      res.body.resume();
+      if (!location || hops > 4) throw new Error(`${label}: redirect without a usable Location`);
+      res = await httpRequest({ method: 'GET', url: new URL(location, client.baseUrl).toString() });
+      if (res.status >= 500) throw new ConnectionError(`${label}: storage answered ${res.status}`, 0);
+    }
+    const hash = createHash('sha256');
+    let bytes = 0;
+    const check = new Transform({
+      transform(chunk: Buffer, _enc, callback) {
+        bytes += chunk.length;
+        if (bytes > d.size) return callback(new Error(`${label}: more than the ${d.size} bytes the manifest declares`));
+        hash.update(chunk);
+        options.onProgress?.(what, bytes);
+        callback(null, chunk);
+      },
+    });
+    try {
+      await pipeline(res.body, check, createWriteStream(file));
+    } catch (error) {
+      if ((error as Error).message.startsWith(label)) throw error;
+      throw new ConnectionError(`${label}: the connection failed after ${bytes} of ${d.size} bytes (${(error as Error).message})`, 0);
+    }
+    const actual = 'sha256:' + hash.digest('hex');
+    if (bytes !== d.size) throw new ConnectionError(`${label}: got ${bytes} of ${d.size} bytes`, 0);
+    if (actual !== d.digest) throw new Error(`${label}: content hashes to ${actual}`);
+  });
+}
+
+/** Refuses to replace a directory that holds something other than an OCI layout (a user's files). */
+async function refuseNonLayout(dir: string): Promise<void> {
+  const entries = await readdir(dir).catch(() => undefined);
+  if (!entries || entries.length === 0) return;
+  const isLayout = await stat(join(dir, 'oci-layout')).then(() => true, () => false);
+  if (!isLayout) throw new Error(`${dir} exists and is not an OCI image layout; refusing to replace it`);
+}
+
+async function replaceDirectory(temp: string, target: string): Promise<void> {
+  const old = `${temp}.old`;
+  const hadOld = await rename(target, old).then(() => true, () => false);
+  await rename(temp, target);
+  if (hadOld) await rm(old, { recursive: true, force: true });
+}
