@@ -118,7 +118,8 @@ export default function sklearn(options: SklearnPluginOptions = {}): PymlPlugin 
     },
 
     dependencies(ctx) {
-      return [onnxRuntimeLayer(ctx.platform)];
+      const layer = onnxRuntimeLayer(ctx.platform);
+      return [{ ...layer, entries: layer.entries.map((e) => ({ ...e, plugin: 'sklearn' })) }];
     },
 
     runtimeAdapter() {
