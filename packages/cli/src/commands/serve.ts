@@ -4,6 +4,7 @@ import { createLogger } from '@pyml/runtime/logger';
 import { EmbeddedRunner } from '@pyml/serve/embedded-runner';
 import type { ModelRunner } from '@pyml/serve/model-runner';
 import { PredictionService } from '@pyml/serve/prediction-service';
+import { SupervisedModel } from '@pyml/serve/supervised-model';
 import { usage } from '../output.ts';
 
 export const help = `Usage: pyml serve REF... [options]
@@ -88,7 +89,7 @@ export async function run(args: string[]): Promise<number> {
     deadlineMs: positive(values['deadline-ms'], '--deadline-ms')!,
     startTimeoutMs: positive(values['start-timeout-ms'], '--start-timeout-ms')!,
   });
-  const models = service.router.endpoints.map((e) => ({ name: e.name, state: e.state, source: e.source, ...(e.error ? { error: e.error } : {}) }));
+  const models = service.router.endpoints.map((e) => ({ name: e.name, state: e.state, source: e.source, ...(e instanceof SupervisedModel && e.pid ? { pid: e.pid } : {}), ...(e.error ? { error: e.error } : {}) }));
   const ready = { ready: true, pid: process.pid, grpc: service.addresses.grpc, http: service.addresses.http, socketDir: service.addresses.socketDir, models };
   if (values.json) process.stdout.write(`${JSON.stringify(ready)}\n`);
   else {

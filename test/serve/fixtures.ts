@@ -1,0 +1,187 @@
+import { type ChildProcess, spawn } from 'node:child_process';
+import { mkdir, rm, symlink, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import * as grpc from '@grpc/grpc-js';
+import * as protoLoader from '@grpc/proto-loader';
+import { PYML_BIN, REPO, pyml, testEnv } from '../helpers/cli.ts';
+import { tempDir } from '../helpers/project.ts';
+
+/**
+ * Images the serve tests run, built with the real `pyml build`, and `pyml serve` started as a real process.
+ * - iris: examples/onnx-iris (onnxruntime).
+ * - echo: x FP32 [-1,2] → y = x, rows INT64 [-1] = the row count of the predict call that answered (shows
+ *   batching); sleeps max(x[:,1]) ms, so a test can make a request slow.
+ * - broken: throws in init.
+ */
+
+const ECHO_CONFIG = (name: string) => `import { defineConfig } from '@pyml/core';
+export default defineConfig({
+  name: '${name}', version: '0.1.0', model: './src/model.ts', kind: 'tensor',
+  signature: {
+    inputs: [{ name: 'x', dtype: 'FP32', shape: [-1, 2] }],
+    outputs: [{ name: 'y', dtype: 'FP32', shape: [-1, 2] }, { name: 'rows', dtype: 'INT64', shape: [-1] }],
+  },
+  plugins: [],
+});
+`;
+
+const ECHO_MODEL = `import { TensorModel, type InitContext, type Tensors } from '@pyml/contract';
+export default class Echo extends TensorModel {
+  async init(_ctx: InitContext): Promise<void> {}
+  async predict({ x }: Tensors): Promise<Tensors> {
+    const data = x.data as Float32Array;
+    const n = x.shape[0];
+    let delay = 0;
+    for (let r = 0; r < n; r++) delay = Math.max(delay, data[r * 2 + 1]);
+    if (delay > 0) await new Promise((resolve) => setTimeout(resolve, delay));
+    return {
+      y: { dtype: 'FP32', shape: [n, 2], data: Float32Array.from(data) },
+      rows: { dtype: 'INT64', shape: [n], data: new BigInt64Array(n).fill(BigInt(n)) },
+    };
+  }
+}
+`;
+
+const BROKEN_MODEL = `import { TensorModel, type InitContext, type Tensors } from '@pyml/contract';
+export default class Broken extends TensorModel {
+  async init(_ctx: InitContext): Promise<void> {
+    throw new Error('weights are corrupt: checksum mismatch in layer 3');
+  }
+  async predict(inputs: Tensors): Promise<Tensors> {
+    return inputs;
+  }
+}
+`;
+
+export type ImageName = 'iris' | 'echo' | 'broken';
+
+/** Builds the named images into a temp dir (OCI layouts; iris also as a tarball). */
+export async function buildImages(names: ImageName[]): Promise<{ dir: string; images: Record<ImageName, string>; cleanup(): Promise<void> }> {
+  const dir = await tempDir('pyml-serve-test-');
+  const images = {} as Record<ImageName, string>;
+  for (const name of names) {
+    let project = join(REPO, 'examples/onnx-iris');
+    if (name !== 'iris') {
+      project = join(dir, `${name}-project`);
+      await mkdir(join(project, 'src'), { recursive: true });
+      await symlink(join(REPO, 'node_modules'), join(project, 'node_modules'));
+      await writeFile(join(project, 'pyml.config.ts'), ECHO_CONFIG(name));
+      await writeFile(join(project, 'src/model.ts'), name === 'echo' ? ECHO_MODEL : BROKEN_MODEL);
+    }
+    const out = join(dir, name);
+    const r = await pyml(['build', project, '--out', out, ...(name === 'iris' ? ['--tar', `${out}.tar`] : []), '--json']);
+    if (r.code !== 0) throw new Error(`pyml build ${name} failed (${r.code}): ${r.stderr}`);
+    images[name] = out;
+  }
+  return { dir, images, cleanup: () => rm(dir, { recursive: true, force: true }) };
+}
+
+export interface ReadyLine {
+  ready: true;
+  pid: number;
+  grpc: string;
+  http: string;
+  socketDir: string;
+  models: { name: string; state: string; pid?: number; error?: string; source: string }[];
+}
+
+export interface Served {
+  child: ChildProcess;
+  ready: ReadyLine;
+  stderr(): string;
+  /** SIGTERM, then the exit code. */
+  stop(): Promise<number | null>;
+}
+
+const running = new Set<ChildProcess>();
+process.on('exit', () => { for (const c of running) c.kill('SIGKILL'); });
+
+/** `pyml serve ARGS --grpc 127.0.0.1:0 --http 127.0.0.1:0 --json`, resolved at its ready line. */
+export function startServe(args: string[], env: Record<string, string> = {}): Promise<Served> {
+  const child = spawn(process.execPath, [PYML_BIN, 'serve', ...args, '--grpc', '127.0.0.1:0', '--http', '127.0.0.1:0', '--json'], {
+    cwd: REPO, env: { ...process.env, ...testEnv(), ...env }, stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  running.add(child);
+  let err = '';
+  child.stderr!.on('data', (c: Buffer) => { err += c.toString(); });
+  const exited = new Promise<number | null>((r) => child.on('exit', (code) => { running.delete(child); r(code); }));
+  return new Promise((resolve, reject) => {
+    let out = '';
+    child.stdout!.on('data', (c: Buffer) => {
+      out += c.toString();
+      const nl = out.indexOf('\n');
+      if (nl < 0) return;
+      try {
+        const ready = JSON.parse(out.slice(0, nl)) as ReadyLine;
+        resolve({ child, ready, stderr: () => err, stop: () => { child.kill('SIGTERM'); return exited; } });
+      } catch {
+        reject(new Error(`serve printed something other than its ready line: ${out}\n${err}`));
+      }
+    });
+    void exited.then((code) => reject(new Error(`pyml serve exited with ${code} before ready:\n${err}`)));
+  });
+}
+
+const definition = protoLoader.loadSync([join(REPO, 'proto/grpc_predict_v2.proto'), join(REPO, 'proto/health.proto')], {
+  keepCase: true, longs: String, enums: String, defaults: true, oneofs: true,
+});
+const pkg = grpc.loadPackageDefinition(definition) as unknown as {
+  inference: { GRPCInferenceService: grpc.ServiceClientConstructor };
+  grpc: { health: { v1: { Health: grpc.ServiceClientConstructor } } };
+};
+
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+export type Msg = any;
+
+export interface V2Client {
+  call(method: string, request: Msg, deadlineMs?: number): Promise<Msg>;
+  health(service?: string): Promise<Msg>;
+  close(): void;
+}
+
+/** A stock V2 client made by @grpc/proto-loader from proto/, over TCP: what an existing KServe client does. */
+export function v2Client(address: string): V2Client {
+  const client = new pkg.inference.GRPCInferenceService(address, grpc.credentials.createInsecure(), { 'grpc.max_receive_message_length': -1, 'grpc.max_send_message_length': -1 });
+  const health = new pkg.grpc.health.v1.Health(address, grpc.credentials.createInsecure());
+  const invoke = (c: grpc.Client, method: string, request: Msg, deadlineMs = 20_000) => new Promise<Msg>((resolve, reject) => {
+    (c as unknown as Record<string, (req: Msg, opts: grpc.CallOptions, cb: (e: grpc.ServiceError | null, r: Msg) => void) => void>)[method](
+      request, { deadline: Date.now() + deadlineMs }, (e, r) => (e ? reject(e) : resolve(r)));
+  });
+  return {
+    call: (method, request, deadlineMs) => invoke(client, method, request, deadlineMs),
+    health: (service = '') => invoke(health, 'Check', { service }),
+    close: () => { client.close(); health.close(); },
+  };
+}
+
+export async function callError(p: Promise<unknown>): Promise<grpc.ServiceError> {
+  try {
+    await p;
+  } catch (error) {
+    return error as grpc.ServiceError;
+  }
+  throw new Error('expected the call to fail');
+}
+
+/** HTTP to the service: status and parsed JSON (or text) body. */
+export async function http(base: string, path: string, body?: unknown): Promise<{ status: number; body: Msg; text: string }> {
+  const res = await fetch(`http://${base}${path}`, body === undefined ? {} : { method: 'POST', body: typeof body === 'string' ? body : JSON.stringify(body), headers: { 'content-type': 'application/json' } });
+  const text = await res.text();
+  let parsed: Msg = text;
+  try { parsed = JSON.parse(text); } catch { /* metrics are text */ }
+  return { status: res.status, body: parsed, text };
+}
+
+/** An echo request: rows of [value, delayMs]. */
+export function echoRequest(rows: [number, number][], model = 'echo'): Msg {
+  return { model_name: model, inputs: [{ name: 'x', datatype: 'FP32', shape: [rows.length, 2], contents: { fp32_contents: rows.flat() } }] };
+}
+
+export async function waitFor(what: string, check: () => Promise<boolean> | boolean, timeoutMs = 20_000): Promise<number> {
+  const start = Date.now();
+  for (;;) {
+    if (await check()) return Date.now() - start;
+    if (Date.now() - start > timeoutMs) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
