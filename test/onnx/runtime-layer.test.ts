@@ -67,7 +67,7 @@ test('deps-manifest entries carry version, licence and the lockfile integrity', 
     assert.is(e.version, locked.version);
     assert.is(e.integrity, locked.integrity);
     assert.is(e.license, 'MIT');
-    assert.is(e.plugin, 'onnx');
+    assert.is(e.plugin, undefined); // filled in by the build with the contributing plugin's name
   }
 });
 

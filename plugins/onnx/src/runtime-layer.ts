@@ -99,7 +99,8 @@ function runtimeCommonFiles(pkg: ResolvedPackage): string[] {
 const isNative = (rel: string) => rel.endsWith('.node') || /\.so(\.\d+)*$/.test(rel) || rel.endsWith('.dylib') || rel.endsWith('.dll');
 
 function entryOf(pkg: ResolvedPackage): DependencyEntry {
-  const entry: DependencyEntry = { name: pkg.json.name, version: pkg.json.version, plugin: 'onnx' };
+  // No `plugin` field: the build names the plugin whose hook returned the layer (another plugin may reuse this one).
+  const entry: DependencyEntry = { name: pkg.json.name, version: pkg.json.version };
   if (pkg.json.license) entry.license = pkg.json.license;
   const integrity = lockfileIntegrity(pkg.dir);
   if (integrity) entry.integrity = integrity;
