@@ -30,4 +30,13 @@ tmp = out + ".tmp"
 with open(tmp, "wb") as f:
     pickle.dump(model, f, protocol=4)
 os.replace(tmp, out)
+# The dataset as CSV too (id, the four columns, species), for `pyml predict`/`pyml batch` examples.
+csv = os.path.join(here, "data", "iris.csv")
+if len(sys.argv) <= 1:
+    os.makedirs(os.path.dirname(csv), exist_ok=True)
+    with open(csv + ".tmp", "w") as f:
+        f.write("id," + ",".join(COLUMNS) + ",species\n")
+        for i, (row, species) in enumerate(zip(X, y), start=1):
+            f.write(f"{i}," + ",".join(repr(float(v)) for v in row) + f",{species}\n")
+    os.replace(csv + ".tmp", csv)
 print(f"wrote {out}: {type(model).__name__}, classes {list(model.classes_)}, accuracy {model.score(X, y):.3f}")
