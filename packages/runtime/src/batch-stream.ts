@@ -23,9 +23,11 @@ export class BatchError extends Error {
 export async function predictArrowStream(host: ModelHost, input: Readable, output: Writable): Promise<{ batches: number; rows: number }> {
   checkBatchable(host);
   const writer = new RecordBatchStreamWriter();
-  const bytes = writer.toNodeStream();
-  bytes.pipe(output, { end: false });
-  const finished = once(bytes, 'end');
+  // Pump the writer's bytes by hand: toNodeStream() is missing once bundled (apache-arrow is "sideEffects": false,
+  // so esbuild drops the assignment in Arrow.node.mjs that installs it).
+  const finished = (async () => {
+    for await (const chunk of writer) if (!output.write(chunk)) await once(output, 'drain');
+  })();
   let index = 0;
   let rows = 0;
   let schema: Schema | undefined;

@@ -1,0 +1,151 @@
+import { availableParallelism } from 'node:os';
+import { parseArgs } from 'node:util';
+import { EXIT, PymlError } from '@pyml/core';
+import {
+  BatchFailedError, BatchInterruptedError, ColumnCheckError, type BatchProgress, type OutputTarget, runBatch, writeSparkJob,
+} from '@pyml/batch';
+import { printJson, showProgress, usage } from '../output.ts';
+
+export const help = `Usage: pyml batch REF --query SQL (--into TABLE --db FILE.duckdb | --out DIR --format parquet [--partition-by COL]) [options]
+       pyml batch REF --query SQL --into TABLE --emit-spark job.py [--keep COL...]
+
+Runs a SQL query (DuckDB: read_parquet, read_csv, tables of --db) through the image's model, one prediction per row,
+into a DuckDB table or a Hive-partitioned Parquet dataset. The target is replaced only when every row succeeded.
+
+Columns: a query column named like a model input feeds it (its type may widen losslessly: INTEGER → BIGINT,
+FLOAT → DOUBLE; not DOUBLE → FLOAT, cast in the query for that). A model with one input of shape [-1, K] that no
+column is named after gets the query's K columns besides --keep, in query order, packed into it. Every other column
+must be a --keep column. Output columns: --keep columns, then one column per model output ([-1, K] → FLOAT[K]).
+
+Options:
+  --query SQL            the rows to predict (required)
+  --into TABLE           write a table (TABLE or SCHEMA.TABLE) of the --db database
+  --db FILE.duckdb       the DuckDB database to write to (--into) or read tables from
+  --out DIR              write a Parquet dataset directory
+  --format parquet       the dataset format (parquet)
+  --partition-by COL     Hive-partition the dataset by a --keep column (repeatable; kept automatically)
+  --keep COL             copy a query column to the output unchanged (repeatable, or comma-separated)
+  --workers N            model processes in parallel (default: ${availableParallelism()}, the number of cores)
+  --batch-rows N         rows per Arrow record batch (default: about 4 MiB of input, at most 65536)
+  --memory-limit SIZE    DuckDB memory limit (default 512MB; staging spills to disk past it)
+  --emit-spark FILE      write a PySpark job (mapInArrow through the image's batch entrypoint) instead of running
+  --json                 print a JSON summary (rows, seconds, output)
+  -h, --help             show this help
+
+Examples:
+  pyml batch /tmp/iris --query "SELECT id, sepal_length, sepal_width, petal_length, petal_width FROM read_parquet('data/*.parquet')" \\
+      --into predictions --db warehouse.duckdb --keep id
+  pyml batch /tmp/iris --query "SELECT id, ds, * EXCLUDE (id, ds) FROM read_parquet('data/*.parquet')" \\
+      --out predictions/ --format parquet --partition-by ds --keep id
+`;
+
+/** `--keep a,b`, `--keep a --keep b`. */
+function listOption(values: string[] | undefined): string[] {
+  return (values ?? []).flatMap((v) => v.split(',')).map((v) => v.trim()).filter(Boolean);
+}
+
+function positiveInt(value: string | undefined, flag: string): number | undefined {
+  if (value === undefined) return undefined;
+  const n = Number(value);
+  if (!Number.isSafeInteger(n) || n < 1) throw usage(`${flag} must be a positive integer, got ${JSON.stringify(value)}`);
+  return n;
+}
+
+export async function run(args: string[]): Promise<number> {
+  const { values, positionals } = parseArgs({
+    args, allowPositionals: true,
+    options: {
+      query: { type: 'string' }, into: { type: 'string' }, db: { type: 'string' }, out: { type: 'string' },
+      format: { type: 'string' }, 'partition-by': { type: 'string', multiple: true }, keep: { type: 'string', multiple: true },
+      workers: { type: 'string' }, 'batch-rows': { type: 'string' }, 'memory-limit': { type: 'string' },
+      'emit-spark': { type: 'string' }, json: { type: 'boolean', default: false }, help: { type: 'boolean', short: 'h' },
+    },
+  });
+  if (values.help) { process.stdout.write(help); return EXIT.ok; }
+  const [ref, ...rest] = positionals;
+  if (!ref) throw usage('pyml batch needs an image: pyml batch REF --query SQL ...');
+  if (rest.length) throw usage(`unexpected argument '${rest[0]}' (give each --keep column its own --keep, or separate them with commas)`);
+  if (!values.query) throw usage('pyml batch needs --query SQL');
+  const partitionBy = listOption(values['partition-by']);
+  const keep = listOption(values.keep);
+  for (const p of partitionBy) if (!keep.includes(p)) keep.push(p);
+  const json = values.json;
+
+  if (values['emit-spark']) {
+    if (!values.into) throw usage('--emit-spark needs --into TABLE (the Spark table to write)');
+    const written = await writeSparkJob({ image: ref, query: values.query, table: values.into, keep, partitionBy, file: values['emit-spark'] });
+    if (json) printJson({ ok: true, spark: written });
+    else process.stdout.write(`wrote ${written.file}\n`);
+    return EXIT.ok;
+  }
+
+  let target: OutputTarget;
+  if (values.into) {
+    if (values.out) throw usage('give either --into TABLE --db FILE or --out DIR, not both');
+    if (!values.db) throw usage('--into TABLE needs --db FILE.duckdb');
+    if (partitionBy.length) throw usage('--partition-by applies to --out datasets');
+    target = { kind: 'table', db: values.db, table: values.into };
+  } else if (values.out) {
+    if ((values.format ?? 'parquet') !== 'parquet') throw usage(`--format ${values.format}: only parquet is supported`);
+    target = { kind: 'parquet', dir: values.out, partitionBy };
+  } else throw usage('pyml batch needs a target: --into TABLE --db FILE.duckdb, or --out DIR --format parquet');
+
+  const progress = new StatusLine(showProgress({ json }));
+  const controller = new AbortController();
+  const onSigint = () => controller.abort();
+  process.on('SIGINT', onSigint);
+  try {
+    const result = await runBatch({
+      image: ref, query: values.query, target, db: values.db, keep,
+      workers: positiveInt(values.workers, '--workers'),
+      batchRows: positiveInt(values['batch-rows'], '--batch-rows'),
+      memoryLimit: values['memory-limit'],
+      signal: controller.signal,
+      onStep: (m) => progress.step(m),
+      onProgress: (p) => progress.status(formatProgress(p)),
+    });
+    progress.clear();
+    if (json) printJson({ ok: true, ...result });
+    else process.stdout.write(`${result.rows} rows → ${result.output} in ${result.seconds.toFixed(1)} s (${Math.round(result.rows / result.seconds)} rows/s, ${result.workers} workers)\n`);
+    return EXIT.ok;
+  } catch (error) {
+    progress.clear();
+    if (error instanceof ColumnCheckError || error instanceof BatchFailedError || error instanceof BatchInterruptedError) {
+      const hint = error instanceof BatchFailedError ? 'the target was left as it was' : undefined;
+      throw new PymlError(error.message, error instanceof BatchInterruptedError ? 130 : EXIT.failure, hint);
+    }
+    throw error;
+  } finally {
+    process.off('SIGINT', onSigint);
+  }
+}
+
+function formatProgress(p: BatchProgress): string {
+  const rate = p.seconds > 0 ? p.rows / p.seconds : 0;
+  const eta = rate > 0 && p.total > p.rows ? `, ETA ${Math.ceil((p.total - p.rows) / rate)} s` : '';
+  const pct = p.total ? ` (${Math.floor((p.rows / p.total) * 100)}%)` : '';
+  return `  ${p.rows}/${p.total} rows${pct}, ${Math.round(rate)} rows/s${eta}`;
+}
+
+/** Steps as lines and one redrawn status line on stderr, on a terminal only. */
+class StatusLine {
+  private drawn = false;
+  constructor(private readonly enabled: boolean) {}
+
+  step(message: string): void {
+    if (!this.enabled) return;
+    this.clear();
+    process.stderr.write(`• ${message}\n`);
+  }
+
+  status(text: string): void {
+    if (!this.enabled) return;
+    process.stderr.write(`\r\x1b[2K${text.slice(0, (process.stderr.columns ?? 80) - 1)}`);
+    this.drawn = true;
+  }
+
+  clear(): void {
+    if (this.drawn) process.stderr.write('\r\x1b[2K');
+    this.drawn = false;
+  }
+}
