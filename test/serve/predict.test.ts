@@ -1,0 +1,66 @@
+import { readFile, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import * as ort from 'onnxruntime-node';
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { REPO, parseJson, pyml } from '../helpers/cli.ts';
+import { buildImages } from './fixtures.ts';
+
+/** `pyml predict`: the image's own entrypoint, run once, agrees with onnxruntime in this process. */
+
+let built: Awaited<ReturnType<typeof buildImages>>;
+
+test.before(async () => {
+  built = await buildImages(['iris', 'broken']);
+});
+
+test.after(async () => {
+  await built?.cleanup();
+});
+
+const SAMPLE = join(REPO, 'examples/onnx-iris/sample.json');
+
+async function expected(): Promise<{ probabilities: number[]; label: number[] }> {
+  const sample = JSON.parse(await readFile(SAMPLE, 'utf8')) as { inputs: { shape: number[]; data: number[] }[] };
+  const session = await ort.InferenceSession.create(join(REPO, 'examples/onnx-iris/weights/model.onnx'));
+  const out = await session.run({ input: new ort.Tensor('float32', Float32Array.from(sample.inputs[0].data), sample.inputs[0].shape) });
+  return { probabilities: Array.from(out.probabilities.data as Float32Array), label: Array.from(out.label.data as BigInt64Array, Number) };
+}
+
+test('pyml predict on sample.json equals in-process onnxruntime, from a layout and from a tarball', async () => {
+  const want = await expected();
+  for (const ref of [built.images.iris, `${built.images.iris}.tar`]) {
+    const r = await pyml(['predict', ref, '--input', SAMPLE, '--json']);
+    assert.is(r.code, 0, r.stderr);
+    assert.is(r.stdout.trim().split('\n').length, 1, '--json prints one line');
+    const res = parseJson<{ model_name: string; outputs: { name: string; data: number[]; shape: number[] }[] }>(r);
+    assert.is(res.model_name, 'iris');
+    assert.equal(res.outputs[0].name, 'probabilities');
+    assert.equal(res.outputs[0].shape, [2, 3]);
+    assert.equal(res.outputs[0].data, want.probabilities);
+    assert.equal(res.outputs[1].data, want.label);
+  }
+  // The rootfs is unpacked once per digest and reused.
+  const digest = JSON.parse(await readFile(join(built.images.iris, 'index.json'), 'utf8')).manifests[0].digest as string;
+  const cache = process.env.PYML_TEST_CACHE ?? '/tmp/pyml-test-cache';
+  assert.ok((await readFile(join(cache, 'rootfs', digest.replace(':', '-'), 'opt/pyml/pyml.json'), 'utf8')).includes('"iris"'));
+});
+
+test('pyml predict: bad input names the tensor; CSV columns are checked against the inputs; init failure is reported', async () => {
+  const bad = join(built.dir, 'bad.json');
+  await writeFile(bad, JSON.stringify({ inputs: [{ name: 'input', datatype: 'FP32', shape: [1, 3], data: [1, 2, 3] }] }));
+  const r = await pyml(['predict', built.images.iris, '--input', bad]);
+  assert.is(r.code, 1);
+  assert.match(r.stderr, /input 'input': expected shape \[-1, 4\], got \[1, 3\]/);
+  const csv = await pyml(['predict', built.images.iris, '--input', join(REPO, 'examples/onnx-iris/sample.csv')]);
+  assert.is(csv.code, 1);
+  assert.match(csv.stderr, /sample\.csv: column 'id' is not an input of the model \(inputs: input\)/);
+  const broken = await pyml(['predict', built.images.broken, '--input', SAMPLE, '--json']);
+  assert.is(broken.code, 1);
+  assert.match(parseJson<{ error: { message: string } }>(broken).error.message, /the model failed to start: .*weights are corrupt/);
+  const missing = await pyml(['predict', join(built.dir, 'nope'), '--input', SAMPLE]);
+  assert.is(missing.code, 2);
+  assert.match(missing.stderr, /no such file or directory/);
+});
+
+test.run();
