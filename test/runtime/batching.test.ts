@@ -98,4 +98,21 @@ test('a bad request does not poison the batch it would have joined', async () =>
   }
 });
 
+test('serving.maxConcurrency bounds concurrent model calls', async () => {
+  async function peakActive(serving: { maxConcurrency?: number }): Promise<number> {
+    const fixture = makeRoot('affine', serving);
+    const log = join(fixture.root, 'active.log');
+    const served = await startServe(fixture.root, { env: { PYML_TEST_ACTIVE_LOG: log, PYML_TEST_DELAY_MS: '150' } });
+    try {
+      await fire(served.socket, 6, true);
+      return Math.max(...readFileSync(log, 'utf8').trim().split('\n').map(Number));
+    } finally {
+      assert.is(await served.stop(), 0);
+      fixture.cleanup();
+    }
+  }
+  assert.ok((await peakActive({})) > 1, 'without a limit the async model overlaps calls');
+  assert.is(await peakActive({ maxConcurrency: 1 }), 1);
+});
+
 test.run();

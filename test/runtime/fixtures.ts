@@ -19,6 +19,7 @@ const ARROW_URL = import.meta.resolve('apache-arrow');
 /** y = x·scale + 0.1 (scale from the `scale` adapter), m = 3n. Env knobs make it slow, log its calls, or fail. */
 const AFFINE_MODEL = `
 import { appendFileSync } from 'node:fs';
+let active = 0;
 export default class Affine {
   static contractKind = 'tensor';
   async init(ctx) {
@@ -28,8 +29,11 @@ export default class Affine {
     ctx.logger.info('affine ready', { scale: this.scale });
   }
   async predict({ x, n }) {
+    active++;
+    if (process.env.PYML_TEST_ACTIVE_LOG) appendFileSync(process.env.PYML_TEST_ACTIVE_LOG, active + '\\n');
     const delay = Number(process.env.PYML_TEST_DELAY_MS || 0);
     if (delay) await new Promise((r) => setTimeout(r, delay));
+    active--;
     if (process.env.PYML_TEST_CALL_LOG) appendFileSync(process.env.PYML_TEST_CALL_LOG, x.shape[0] + '\\n');
     const y = new Float32Array(x.data.length);
     for (let i = 0; i < y.length; i++) y[i] = x.data[i] * this.scale + 0.1;

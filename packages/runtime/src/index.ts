@@ -12,3 +12,4 @@ export * from './oip/codec.ts';
 export * from './oip/service.ts';
 export * from './oip/json.ts';
 export * from './bundle.ts';
+export * from './concurrency.ts';

@@ -7,6 +7,7 @@ import {
   contractKindOf,
 } from '@pyml/contract';
 import { columnsToTensors, tensorsToTable } from './arrow-tensors.ts';
+import { Semaphore } from './concurrency.ts';
 import { InitError, ModelError, describeError } from './errors.ts';
 import { createLogger } from './logger.ts';
 import type { PymlManifest } from './manifest.ts';
@@ -52,12 +53,18 @@ type AnyModel = TensorModel | DataFrameModel;
  * `predict`, `batch`) goes through `predict`/`run`, so online and offline share one code path.
  */
 export class ModelHost {
+  /** Bounds concurrent model calls when pyml.json sets `serving.maxConcurrency`. */
+  private readonly slots?: Semaphore;
+
   private constructor(
     readonly root: string,
     readonly manifest: PymlManifest,
     readonly logger: Logger,
     private readonly model: AnyModel,
-  ) {}
+  ) {
+    const limit = manifest.serving?.maxConcurrency;
+    if (limit !== undefined && limit >= 1) this.slots = new Semaphore(limit);
+  }
 
   get kind(): ContractKind { return this.manifest.kind; }
   get signature(): Signature { return this.manifest.signature; }
@@ -129,6 +136,15 @@ export class ModelHost {
 
   /** Calls the model on inputs already checked; checks what comes back (a mismatch is a ModelError). */
   async run(inputs: Tensors): Promise<Tensors> {
+    const release = await this.slots?.acquire();
+    try {
+      return await this.call(inputs);
+    } finally {
+      release?.();
+    }
+  }
+
+  private async call(inputs: Tensors): Promise<Tensors> {
     let outputs: Tensors;
     if (this.kind === 'tensor') {
       try {
