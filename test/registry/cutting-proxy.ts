@@ -7,38 +7,49 @@ export interface CuttingProxy {
   close(): Promise<void>;
 }
 
+export interface CutOptions {
+  /** Cut a connection once the client has sent this many bytes on it (an upload dropped half-way). */
+  afterUploadBytes?: number;
+  /** Cut a connection once the server has sent this many bytes on it (a download dropped half-way). */
+  afterDownloadBytes?: number;
+  /** After this many cuts, pass everything through (default: never). */
+  maxCuts?: number;
+}
+
 /**
- * A TCP proxy to `target` on 127.0.0.1 that drops a connection (both sides, abruptly) once the client has sent
- * `cutAfterBytes` on it: a registry that goes away half-way through an upload. After `maxCuts` cuts it passes
- * everything through.
+ * A TCP proxy to 127.0.0.1:`targetPort` that drops connections abruptly (both sides, with a reset) part-way
+ * through: a registry that goes away in the middle of a transfer.
  */
-export async function startCuttingProxy(targetPort: number, cutAfterBytes: number, maxCuts = Infinity): Promise<CuttingProxy> {
+export async function startCuttingProxy(targetPort: number, options: CutOptions): Promise<CuttingProxy> {
+  const maxCuts = options.maxCuts ?? Infinity;
   let cuts = 0;
   const sockets = new Set<Socket>();
   const server = createServer((client) => {
     const upstream = connect(targetPort, '127.0.0.1');
     sockets.add(client).add(upstream);
-    let sent = 0;
-    let cutting = false;
-    client.on('data', (chunk: Buffer) => {
-      if (cutting) return;
-      sent += chunk.length;
-      if (cuts < maxCuts && sent > cutAfterBytes) {
-        cutting = true;
-        cuts++;
-        upstream.write(chunk.subarray(0, chunk.length - (sent - cutAfterBytes)));
-        client.resetAndDestroy();
-        upstream.destroy();
-        return;
-      }
-      if (!upstream.write(chunk)) {
-        client.pause();
-        upstream.once('drain', () => client.resume());
-      }
-    });
-    upstream.on('data', (chunk: Buffer) => { if (!cutting) client.write(chunk); });
-    client.on('end', () => upstream.end());
-    upstream.on('end', () => client.end());
+    let cut = false;
+    const relay = (from: Socket, to: Socket, limit: number | undefined) => {
+      let passed = 0;
+      from.on('data', (chunk: Buffer) => {
+        if (cut) return;
+        passed += chunk.length;
+        if (limit !== undefined && cuts < maxCuts && passed > limit) {
+          cut = true;
+          cuts++;
+          to.write(chunk.subarray(0, chunk.length - (passed - limit)));
+          client.resetAndDestroy();
+          upstream.destroy();
+          return;
+        }
+        if (!to.write(chunk)) {
+          from.pause();
+          to.once('drain', () => from.resume());
+        }
+      });
+      from.on('end', () => { if (!cut) to.end(); });
+    };
+    relay(client, upstream, options.afterUploadBytes);
+    relay(upstream, client, options.afterDownloadBytes);
     for (const s of [client, upstream]) {
       s.on('error', () => { client.destroy(); upstream.destroy(); });
       s.on('close', () => sockets.delete(s));
