@@ -18,12 +18,13 @@ const ARROW_URL = import.meta.resolve('apache-arrow');
 
 /** y = x·scale + 0.1 (scale from the `scale` adapter), m = 3n. Env knobs make it slow, log its calls, or fail. */
 const AFFINE_MODEL = `
-import { appendFileSync } from 'node:fs';
+import { appendFileSync, existsSync } from 'node:fs';
 let active = 0;
 export default class Affine {
   static contractKind = 'tensor';
   async init(ctx) {
-    if (process.env.PYML_TEST_INIT_DELAY_MS) await new Promise((r) => setTimeout(r, Number(process.env.PYML_TEST_INIT_DELAY_MS)));
+    // Init waits until the test opens the gate (a file appears), so "not ready yet" is not a race.
+    while (process.env.PYML_TEST_INIT_GATE && !existsSync(process.env.PYML_TEST_INIT_GATE)) await new Promise((r) => setTimeout(r, 10));
     if (process.env.PYML_TEST_INIT_FAIL) throw new Error('weights are corrupt: ' + ctx.weightsPath('model.bin'));
     this.scale = ctx.adapter('scale').factor;
     ctx.logger.info('affine ready', { scale: this.scale });

@@ -1,5 +1,5 @@
 import { spawn } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { status } from '@grpc/grpc-js';
 import { test } from 'uvu';
@@ -41,8 +41,9 @@ test('SIGTERM drains: the in-flight slow request completes, new calls are refuse
 test('live while init runs, ready only after it: ServerReady false and ModelInfer UNAVAILABLE until then', async () => {
   const fixture = makeRoot('affine');
   const socket = join(fixture.root, 'model.sock');
+  const gate = join(fixture.root, 'init.gate');
   const child = spawn(process.execPath, ['--import', 'tsx', ENTRYPOINT, 'serve', '--socket', socket], {
-    cwd: REPO, env: { ...process.env, PYML_ROOT: fixture.root, PYML_TEST_INIT_DELAY_MS: '1500' }, stdio: ['ignore', 'pipe', 'ignore'],
+    cwd: REPO, env: { ...process.env, PYML_ROOT: fixture.root, PYML_TEST_INIT_GATE: gate }, stdio: ['ignore', 'pipe', 'ignore'],
   });
   const exited = new Promise<number | null>((r) => child.on('exit', r));
   let stdout = '';
@@ -55,6 +56,7 @@ test('live while init runs, ready only after it: ServerReady false and ModelInfe
     assert.equal(await client.health(), { status: 'NOT_SERVING' });
     assert.is((await callError(client.call('ModelInfer', request))).code, status.UNAVAILABLE);
     assert.is(stdout, '', 'no ready line before init is done');
+    writeFileSync(gate, '');
     while (!stdout.includes('\n')) await new Promise((r) => setTimeout(r, 20));
     assert.equal(JSON.parse(stdout).ready, true);
     assert.equal(await client.call('ServerReady', {}), { ready: true });
