@@ -1,0 +1,193 @@
+/**
+ * bench/serve: online prediction latency and throughput, every figure next to the floor measured in the same run.
+ *
+ *   npx tsx bench/serve.ts [--seconds 2]
+ *
+ * Rows (one iris row per request, concurrency 1 and 32, p50/p99 latency and requests/s):
+ *   in-process      onnxruntime-node session.run in this process (no RPC at all)
+ *   floor           a bare grpc-js unary echo over a Unix socket, identity codec, in another process
+ *   image server    the image's own entrypoint `serve` (the runtime's OIP server) over its Unix socket
+ *   serve gRPC      `pyml serve` (TCP 127.0.0.1) → the model's Unix socket: two hops
+ *   serve HTTP      `pyml serve` V2 REST/JSON, keep-alive
+ * Ratios are to the floor at the same concurrency. Then batching: a wide MLP through `pyml serve` gRPC with
+ * adaptive batching off and on, at concurrency 32. Each cell is bounded in time and count; the script stops
+ * everything it started and exits.
+ */
+import { type ChildProcess, spawn } from 'node:child_process';
+import { cp, mkdir, mkdtemp, rm, symlink } from 'node:fs/promises';
+import { Agent, request as httpRequest } from 'node:http';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { createInterface } from 'node:readline';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import { Client, Metadata, credentials } from '@grpc/grpc-js';
+import { encodeInferRequest } from '@pyml/runtime/oip/codec';
+import { EmbeddedRunner } from '@pyml/serve/embedded-runner';
+import { unpackImage } from '@pyml/serve/unpacked-image';
+import * as ort from 'onnxruntime-node';
+import { writeWideMlp } from './serve-wide-mlp.ts';
+
+const REPO = fileURLToPath(new URL('../', import.meta.url));
+const PYML = path.join(REPO, 'packages/cli/bin/pyml.js');
+const { values } = parseArgs({ options: { seconds: { type: 'string', default: '2' } } });
+const SECONDS = Number(values.seconds);
+const MAX_REQUESTS = 200_000;
+const WIDE = { inputs: 1024, hidden: 2048, outputs: 16 };
+
+interface Cell { name: string; concurrency: number; p50: number; p99: number; rps: number; n: number; errors: number }
+
+/** Runs `call` from `concurrency` loops for SECONDS (after a short warm-up); latency in µs. */
+async function measure(name: string, concurrency: number, call: () => Promise<unknown>, seconds = SECONDS): Promise<Cell> {
+  const warmUntil = Date.now() + 300;
+  await Promise.all(Array.from({ length: concurrency }, async () => { while (Date.now() < warmUntil) await call(); }));
+  const lat: number[] = [];
+  let errors = 0;
+  let firstError: unknown;
+  const end = Date.now() + seconds * 1000;
+  const started = process.hrtime.bigint();
+  await Promise.all(Array.from({ length: concurrency }, async () => {
+    while (Date.now() < end && lat.length + errors < MAX_REQUESTS) {
+      const t = process.hrtime.bigint();
+      try {
+        await call();
+        lat.push(Number(process.hrtime.bigint() - t) / 1000);
+      } catch (error) {
+        errors++;
+        firstError ??= error;
+      }
+    }
+  }));
+  const wall = Number(process.hrtime.bigint() - started) / 1e9;
+  if (errors) console.error(`${name} c=${concurrency}: ${errors} errors, first: ${(firstError as Error).message}`);
+  lat.sort((a, b) => a - b);
+  const q = (p: number) => lat[Math.min(lat.length - 1, Math.floor(p * lat.length))] ?? NaN;
+  return { name, concurrency, p50: q(0.5), p99: q(0.99), rps: lat.length / wall, n: lat.length, errors };
+}
+
+const identity = (b: Buffer): Buffer => b;
+function rawClient(address: string): (bytes: Buffer) => Promise<Buffer> {
+  const client = new Client(address, credentials.createInsecure(), { 'grpc.max_receive_message_length': -1 });
+  clients.push(client);
+  return (bytes) => new Promise((resolve, reject) => {
+    client.makeUnaryRequest('/inference.GRPCInferenceService/ModelInfer', identity, identity, bytes, new Metadata(), {}, (e, r) => (e ? reject(e) : resolve(r!)));
+  });
+}
+
+function httpClient(address: string, model: string, body: string): () => Promise<void> {
+  const [host, port] = [address.slice(0, address.lastIndexOf(':')), Number(address.slice(address.lastIndexOf(':') + 1))];
+  const agent = new Agent({ keepAlive: true, maxSockets: 64 });
+  agents.push(agent);
+  return () => new Promise((resolve, reject) => {
+    const req = httpRequest({ host, port, agent, method: 'POST', path: `/v2/models/${model}/infer`, headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) } }, (res) => {
+      res.resume();
+      res.on('end', () => (res.statusCode === 200 ? resolve() : reject(new Error(`HTTP ${res.statusCode}`))));
+    });
+    req.on('error', reject);
+    req.end(body);
+  });
+}
+
+const children: ChildProcess[] = [];
+const clients: Client[] = [];
+const agents: Agent[] = [];
+const stops: (() => Promise<void>)[] = [];
+
+/** Starts a process and waits for its first stdout line (a JSON ready line). */
+function startReady(cmd: string, args: string[], env: Record<string, string> = {}): Promise<Record<string, unknown>> {
+  const child = spawn(cmd, args, { cwd: REPO, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  children.push(child);
+  let err = '';
+  child.stderr!.on('data', (d: Buffer) => { err = (err + d.toString()).slice(-4000); });
+  return new Promise((resolve, reject) => {
+    createInterface({ input: child.stdout! }).once('line', (line) => resolve(JSON.parse(line) as Record<string, unknown>));
+    child.once('exit', (code) => reject(new Error(`${args.join(' ')} exited with ${code}: ${err}`)));
+  });
+}
+
+function pyml(args: string[]): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [PYML, ...args], { cwd: REPO, stdio: ['ignore', 'ignore', 'pipe'] });
+    let err = '';
+    child.stderr.on('data', (d: Buffer) => { err += d.toString(); });
+    child.on('exit', (code) => (code === 0 ? resolve() : reject(new Error(`pyml ${args.join(' ')}: ${err}`))));
+  });
+}
+
+async function main(): Promise<void> {
+  const work = await mkdtemp(path.join(tmpdir(), 'pyml-bench-serve-'));
+  stops.push(() => rm(work, { recursive: true, force: true }));
+  // Images: iris, and the wide MLP as a copy of the iris project with other weights.
+  const wideProject = path.join(work, 'wide');
+  await cp(path.join(REPO, 'examples/onnx-iris'), wideProject, { recursive: true, filter: (s) => !s.includes(`${path.sep}.pyml`) });
+  await symlink(path.join(REPO, 'node_modules'), path.join(wideProject, 'node_modules'));
+  await writeWideMlp(path.join(wideProject, 'weights/model.onnx'), WIDE);
+  const { readFile, writeFile } = await import('node:fs/promises');
+  const cfg = path.join(wideProject, 'pyml.config.ts');
+  await writeFile(cfg, (await readFile(cfg, 'utf8')).replace("name: 'iris'", "name: 'wide'"));
+  await pyml(['build', 'examples/onnx-iris', '--out', path.join(work, 'iris')]);
+  await pyml(['build', wideProject, '--out', path.join(work, 'wide-image')]);
+
+  const row = Float32Array.from([5.1, 3.5, 1.4, 0.2]);
+  const irisBytes = encodeInferRequest({ modelName: 'iris', inputs: [{ name: 'input', tensor: { dtype: 'FP32', shape: [1, 4], data: row } }], raw: true });
+  const irisJson = JSON.stringify({ inputs: [{ name: 'input', datatype: 'FP32', shape: [1, 4], data: Array.from(row) }] });
+  const cells: Cell[] = [];
+
+  // In-process onnxruntime-node, default session options (as the image's adapter).
+  const session = await ort.InferenceSession.create(path.join(REPO, 'examples/onnx-iris/weights/model.onnx'));
+  for (const c of [1, 32]) cells.push(await measure('in-process onnxruntime', c, () => session.run({ input: new ort.Tensor('float32', row, [1, 4]) })));
+
+  // The floor: bare grpc-js echo in another process over a Unix socket.
+  const echoSocket = path.join(work, 'echo.sock');
+  await startReady(process.execPath, ['--import', 'tsx', path.join(REPO, 'bench/serve-echo-server.ts'), echoSocket]);
+  const echo = rawClient(`unix:${echoSocket}`);
+  for (const c of [1, 32]) cells.push(await measure('floor: grpc-js echo (unix)', c, () => echo(irisBytes)));
+
+  // The image's server, started the way `pyml serve` starts it, over its Unix socket.
+  const image = await unpackImage(path.join(work, 'iris'));
+  const proc = await new EmbeddedRunner().start({ name: 'iris', image, socket: path.join(work, 'iris.sock'), env: {}, onLog: () => {}, startTimeoutMs: 60_000 });
+  stops.push(() => proc.stop(5000));
+  const direct = rawClient(`unix:${proc.socket}`);
+  for (const c of [1, 32]) cells.push(await measure('image server (unix)', c, () => direct(irisBytes)));
+  await proc.stop(5000);
+
+  // pyml serve, gRPC and HTTP.
+  const served = await startReady(process.execPath, [PYML, 'serve', path.join(work, 'iris'), '--grpc', '127.0.0.1:0', '--http', '127.0.0.1:0', '--json', '--max-concurrency', '256']);
+  const viaServe = rawClient(String(served.grpc));
+  for (const c of [1, 32]) cells.push(await measure('pyml serve gRPC (tcp)', c, () => viaServe(irisBytes)));
+  const viaHttp = httpClient(String(served.http), 'iris', irisJson);
+  for (const c of [1, 32]) cells.push(await measure('pyml serve HTTP (json)', c, viaHttp));
+  children.at(-1)!.kill('SIGTERM');
+
+  const floor = (c: number) => cells.find((x) => x.name.startsWith('floor') && x.concurrency === c)!;
+  const us = (v: number) => (v >= 10_000 ? `${(v / 1000).toFixed(1)} ms` : `${v.toFixed(0)} µs`);
+  const line = (x: Cell, base?: Cell) => `${x.name.padEnd(30)} c=${String(x.concurrency).padEnd(3)} p50 ${us(x.p50).padStart(9)}  p99 ${us(x.p99).padStart(9)}  ${x.rps.toFixed(0).padStart(6)} req/s` +
+    (base ? `   p50 ×${(x.p50 / base.p50).toFixed(2)}  p99 ×${(x.p99 / base.p99).toFixed(2)}  req/s ×${(x.rps / base.rps).toFixed(2)}` : '') + (x.errors ? `  (${x.errors} errors)` : '');
+  console.log(`\nbench/serve: iris, 1 row per request, ${SECONDS} s per cell; ratios to the floor at the same concurrency`);
+  for (const x of cells) console.log(line(x, floor(x.concurrency)));
+
+  // Batching on a wide MLP: off vs on, through pyml serve gRPC.
+  const wideRow = new Float32Array(WIDE.inputs).map((_, i) => Math.sin(i));
+  const wideBytes = encodeInferRequest({ modelName: 'wide', inputs: [{ name: 'input', tensor: { dtype: 'FP32', shape: [1, WIDE.inputs], data: wideRow } }], raw: true });
+  const wideSession = await ort.InferenceSession.create(path.join(wideProject, 'weights/model.onnx'));
+  const single = await measure('wide MLP in-process', 1, () => wideSession.run({ input: new ort.Tensor('float32', wideRow, [1, WIDE.inputs]) }));
+  const batch: Cell[] = [];
+  for (const [label, flags] of [['batching off', ['--max-batch-size', '1']], ['batching on (32 rows, 2 ms)', ['--max-batch-size', '32', '--max-batch-delay-ms', '2']]] as const) {
+    const s = await startReady(process.execPath, [PYML, 'serve', path.join(work, 'wide-image'), '--grpc', '127.0.0.1:0', '--http', '', '--json', '--max-concurrency', '256', ...flags]);
+    const client = rawClient(String(s.grpc));
+    for (const c of [1, 32]) batch.push(await measure(`wide MLP, ${label}`, c, () => client(wideBytes)));
+    children.at(-1)!.kill('SIGTERM');
+  }
+  console.log(`\nbatching: wide MLP [1,${WIDE.inputs}]→${WIDE.hidden}→${WIDE.outputs} via pyml serve gRPC; one row in-process: p50 ${us(single.p50)}; ratios to batching off at the same concurrency`);
+  for (const x of batch) console.log(line(x, batch.find((b) => b.name.includes('off') && b.concurrency === x.concurrency)));
+}
+
+try {
+  await main();
+} finally {
+  for (const c of clients) c.close();
+  for (const a of agents) a.destroy();
+  for (const c of children) if (c.exitCode === null) c.kill('SIGTERM');
+  for (const stop of stops.reverse()) await stop().catch(() => {});
+  await new Promise((r) => setTimeout(r, 300));
+}
