@@ -90,8 +90,11 @@ export function columnToTensor(spec: TensorSpec, column: Vector, role: 'input' |
   return { dtype: spec.dtype, shape, data: out } as Tensor;
 }
 
+/** The expected column type as Arrow prints types (`FixedSizeList[4]<Float32>`), `any` for a free size. */
 function describeColumnType(spec: TensorSpec): string {
-  return String(columnTypeFor(spec.dtype, spec.shape.slice(1).map((d) => (d === -1 ? 'K' : d) as number)));
+  let text = String(arrowTypeFor(spec.dtype));
+  for (let i = spec.shape.length - 1; i >= 1; i--) text = `FixedSizeList[${spec.shape[i] === -1 ? 'any' : spec.shape[i]}]<${text}>`;
+  return text;
 }
 
 /** Copies logical elements [i0, i0+n) of `data` (flattening nested lists) into `out` at `at`; returns the new end. */

@@ -36,7 +36,7 @@ export interface PymlManifest {
   /** Model code bundle, relative to PYML_ROOT. */
   model: { entry: string };
   /** Weights directory relative to PYML_ROOT, and its files with sizes and digests. */
-  weights: { dir: string; files: { name: string; size: number; digest?: string }[] };
+  weights: { dir: string; files: { name: string; size: number; digest?: string; format?: string; details?: Record<string, string | number> }[] };
   /** Runtime adapters by plugin name; entry relative to PYML_ROOT. */
   adapters: { name: string; entry: string }[];
   plugins: { name: string; version?: string }[];
