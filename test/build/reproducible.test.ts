@@ -48,7 +48,9 @@ test('a code-only change rebuilds only the model and entrypoint layers', async (
   const out = await tempDir();
   dirs.push(project, out);
   const before = await buildJson(project, `${out}/1`);
-  await editFile(path.join(project, 'src/model.ts'), (t) => `${t}\n// a code-only change\nexport const changedAt = 'test';\n`);
+  // A value no earlier run has built, so the shared blob cache cannot already hold the new model layer.
+  const marker = `${process.pid}-${Date.now()}`;
+  await editFile(path.join(project, 'src/model.ts'), (t) => `${t}\nexport const changedAt = '${marker}';\n`);
   const after = await buildJson(project, `${out}/2`);
   assert.is.not(after.digest, before.digest);
   const reused = Object.fromEntries(after.parts.map((p) => [p.part, p.reused]));

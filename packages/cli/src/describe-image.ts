@@ -25,6 +25,7 @@ export interface ImageDescription {
   parts: ImagePart[];
   totalSize: number;
   signature?: PymlManifest['signature'];
+  weights: PymlManifest['weights']['files'];
   deps: PymlManifest['deps'];
   plugins: PymlManifest['plugins'];
   entrypoint: { entrypoint: string[]; cmd: string[]; env: string[]; workingDir?: string };
@@ -68,6 +69,7 @@ export async function describeImage(source: ImageSource): Promise<ImageDescripti
     parts,
     totalSize: parts.reduce((n, p) => n + p.size, 0),
     signature: manifest?.signature,
+    weights: manifest?.weights.files ?? [],
     deps: manifest?.deps ?? [],
     plugins: manifest?.plugins ?? [],
     entrypoint: { entrypoint: cfg.config?.Entrypoint ?? [], cmd: cfg.config?.Cmd ?? [], env: cfg.config?.Env ?? [], workingDir: cfg.config?.WorkingDir },

@@ -61,6 +61,13 @@ function printText(d: ImageDescription): void {
       for (const t of d.signature[side]) out.push(`  ${side === 'inputs' ? 'in ' : 'out'}  ${t.name}  ${t.dtype}  [${t.shape.join(', ')}]`);
     }
   }
+  if (d.weights.length) {
+    out.push('', 'weights');
+    for (const w of d.weights) {
+      const details = Object.entries(w.details ?? {}).map(([k, v]) => `${k}=${v}`).join(' ');
+      out.push(`  ${w.name}  ${formatBytes(w.size)}${w.format ? `  ${w.format}` : ''}${details ? `  ${details}` : ''}`);
+    }
+  }
   if (d.deps.length) {
     out.push('', 'dependencies');
     for (const dep of d.deps) out.push(`  ${dep.name}@${dep.version}${dep.license ? `  ${dep.license}` : ''}${dep.integrity ? `  ${dep.integrity.slice(0, 24)}…` : ''}`);
