@@ -1,4 +1,4 @@
-import { stat } from 'node:fs/promises';
+import { readdir, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { readFileSync } from 'node:fs';
 import type { Signature } from '@pyml/contract';
@@ -102,7 +102,10 @@ export async function build(options: BuildOptions): Promise<BuildResult> {
 
   const platform = config.image.platform;
   const base = await resolveBase(config, store, epoch, log);
-  await addMissingSystemLibraries(depLayers, base.libraries);
+  // A layer the store already holds under its cache key carries its system libraries: skip the ldd scan (seconds for a Python env).
+  const uncached: DependencyLayer[] = [];
+  for (const d of depLayers) if (!d.cacheKey || !(await store.lookup(`${d.cacheKey}|epoch=${epoch}`))) uncached.push(d);
+  await addMissingSystemLibraries(uncached, base.libraries);
 
   const progress = (part: string) => (bytes: number) => options.onProgress?.({ part, bytes });
   const layerOf = (part: PartName, name: string, files: LayerFile[], compression: 'auto' | 'gzip' | 'none', cacheKey?: string) =>
@@ -116,6 +119,9 @@ export async function build(options: BuildOptions): Promise<BuildResult> {
     Promise.all(depLayers.map((d) => layerOf('deps', d.name, d.files, 'gzip', d.cacheKey))),
     layerOf('weights', 'weights', [
       { path: WEIGHTS_DIR, directory: true },
+      // Subdirectories of weights directories (a model directory such as weights/model/), parents first.
+      ...[...new Set(weightFiles.flatMap((w) => w.name.split('/').slice(0, -1).map((_, i, parts) => parts.slice(0, i + 1).join('/'))))]
+        .sort().map((d) => ({ path: `${WEIGHTS_DIR}/${d}`, directory: true as const })),
       ...weightFiles.map((w) => ({ path: `${WEIGHTS_DIR}/${w.name}`, source: w.path, mode: 0o644 })),
     ], 'auto'),
     layerOf('model', 'model', [
@@ -143,7 +149,7 @@ export async function build(options: BuildOptions): Promise<BuildResult> {
     signature,
     model: { entry: 'model/model.mjs' },
     // Per-file digests would cost a second read of the weights; the weights part's digest identifies them.
-    weights: { dir: 'weights', files: weightFiles.map((w) => ({ name: w.name, size: w.size })) },
+    weights: { dir: 'weights', files: weightFiles.map(({ name, size, format, details }) => ({ name, size, ...(format ? { format } : {}), ...(details ? { details } : {}) })) },
     adapters: adapterSpecs.map((a) => ({ name: a.name, entry: `adapters/${a.name}.mjs` })),
     plugins: config.plugins.map((p) => ({ name: p.name, ...(p.version ? { version: p.version } : {}) })),
     deps: depLayers.flatMap((d) => d.entries as DependencyEntry[]),
@@ -217,14 +223,31 @@ export async function build(options: BuildOptions): Promise<BuildResult> {
 }
 
 async function describeWeights(config: ResolvedConfig, driver: PluginDriver) {
-  const weightFiles: { path: string; name: string; size: number }[] = [];
+  const weightFiles: { path: string; name: string; size: number; format?: string; details?: Record<string, string | number> }[] = [];
   let inferred: { signature: Signature; file: string } | undefined;
   const names = new Set<string>();
   for (const [i, file] of config.weights.entries()) {
     const s = await stat(file).catch(() => undefined);
-    if (!s || !s.isFile()) {
-      throw new ConfigError(`${config.configFile}: weights[${i}]: ${path.relative(config.root, file) || file} ${s ? 'is not a file' : 'does not exist'}`,
+    if (!s || !(s.isFile() || s.isDirectory())) {
+      throw new ConfigError(`${config.configFile}: weights[${i}]: ${path.relative(config.root, file) || file} ${s ? 'is not a file or directory' : 'does not exist'}`,
         'weights are paths relative to the config file');
+    }
+    if (s.isDirectory()) {
+      // A model directory (e.g. TF.js model.json + shards): all its files, kept as a subdirectory of the weights dir.
+      const name = path.basename(file);
+      if (names.has(name)) throw new ConfigError(`${config.configFile}: weights[${i}]: two weights entries are named ${name}`, 'weights share one directory in the image: give them distinct names');
+      names.add(name);
+      const files = await filesUnder(file);
+      if (files.length === 0) throw new ConfigError(`${config.configFile}: weights[${i}]: directory ${path.relative(config.root, file) || file} is empty`);
+      let size = 0;
+      for (const rel of files) {
+        const f = await stat(path.join(file, rel));
+        size += f.size;
+        weightFiles.push({ path: path.join(file, rel), name: `${name}/${rel}`, size: f.size });
+      }
+      const described = await driver.first('describeWeights', { path: file, name, size, directory: true });
+      if (described?.result.signature && !inferred) inferred = { signature: described.result.signature, file: path.relative(config.root, file) };
+      continue;
     }
     let shipped = { path: file, name: path.basename(file), size: s.size };
     // A plugin may convert the file (pickle → ONNX); the converted file is described and shipped instead.
@@ -237,8 +260,9 @@ async function describeWeights(config: ResolvedConfig, driver: PluginDriver) {
     const name = shipped.name;
     if (names.has(name)) throw new ConfigError(`${config.configFile}: weights[${i}]: two weights files are named ${name}`, 'weights share one directory in the image: give them distinct names');
     names.add(name);
-    weightFiles.push(shipped);
     const described = await driver.first('describeWeights', shipped);
+    const about = described ? { format: described.result.format, ...(described.result.details ? { details: described.result.details } : {}) } : {};
+    weightFiles.push({ ...shipped, ...about });
     if (described?.result.signature && !inferred) inferred = { signature: described.result.signature, file: path.relative(config.root, file) };
   }
   if (config.signature && inferred) checkDeclaredSignature(config.signature, inferred.signature, config.configFile, inferred.file);
@@ -248,6 +272,18 @@ async function describeWeights(config: ResolvedConfig, driver: PluginDriver) {
       'declare `signature: { inputs: [{ name, dtype, shape }], outputs: [...] }` in the config');
   }
   return { signature, weightFiles };
+}
+
+/** Regular files under `dir`, relative with '/' separators, sorted (so the weights layer is reproducible). */
+async function filesUnder(dir: string, prefix = ''): Promise<string[]> {
+  const out: string[] = [];
+  for (const entry of (await readdir(path.join(dir, prefix), { withFileTypes: true })).sort((a, b) => (a.name < b.name ? -1 : 1))) {
+    const rel = prefix ? `${prefix}/${entry.name}` : entry.name;
+    if (entry.isDirectory()) out.push(...await filesUnder(dir, rel));
+    else if (entry.isFile()) out.push(rel);
+    else throw new ConfigError(`weights directory ${dir}: ${rel} is neither a file nor a directory`, 'weights directories hold regular files only');
+  }
+  return out;
 }
 
 async function resolveModelEntry(config: ResolvedConfig, driver: PluginDriver): Promise<string> {
