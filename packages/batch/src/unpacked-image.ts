@@ -1,7 +1,7 @@
-import { access } from 'node:fs/promises';
+import { access, readFile } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
-import { openImage, unpack } from '@pyml/image';
+import { type ImageSource, openImage, unpack } from '@pyml/image';
 import { ENTRYPOINT_PATH, MANIFEST_PATH, PYML_ROOT, type PymlManifest } from '@pyml/runtime/manifest';
 
 /**
@@ -19,28 +19,35 @@ export function cacheDir(env: NodeJS.ProcessEnv = process.env): string {
   return env.PYML_CACHE_DIR ?? join(homedir(), '.cache', 'pyml');
 }
 
-/** Reads pyml.json from the image without unpacking it (for checks that must fail before any work). */
+const exists = (path: string) => access(path).then(() => true, () => false);
+
+function rootfsFor(manifestDigest: string): string {
+  return join(cacheDir(), 'rootfs', manifestDigest.replace(':', '-'));
+}
+
+/** pyml.json from an unpacked copy when there is one (reading it from layers means decompressing them). */
+async function manifestOf(source: ImageSource): Promise<PymlManifest> {
+  const rootfs = rootfsFor(source.manifestDigest);
+  const bytes = (await exists(join(rootfs, ENTRYPOINT_PATH))) ? await readFile(join(rootfs, MANIFEST_PATH)) : await source.readFile(MANIFEST_PATH);
+  if (!bytes) throw new Error(`image ${source.ref}: no ${MANIFEST_PATH}; is it a pyml image?`);
+  return JSON.parse(bytes.toString('utf8')) as PymlManifest;
+}
+
+/** Reads pyml.json without unpacking the image (for checks that must fail before any work). */
 export async function readImageManifest(ref: string): Promise<{ manifest: PymlManifest; manifestDigest: string }> {
   const source = await openImage(ref);
   try {
-    const bytes = await source.readFile(MANIFEST_PATH);
-    if (!bytes) throw new Error(`image ${ref}: no ${MANIFEST_PATH}; is it a pyml image?`);
-    return { manifest: JSON.parse(bytes.toString('utf8')) as PymlManifest, manifestDigest: source.manifestDigest };
+    return { manifest: await manifestOf(source), manifestDigest: source.manifestDigest };
   } finally {
     await source.close();
   }
 }
 
-const exists = (path: string) => access(path).then(() => true, () => false);
-
 /** Unpacks `ref` once into the cache (unpack works in a temp dir and renames), and returns where it is. */
 export async function unpackedImage(ref: string, options: { onProgress?: (bytes: number) => void } = {}): Promise<UnpackedImage> {
   const source = await openImage(ref);
   try {
-    const bytes = await source.readFile(MANIFEST_PATH);
-    if (!bytes) throw new Error(`image ${ref}: no ${MANIFEST_PATH}; is it a pyml image?`);
-    const manifest = JSON.parse(bytes.toString('utf8')) as PymlManifest;
-    const rootfs = join(cacheDir(), 'rootfs', source.manifestDigest.replace(':', '-'));
+    const rootfs = rootfsFor(source.manifestDigest);
     const ready = () => exists(join(rootfs, ENTRYPOINT_PATH));
     if (!(await ready())) {
       try {
@@ -50,7 +57,7 @@ export async function unpackedImage(ref: string, options: { onProgress?: (bytes:
         if (!(await ready())) throw error;
       }
     }
-    return { ref, manifestDigest: source.manifestDigest, manifest, rootfs };
+    return { ref, manifestDigest: source.manifestDigest, manifest: await manifestOf(source), rootfs };
   } finally {
     await source.close();
   }

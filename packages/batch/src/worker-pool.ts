@@ -77,6 +77,8 @@ class EntrypointWorker {
     try {
       const reader = await RecordBatchReader.from(this.child.stdout!);
       for await (const out of reader) {
+        // Arrow JS yields one empty placeholder batch for a stream that holds only a schema (no input batches).
+        if (out.numRows === 0 && this.pending.length === 0) continue;
         const head = this.pending.shift();
         if (!head) throw new Error('the model process sent a batch nobody asked for');
         if (out.numRows !== head.range.rows) {
