@@ -131,6 +131,19 @@ test('batch: Arrow IPC in → Arrow IPC out, one batch per batch, nested FixedSi
   }
 });
 
+test('batch: empty input gives an empty stream that still carries the output schema', async () => {
+  const fixture = makeRoot('affine');
+  try {
+    const run = await runEntrypoint(fixture.root, ['batch'], { stdin: '' });
+    assert.is(run.code, 0, run.stderr);
+    const output = tableFromIPC(run.stdout);
+    assert.is(output.numRows, 0);
+    assert.equal(output.schema.fields.map((f) => `${f.name}:${String(f.type)}`), ['y:FixedSizeList[4]<Float32>', 'm:Int64']);
+  } finally {
+    fixture.cleanup();
+  }
+});
+
 test('batch: a dataframe model gets each batch as a table', async () => {
   const fixture = makeRoot('frame');
   try {
