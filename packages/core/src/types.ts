@@ -81,6 +81,8 @@ export interface WeightsFile {
   /** Base name as it will appear in the image's weights directory. */
   name: string;
   size: number;
+  /** Set when the config's weights entry is a directory (a TF.js model dir): `path` is the directory, `name` its base name, `size` the total. Its files ship under weights/<name>/. */
+  directory?: true;
 }
 
 /** The file shipped in place of a weights file (e.g. a pickled estimator converted to ONNX). */

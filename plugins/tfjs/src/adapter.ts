@@ -1,0 +1,68 @@
+/**
+ * The TF.js runtime adapter, bundled (with tfjs-core, -layers, -converter and the backends) into the image.
+ * Backend: WASM by default (measured faster than the pure-JS CPU backend on serving batch sizes, see README);
+ * PYML_TFJS_BACKEND=cpu selects the CPU backend. The .wasm binaries come from the plugin's dependency layer.
+ * Models reach it with `ctx.adapter<TfjsAdapter>('tfjs').load('model')` (a weights directory's name).
+ */
+import * as tf from '@tensorflow/tfjs-core';
+import '@tensorflow/tfjs-backend-cpu';
+import { setWasmPaths } from '@tensorflow/tfjs-backend-wasm';
+import { existsSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { dirname, isAbsolute } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { AdapterFactory } from '@pyml/contract';
+import { loadTfjsModel, type TfjsSession } from './load-model.ts';
+
+export type { TfjsSession } from './load-model.ts';
+
+export interface TfjsAdapter {
+  /** Loads a model directory by its name in the weights directory (`model`) or an absolute path. */
+  load(dirName: string): Promise<TfjsSession>;
+  /** The backend in use (`wasm` or `cpu`). */
+  readonly backend: string;
+}
+
+/**
+ * The WASM binaries: in the image next to the adapter (/opt/pyml/adapters → /opt/pyml/node_modules/...), found
+ * relative to this module because `pyml predict` runs an unpacked image without chroot; elsewhere (tests, tools),
+ * wherever the package is installed.
+ */
+export function wasmDir(): string {
+  const inImage = fileURLToPath(new URL('../node_modules/@tensorflow/tfjs-backend-wasm/dist/', import.meta.url));
+  if (existsSync(inImage)) return inImage;
+  return `${dirname(createRequire(import.meta.url).resolve('@tensorflow/tfjs-backend-wasm'))}/`;
+}
+const BACKENDS = ['wasm', 'cpu'];
+
+/** Selects the backend once per process; warnings (the "install tfjs-node" banner) are off in production mode. */
+export async function initBackend(backend: string, wasmDir: string): Promise<void> {
+  if (!BACKENDS.includes(backend)) throw new Error(`tfjs: PYML_TFJS_BACKEND must be one of ${BACKENDS.join(', ')}, got "${backend}"`);
+  if (backend === 'wasm') {
+    // One thread: the image's cores belong to the server's concurrency, and threads need a worker script file.
+    tf.env().set('WASM_HAS_MULTITHREAD_SUPPORT', false);
+    setWasmPaths(wasmDir);
+    // The backend's Emscripten glue reads the CommonJS __dirname when it starts; an ESM bundle has none.
+    const g = globalThis as { __dirname?: string };
+    if (g.__dirname === undefined) g.__dirname = wasmDir;
+  }
+  if (!(await tf.setBackend(backend))) throw new Error(`tfjs: the ${backend} backend failed to initialise (wasm files in ${wasmDir}?)`);
+  await tf.ready();
+  // After initialisation, so a backend failure is still reported by TF.js.
+  tf.env().set('PROD', true);
+}
+
+const tfjsAdapterFactory: AdapterFactory<TfjsAdapter> = async (env) => {
+  const backend = process.env.PYML_TFJS_BACKEND || 'wasm';
+  await initBackend(backend, process.env.PYML_TFJS_WASM_DIR || wasmDir());
+  return {
+    backend,
+    async load(dirName: string) {
+      const dir = isAbsolute(dirName) ? dirName : env.weightsPath(dirName);
+      const session = await loadTfjsModel(dir, dirName);
+      env.logger.info(`tfjs: loaded ${dirName}`, { format: session.format, backend, inputs: session.signature.inputs.map((s) => s.name), outputs: session.signature.outputs.map((s) => s.name) });
+      return session;
+    },
+  };
+};
+export default tfjsAdapterFactory;

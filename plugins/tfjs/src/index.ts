@@ -1,0 +1,76 @@
+/**
+ * @pyml/plugin-tfjs: TF.js models (layers or graph format) served in Node on the WASM backend.
+ *
+ *   import tfjs from '@pyml/plugin-tfjs';
+ *   export default defineConfig({ name, version, weights: ['./weights/model'], plugins: [tfjs()] });
+ *
+ * A weights entry that is a directory holding model.json is a TF.js model: its shards are checked at build time
+ * (a missing shard or broken model.json is a build error naming the file) and its signature is read by loading
+ * it with TF.js on the CPU backend.
+ */
+import { existsSync, readFileSync } from 'node:fs';
+import { isAbsolute, join, relative } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { HookContext, PymlPlugin, WeightsFile } from '@pyml/core/types';
+import { directoryBytes, readModelDirectory } from './file-io.ts';
+import { tfjsRuntimeLayer } from './runtime-layer.ts';
+
+export { fileLoadHandler, fileSaveHandler, readModelDirectory, type ModelDirectory, type TfjsFormat } from './file-io.ts';
+export type { TfjsAdapter, TfjsSession } from './adapter.ts';
+
+const PLUGIN_VERSION = (JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }).version;
+const ADAPTER_ENTRY = fileURLToPath(new URL('./adapter.ts', import.meta.url));
+const DEFAULT_MODEL_ENTRY = fileURLToPath(new URL('./default-model.ts', import.meta.url));
+
+function displayPathOf(path: string, ctx: HookContext): string {
+  const rel = relative(ctx.config.root, path);
+  return rel && !rel.startsWith('..') && !isAbsolute(rel) ? rel : path;
+}
+
+export default function tfjs(): PymlPlugin {
+  const models: string[] = [];
+  return {
+    name: 'tfjs',
+    apiVersion: 1,
+    version: PLUGIN_VERSION,
+
+    async describeWeights(file: WeightsFile, ctx: HookContext) {
+      const display = displayPathOf(file.path, ctx);
+      if (!file.directory) {
+        if (file.name === 'model.json') throw new Error(`${display}: list the TF.js model's directory in weights (its model.json and shards ship together), not model.json alone`);
+        return undefined;
+      }
+      if (!existsSync(join(file.path, 'model.json'))) return undefined;
+      // Validates model.json and every shard (errors name the file) before TF.js sees them.
+      const dir = readModelDirectory(file.path, display);
+      // Loading once with TF.js (CPU backend, in the build process) gives the exact input/output specs.
+      const { loadTfjsModel } = await import('./load-model.ts');
+      const tf = await import('@tensorflow/tfjs-core');
+      await import('@tensorflow/tfjs-backend-cpu');
+      tf.env().set('PROD', true);
+      if (tf.getBackend() !== 'cpu') await tf.setBackend('cpu');
+      const session = await loadTfjsModel(file.path, display);
+      session.release();
+      models.push(file.name);
+      return {
+        format: `tfjs-${dir.format}`,
+        signature: session.signature,
+        details: { files: dir.files.join(','), bytes: directoryBytes(file.path, dir.files) },
+      };
+    },
+
+    defaultModel(ctx) {
+      if (ctx.config.model || models.length === 0) return undefined;
+      if (models.length > 1) throw new Error(`the config has no model and ${models.length} TF.js models (${models.join(', ')}); the default model serves exactly one, so write a model module and set \`model\``);
+      return { entry: DEFAULT_MODEL_ENTRY, kind: 'tensor' };
+    },
+
+    dependencies(ctx) {
+      return [tfjsRuntimeLayer(ctx.platform)];
+    },
+
+    runtimeAdapter() {
+      return { name: 'tfjs', entry: ADAPTER_ENTRY };
+    },
+  };
+}
