@@ -16,7 +16,7 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { cp, mkdir, mkdtemp, rm, symlink } from 'node:fs/promises';
 import { Agent, request as httpRequest } from 'node:http';
-import { tmpdir } from 'node:os';
+import { loadavg, tmpdir } from 'node:os';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
@@ -34,6 +34,10 @@ const { values } = parseArgs({ options: { seconds: { type: 'string', default: '2
 const SECONDS = Number(values.seconds);
 const MAX_REQUESTS = 200_000;
 const WIDE = { inputs: 1024, hidden: 2048, outputs: 16 };
+// One intra-op thread everywhere (in-process and in the images, via the onnx adapter's PYML_ORT_THREADS): on a
+// shared 2-core machine onnxruntime's spinning thread pool otherwise dominates what is measured.
+process.env.PYML_ORT_THREADS ??= '1';
+const ORT_OPTIONS = { intraOpNumThreads: Number(process.env.PYML_ORT_THREADS), interOpNumThreads: 1 };
 
 interface Cell { name: string; concurrency: number; p50: number; p99: number; rps: number; n: number; errors: number }
 
@@ -134,7 +138,7 @@ async function main(): Promise<void> {
   const cells: Cell[] = [];
 
   // In-process onnxruntime-node, default session options (as the image's adapter).
-  const session = await ort.InferenceSession.create(path.join(REPO, 'examples/onnx-iris/weights/model.onnx'));
+  const session = await ort.InferenceSession.create(path.join(REPO, 'examples/onnx-iris/weights/model.onnx'), ORT_OPTIONS);
   for (const c of [1, 32]) cells.push(await measure('in-process onnxruntime', c, () => session.run({ input: new ort.Tensor('float32', row, [1, 4]) })));
 
   // The floor: bare grpc-js echo in another process over a Unix socket.
@@ -163,13 +167,13 @@ async function main(): Promise<void> {
   const us = (v: number) => (v >= 10_000 ? `${(v / 1000).toFixed(1)} ms` : `${v.toFixed(0)} µs`);
   const line = (x: Cell, base?: Cell) => `${x.name.padEnd(30)} c=${String(x.concurrency).padEnd(3)} p50 ${us(x.p50).padStart(9)}  p99 ${us(x.p99).padStart(9)}  ${x.rps.toFixed(0).padStart(6)} req/s` +
     (base ? `   p50 ×${(x.p50 / base.p50).toFixed(2)}  p99 ×${(x.p99 / base.p99).toFixed(2)}  req/s ×${(x.rps / base.rps).toFixed(2)}` : '') + (x.errors ? `  (${x.errors} errors)` : '');
-  console.log(`\nbench/serve: iris, 1 row per request, ${SECONDS} s per cell; ratios to the floor at the same concurrency`);
+  console.log(`\nbench/serve: iris, 1 row per request, ${SECONDS} s per cell, PYML_ORT_THREADS=${process.env.PYML_ORT_THREADS}; load average ${loadavg().map((l) => l.toFixed(1)).join(' ')}; ratios to the floor at the same concurrency`);
   for (const x of cells) console.log(line(x, floor(x.concurrency)));
 
   // Batching on a wide MLP: off vs on, through pyml serve gRPC.
   const wideRow = new Float32Array(WIDE.inputs).map((_, i) => Math.sin(i));
   const wideBytes = encodeInferRequest({ modelName: 'wide', inputs: [{ name: 'input', tensor: { dtype: 'FP32', shape: [1, WIDE.inputs], data: wideRow } }], raw: true });
-  const wideSession = await ort.InferenceSession.create(path.join(wideProject, 'weights/model.onnx'));
+  const wideSession = await ort.InferenceSession.create(path.join(wideProject, 'weights/model.onnx'), ORT_OPTIONS);
   const single = await measure('wide MLP in-process', 1, () => wideSession.run({ input: new ort.Tensor('float32', wideRow, [1, WIDE.inputs]) }));
   const batch: Cell[] = [];
   for (const [label, flags] of [['batching off', ['--max-batch-size', '1']], ['batching on (32 rows, 2 ms)', ['--max-batch-size', '32', '--max-batch-delay-ms', '2']]] as const) {

@@ -1,6 +1,7 @@
 import { spawn } from 'node:child_process';
 import { createInterface } from 'node:readline';
 import { entrypointCommand } from './entrypoint-command.ts';
+import { type UnpackedImage, unpackImage } from './unpacked-image.ts';
 import { type ModelExit, type ModelLaunch, type ModelProcess, type ModelRunner, ModelStartError, StartupLog } from './model-runner.ts';
 
 /**
@@ -10,8 +11,10 @@ import { type ModelExit, type ModelLaunch, type ModelProcess, type ModelRunner, 
 export class EmbeddedRunner implements ModelRunner {
   readonly kind = 'embedded' as const;
 
-  start(launch: ModelLaunch): Promise<ModelProcess> {
-    const cmd = entrypointCommand(launch.image, ['serve', '--socket', launch.socket], launch.env);
+  async start(launch: ModelLaunch): Promise<ModelProcess> {
+    // Cached per digest: only the first start of an image unpacks it.
+    const image = 'rootfs' in launch.image ? (launch.image as UnpackedImage) : await unpackImage(launch.image.ref);
+    const cmd = entrypointCommand(image, ['serve', '--socket', launch.socket], launch.env);
     const child = spawn(cmd.file, cmd.args, { env: cmd.env, cwd: cmd.cwd, stdio: ['ignore', 'pipe', 'pipe'] });
     const log = new StartupLog();
     createInterface({ input: child.stderr }).on('line', (line) => { log.add(line); launch.onLog(line); });

@@ -1,4 +1,4 @@
-import type { UnpackedImage } from './unpacked-image.ts';
+import type { ImageInfo } from './unpacked-image.ts';
 
 /** How a model process ended. */
 export interface ModelExit {
@@ -20,7 +20,7 @@ export interface ModelProcess {
 /** What a runner needs to start one model. */
 export interface ModelLaunch {
   name: string;
-  image: UnpackedImage;
+  image: ImageInfo;
   /** Path of the Unix socket the model must serve on. */
   socket: string;
   /** Extra environment for the entrypoint (batching, message size). */

@@ -11,7 +11,7 @@ import type { ModelEndpoint } from './model-endpoint.ts';
 import { ModelRouter } from './model-router.ts';
 import type { ModelRunner } from './model-runner.ts';
 import { SupervisedModel } from './supervised-model.ts';
-import { type UnpackedImage, unpackImage } from './unpacked-image.ts';
+import { type ImageInfo, readImageInfo, unpackImage } from './unpacked-image.ts';
 
 export interface ServeOptions {
   /** Image refs (OCI layout dirs or tarballs), each served under the model name in its pyml.json. */
@@ -64,8 +64,11 @@ export class PredictionService {
   static async start(opts: ServeOptions): Promise<PredictionService> {
     const grpcAddr = opts.grpc ? splitHostPort(opts.grpc, '--grpc') : undefined;
     const httpAddr = opts.http ? splitHostPort(opts.http, '--http') : undefined;
-    const images: UnpackedImage[] = [];
-    for (const ref of opts.images) images.push(await unpackImage(ref, { onProgress: (n) => opts.onUnpackProgress?.(ref, n) }));
+    // The embedded runner needs the filesystem: unpack up front (once per digest) so the first start is quick.
+    const images: ImageInfo[] = [];
+    for (const ref of opts.images) {
+      images.push(opts.runner.kind === 'embedded' ? await unpackImage(ref, { onProgress: (n) => opts.onUnpackProgress?.(ref, n) }) : await readImageInfo(ref));
+    }
     const names = [...images.map((i) => i.manifest.name), ...opts.external.map((e) => e.name)];
     const dup = names.find((n, i) => names.indexOf(n) !== i);
     if (dup) throw new Error(`two models are called '${dup}'; each model name can be served once`);

@@ -5,16 +5,22 @@ import { type ImageSource, openImage, unpack } from '@pyml/image';
 import { MANIFEST_PATH, PYML_ROOT, type PymlManifest } from '@pyml/runtime/manifest';
 import type { OciImageConfig } from '@pyml/image';
 
-/** An image's filesystem on this machine, unpacked once per manifest digest and shared by every run of it. */
-export interface UnpackedImage {
+/** What serve knows of an image before running it. */
+export interface ImageInfo {
   ref: string;
   manifestDigest: string;
+  /** The config blob's digest: the image ID a Docker engine gives it once loaded. */
+  configDigest: string;
+  manifest: PymlManifest;
+  config: NonNullable<OciImageConfig['config']>;
+}
+
+/** An image's filesystem on this machine, unpacked once per manifest digest and shared by every run of it. */
+export interface UnpackedImage extends ImageInfo {
   /** The merged filesystem: `<rootfs>/opt/pyml/pyml.json` etc. */
   rootfs: string;
   /** `<rootfs>/opt/pyml`, what the entrypoint knows as PYML_ROOT. */
   pymlRoot: string;
-  manifest: PymlManifest;
-  config: NonNullable<OciImageConfig['config']>;
 }
 
 export interface UnpackImageOptions {
@@ -35,6 +41,16 @@ export async function readPymlManifest(source: ImageSource): Promise<PymlManifes
     return JSON.parse(bytes.toString('utf8')) as PymlManifest;
   } catch (error) {
     throw new Error(`image ${source.ref}: ${MANIFEST_PATH} is not JSON: ${(error as Error).message}`);
+  }
+}
+
+/** Opens REF and reads its pyml.json and config, without unpacking anything. */
+export async function readImageInfo(ref: string): Promise<ImageInfo> {
+  const source = await openImage(ref);
+  try {
+    return { ref, manifestDigest: source.manifestDigest, configDigest: source.manifest.config.digest, manifest: await readPymlManifest(source), config: source.config.config ?? {} };
+  } finally {
+    await source.close();
   }
 }
 
@@ -61,7 +77,7 @@ export async function unpackImage(ref: string, opts: UnpackImageOptions = {}): P
       }
     }
     return {
-      ref, manifestDigest: source.manifestDigest, rootfs, pymlRoot: join(rootfs, PYML_ROOT), manifest,
+      ref, manifestDigest: source.manifestDigest, configDigest: source.manifest.config.digest, rootfs, pymlRoot: join(rootfs, PYML_ROOT), manifest,
       config: source.config.config ?? {},
     };
   } finally {

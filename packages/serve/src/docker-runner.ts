@@ -1,0 +1,134 @@
+import { constants } from 'node:os';
+import { basename, dirname } from 'node:path';
+import { PassThrough } from 'node:stream';
+import { createInterface } from 'node:readline';
+import Docker from 'dockerode';
+import { imageTarStream } from './image-tar-stream.ts';
+import { type ModelExit, type ModelLaunch, type ModelProcess, type ModelRunner, ModelStartError, StartupLog } from './model-runner.ts';
+
+/** Where the socket directory is mounted in the container. */
+const SOCKET_MOUNT = '/run/pyml-serve';
+
+const SIGNALS = Object.fromEntries(Object.entries(constants.signals).map(([name, n]) => [n, name])) as Record<number, string>;
+
+export interface DockerRunnerOptions {
+  /** The engine's API socket (default: DOCKER_HOST's unix:// path, else /var/run/docker.sock). */
+  socketPath?: string;
+}
+
+/**
+ * Runs each model as a container through a Docker-compatible engine (dockerode): the image is loaded once (by
+ * its config digest, which is the engine's image ID), the container gets the socket directory bind-mounted, no
+ * network (`--network none`), and the entrypoint `serve --socket` on the mounted path. Ready at the ready line on
+ * the container's stdout, like the embedded runner.
+ */
+export class DockerRunner implements ModelRunner {
+  readonly kind = 'docker' as const;
+  readonly docker: Docker;
+  private readonly loaded = new Map<string, Promise<void>>();
+  private readonly containers = new Set<Docker.Container>();
+
+  constructor(opts: DockerRunnerOptions = {}) {
+    const host = process.env.DOCKER_HOST;
+    const socketPath = opts.socketPath ?? (host?.startsWith('unix://') ? host.slice('unix://'.length) : '/var/run/docker.sock');
+    this.docker = new Docker({ socketPath });
+  }
+
+  /** Loads the image into the engine unless it is there already (once per config digest per runner). */
+  ensureImage(ref: string, imageId: string, tag?: string): Promise<void> {
+    let loading = this.loaded.get(imageId);
+    if (!loading) {
+      loading = (async () => {
+        try {
+          await this.docker.getImage(imageId).inspect();
+          return;
+        } catch {
+          // Not loaded yet.
+        }
+        const stream = await this.docker.loadImage(await imageTarStream(ref, tag ? [tag] : []), { quiet: true });
+        const events = await new Promise<{ error?: string; errorDetail?: { message?: string } }[]>((resolve, reject) => {
+          this.docker.modem.followProgress(stream, (error, output) => (error ? reject(error) : resolve(output as never)));
+        });
+        const failed = events.find((e) => e.error || e.errorDetail);
+        if (failed) throw new Error(`docker load of ${ref} failed: ${failed.error ?? failed.errorDetail?.message}`);
+        await this.docker.getImage(imageId).inspect().catch(() => {
+          throw new Error(`docker load of ${ref} did not produce image ${imageId}`);
+        });
+      })();
+      this.loaded.set(imageId, loading);
+      loading.catch(() => this.loaded.delete(imageId));
+    }
+    return loading;
+  }
+
+  async start(launch: ModelLaunch): Promise<ModelProcess> {
+    const { image } = launch;
+    try {
+      await this.ensureImage(image.ref, image.configDigest, `${image.manifest.name}:${image.manifest.version}`);
+    } catch (error) {
+      throw new ModelStartError(`cannot load image ${image.ref} into the Docker engine: ${(error as Error).message}`);
+    }
+    const inContainer = `${SOCKET_MOUNT}/${basename(launch.socket)}`;
+    const container = await this.docker.createContainer({
+      Image: image.configDigest,
+      Cmd: ['serve', '--socket', inContainer],
+      Env: Object.entries(launch.env).map(([k, v]) => `${k}=${v}`),
+      Labels: { 'dev.pyml.serve.model': launch.name },
+      AttachStdout: true, AttachStderr: true,
+      HostConfig: { Binds: [`${dirname(launch.socket)}:${SOCKET_MOUNT}`], NetworkMode: 'none' },
+    });
+    this.containers.add(container);
+    const stdout = new PassThrough();
+    const stderr = new PassThrough();
+    const attached = await container.attach({ stream: true, stdout: true, stderr: true });
+    this.docker.modem.demuxStream(attached, stdout, stderr);
+    attached.on('end', () => { stdout.end(); stderr.end(); });
+    const log = new StartupLog();
+    createInterface({ input: stderr }).on('line', (line) => { log.add(line); launch.onLog(line); });
+    // 'next-exit': the default 'not-running' answers at once for a container that is created but not started.
+    const exited: Promise<ModelExit> = container.wait({ condition: 'next-exit' }).then(
+      (r: { StatusCode: number }) => (r.StatusCode > 128 && SIGNALS[r.StatusCode - 128] ? { code: null, signal: SIGNALS[r.StatusCode - 128] } : { code: r.StatusCode, signal: null }),
+      () => ({ code: null, signal: null }),
+    ).then(async (exit: ModelExit) => {
+      this.containers.delete(container);
+      await container.remove({ force: true }).catch(() => {});
+      return exit;
+    });
+    await container.start();
+    const pid = ((await container.inspect()) as { State: { Pid: number } }).State.Pid || undefined;
+    const proc: ModelProcess = {
+      socket: launch.socket,
+      pid,
+      exited,
+      async stop(graceMs) {
+        await container.stop({ t: Math.max(1, Math.ceil(graceMs / 1000)) }).catch(() => {});
+        await exited;
+      },
+    };
+    return new Promise<ModelProcess>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        void container.kill().catch(() => {});
+        reject(new ModelStartError(`model '${launch.name}' did not become ready within ${launch.startTimeoutMs} ms`));
+      }, launch.startTimeoutMs);
+      createInterface({ input: stdout }).on('line', (line) => {
+        try {
+          if ((JSON.parse(line) as { ready?: boolean }).ready === true) {
+            clearTimeout(timer);
+            resolve(proc);
+          }
+        } catch {
+          launch.onLog(line);
+        }
+      });
+      void exited.then(({ code, signal }) => {
+        clearTimeout(timer);
+        reject(new ModelStartError(log.reason(`model container ${signal ? `was killed by ${signal}` : `exited with code ${code}`} before it was ready`)));
+      });
+    });
+  }
+
+  /** Removes containers still running (the service is stopping). */
+  async close(): Promise<void> {
+    await Promise.all([...this.containers].map((c) => c.remove({ force: true }).catch(() => {})));
+  }
+}
