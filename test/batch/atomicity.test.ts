@@ -1,0 +1,122 @@
+import { spawn } from 'node:child_process';
+import { readdir, readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { PYML_BIN, REPO, parseJson, pyml, testEnv } from '../helpers/cli.ts';
+import { tempDir } from '../helpers/project.ts';
+import { IRIS_COLUMNS, buildIris, sql, writeIrisData } from './fixtures.ts';
+
+/**
+ * A failure anywhere (a row the model throws on, a NULL, a crashed model process, Ctrl-C) leaves an earlier target
+ * exactly as it was and names the failing batch's rows. The model is the iris example with a planted fault: it
+ * throws when it sees 999, exits the process on 998, and sleeps PYML_TEST_SLOW_MS per batch.
+ */
+
+const ROWS = 5000;
+let image = '';
+let dir = '';
+let parquet = '';
+
+const FAULTY = (source: string) => source.replace(
+  'async predict(inputs: Tensors): Promise<Tensors> {',
+  `async predict(inputs: Tensors): Promise<Tensors> {
+    const values = inputs.input.data as Float32Array;
+    if (values.includes(999)) throw new Error('sentinel 999 seen');
+    if (values.includes(998)) process.exit(7);
+    const slow = Number(process.env.PYML_TEST_SLOW_MS || 0);
+    if (slow) await new Promise((resolve) => setTimeout(resolve, slow));`,
+);
+
+test.before(async () => {
+  image = await buildIris(FAULTY);
+  dir = await tempDir('pyml-batch-atomic-');
+  ({ parquet } = await writeIrisData(dir, ROWS, { sentinelAt: 3456 }));
+});
+
+const db = () => join(dir, 'w.duckdb');
+const out = () => join(dir, 'dataset');
+const good = () => `SELECT id, ds, ${IRIS_COLUMNS.join(', ')} FROM read_parquet('${parquet}') WHERE id != 3456`;
+const toTable = (query: string, ...extra: string[]) => pyml(['batch', image, '--query', query, '--into', 'scores', '--db', db(), '--keep', 'id,ds', '--json', ...extra]);
+const toDataset = (query: string, ...extra: string[]) => pyml(['batch', image, '--query', query, '--out', out(), '--format', 'parquet', '--partition-by', 'ds', '--keep', 'id', '--json', ...extra]);
+
+async function tableState(): Promise<unknown> {
+  return (await sql(db(), `SELECT count(*)::INT AS n, sum(id)::BIGINT AS ids, sum(label)::BIGINT AS labels,
+      sum(list_sum(probabilities::DOUBLE[]))::DOUBLE AS p FROM scores`))[0];
+}
+
+async function datasetState(): Promise<Record<string, string>> {
+  const files: Record<string, string> = {};
+  for (const part of (await readdir(out())).sort()) {
+    for (const f of await readdir(join(out(), part))) files[`${part}/${f}`] = (await readFile(join(out(), part, f))).toString('base64');
+  }
+  return files;
+}
+
+const leftovers = async () => (await readdir(dir)).filter((f) => f.includes('.pyml-'));
+
+test('earlier targets are written by a clean run', async () => {
+  let r = await toTable(good());
+  assert.is(r.code, 0, r.stderr);
+  assert.equal(await tableState(), { ...(await tableState() as object), n: ROWS - 1 });
+  r = await toDataset(good());
+  assert.is(r.code, 0, r.stderr);
+  assert.equal(Object.keys(await datasetState()).length, 3);
+});
+
+test('a row the model throws on: exit 1, the batch and its row range named, both targets untouched', async () => {
+  const before = await tableState();
+  const beforeFiles = await datasetState();
+  const query = `SELECT id, ds, ${IRIS_COLUMNS.join(', ')} FROM read_parquet('${parquet}')`;
+  let r = await toTable(query, '--batch-rows', '1000', '--workers', '2');
+  assert.is(r.code, 1);
+  const message = parseJson<{ error: { message: string; hint: string } }>(r).error.message;
+  assert.match(message, /^batch 3 \(rows 3000–3999\) failed: model predict failed: sentinel 999 seen/);
+  assert.equal(await tableState(), before);
+
+  r = await toDataset(query, '--batch-rows', '1000');
+  assert.is(r.code, 1);
+  assert.match(parseJson<{ error: { message: string } }>(r).error.message, /^batch 3 \(rows 3000–3999\) failed: model predict failed: sentinel 999 seen/);
+  assert.equal(await datasetState(), beforeFiles);
+  assert.equal(await leftovers(), []);
+});
+
+test('a NULL input value fails its batch with the row, before the model sees it', async () => {
+  const before = await tableState();
+  const query = `SELECT id, ds, sepal_length, CASE WHEN id = 1234 THEN NULL ELSE sepal_width END AS sepal_width, petal_length, petal_width FROM read_parquet('${parquet}') WHERE id != 3456`;
+  const r = await toTable(query, '--batch-rows', '500');
+  assert.is(r.code, 1);
+  assert.match(parseJson<{ error: { message: string } }>(r).error.message, /^batch 2 \(rows 1000–1499\) failed: input 'input' is NULL at row 1234/);
+  assert.equal(await tableState(), before);
+});
+
+test('a model process that dies mid-way: the batch it died on is named, the target untouched', async () => {
+  const before = await tableState();
+  const query = `SELECT id, ds, CASE WHEN id = 4321 THEN 998 ELSE sepal_length END AS sepal_length, sepal_width, petal_length, petal_width FROM read_parquet('${parquet}') WHERE id != 3456`;
+  const r = await toTable(query, '--batch-rows', '1000', '--workers', '2');
+  assert.is(r.code, 1);
+  // id 4321 is row 4320 once row 3456 is filtered out.
+  assert.match(parseJson<{ error: { message: string } }>(r).error.message, /^batch 4 \(rows 4000–4998\) failed: the model process exited with code 7/);
+  assert.equal(await tableState(), before);
+});
+
+test('Ctrl-C mid-way: exit 130, interrupted, the target untouched, nothing left behind', async () => {
+  const before = await tableState();
+  const child = spawn(process.execPath, [PYML_BIN, 'batch', image, '--query', good(), '--into', 'scores', '--db', db(), '--keep', 'id,ds', '--batch-rows', '125', '--workers', '2'], {
+    cwd: REPO, env: { ...process.env, ...testEnv(), PYML_TEST_SLOW_MS: '400' }, stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let stderr = '';
+  child.stderr.on('data', (c: Buffer) => { stderr += c.toString(); });
+  const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+  // 40 batches × 400 ms over 2 processes: about 8 s of work once the model processes are up.
+  await new Promise((resolve) => setTimeout(resolve, 4000));
+  assert.is(child.exitCode, null, `still running when interrupted; stderr: ${stderr}`);
+  child.kill('SIGINT');
+  const code = await exited;
+  assert.is(code, 130, stderr);
+  assert.match(stderr, /interrupted.*table scores in .* was left as it was/);
+  assert.equal(await tableState(), before);
+  assert.equal(await leftovers(), []);
+});
+
+test.run();
