@@ -1,7 +1,7 @@
 import type { ImageSource } from '@pyml/image';
-import { openAnyImage } from '@pyml/registry';
+import { openAnyImage } from '@pyml/registry/open-any-image';
 import { MANIFEST_PATH, type PymlManifest } from '@pyml/runtime/manifest';
-import { PymlError } from '@pyml/core';
+import { PymlError } from '@pyml/core/errors';
 
 export interface ImagePart {
   part: string;

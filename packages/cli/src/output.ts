@@ -1,4 +1,5 @@
-import { PymlError, EXIT } from '@pyml/core';
+// The errors module alone: loading all of @pyml/core (the builder) would slow every command's start-up.
+import { PymlError, EXIT } from '@pyml/core/errors';
 
 export interface OutputOptions {
   json: boolean;

@@ -2,7 +2,6 @@ import { mkdtemp, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { openImage, type ImageSource } from '@pyml/image';
-import { saveFromEngine } from './docker-engine.ts';
 import { pullImage, type PullOptions } from './pull-image.ts';
 import { looksLikeRegistryRef } from './reference.ts';
 
@@ -17,6 +16,8 @@ export async function openAnyImage(ref: string, options: PullOptions = {}): Prom
   if (ref.startsWith(DOCKER_DAEMON_PREFIX)) {
     const name = ref.slice(DOCKER_DAEMON_PREFIX.length);
     if (!name) throw new Error(`${ref}: name an image, e.g. docker-daemon:iris:1.0.0`);
+    // dockerode is loaded only for engine refs: it is slow to import and most refs are files or registries.
+    const { saveFromEngine } = await import('./docker-engine.ts');
     const saved = await saveFromEngine(name);
     return wrap(ref, saved.file, saved.dir);
   }

@@ -3,7 +3,8 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { build, EXIT, PymlError } from '@pyml/core';
-import { loadIntoEngine, type LoadResult, type PushResult } from '@pyml/registry';
+import type { LoadResult } from '@pyml/registry/docker-engine';
+import type { PushResult } from '@pyml/registry/push-image';
 import { formatBytes, printJson, showProgress, usage } from '../output.ts';
 import { Progress } from '../progress.ts';
 
@@ -50,6 +51,7 @@ export async function run(args: string[]): Promise<number> {
     }
     if (values.load) {
       progress.step(`loading ${result.refName} into the Docker engine`);
+      const { loadIntoEngine } = await import('@pyml/registry/docker-engine');
       loaded = await loadIntoEngine(tar!, [result.refName]).catch((error: Error) => { throw new PymlError(error.message); });
     }
   } finally {

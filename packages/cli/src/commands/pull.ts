@@ -1,6 +1,6 @@
 import { parseArgs } from 'node:util';
-import { EXIT, PymlError } from '@pyml/core';
-import { pullImage } from '@pyml/registry';
+import { EXIT, PymlError } from '@pyml/core/errors';
+import { pullImage } from '@pyml/registry/pull-image';
 import { formatBytes, printJson, showProgress, usage } from '../output.ts';
 import { Progress } from '../progress.ts';
 

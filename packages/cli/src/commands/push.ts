@@ -1,6 +1,7 @@
 import { parseArgs } from 'node:util';
-import { EXIT, PymlError } from '@pyml/core';
-import { looksLikeRegistryRef, parseReference, pushImage, type PushResult } from '@pyml/registry';
+import { EXIT, PymlError } from '@pyml/core/errors';
+import { pushImage, type PushResult } from '@pyml/registry/push-image';
+import { looksLikeRegistryRef, parseReference } from '@pyml/registry/reference';
 import { withImage } from '../describe-image.ts';
 import { formatBytes, printJson, showProgress, usage } from '../output.ts';
 import { Progress } from '../progress.ts';
