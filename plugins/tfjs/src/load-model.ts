@@ -9,6 +9,9 @@ import type { Signature, Tensor, Tensors, TensorSpec } from '@pyml/contract';
 import { fileLoadHandler, readModelDirectory, type TfjsFormat } from './file-io.ts';
 import { FROM_TFJS, TO_TFJS } from './tfjs-dtype.ts';
 
+interface GraphTensorInfo { name: string; dtype?: string; tensorShape?: { dim?: { size: string | number }[]; unknownRank?: boolean } }
+const GRAPH_DTYPES: Record<string, string> = { DT_FLOAT: 'float32', DT_INT32: 'int32', DT_BOOL: 'bool', DT_STRING: 'string' };
+
 /** A loaded TF.js model. */
 export interface TfjsSession {
   readonly format: TfjsFormat;
@@ -45,9 +48,33 @@ function layerNames(tensors: readonly { name: string }[]): string[] {
   return new Set(short).size === short.length ? short : tensors.map((t) => t.name);
 }
 
+interface KerasLayer { class_name?: string; config?: { name?: string } }
+interface KerasTopology { model_config?: KerasTopology; class_name?: string; config?: { layers?: KerasLayer[]; input_layers?: unknown[][]; output_layers?: unknown[][] } | KerasLayer[] }
+
+/**
+ * Input/output names as model.json states them. TF.js renames layers it has already seen in the process
+ * (`hidden_input_1` on a second load), so names read back from a loaded model are not stable.
+ */
+function topologyNames(topology: unknown): { inputs: string[]; outputs: string[] } | undefined {
+  const t = ((topology as KerasTopology | undefined)?.model_config ?? topology) as KerasTopology | undefined;
+  if (!t?.config) return undefined;
+  const config = t.config as { layers?: KerasLayer[]; input_layers?: unknown[][]; output_layers?: unknown[][] };
+  const layers = Array.isArray(t.config) ? (t.config as KerasLayer[]) : config.layers;
+  if (t.class_name === 'Sequential' && layers?.length) {
+    const first = layers[0]!;
+    const input = first.class_name === 'InputLayer' ? first.config?.name : `${first.config?.name}_input`;
+    const output = layers[layers.length - 1]!.config?.name;
+    return input && output ? { inputs: [input], outputs: [output] } : undefined;
+  }
+  if (Array.isArray(config.input_layers) && Array.isArray(config.output_layers)) {
+    return { inputs: config.input_layers.map((l) => String(l[0])), outputs: config.output_layers.map((l) => String(l[0])) };
+  }
+  return undefined;
+}
+
 /** Loads the model in `dir`; `display` is how errors name it. */
 export async function loadTfjsModel(dir: string, display = dir): Promise<TfjsSession> {
-  const { format } = readModelDirectory(dir, display);
+  const { format, artifacts } = readModelDirectory(dir, display);
   const where = `${display}/model.json`;
   if (format === 'layers') {
     let model: LayersModel;
@@ -56,9 +83,12 @@ export async function loadTfjsModel(dir: string, display = dir): Promise<TfjsSes
     } catch (error) {
       throw new Error(`${where}: TF.js cannot load this layers model: ${(error as Error).message}`, { cause: error });
     }
+    const names = topologyNames(artifacts.modelTopology);
+    const inputNames = names?.inputs.length === model.inputs.length ? names.inputs : layerNames(model.inputs);
+    const outputNames = names?.outputs.length === model.outputs.length ? names.outputs : layerNames(model.outputs);
     const signature: Signature = {
-      inputs: model.inputs.map((s, i) => specOf(layerNames(model.inputs)[i]!, s.shape, s.dtype, where)),
-      outputs: model.outputs.map((s, i) => specOf(layerNames(model.outputs)[i]!, s.shape, s.dtype, where)),
+      inputs: model.inputs.map((s, i) => specOf(inputNames[i]!, s.shape, s.dtype, where)),
+      outputs: model.outputs.map((s, i) => specOf(outputNames[i]!, s.shape, s.dtype, where)),
     };
     return {
       format,
@@ -88,9 +118,20 @@ export async function loadTfjsModel(dir: string, display = dir): Promise<TfjsSes
   } catch (error) {
     throw new Error(`${where}: TF.js cannot load this graph model: ${(error as Error).message}`, { cause: error });
   }
+  // Graph nodes carry a dtype attribute only for some ops (Placeholder, Const); the converter's signature in
+  // model.json has every input's and output's dtype and shape, keyed by tensor name (`Identity:0`).
+  const declared = (artifacts.signature ?? {}) as { inputs?: Record<string, GraphTensorInfo>; outputs?: Record<string, GraphTensorInfo> };
+  const fromSignature = (role: 'input' | 'output', t: { name: string; shape?: number[]; dtype: string }): TensorSpec => {
+    if (t.dtype) return specOf(t.name, t.shape, t.dtype, where);
+    const info = Object.values((role === 'input' ? declared.inputs : declared.outputs) ?? {}).find((i) => i.name === t.name || i.name === `${t.name}:0`);
+    const dtype = info?.dtype && GRAPH_DTYPES[info.dtype];
+    if (!dtype) throw new Error(`${where}: graph model ${role} "${t.name}" has no dtype in the graph nor in model.json's "signature"; convert the model from a SavedModel signature`);
+    const shape = info.tensorShape?.unknownRank || !info.tensorShape?.dim ? undefined : info.tensorShape.dim.map((d) => Number(d.size));
+    return specOf(t.name, shape, dtype, where);
+  };
   const signature: Signature = {
-    inputs: model.inputs.map((t) => specOf(t.name, t.shape, t.dtype, where)),
-    outputs: model.outputs.map((t) => specOf(t.name, t.shape, t.dtype, where)),
+    inputs: model.inputs.map((t) => fromSignature('input', t)),
+    outputs: model.outputs.map((t) => fromSignature('output', t)),
   };
   return {
     format,

@@ -1,0 +1,37 @@
+/**
+ * Test fixture: writes a small TF.js graph-format model (GraphDef JSON: x → MatMul W → Add b → Softmax → Identity)
+ * with fixed weights, as tensorflowjs_converter would lay it out (model.json + one shard).
+ */
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+
+export const GRAPH_W = Float32Array.from({ length: 12 }, (_, i) => ((i * 7) % 5) / 4 - 0.5);
+export const GRAPH_B = Float32Array.from([0.1, -0.2, 0.3]);
+
+export function writeGraphModel(dir: string): void {
+  mkdirSync(dir, { recursive: true });
+  const float = { type: 'DT_FLOAT' };
+  const node = [
+    { name: 'x', op: 'Placeholder', attr: { dtype: float, shape: { shape: { dim: [{ size: '-1' }, { size: '4' }] } } } },
+    { name: 'W', op: 'Const', attr: { dtype: float, value: { tensor: { dtype: 'DT_FLOAT', tensorShape: { dim: [{ size: '4' }, { size: '3' }] } } } } },
+    { name: 'b', op: 'Const', attr: { dtype: float, value: { tensor: { dtype: 'DT_FLOAT', tensorShape: { dim: [{ size: '3' }] } } } } },
+    { name: 'logits/MatMul', op: 'MatMul', input: ['x', 'W'], attr: { T: float, transpose_a: { b: false }, transpose_b: { b: false } } },
+    { name: 'logits', op: 'AddV2', input: ['logits/MatMul', 'b'], attr: { T: float } },
+    { name: 'softmax', op: 'Softmax', input: ['logits'], attr: { T: float } },
+    { name: 'Identity', op: 'Identity', input: ['softmax'], attr: { T: float } },
+  ];
+  const json = {
+    format: 'graph-model',
+    generatedBy: 'pyml test',
+    convertedBy: null,
+    modelTopology: { node, library: {}, versions: { producer: 1 } },
+    // As tensorflowjs_converter writes it from a SavedModel signature: it carries the outputs' dtypes and shapes.
+    signature: {
+      inputs: { 'x:0': { name: 'x:0', dtype: 'DT_FLOAT', tensorShape: { dim: [{ size: '-1' }, { size: '4' }] } } },
+      outputs: { 'Identity:0': { name: 'Identity:0', dtype: 'DT_FLOAT', tensorShape: { dim: [{ size: '-1' }, { size: '3' }] } } },
+    },
+    weightsManifest: [{ paths: ['group1-shard1of1.bin'], weights: [{ name: 'W', shape: [4, 3], dtype: 'float32' }, { name: 'b', shape: [3], dtype: 'float32' }] }],
+  };
+  writeFileSync(join(dir, 'model.json'), JSON.stringify(json));
+  writeFileSync(join(dir, 'group1-shard1of1.bin'), Buffer.concat([Buffer.from(GRAPH_W.buffer), Buffer.from(GRAPH_B.buffer)]));
+}

@@ -1,0 +1,122 @@
+/**
+ * @pyml/plugin-tfjs end to end: the example's layers model (and a graph-format model) built into images, run once
+ * by `pyml predict` (the image's own entrypoint, WASM backend from the deps layer) and compared with in-process
+ * TF.js predictions on the same backend; broken model directories are build errors naming the file.
+ */
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { readFile, rm, unlink, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import * as tf from '@tensorflow/tfjs';
+import '@tensorflow/tfjs-backend-wasm';
+import { initBackend, wasmDir } from '@pyml/plugin-tfjs/adapter';
+import { loadTfjsModel } from '@pyml/plugin-tfjs/load-model';
+import type { Tensor } from '@pyml/contract';
+import { pyml, parseJson, REPO, runProcess } from '../helpers/cli.ts';
+import { copyExample, tempDir } from '../helpers/project.ts';
+import { writeGraphModel } from './make-graph-model.ts';
+
+const example = path.join(REPO, 'examples/tfjs-iris');
+interface V2 { outputs: { name: string; datatype: string; shape: number[]; data: number[] }[] }
+let work: string;
+
+/** 150 iris rows as one FP32 [150, 4] request. */
+async function irisRows(): Promise<number[]> {
+  const lines = (await readFile(path.join(REPO, 'examples/onnx-iris/data/iris.csv'), 'utf8')).trim().split('\n').slice(1);
+  return lines.flatMap((l) => l.split(',').slice(0, 4).map(Number));
+}
+
+async function inProcess(dir: string, input: string, rows: number[], backend: 'wasm' | 'cpu') {
+  await initBackend(backend, wasmDir());
+  const session = await loadTfjsModel(dir);
+  try {
+    return await session.run({ [input]: { dtype: 'FP32', shape: [rows.length / 4, 4], data: Float32Array.from(rows) } as Tensor });
+  } finally {
+    session.release();
+  }
+}
+
+async function servedBy(oci: string, input: string, rows: number[]): Promise<V2> {
+  const request = path.join(work, `request-${path.basename(oci)}.json`);
+  await writeFile(request, JSON.stringify({ inputs: [{ name: input, datatype: 'FP32', shape: [rows.length / 4, 4], data: rows }] }));
+  const r = await pyml(['predict', oci, '--input', request, '--json']);
+  assert.is(r.code, 0, r.stderr);
+  return parseJson<V2>(r);
+}
+
+test.before(async () => { work = await tempDir('pyml-tfjs-'); });
+test.after(async () => { await rm(work, { recursive: true, force: true }); });
+
+test('make-model.ts reproduces the committed model directory byte for byte', async () => {
+  const r = await runProcess(process.execPath, ['--import', 'tsx', path.join(example, 'make-model.ts'), `${work}/made`]);
+  assert.is(r.code, 0, r.stderr);
+  for (const f of ['model.json', 'weights.bin']) {
+    assert.ok((await readFile(`${work}/made/${f}`)).equals(await readFile(path.join(example, 'weights/model', f))), `${f} identical`);
+  }
+});
+
+test('layers model: signature inferred, WASM layer shipped, served predictions equal in-process TF.js', async () => {
+  const b = await pyml(['build', example, '--out', `${work}/layers`, '--json']);
+  assert.is(b.code, 0, b.stderr);
+  const built = parseJson<{ signature: unknown; parts: { part: string; name: string }[] }>(b);
+  assert.equal(built.signature, { inputs: [{ name: 'hidden_input', dtype: 'FP32', shape: [-1, 4] }], outputs: [{ name: 'probabilities', dtype: 'FP32', shape: [-1, 3] }] });
+  assert.ok(built.parts.some((p) => p.part === 'deps' && p.name === 'tfjs-backend-wasm'));
+  const i = await pyml(['inspect', 'image', `${work}/layers`, '--json']);
+  const deps = parseJson<{ deps: { name: string; version: string; license?: string }[] }>(i).deps;
+  for (const name of ['@tensorflow/tfjs-core', '@tensorflow/tfjs-layers', '@tensorflow/tfjs-backend-wasm']) {
+    assert.ok(deps.some((d) => d.name === name && d.version && d.license), `deps manifest lists ${name}`);
+  }
+
+  const rows = await irisRows();
+  const served = (await servedBy(`${work}/layers`, 'hidden_input', rows)).outputs.find((o) => o.name === 'probabilities')!;
+  assert.equal(served.shape, [150, 3]);
+  const wasm = (await inProcess(path.join(example, 'weights/model'), 'hidden_input', rows, 'wasm')).probabilities!;
+  assert.equal(served.data, Array.from(wasm.data as Float32Array), 'bitwise equal to in-process TF.js on the same (WASM) backend');
+  const cpu = (await inProcess(path.join(example, 'weights/model'), 'hidden_input', rows, 'cpu')).probabilities!;
+  const worst = served.data.reduce((m, v, k) => Math.max(m, Math.abs(v - (cpu.data as Float32Array)[k]!)), 0);
+  assert.ok(worst < 1e-5, `within 1e-5 of the CPU backend (max diff ${worst})`);
+  // The model is a real classifier: most iris rows get their species.
+  const species = (await readFile(path.join(REPO, 'examples/onnx-iris/data/iris.csv'), 'utf8')).trim().split('\n').slice(1).map((l) => ['setosa', 'versicolor', 'virginica'].indexOf(l.split(',')[4]!));
+  const correct = species.filter((s, r) => { const p = served.data.slice(r * 3, r * 3 + 3); return p.indexOf(Math.max(...p)) === s; }).length;
+  assert.ok(correct >= 135, `accuracy ${correct}/150`);
+});
+
+test('graph model: signature from model.json, served predictions equal in-process TF.js', async () => {
+  const dir = await copyExample('tfjs-iris', 'pyml-tfjs-graph-');
+  try {
+    await rm(path.join(dir, 'weights/model'), { recursive: true });
+    writeGraphModel(path.join(dir, 'weights/graph'));
+    await writeFile(path.join(dir, 'pyml.config.ts'), (await readFile(path.join(dir, 'pyml.config.ts'), 'utf8')).replace("'./weights/model'", "'./weights/graph'"));
+    const b = await pyml(['build', dir, '--out', `${work}/graph`, '--json']);
+    assert.is(b.code, 0, b.stderr);
+    assert.equal(parseJson<{ signature: unknown }>(b).signature, { inputs: [{ name: 'x', dtype: 'FP32', shape: [-1, 4] }], outputs: [{ name: 'Identity', dtype: 'FP32', shape: [-1, 3] }] });
+    const rows = (await irisRows()).slice(0, 40);
+    const served = (await servedBy(`${work}/graph`, 'x', rows)).outputs.find((o) => o.name === 'Identity')!;
+    const expected = (await inProcess(path.join(dir, 'weights/graph'), 'x', rows, 'wasm')).Identity!;
+    assert.equal(served.shape, [10, 3]);
+    assert.equal(served.data, Array.from(expected.data as Float32Array));
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+});
+
+test('a missing shard and a broken model.json are build errors naming the file', async () => {
+  const dir = await copyExample('tfjs-iris', 'pyml-tfjs-bad-');
+  try {
+    await unlink(path.join(dir, 'weights/model/weights.bin'));
+    let r = await pyml(['build', dir, '--out', `${dir}/oci`]);
+    assert.is(r.code, 1, r.stdout + r.stderr);
+    assert.match(r.stderr, 'weights/model/weights.bin');
+    assert.match(r.stderr, 'missing');
+
+    await writeFile(path.join(dir, 'weights/model/model.json'), '{"modelTopology": {"class_name": "Sequential"');
+    r = await pyml(['build', dir, '--out', `${dir}/oci`]);
+    assert.is(r.code, 1, r.stdout + r.stderr);
+    assert.match(r.stderr, 'weights/model/model.json');
+    assert.match(r.stderr, 'not valid JSON');
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+});
+
+test.run();
