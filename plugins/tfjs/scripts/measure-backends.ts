@@ -4,23 +4,19 @@
  *
  *   node --import tsx plugins/tfjs/scripts/measure-backends.ts [MODEL_DIR]
  */
-import { dirname, join } from 'node:path';
-import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
 import * as tf from '@tensorflow/tfjs';
-import { setWasmPaths } from '@tensorflow/tfjs-backend-wasm';
+import '@tensorflow/tfjs-backend-wasm';
+import { initBackend, wasmDir } from '../src/adapter.ts';
 import { fileLoadHandler } from '../src/file-io.ts';
 
 const dir = process.argv[2] ?? fileURLToPath(new URL('../../../examples/tfjs-iris/weights/model', import.meta.url));
-const wasmDir = join(dirname(createRequire(import.meta.url).resolve('@tensorflow/tfjs-backend-wasm')), '..', 'dist');
-setWasmPaths(`${wasmDir}/`);
-tf.env().set('PROD', true);
 
 function median(xs: number[]): number { const s = [...xs].sort((a, b) => a - b); return s[Math.floor(s.length / 2)]!; }
 
 async function measure(backend: string) {
-  await tf.setBackend(backend);
-  await tf.ready();
+  // As in the image: one WASM thread, production flags.
+  await initBackend(backend, wasmDir());
   const model = await tf.loadLayersModel(fileLoadHandler(dir));
   const width = model.inputs[0]!.shape[1] as number;
   const result: Record<string, number> = {};
