@@ -1,0 +1,114 @@
+import { parseArgs } from 'node:util';
+import { EXIT, PymlError } from '@pyml/core/errors';
+import {
+  kubernetesObjects, readResourcesFile, requireDigestReference, resolveModelImage, writeManifests,
+  type Format, type Layout, type ModelImage, type ResourcesFile,
+} from '@pyml/deploy';
+import { printJson, usage } from '../output.ts';
+
+export const help = `Usage: pyml deploy k8s REF... --out DIR --serve-image REPO@sha256:DIGEST [options]
+
+Writes Kubernetes manifests that run the images: a Deployment whose pod holds the \`pyml serve\` front and one
+container per model image (the image's own entrypoint, serving on a Unix socket in a shared in-memory emptyDir,
+mode 0700, no ports), a Service (V2 gRPC on 8001, HTTP on 8000), readiness and liveness probes, resource
+requests and limits, a HorizontalPodAutoscaler (CPU) and a PodDisruptionBudget. Every object is checked
+against the Kubernetes API schema before anything is written. Images are always referenced by digest.
+
+REF is one of:
+  LAYOUT=REGISTRY/REPO[:TAG]      the OCI layout (or OCI tarball) you pushed there: the digest is the layout's
+                                  manifest digest, the model name and sizing come from its pyml.json (no
+                                  registry is contacted; the tag is not used)
+  NAME=REGISTRY/REPO@sha256:…     a pushed image, model name given; nothing is read
+  REGISTRY/REPO@sha256:…          a pushed image, read from the registry for its model name and sizing
+
+Options:
+  --out DIR                      where the manifests go (replaced as a whole; written under a temp name first)
+  --serve-image REPO@sha256:…    image of the front: must have \`pyml\` (and \`node\`) on PATH (required)
+  --format plain|kustomize       kustomize also writes kustomization.yaml (default plain)
+  --layout pod|per-model         pod: one Deployment with every model (default); per-model: one Deployment,
+                                 Service, HPA and PDB per model (front + that model), NAME-MODEL
+  --name NAME                    base name of the objects (default: the model's name for one model, else pyml)
+  --namespace NS                 metadata.namespace of every object (and the kustomization's namespace)
+  --replicas N                   pods at least (the autoscaler's minimum; default 2)
+  --max-replicas N               pods at most (default 10, at least --replicas)
+  --cpu-utilization PCT          average CPU, in % of the requests, the autoscaler aims at (default 70)
+  --resources FILE               YAML/JSON: front, default and per-model (models.NAME) requests/limits; they
+                                 override the image's pyml.json deploy.resources and the defaults
+  --json                         print one JSON object
+  -h, --help                     show this help
+
+Examples:
+  pyml push /tmp/iris registry.example.com/models/iris:1.0.0
+  pyml deploy k8s /tmp/iris=registry.example.com/models/iris --serve-image registry.example.com/pyml-serve@sha256:… --out k8s/
+  kubectl apply -f k8s/
+`;
+
+export async function run(args: string[]): Promise<number> {
+  const { values, positionals } = parseArgs({
+    args, allowPositionals: true,
+    options: {
+      out: { type: 'string' },
+      'serve-image': { type: 'string' },
+      format: { type: 'string', default: 'plain' },
+      layout: { type: 'string', default: 'pod' },
+      name: { type: 'string' },
+      namespace: { type: 'string' },
+      replicas: { type: 'string', default: '2' },
+      'max-replicas': { type: 'string' },
+      'cpu-utilization': { type: 'string', default: '70' },
+      resources: { type: 'string' },
+      json: { type: 'boolean', default: false },
+      help: { type: 'boolean', short: 'h' },
+    },
+  });
+  if (values.help) { process.stdout.write(help); return EXIT.ok; }
+  const [target, ...refs] = positionals;
+  if (target !== 'k8s') throw usage(target === undefined ? 'usage: pyml deploy k8s REF... --out DIR --serve-image REPO@sha256:…' : `pyml deploy knows one target, k8s; got '${target}'`);
+  if (refs.length === 0) throw usage('pyml deploy k8s needs at least one REF (LAYOUT=REGISTRY/REPO, NAME=REGISTRY/REPO@sha256:…, or REGISTRY/REPO@sha256:…)');
+  if (!values.out) throw usage('pyml deploy k8s needs --out DIR');
+  if (!values['serve-image']) throw usage('pyml deploy k8s needs --serve-image REPO@sha256:… (an image with pyml on PATH, for the front container)');
+  const format = values.format as Format;
+  if (format !== 'plain' && format !== 'kustomize') throw usage(`--format must be plain or kustomize, got '${values.format}'`);
+  const layout = values.layout as Layout;
+  if (layout !== 'pod' && layout !== 'per-model') throw usage(`--layout must be pod or per-model, got '${values.layout}'`);
+  const replicas = integer(values.replicas!, '--replicas', 1);
+  const maxReplicas = values['max-replicas'] === undefined ? Math.max(10, replicas) : integer(values['max-replicas'], '--max-replicas', 1);
+  const cpuUtilization = integer(values['cpu-utilization']!, '--cpu-utilization', 1);
+
+  let serveImage: string;
+  let resources: ResourcesFile | undefined;
+  const models: ModelImage[] = [];
+  try {
+    serveImage = requireDigestReference(values['serve-image'], '--serve-image');
+    resources = values.resources ? await readResourcesFile(values.resources) : undefined;
+    // Registry reads are loaded only when a bare digest ref needs one.
+    const openRemote = async (ref: string) => (await import('@pyml/registry/open-any-image')).openAnyImage(ref);
+    for (const ref of refs) models.push(await resolveModelImage(ref, openRemote));
+  } catch (error) {
+    throw new PymlError((error as Error).message, EXIT.usage);
+  }
+  const name = values.name ?? (models.length === 1 ? models[0].name.toLowerCase().replace(/[^a-z0-9-]+/g, '-') : 'pyml');
+  let written;
+  try {
+    const objects = kubernetesObjects(models, { name, namespace: values.namespace, serveImage, layout, replicas, maxReplicas, cpuUtilization, resources });
+    written = await writeManifests(values.out, objects, { format, namespace: values.namespace });
+  } catch (error) {
+    throw new PymlError((error as Error).message);
+  }
+  const summary = { ok: true, out: values.out, format, layout, serveImage, models: models.map((m) => ({ name: m.name, image: m.image, from: m.from })), files: written };
+  if (values.json) {
+    printJson(summary);
+    return EXIT.ok;
+  }
+  process.stdout.write(`wrote ${written.length} files to ${values.out} (${layout} layout, ${format})\n`);
+  for (const m of models) process.stdout.write(`  ${m.name.padEnd(20)} ${m.image}\n`);
+  for (const f of written) process.stdout.write(`  ${f.file}${f.kind ? `  (${f.kind} ${f.name})` : ''}\n`);
+  process.stdout.write(`apply with: kubectl apply ${format === 'kustomize' ? '-k' : '-f'} ${values.out}\n`);
+  return EXIT.ok;
+}
+
+function integer(value: string, flag: string, min: number): number {
+  const n = Number(value);
+  if (!Number.isSafeInteger(n) || n < min) throw usage(`${flag} must be an integer ≥ ${min}, got '${value}'`);
+  return n;
+}

@@ -1,0 +1,93 @@
+import { stat } from 'node:fs/promises';
+import { openImage, type ImageSource } from '@pyml/image';
+import { DIGEST, digestReference, parseImageName } from './image-reference.ts';
+import { checkRequirements, type ResourceRequirements } from './resources.ts';
+
+/** One model to deploy: the routing name, the image pinned by digest, and what its pyml.json says about sizing. */
+export interface ModelImage {
+  /** The model's name as its image serves it: the front routes by it and names its socket after it. */
+  name: string;
+  /** `REGISTRY/REPOSITORY@sha256:…`: the only form written into manifests. */
+  image: string;
+  digest: string;
+  /** Bytes of weights, from pyml.json: sizes the default memory request. */
+  weightsBytes?: number;
+  /** `deploy.resources` from the image's pyml.json, when the build recorded one. */
+  resources?: ResourceRequirements;
+  /** Where the name and digest came from: a layout path, a registry, or the command line. */
+  from: string;
+}
+
+/** Opens a registry image (e.g. @pyml/registry's openAnyImage); passed in so this package reads OCI files only. */
+export type OpenRemoteImage = (ref: string) => Promise<ImageSource>;
+
+const MODEL_NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$/;
+const PYML_JSON = '/opt/pyml/pyml.json';
+
+/**
+ * Resolves one REF of `pyml deploy k8s`:
+ *   LAYOUT=REGISTRY/REPO[:TAG]          an OCI layout (or OCI tarball) that was pushed there: the digest is the
+ *                                        layout's manifest digest (push sends the manifest bytes unchanged), and the
+ *                                        model name comes from its pyml.json; no registry is contacted.
+ *   NAME=REGISTRY/REPO@sha256:…         a pushed image named on the command line; nothing is read.
+ *   REGISTRY/REPO@sha256:…              a pushed image, read from the registry (when `openRemote` is given) for
+ *                                        its model name and sizing.
+ * A tag alone is never enough: what is deployed is always pinned by digest.
+ */
+export async function resolveModelImage(spec: string, openRemote?: OpenRemoteImage): Promise<ModelImage> {
+  const eq = spec.indexOf('=');
+  if (eq > 0) {
+    const left = spec.slice(0, eq);
+    const right = spec.slice(eq + 1);
+    if (await isLocalImage(left)) return fromLayout(left, right, spec);
+    if (!MODEL_NAME.test(left)) throw new Error(`${spec}: '${left}' is neither an image layout on disk nor a model name`);
+    const name = parseImageName(right, spec);
+    if (!name.digest) throw new Error(`${spec}: '${right}' has no digest; give REGISTRY/REPO@sha256:… (images are deployed by digest, never by tag), or LAYOUT=${right} to take the digest from the layout that was pushed`);
+    return { name: left, image: digestReference(name, name.digest), digest: name.digest, from: 'command line' };
+  }
+  const name = parseImageName(spec, spec);
+  if (!name.digest) throw new Error(`${spec}: no digest; give REGISTRY/REPO@sha256:…, NAME=REGISTRY/REPO@sha256:…, or LAYOUT=REGISTRY/REPO (digest from the pushed layout). Images are deployed by digest, never by tag`);
+  if (!openRemote) throw new Error(`${spec}: reading the image from its registry is not available here; name the model: NAME=${spec}`);
+  const source = await openRemote(spec);
+  try {
+    if (source.manifestDigest !== name.digest) throw new Error(`${spec}: the registry served manifest ${source.manifestDigest}, not ${name.digest}`);
+    return { ...(await describe(source, spec)), image: digestReference(name, name.digest), digest: name.digest, from: `registry ${name.repository}` };
+  } finally {
+    await source.close();
+  }
+}
+
+async function fromLayout(layout: string, target: string, spec: string): Promise<ModelImage> {
+  const name = parseImageName(target, spec);
+  const source = await openImage(layout).catch((error: Error) => { throw new Error(`${spec}: ${error.message}`); });
+  try {
+    if (name.digest && name.digest !== source.manifestDigest) {
+      throw new Error(`${spec}: the layout's manifest is ${source.manifestDigest}, but the reference pins ${name.digest}; push the layout again or fix the reference`);
+    }
+    return { ...(await describe(source, spec)), image: digestReference(name, source.manifestDigest), digest: source.manifestDigest, from: `layout ${layout}` };
+  } finally {
+    await source.close();
+  }
+}
+
+async function describe(source: ImageSource, spec: string): Promise<Pick<ModelImage, 'name' | 'weightsBytes' | 'resources'>> {
+  const bytes = await source.readFile(PYML_JSON);
+  if (!bytes) throw new Error(`${spec}: the image has no ${PYML_JSON}; is it a pyml image?`);
+  let manifest: { name?: unknown; weights?: { files?: { size?: number }[] }; deploy?: { resources?: unknown } };
+  try {
+    manifest = JSON.parse(bytes.toString('utf8'));
+  } catch (error) {
+    throw new Error(`${spec}: ${PYML_JSON} is not JSON: ${(error as Error).message}`);
+  }
+  if (typeof manifest.name !== 'string' || !MODEL_NAME.test(manifest.name)) throw new Error(`${spec}: ${PYML_JSON} has no valid "name"`);
+  const weightsBytes = (manifest.weights?.files ?? []).reduce((n, f) => n + (typeof f.size === 'number' ? f.size : 0), 0);
+  const resources = manifest.deploy?.resources === undefined ? undefined : checkRequirements(manifest.deploy.resources, `${spec}: ${PYML_JSON} deploy.resources`);
+  return { name: manifest.name, weightsBytes, resources };
+}
+
+async function isLocalImage(path: string): Promise<boolean> {
+  if (await stat(path).then(() => true, () => false)) return true;
+  // LAYOUT:REFNAME picks one image of a layout holding several.
+  const m = /^(.*):([^:/]+)$/.exec(path);
+  return Boolean(m && !DIGEST.test(path) && (await stat(m[1]).then(() => true, () => false)));
+}
