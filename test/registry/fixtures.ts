@@ -8,7 +8,7 @@ export interface BuiltImage {
   layout: string;
   tar?: string;
   digest: string;
-  parts: { part: string; digest: string; diffId: string; size: number }[];
+  parts: { part: string; digest: string; diffId: string; size: number; mediaType: string }[];
 }
 
 /** Builds the iris example (a fresh copy) into a layout, optionally with a tarball. */

@@ -47,28 +47,7 @@ export async function pullImage(target: string | ImageReference, outDir: string,
   const platform = options.platform ? parsePlatform(options.platform) : hostPlatform();
   const name = formatReference(ref);
 
-  let fetched = await fetchManifest(client, manifestReference(ref), ref.digest);
-  let manifestDescriptorPlatform: OciPlatform | undefined;
-  if (fetched.mediaType === MEDIA_TYPE_INDEX || fetched.mediaType === MEDIA_TYPE_DOCKER_MANIFEST_LIST) {
-    const index = JSON.parse(fetched.bytes.toString('utf8')) as OciIndex;
-    const chosen = (index.manifests ?? []).find((m) => m.platform?.os === platform.os && m.platform?.architecture === platform.architecture
-      && (!platform.variant || m.platform?.variant === platform.variant));
-    if (!chosen) {
-      const has = (index.manifests ?? []).map((m) => m.platform ? `${m.platform.os}/${m.platform.architecture}${m.platform.variant ? `/${m.platform.variant}` : ''}` : m.digest).join(', ');
-      throw new Error(`${name} is an image index with no ${platformText(platform)} image (it has: ${has || 'none'}); pick one with --platform`);
-    }
-    manifestDescriptorPlatform = chosen.platform;
-    fetched = await fetchManifest(client, chosen.digest, chosen.digest);
-  }
-  if (fetched.mediaType !== MEDIA_TYPE_MANIFEST && fetched.mediaType !== MEDIA_TYPE_DOCKER_MANIFEST) {
-    throw new Error(`${name}: manifest has unsupported media type ${fetched.mediaType}`);
-  }
-  const manifest = JSON.parse(fetched.bytes.toString('utf8')) as OciManifest;
-  if (!manifest.config || !Array.isArray(manifest.layers)) throw new Error(`${name}: manifest ${fetched.digest} has no config or layers`);
-  const wanted = [{ d: manifest.config, what: 'config' }, ...manifest.layers.map((d, i) => ({ d, what: `layer ${i}` }))];
-  for (const { d, what } of wanted) {
-    if (!isDigest(d.digest) || !Number.isSafeInteger(d.size)) throw new Error(`${name}: manifest ${fetched.digest} ${what} has a bad digest or size`);
-  }
+  const { fetched, manifest, wanted, descriptorPlatform } = await resolveManifest(client, ref, platform);
 
   const layout = resolve(outDir);
   await refuseNonLayout(layout);
@@ -86,7 +65,7 @@ export async function pullImage(target: string | ImageReference, outDir: string,
     }
     await writeFile(join(blobDir, fetched.digest.slice(7)), fetched.bytes);
     const config = JSON.parse(await readFile(join(blobDir, manifest.config.digest.slice(7)), 'utf8')) as { os?: string; architecture?: string; variant?: string };
-    const imagePlatform: OciPlatform = manifestDescriptorPlatform ?? { os: config.os ?? 'linux', architecture: config.architecture ?? 'unknown', ...(config.variant ? { variant: config.variant } : {}) };
+    const imagePlatform: OciPlatform = descriptorPlatform ?? { os: config.os ?? 'linux', architecture: config.architecture ?? 'unknown', ...(config.variant ? { variant: config.variant } : {}) };
     const index: OciIndex = {
       schemaVersion: 2, mediaType: MEDIA_TYPE_INDEX,
       manifests: [{
@@ -107,6 +86,43 @@ export async function pullImage(target: string | ImageReference, outDir: string,
   }
 }
 
+export interface ResolvedManifest {
+  fetched: FetchedManifest;
+  manifest: OciManifest;
+  /** The config and the layers, in manifest order. */
+  wanted: { d: OciDescriptor; what: string }[];
+  /** The platform the image index gave the manifest, when it came from one. */
+  descriptorPlatform?: OciPlatform;
+}
+
+/** GETs the manifest REF names, going through an image index to the `platform` image, and checks its shape. */
+export async function resolveManifest(client: RegistryClient, ref: ImageReference, platform: OciPlatform): Promise<ResolvedManifest> {
+  const name = formatReference(ref);
+  let fetched = await fetchManifest(client, manifestReference(ref), ref.digest);
+  let descriptorPlatform: OciPlatform | undefined;
+  if (fetched.mediaType === MEDIA_TYPE_INDEX || fetched.mediaType === MEDIA_TYPE_DOCKER_MANIFEST_LIST) {
+    const index = JSON.parse(fetched.bytes.toString('utf8')) as OciIndex;
+    const chosen = (index.manifests ?? []).find((m) => m.platform?.os === platform.os && m.platform?.architecture === platform.architecture
+      && (!platform.variant || m.platform?.variant === platform.variant));
+    if (!chosen) {
+      const has = (index.manifests ?? []).map((m) => m.platform ? platformText(m.platform) : m.digest).join(', ');
+      throw new Error(`${name} is an image index with no ${platformText(platform)} image (it has: ${has || 'none'})`);
+    }
+    descriptorPlatform = chosen.platform;
+    fetched = await fetchManifest(client, chosen.digest, chosen.digest);
+  }
+  if (fetched.mediaType !== MEDIA_TYPE_MANIFEST && fetched.mediaType !== MEDIA_TYPE_DOCKER_MANIFEST) {
+    throw new Error(`${name}: manifest has unsupported media type ${fetched.mediaType}`);
+  }
+  const manifest = JSON.parse(fetched.bytes.toString('utf8')) as OciManifest;
+  if (!manifest.config || !Array.isArray(manifest.layers)) throw new Error(`${name}: manifest ${fetched.digest} has no config or layers`);
+  const wanted = [{ d: manifest.config, what: 'config' }, ...manifest.layers.map((d, i) => ({ d, what: `layer ${i}` }))];
+  for (const { d, what } of wanted) {
+    if (!isDigest(d.digest) || !Number.isSafeInteger(d.size)) throw new Error(`${name}: manifest ${fetched.digest} ${what} has a bad digest or size`);
+  }
+  return { fetched, manifest, wanted, descriptorPlatform };
+}
+
 export function parsePlatform(text: string): OciPlatform {
   const [os, architecture, variant, ...rest] = text.split('/');
   if (!os || !architecture || rest.length) throw new Error(`platform ${JSON.stringify(text)} is not OS/ARCH[/VARIANT], e.g. linux/amd64`);
@@ -117,7 +133,7 @@ export function platformText(p: OciPlatform): string {
   return `${p.os}/${p.architecture}${p.variant ? `/${p.variant}` : ''}`;
 }
 
-interface FetchedManifest {
+export interface FetchedManifest {
   bytes: Buffer;
   digest: string;
   mediaType: string;
@@ -146,7 +162,7 @@ export async function fetchManifest(client: RegistryClient, reference: string, e
 }
 
 /** GETs a blob (following a redirect to storage) into `file`, failing unless it hashes to its digest. */
-async function downloadBlob(client: RegistryClient, d: OciDescriptor, what: string, file: string, options: PullOptions): Promise<void> {
+export async function downloadBlob(client: RegistryClient, d: OciDescriptor, what: string, file: string, options: PullOptions): Promise<void> {
   const label = `fetching ${what} ${d.digest}`;
   await withRetries(client.attempts, label, client.ref.registry, options.log ?? (() => {}), async () => {
     let res: HttpResponse = await client.send({ method: 'GET', url: client.path(`/blobs/${d.digest}`), what: label, expect: [200, 301, 302, 303, 307, 308], retry: false });

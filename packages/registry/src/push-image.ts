@@ -44,7 +44,11 @@ export async function pushImage(source: ImageSource, target: string | ImageRefer
   const ref = typeof target === 'string' ? parseReference(target) : target;
   const log = options.log ?? (() => {});
   const known = options.knownBlobs === false ? undefined : options.knownBlobs ?? new KnownBlobs();
-  const mountFrom = (options.mountFrom ?? []).filter((r) => r !== ref.repository);
+  // An image built on a base from this registry names it (org.opencontainers.image.base.name): mount its layers.
+  const baseName = source.manifest.annotations?.['org.opencontainers.image.base.name'];
+  const base = baseName ? tryParse(baseName) : undefined;
+  const fromBase = base && base.registry === ref.registry ? [base.repository] : [];
+  const mountFrom = [...new Set([...(options.mountFrom ?? []), ...fromBase])].filter((r) => r !== ref.repository);
   const client = new RegistryClient(ref, { actions: 'pull,push', alsoPull: mountFrom, onRetry: log });
 
   const blobs: { descriptor: OciDescriptor; what: string }[] = [
@@ -146,4 +150,12 @@ async function readAll(stream: NodeJS.ReadableStream): Promise<Buffer> {
   const chunks: Buffer[] = [];
   for await (const chunk of stream) chunks.push(chunk as Buffer);
   return Buffer.concat(chunks);
+}
+
+function tryParse(text: string): ImageReference | undefined {
+  try {
+    return parseReference(text);
+  } catch {
+    return undefined;
+  }
 }

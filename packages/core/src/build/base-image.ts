@@ -17,6 +17,8 @@ export interface BaseImage {
   labels: Record<string, string>;
   nodePath: string;
   nodeVersion: string;
+  /** Manifest annotations naming the base (org.opencontainers.image.base.name/digest), for registry bases. */
+  annotations?: Record<string, string>;
 }
 
 export const DEFAULT_ENV = ['PATH=/usr/local/bin:/usr/bin:/bin', 'NODE_ENV=production'];

@@ -191,6 +191,7 @@ export async function build(options: BuildOptions): Promise<BuildResult> {
     'org.opencontainers.image.created': created,
     'org.opencontainers.image.ref.name': config.version,
     'dev.pyml.kind': config.kind,
+    ...base.annotations,
   });
 
   const layout = path.resolve(options.out ?? path.join(config.root, '.pyml', 'image'));

@@ -2,8 +2,10 @@ import { createWriteStream } from 'node:fs';
 import { mkdir, rename, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { pipeline } from 'node:stream/promises';
-import { openImage, type BlobStore, type Layer, type LayerMediaType } from '@pyml/image';
-import { ConfigError } from '../errors.ts';
+import { openImage, type BlobStore, type Layer, type LayerMediaType, type OciDescriptor, type OciImageConfig } from '@pyml/image';
+import { fetchToStore } from '@pyml/registry/fetch-to-store';
+import { looksLikeRegistryRef } from '@pyml/registry/reference';
+import { BuildError, ConfigError } from '../errors.ts';
 import type { ResolvedConfig } from '../types.ts';
 import type { BaseImage } from './base-image.ts';
 
@@ -15,6 +17,7 @@ const GLIBC_NODE_LIBS = ['libc.so.6', 'libm.so.6', 'libstdc++.so.6', 'libgcc_s.s
  * store, each checked against its digest), and its config's Env and labels are kept.
  */
 export async function importBaseImage(ref: string, config: ResolvedConfig, store: BlobStore, log: (m: string) => void): Promise<BaseImage> {
+  if (ref.startsWith('docker://') || (looksLikeRegistryRef(ref) && !path.isAbsolute(ref))) return importRegistryBase(ref, config, store, log);
   let source;
   try {
     source = await openImage(ref);
@@ -22,12 +25,7 @@ export async function importBaseImage(ref: string, config: ResolvedConfig, store
     throw new ConfigError(`${config.configFile}: image.base: ${(err as Error).message}`, "image.base is 'pyml/node' or the path of an OCI image layout");
   }
   try {
-    const want = config.image.platform;
-    const arch = source.config.architecture;
-    if (source.config.os !== want.os || arch !== want.architecture) {
-      throw new ConfigError(`${config.configFile}: image.base ${ref} is for ${source.config.os}/${arch}, but the image is built for ${want.os}/${want.architecture}`,
-        'choose a base for the target platform, or change image.platform');
-    }
+    checkPlatform(ref, source.config, config);
     log(`base layers from ${ref}`);
     const diffIds = source.config.rootfs?.diff_ids ?? [];
     const layers: Layer[] = [];
@@ -43,23 +41,62 @@ export async function importBaseImage(ref: string, config: ResolvedConfig, store
           await rm(tmp, { force: true });
         }
       }
-      layers.push({
-        mediaType: d.mediaType as LayerMediaType, digest: d.digest, diffId: diffIds[i] ?? '', size: d.size, reused: true,
-        annotations: { 'dev.pyml.part': 'base', 'dev.pyml.part.name': `base-${i}` },
-      });
+      layers.push(baseLayer(d, diffIds[i], i));
     }
-    const env = source.config.config?.Env ?? [];
-    const labels = source.config.config?.Labels ?? {};
-    const nodeVersion = env.find((e: string) => e.startsWith('NODE_VERSION='))?.slice('NODE_VERSION='.length);
-    return {
-      layers,
-      libraries: GLIBC_NODE_LIBS,
-      env,
-      labels,
-      nodePath: labels['dev.pyml.node.path'] ?? '/usr/local/bin/node',
-      nodeVersion: nodeVersion ? `v${nodeVersion.replace(/^v/, '')}` : 'unknown',
-    };
+    return baseFrom(source.config, layers);
   } finally {
     await source.close();
   }
+}
+
+/**
+ * A base image from a registry (`HOST/REPO:TAG`): its blobs are fetched into the blob store once (the manifest is
+ * asked for on every build, since a tag moves), the platform's image is picked from an index, and the manifest
+ * records where the base came from, so a push to the same registry mounts the base layers.
+ */
+async function importRegistryBase(ref: string, config: ResolvedConfig, store: BlobStore, log: (m: string) => void): Promise<BaseImage> {
+  let fetched;
+  try {
+    fetched = await fetchToStore(ref, store, config.image.platform, log);
+  } catch (err) {
+    // Not a config mistake as such (the registry may be down, the credentials refused): exit 1, naming the field.
+    throw new BuildError(`${config.configFile}: image.base ${ref}: ${(err as Error).message}`, "image.base is 'pyml/node', the path of an OCI image layout, or HOST/REPO:TAG in a registry");
+  }
+  checkPlatform(ref, fetched.config, config);
+  log(`base layers from ${fetched.name} (${fetched.manifestDigest.slice(0, 19)})`);
+  const diffIds = fetched.config.rootfs.diff_ids;
+  return {
+    ...baseFrom(fetched.config, fetched.layers.map((d, i) => baseLayer(d, diffIds[i], i))),
+    annotations: { 'org.opencontainers.image.base.name': fetched.name, 'org.opencontainers.image.base.digest': fetched.manifestDigest },
+  };
+}
+
+function checkPlatform(ref: string, image: OciImageConfig, config: ResolvedConfig): void {
+  const want = config.image.platform;
+  if (image.os !== want.os || image.architecture !== want.architecture) {
+    throw new ConfigError(`${config.configFile}: image.base ${ref} is for ${image.os}/${image.architecture}, but the image is built for ${want.os}/${want.architecture}`,
+      'choose a base for the target platform, or change image.platform');
+  }
+}
+
+function baseLayer(d: OciDescriptor, diffId: string | undefined, i: number): Layer {
+  return {
+    mediaType: d.mediaType as LayerMediaType, digest: d.digest, diffId: diffId ?? '', size: d.size, reused: true,
+    annotations: { 'dev.pyml.part': 'base', 'dev.pyml.part.name': `base-${i}` },
+  };
+}
+
+/** The base's config is kept and extended: its Env and labels; the node the entrypoint runs is the base's. */
+function baseFrom(image: OciImageConfig, layers: Layer[]): BaseImage {
+  const env = image.config?.Env ?? [];
+  const labels = image.config?.Labels ?? {};
+  const nodeVersion = env.find((e: string) => e.startsWith('NODE_VERSION='))?.slice('NODE_VERSION='.length);
+  return {
+    layers,
+    libraries: GLIBC_NODE_LIBS,
+    env,
+    labels,
+    nodePath: labels['dev.pyml.node.path'] ?? '/usr/local/bin/node',
+    nodeVersion: nodeVersion ? `v${nodeVersion.replace(/^v/, '')}` : 'unknown',
+  };
 }

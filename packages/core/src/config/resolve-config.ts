@@ -1,4 +1,6 @@
+import { existsSync } from 'node:fs';
 import path from 'node:path';
+import { looksLikeRegistryRef } from '@pyml/registry/reference';
 import { ConfigError } from '../errors.ts';
 import type { Platform, ResolvedConfig, UserConfig } from '../types.ts';
 
@@ -32,11 +34,16 @@ export function resolveConfig(user: UserConfig, configFile: string): ResolvedCon
     plugins: user.plugins ?? [],
     signature: user.signature,
     image: {
-      base: base === DEFAULT_BASE ? base : abs(base),
+      base: base === DEFAULT_BASE || isRegistryBase(base, root) ? base : abs(base),
       tags: user.image?.tags ?? [],
       labels: user.image?.labels ?? {},
       platform: user.image?.platform ? parsePlatform(user.image.platform, `${configFile}: image.platform`) : hostPlatform(),
     },
     serving: user.serving ?? {},
   };
+}
+
+/** `HOST/REPO:TAG` or `docker://…` names a registry image, unless a file of that name sits beside the config. */
+function isRegistryBase(base: string, root: string): boolean {
+  return base.startsWith('docker://') || (looksLikeRegistryRef(base) && !existsSync(path.resolve(root, base)));
 }
