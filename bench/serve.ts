@@ -7,7 +7,7 @@
  *   in-process      onnxruntime-node session.run in this process (no RPC at all)
  *   floor           a bare grpc-js unary echo over a Unix socket, identity codec, in another process
  *   image server    the image's own entrypoint `serve` (the runtime's OIP server) over its Unix socket
- *   serve gRPC      `pyml serve` (TCP 127.0.0.1) → the model's Unix socket: two hops
+ *   serve gRPC      `pyml serve` (TCP 127.0.0.1, and a Unix socket) → the model's Unix socket: two hops
  *   serve HTTP      `pyml serve` V2 REST/JSON, keep-alive
  * Ratios are to the floor at the same concurrency. Then batching: a wide MLP through `pyml serve` gRPC with
  * adaptive batching off and on, at concurrency 32. Each cell is bounded in time and count; the script stops
@@ -159,7 +159,11 @@ async function main(): Promise<void> {
   const served = await startReady(process.execPath, [PYML, 'serve', path.join(work, 'iris'), '--grpc', '127.0.0.1:0', '--http', '127.0.0.1:0', '--json', '--max-concurrency', '256']);
   const viaServe = rawClient(String(served.grpc));
   for (const c of [1, 32]) cells.push(await measure('pyml serve gRPC (tcp)', c, () => viaServe(irisBytes)));
-  const viaHttp = httpClient(String(served.http), 'iris', irisJson);
+  children.at(-1)!.kill('SIGTERM');
+  const servedUnix = await startReady(process.execPath, [PYML, 'serve', path.join(work, 'iris'), '--grpc', `unix:${path.join(work, 'front.sock')}`, '--http', '127.0.0.1:0', '--json', '--max-concurrency', '256']);
+  const viaServeUnix = rawClient(String(servedUnix.grpc));
+  for (const c of [1, 32]) cells.push(await measure('pyml serve gRPC (unix)', c, () => viaServeUnix(irisBytes)));
+  const viaHttp = httpClient(String(servedUnix.http), 'iris', irisJson);
   for (const c of [1, 32]) cells.push(await measure('pyml serve HTTP (json)', c, viaHttp));
   children.at(-1)!.kill('SIGTERM');
 

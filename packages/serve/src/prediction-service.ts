@@ -18,7 +18,7 @@ export interface ServeOptions {
   images: string[];
   /** Models served by processes started elsewhere: name → Unix socket path. */
   external: { name: string; socket: string }[];
-  /** gRPC listen address (HOST:PORT, port 0 picks one), or none. */
+  /** gRPC listen address (HOST:PORT, port 0 picks one; or unix:PATH), or none. */
   grpc?: string;
   /** HTTP listen address (HOST:PORT), or none. */
   http?: string;
@@ -62,7 +62,8 @@ export class PredictionService {
   private constructor(readonly router: ModelRouter, readonly metrics: ServiceMetrics, readonly addresses: ServiceAddresses, private readonly opts: ServeOptions) {}
 
   static async start(opts: ServeOptions): Promise<PredictionService> {
-    const grpcAddr = opts.grpc ? splitHostPort(opts.grpc, '--grpc') : undefined;
+    const grpcUnix = opts.grpc?.startsWith('unix:') ? opts.grpc : undefined;
+    const grpcAddr = opts.grpc && !grpcUnix ? splitHostPort(opts.grpc, '--grpc') : undefined;
     const httpAddr = opts.http ? splitHostPort(opts.http, '--http') : undefined;
     // The embedded runner needs the filesystem: unpack up front (once per digest) so the first start is quick.
     const images: ImageInfo[] = [];
@@ -96,7 +97,11 @@ export class PredictionService {
     service.ownSocketDir = opts.socketDir === undefined;
     try {
       // Listen first (live at once); models come up in parallel, and the service is ready when they are.
-      if (grpcAddr) {
+      if (grpcUnix) {
+        service.grpcFront = new GrpcFront(router, opts.maxMessageBytes);
+        await service.grpcFront.listen(grpcUnix);
+        service.addresses.grpc = grpcUnix;
+      } else if (grpcAddr) {
         service.grpcFront = new GrpcFront(router, opts.maxMessageBytes);
         const port = await service.grpcFront.listen(`${grpcAddr.host.includes(':') ? `[${grpcAddr.host}]` : grpcAddr.host}:${grpcAddr.port}`);
         service.addresses.grpc = `${grpcAddr.host}:${port}`;

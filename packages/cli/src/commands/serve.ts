@@ -16,7 +16,7 @@ with backoff if it dies), serving on a Unix socket in a private directory; reque
 REF is an OCI image layout directory or an image tarball; the model name is the one in the image.
 
 Options:
-  --grpc HOST:PORT            gRPC address (default 127.0.0.1:8001; port 0 picks a free port)
+  --grpc HOST:PORT            gRPC address (default 127.0.0.1:8001; port 0 picks a free port; or unix:/PATH)
   --http HOST:PORT            HTTP address (default 127.0.0.1:8000)
   --socket-dir DIR            where model sockets go (made 0700; default a fresh temp dir)
   --runner embedded|docker    embedded (default): the image's own node on the unpacked image, as a child process;
