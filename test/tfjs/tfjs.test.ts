@@ -14,6 +14,7 @@ import { loadTfjsModel } from '@pyml/plugin-tfjs/load-model';
 import type { Tensor } from '@pyml/contract';
 import { pyml, parseJson, REPO, runProcess } from '../helpers/cli.ts';
 import { copyExample, tempDir } from '../helpers/project.ts';
+import { DuckDBInstance } from '@duckdb/node-api';
 import { writeGraphModel } from './make-graph-model.ts';
 
 const example = path.join(REPO, 'examples/tfjs-iris');
@@ -79,6 +80,23 @@ test('layers model: signature inferred, WASM layer shipped, served predictions e
   const species = (await readFile(path.join(REPO, 'examples/onnx-iris/data/iris.csv'), 'utf8')).trim().split('\n').slice(1).map((l) => ['setosa', 'versicolor', 'virginica'].indexOf(l.split(',')[4]!));
   const correct = species.filter((s, r) => { const p = served.data.slice(r * 3, r * 3 + 3); return p.indexOf(Math.max(...p)) === s; }).length;
   assert.ok(correct >= 135, `accuracy ${correct}/150`);
+});
+
+test('pyml batch from Parquet gives the in-process TF.js (WASM) predictions for every row', async () => {
+  const db = await DuckDBInstance.create(':memory:');
+  const conn = await db.connect();
+  await conn.run(`COPY (SELECT row_number() OVER () AS id, * FROM read_csv('${path.join(REPO, 'examples/onnx-iris/data/iris.csv')}')) TO '${work}/iris.parquet' (FORMAT parquet)`);
+  conn.closeSync();
+  const r = await pyml(['batch', `${work}/layers`, '--query',
+    `SELECT id, sepal_length::FLOAT a, sepal_width::FLOAT b, petal_length::FLOAT c, petal_width::FLOAT d FROM read_parquet('${work}/iris.parquet')`,
+    '--into', 'predictions', '--db', `${work}/out.duckdb`, '--keep', 'id', '--json']);
+  assert.is(r.code, 0, r.stderr);
+  const out = await (await DuckDBInstance.create(`${work}/out.duckdb`)).connect();
+  const rows = (await out.runAndReadAll('SELECT id, probabilities FROM predictions ORDER BY id')).getRowObjectsJS();
+  out.closeSync();
+  const expected = (await inProcess(path.join(example, 'weights/model'), 'hidden_input', await irisRows(), 'wasm')).probabilities!.data as Float32Array;
+  assert.is(rows.length, 150);
+  rows.forEach((row, i) => assert.equal((row.probabilities as number[]).map(Number), Array.from(expected.slice(i * 3, i * 3 + 3)), `row ${String(row.id)}`));
 });
 
 test('graph model: signature from model.json, served predictions equal in-process TF.js', async () => {
