@@ -53,7 +53,32 @@ export default class Broken extends TensorModel {
 }
 `;
 
-export type ImageName = 'iris' | 'echo' | 'broken';
+/** A dataframe model: score = 2a + n, greeting = "hi " + name. */
+const FRAME_CONFIG = `import { defineConfig } from '@pyml/core';
+export default defineConfig({
+  name: 'frame', version: '0.1.0', model: './src/model.ts', kind: 'dataframe',
+  signature: {
+    inputs: [{ name: 'a', dtype: 'FP64', shape: [-1] }, { name: 'n', dtype: 'INT64', shape: [-1] }, { name: 'name', dtype: 'BYTES', shape: [-1] }],
+    outputs: [{ name: 'score', dtype: 'FP64', shape: [-1] }, { name: 'greeting', dtype: 'BYTES', shape: [-1] }],
+  },
+  plugins: [],
+});
+`;
+
+const FRAME_MODEL = `import { DataFrameModel, type InitContext } from '@pyml/contract';
+import { type Table, tableFromArrays } from 'apache-arrow';
+export default class Frame extends DataFrameModel {
+  init(_ctx: InitContext): void {}
+  async predict(df: Table): Promise<Table> {
+    const a = df.getChild('a')!.toArray() as Float64Array;
+    const n = df.getChild('n')!.toArray() as BigInt64Array;
+    const names = [...df.getChild('name')!] as string[];
+    return tableFromArrays({ score: Float64Array.from(a, (v, i) => v * 2 + Number(n[i])), greeting: names.map((s) => 'hi ' + s) });
+  }
+}
+`;
+
+export type ImageName = 'iris' | 'echo' | 'broken' | 'frame';
 
 /** Builds the named images into a temp dir (OCI layouts; iris also as a tarball). */
 export async function buildImages(names: ImageName[]): Promise<{ dir: string; images: Record<ImageName, string>; cleanup(): Promise<void> }> {
@@ -65,8 +90,8 @@ export async function buildImages(names: ImageName[]): Promise<{ dir: string; im
       project = join(dir, `${name}-project`);
       await mkdir(join(project, 'src'), { recursive: true });
       await symlink(join(REPO, 'node_modules'), join(project, 'node_modules'));
-      await writeFile(join(project, 'pyml.config.ts'), ECHO_CONFIG(name));
-      await writeFile(join(project, 'src/model.ts'), name === 'echo' ? ECHO_MODEL : BROKEN_MODEL);
+      await writeFile(join(project, 'pyml.config.ts'), name === 'frame' ? FRAME_CONFIG : ECHO_CONFIG(name));
+      await writeFile(join(project, 'src/model.ts'), name === 'echo' ? ECHO_MODEL : name === 'frame' ? FRAME_MODEL : BROKEN_MODEL);
     }
     const out = join(dir, name);
     const r = await pyml(['build', project, '--out', out, ...(name === 'iris' ? ['--tar', `${out}.tar`] : []), '--json']);

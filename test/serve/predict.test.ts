@@ -11,7 +11,7 @@ import { buildImages } from './fixtures.ts';
 let built: Awaited<ReturnType<typeof buildImages>>;
 
 test.before(async () => {
-  built = await buildImages(['iris', 'broken']);
+  built = await buildImages(['iris', 'broken', 'frame']);
 });
 
 test.after(async () => {
@@ -44,6 +44,21 @@ test('pyml predict on sample.json equals in-process onnxruntime, from a layout a
   const digest = JSON.parse(await readFile(join(built.images.iris, 'index.json'), 'utf8')).manifests[0].digest as string;
   const cache = process.env.PYML_TEST_CACHE ?? '/tmp/pyml-test-cache';
   assert.ok((await readFile(join(cache, 'rootfs', digest.replace(':', '-'), 'opt/pyml/pyml.json'), 'utf8')).includes('"iris"'));
+});
+
+test('pyml predict with a CSV: one column per input of a dataframe model, quoted fields and exact 64-bit integers', async () => {
+  const csv = join(built.dir, 'rows.csv');
+  await writeFile(csv, 'name,a,n\n"Smith, Jo",1.5,9007199254740993\nAda,-2,0\n"say ""hi""",0.25,-1\n');
+  const r = await pyml(['predict', built.images.frame, '--input', csv, '--json']);
+  assert.is(r.code, 0, r.stderr);
+  const res = parseJson<{ outputs: { name: string; data: unknown[] }[] }>(r);
+  assert.equal(res.outputs[0], { name: 'score', datatype: 'FP64', shape: [3], data: [3 + 9007199254740993, -4, -0.5] });
+  assert.equal(res.outputs[1].data, ['hi Smith, Jo', 'hi Ada', 'hi say "hi"']);
+  const wrong = join(built.dir, 'wrong.csv');
+  await writeFile(wrong, 'name,a,n\nAda,two,1\n');
+  const w = await pyml(['predict', built.images.frame, '--input', wrong]);
+  assert.is(w.code, 1);
+  assert.match(w.stderr, /wrong\.csv: row 2, column 'a': "two" is not a number \(FP64\)/);
 });
 
 test('pyml predict: bad input names the tensor; CSV columns are checked against the inputs; init failure is reported', async () => {
