@@ -36,7 +36,8 @@ const shapeText = (shape: readonly number[]) => `[${shape.join(', ')}]`;
 function needs(spec: TensorSpec): string {
   const rowDims = spec.shape.slice(1);
   if (spec.dtype === 'FP16') return `${spec.dtype} ${shapeText(spec.shape)}`;
-  return `${spec.dtype} ${shapeText(spec.shape)}, i.e. ${rowDims.every((d) => d >= 0) ? sqlTypeFor(spec.dtype, rowDims) : `${sqlTypeFor(spec.dtype, [])}${rowDims.map((d) => `[${d === -1 ? 'K' : d}]`).join('')}`}`;
+  const sql = rowDims.every((d) => d >= 0) ? sqlTypeFor(spec.dtype, rowDims) : `${sqlTypeFor(spec.dtype, [])}${[...rowDims].reverse().map((d) => `[${d === -1 ? 'K' : d}]`).join('')}`;
+  return `${spec.dtype} ${shapeText(spec.shape)}, i.e. ${sql}`;
 }
 
 /** Why `column` cannot feed `spec` directly, or the SQL expression that reads it at exactly the spec's type. */

@@ -39,7 +39,8 @@ export function duckdbTypeFor(dtype: DataType, rowDims: readonly number[]): Duck
 
 export function sqlTypeFor(dtype: DataType, rowDims: readonly number[]): string {
   if (dtype === 'FP16') throw new Error('FP16 has no DuckDB type');
-  return SQL_TYPE[dtype] + rowDims.map((d) => `[${d}]`).join('');
+  // DuckDB writes nested arrays innermost first: UTINYINT[3][2] is 2 arrays of 3, a [-1, 2, 3] tensor.
+  return SQL_TYPE[dtype] + [...rowDims].reverse().map((d) => `[${d}]`).join('');
 }
 
 /** Integer ranges as [signed, bits]; floats as mantissa bits (the integers they hold exactly). */

@@ -105,6 +105,8 @@ export async function runBatch(options: BatchOptions): Promise<BatchResult> {
     step(`unpacking ${options.image}`);
     const image = await unpackedImage(options.image);
 
+    // The model processes start (load weights, init) while DuckDB stages the query.
+    pool = new WorkerPool(workers, entrypointCommand(image.rootfs, ['batch']));
     step('staging the query');
     await connection.run(`ATTACH ${quoteString(join(scratchDir, 'scratch.duckdb'))} AS ${SCRATCH}`);
     await connection.run(`CREATE TABLE ${SCRATCH}.src AS ${options.query}`);
@@ -117,7 +119,6 @@ export async function runBatch(options: BatchOptions): Promise<BatchResult> {
     const batchRows = options.batchRows ?? Math.max(2048, Math.min(65536, Math.floor((4 << 20) / Math.max(rowBytes, 1) / 2048) * 2048));
 
     step(`running ${total} rows through ${workers} model process${workers === 1 ? '' : 'es'}`);
-    pool = new WorkerPool(workers, entrypointCommand(image.rootfs, ['batch']));
     const activePool = pool;
     reader = await instance.connect();
     const appender = await connection.createAppender('pred', 'main', SCRATCH);
