@@ -144,7 +144,14 @@ export async function loadTfjsModel(dir: string, display = dir): Promise<TfjsSes
         feeds[spec.name] = toTf(spec.name, t, where);
       }
       const names = signature.outputs.map((s) => s.name);
-      const ys = await model.executeAsync(feeds, names);
+      // execute() for plain graphs; graphs with control flow or dynamic shapes need executeAsync().
+      let ys: tf.Tensor | tf.Tensor[];
+      try {
+        ys = model.execute(feeds, names);
+      } catch (error) {
+        if (!/executeAsync/.test((error as Error).message)) throw error;
+        ys = await model.executeAsync(feeds, names);
+      }
       const list = Array.isArray(ys) ? ys : [ys];
       try {
         const out: Tensors = {};
