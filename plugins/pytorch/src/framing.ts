@@ -1,8 +1,9 @@
 /**
  * The sidecar wire format (the twin of python/pyml/_framing.py). A frame is a u32 LE body length, then the body:
  * u32 LE header length, the header (UTF-8 JSON), zero padding to a multiple of 8 from the body's start, then the
- * raw little-endian bytes of each fixed-width tensor at the 8-aligned `offset` its header entry names (aligned so
- * numpy and typed arrays view them without a copy). BYTES tensors travel in the header as string lists.
+ * data section: the raw little-endian bytes of each fixed-width tensor at the 8-aligned `offset` (from the data
+ * section's start) its header entry names, aligned so numpy and typed arrays view them without a copy. BYTES
+ * tensors travel in the header as string lists.
  */
 import { bytesPerElement, elementCount, typedArrayFor, type DataType, type Tensor, type Tensors } from '@pyml/contract';
 
@@ -27,8 +28,6 @@ export interface FrameHeader {
 }
 
 const align8 = (n: number) => (n + 7) & ~7;
-// The header names offsets that depend on its own length: probe with maximal-width placeholders, then pad.
-const OFFSET_PLACEHOLDER = 1e11;
 
 /** Encodes one frame as a list of buffers (header chunk, then each tensor's bytes and padding), for writev. */
 export function encodeFrame(header: FrameHeader, tensors?: Tensors): Uint8Array[] {
@@ -40,27 +39,25 @@ export function encodeFrame(header: FrameHeader, tensors?: Tensors): Uint8Array[
     } else {
       const d = t.data as Exclude<Tensor['data'], string[]>;
       const bytes = new Uint8Array(d.buffer, d.byteOffset, d.byteLength);
-      entries.push({ name, dtype: t.dtype, shape: t.shape, offset: OFFSET_PLACEHOLDER, nbytes: bytes.byteLength });
+      entries.push({ name, dtype: t.dtype, shape: t.shape, nbytes: bytes.byteLength });
       data.push(bytes);
     }
   }
-  const full: FrameHeader = entries.length ? { ...header, tensors: entries } : header;
-  const probeLength = Buffer.byteLength(JSON.stringify(full));
-  const start = align8(4 + probeLength);
-  let pos = start;
+  // Offsets count from the data section (8-aligned after the header), so they do not depend on the header's length.
+  let pos = 0;
   for (const e of entries) {
     if (e.dtype === 'BYTES') continue;
     e.offset = pos;
     pos = align8(pos + e.nbytes!);
   }
-  const json = JSON.stringify(full);
+  const json = Buffer.from(JSON.stringify(entries.length ? { ...header, tensors: entries } : header), 'utf8');
+  const start = align8(4 + json.length);
   const head = Buffer.alloc(4 + start);
-  head.writeUInt32LE(pos, 0);
-  head.writeUInt32LE(probeLength, 4);
-  head.write(json, 8, 'utf8');
-  head.fill(0x20, 8 + Buffer.byteLength(json), 8 + probeLength); // JSON allows trailing spaces
+  head.writeUInt32LE(start + pos, 0);
+  head.writeUInt32LE(json.length, 4);
+  json.copy(head, 8);
   const parts: Uint8Array[] = [head];
-  let at = start;
+  let at = 0;
   for (const bytes of data) {
     parts.push(bytes);
     at += bytes.byteLength;
@@ -114,6 +111,7 @@ export function decodeFrame(body: Uint8Array): { header: FrameHeader; tensors: T
   if (4 + hlen > body.length) throw new Error(`sidecar frame header of ${hlen} bytes overruns its ${body.length}-byte frame`);
   const header = JSON.parse(Buffer.from(body.buffer, body.byteOffset + 4, hlen).toString('utf8')) as FrameHeader;
   const tensors: Tensors = {};
+  const dataStart = align8(4 + hlen);
   for (const t of header.tensors ?? []) {
     if (t.dtype === 'BYTES') {
       tensors[t.name] = { dtype: 'BYTES', shape: t.shape, data: t.strings ?? [] };
@@ -122,7 +120,7 @@ export function decodeFrame(body: Uint8Array): { header: FrameHeader; tensors: T
     const Ctor = typedArrayFor(t.dtype);
     if (!Ctor) throw new Error(`sidecar output '${t.name}' has unknown dtype ${String(t.dtype)}`);
     const count = elementCount(t.shape);
-    const offset = t.offset ?? 0;
+    const offset = dataStart + (t.offset ?? 0);
     if (offset % 8 !== 0 || offset + count * bytesPerElement(t.dtype) > body.length) {
       throw new Error(`sidecar output '${t.name}' (${count} × ${t.dtype} at ${offset}) does not fit its ${body.length}-byte frame`);
     }

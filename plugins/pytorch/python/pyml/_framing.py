@@ -1,8 +1,9 @@
 """The sidecar's wire format, shared with plugins/pytorch/src/framing.ts.
 
 A frame: u32 LE body length, then the body: u32 LE header length, the header (UTF-8 JSON), zero padding to a
-multiple of 8 (counted from the body's start), then the raw little-endian bytes of every fixed-width tensor,
-each at the 8-aligned ``offset`` its header entry names. BYTES tensors travel in the header as a string list.
+multiple of 8 (counted from the body's start), then the data section: the raw little-endian bytes of every
+fixed-width tensor, each at the 8-aligned ``offset`` (from the data section's start) its header entry names.
+BYTES tensors travel in the header as a string list.
 """
 import json
 import struct
@@ -28,30 +29,62 @@ class ConnectionClosed(Exception):
     pass
 
 
-def read_exact(sock, n):
-    buf = bytearray(n)
-    view = memoryview(buf)
-    got = 0
-    while got < n:
-        k = sock.recv_into(view[got:], n - got)
+class FrameStream:
+    """Reads frames with as few system calls as possible: one recv takes every frame the socket holds, so
+    pipelined requests are parsed from memory. Each body is copied into its own bytearray (the model may keep
+    the arrays it is given)."""
+
+    def __init__(self, sock, chunk=1 << 20):
+        self.sock = sock
+        self.buf = bytearray(chunk)
+        self.start = 0
+        self.end = 0
+
+    def _fill(self):
+        if self.start == self.end:
+            self.start = self.end = 0
+        elif self.end == len(self.buf):
+            self.buf[: self.end - self.start] = self.buf[self.start:self.end]
+            self.end -= self.start
+            self.start = 0
+        k = self.sock.recv_into(memoryview(self.buf)[self.end:])
         if k == 0:
             raise ConnectionClosed()
-        got += k
-    return buf
+        self.end += k
 
+    def pending(self):
+        """True when a whole frame is already buffered (no recv needed to read it)."""
+        if self.end - self.start < 4:
+            return False
+        (size,) = _U32.unpack_from(self.buf, self.start)
+        return self.end - self.start >= 4 + size
 
-def read_frame(sock):
-    """Returns (header dict, body bytearray)."""
-    (size,) = _U32.unpack(read_exact(sock, 4))
-    body = read_exact(sock, size)
-    (hlen,) = _U32.unpack_from(body, 0)
-    header = json.loads(bytes(body[4:4 + hlen]))
-    return header, body
+    def read(self):
+        while self.end - self.start < 4:
+            self._fill()
+        (size,) = _U32.unpack_from(self.buf, self.start)
+        self.start += 4
+        body = bytearray(size)
+        have = min(size, self.end - self.start)
+        body[:have] = self.buf[self.start:self.start + have]
+        self.start += have
+        if have < size:  # a big frame: read the rest straight into the body
+            view = memoryview(body)
+            got = have
+            while got < size:
+                k = self.sock.recv_into(view[got:], size - got)
+                if k == 0:
+                    raise ConnectionClosed()
+                got += k
+        (hlen,) = _U32.unpack_from(body, 0)
+        return json.loads(bytes(body[4:4 + hlen])), body
 
 
 def decode_tensors(header, body):
     """Named numpy arrays over the body (no copy; writable since the body is a bytearray)."""
     out = {}
+    (hlen,) = _U32.unpack_from(body, 0)
+    data_start = _align8(4 + hlen)
     for t in header.get("tensors", []):
         name, dtype, shape = t["name"], t["dtype"], t["shape"]
         if dtype == "BYTES":
@@ -61,7 +94,7 @@ def decode_tensors(header, body):
         count = 1
         for d in shape:
             count *= d
-        arr = np.frombuffer(body, dtype=npd, count=count, offset=t["offset"])
+        arr = np.frombuffer(body, dtype=npd, count=count, offset=data_start + t["offset"])
         out[name] = arr.reshape(shape)
     return out
 
@@ -101,27 +134,24 @@ def encode_frame(header, tensors=None):
     header = dict(header)
     if entries:
         header["tensors"] = entries
-    # Offsets depend on the header's length, which depends on the offsets: fix the width by padding digits.
-    fixed = [e for e in entries if e["dtype"] != "BYTES"]
-    for e in fixed:
-        e["offset"] = 10 ** 11  # placeholder of maximal width
-    probe = json.dumps(header, separators=(",", ":")).encode()
-    start = _align8(4 + len(probe))
-    pos = start
-    for e in fixed:
-        e["offset"] = pos
-        pos = _align8(pos + e["nbytes"])
+    # Offsets count from the data section (8-aligned after the header), so they do not depend on the header's length.
+    pos = 0
+    for e in entries:
+        if e["dtype"] != "BYTES":
+            e["offset"] = pos
+            pos = _align8(pos + e["nbytes"])
     hbytes = json.dumps(header, separators=(",", ":")).encode()
-    hbytes += b" " * (len(probe) - len(hbytes))  # JSON allows trailing spaces: keep the probed length
-    parts = [None, _U32.pack(len(hbytes)), hbytes, b"\0" * (start - 4 - len(hbytes))]
-    pos = start
-    for e, arr in zip(fixed, chunks):
-        data = memoryview(arr.reshape(-1).view(np.uint8)) if arr.nbytes else b""
-        parts.append(data)
-        pos += arr.nbytes
-        pad = _align8(pos) - pos
+    start = _align8(4 + len(hbytes))
+    parts = [_U32.pack(start + pos), _U32.pack(len(hbytes)), hbytes]
+    if start - 4 - len(hbytes):
+        parts.append(b"\0" * (start - 4 - len(hbytes)))
+    at = 0
+    for arr in chunks:
+        if arr.nbytes:
+            parts.append(memoryview(arr.reshape(-1).view(np.uint8)))
+        at += arr.nbytes
+        pad = _align8(at) - at
         if pad:
             parts.append(b"\0" * pad)
-            pos += pad
-    parts[0] = _U32.pack(pos)
+            at += pad
     return parts

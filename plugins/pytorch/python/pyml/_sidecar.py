@@ -15,7 +15,7 @@ import sys
 import traceback
 
 from . import InitContext, InvalidInput, Signature, TensorModel
-from ._framing import ConnectionClosed, decode_tensors, encode_frame, read_frame
+from ._framing import ConnectionClosed, FrameStream, decode_tensors, encode_frame
 
 
 class SourceFinder(importlib.abc.MetaPathFinder, importlib.abc.InspectLoader):
@@ -94,9 +94,11 @@ def _send(sock, parts):
 
 def serve(sock):
     model = None
+    stream = FrameStream(sock)
+    replies = []  # parts of replies not sent yet: flushed when no further request is already buffered
     while True:
         try:
-            header, body = read_frame(sock)
+            header, body = stream.read()
         except ConnectionClosed:
             break
         rid = header.get("id")
@@ -129,7 +131,10 @@ def serve(sock):
                 raise ValueError(f"unknown op {op!r}")
         except Exception as exc:  # the request fails alone; the sidecar keeps serving
             parts = encode_frame(_error_reply(rid, exc))
-        _send(sock, parts)
+        replies.extend(parts)
+        if not stream.pending() or len(replies) > 512:
+            _send(sock, replies)
+            replies = []
     if model is not None:
         try:
             model.close()

@@ -1,0 +1,109 @@
+/**
+ * bench/serve-pytorch: what the Python sidecar adds over calling the same Python model in-process, and how fast
+ * an image with a ~260 MB Python layer rebuilds when only model code changes.
+ *
+ *   npx tsx bench/serve-pytorch.ts [--seconds 3] [--rows 1]
+ *
+ * Rows (examples/pytorch-mlp, `rows` × 8 FP32 per request):
+ *   in-process   the model class's predict called in a Python loop (the floor: no socket, no Node)
+ *   sidecar c=1  the plugin's adapter from Node: frame → Unix socket pair → Python predict → frame back
+ *   sidecar c=32 32 requests in flight, pipelined over the one socket
+ * "added p50" = sidecar p50 − in-process p50. Then the build: a full build of the example (cold or cached, as the
+ * blob cache is) and a rebuild after editing model.py, with the python layer's size.
+ */
+import { execFileSync } from 'node:child_process';
+import { mkdtemp, readFile, rm, symlink, writeFile, cp } from 'node:fs/promises';
+import { loadavg, tmpdir } from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import type { Logger, Signature, Tensors } from '@pyml/contract';
+import { createPytorchAdapter, collectPythonSources, PYTHON_PATH_DIR } from '@pyml/plugin-pytorch';
+
+const REPO = fileURLToPath(new URL('../', import.meta.url));
+const EXAMPLE = path.join(REPO, 'examples/pytorch-mlp');
+const PYML = path.join(REPO, 'packages/cli/bin/pyml.js');
+const { values } = parseArgs({ options: { seconds: { type: 'string', default: '3' }, rows: { type: 'string', default: '1' } } });
+const SECONDS = Number(values.seconds);
+const ROWS = Number(values.rows);
+
+interface Cell { count: number; p50: number; p99: number; rps: number }
+
+const quiet: Logger = { debug() {}, info() {}, warn: (m) => console.error(m), error: (m) => console.error(m) };
+const pct = (sorted: number[], q: number) => sorted[Math.min(sorted.length - 1, Math.floor(sorted.length * q))]!;
+
+async function sidecarCell(predict: (t: Tensors) => Promise<Tensors>, concurrency: number): Promise<Cell> {
+  const data = Float32Array.from({ length: ROWS * 8 }, (_, i) => Math.sin(i));
+  const input: Tensors = { input: { dtype: 'FP32', shape: [ROWS, 8], data } };
+  for (let i = 0; i < 200; i++) await predict(input);
+  const lat: number[] = [];
+  const end = performance.now() + SECONDS * 1000;
+  const start = performance.now();
+  await Promise.all(Array.from({ length: concurrency }, async () => {
+    while (performance.now() < end && lat.length < 200_000) {
+      const t = process.hrtime.bigint();
+      await predict(input);
+      lat.push(Number(process.hrtime.bigint() - t) / 1000);
+    }
+  }));
+  const elapsed = (performance.now() - start) / 1000;
+  lat.sort((a, b) => a - b);
+  return { count: lat.length, p50: pct(lat, 0.5), p99: pct(lat, 0.99), rps: lat.length / elapsed };
+}
+
+function inProcessCell(): Cell {
+  const out = execFileSync('/usr/bin/python3', [path.join(REPO, 'bench/serve-pytorch-inprocess.py'), EXAMPLE, PYTHON_PATH_DIR, String(SECONDS), String(ROWS)], { encoding: 'utf8' });
+  const r = JSON.parse(out) as { count: number; p50_us: number; p99_us: number; rps: number };
+  return { count: r.count, p50: r.p50_us, p99: r.p99_us, rps: r.rps };
+}
+
+function build(project: string, out: string): { seconds: number; parts: { name: string; size: number; reused: boolean }[] } {
+  const started = performance.now();
+  const stdout = execFileSync(process.execPath, [PYML, 'build', project, '--out', out, '--json'], { encoding: 'utf8', maxBuffer: 1 << 24 });
+  const wall = (performance.now() - started) / 1000;
+  const r = JSON.parse(stdout) as { parts: { name: string; size: number; reused: boolean }[] };
+  return { seconds: wall, parts: r.parts };
+}
+
+const fmt = (n: number, d = 1) => n.toFixed(d).padStart(9);
+
+async function main() {
+  console.log(`bench/serve-pytorch: ${ROWS} row(s) per request, ${SECONDS} s per cell, load ${loadavg()[0]!.toFixed(2)} (2-core shared machine)`);
+  const signature: Signature = JSON.parse(JSON.stringify({ inputs: [{ name: 'input', dtype: 'FP32', shape: [-1, 8] }], outputs: [] }));
+  process.env.PYML_PYTORCH_PYTHONPATH = PYTHON_PATH_DIR;
+  const adapter = await createPytorchAdapter()({
+    weightsDir: path.join(EXAMPLE, 'weights'), weightsPath: (f) => path.join(EXAMPLE, 'weights', f), signature, logger: quiet,
+  });
+  const session = await adapter.start({ ...(await collectPythonSources(path.join(EXAMPLE, 'src/model.py'))), originDir: path.join(EXAMPLE, 'src') });
+  const floor = inProcessCell();
+  const c1 = await sidecarCell((t) => session.predict(t), 1);
+  const c32 = await sidecarCell((t) => session.predict(t), 32);
+  await session.close();
+
+  console.log('\n                 p50 µs    p99 µs     req/s   p50 added µs   p50 ratio   req/s ratio');
+  const row = (name: string, c: Cell) => console.log(`${name.padEnd(13)}${fmt(c.p50)} ${fmt(c.p99)} ${fmt(c.rps, 0)}   ${fmt(c.p50 - floor.p50)}    ${fmt(c.p50 / floor.p50, 2)}x   ${fmt(c.rps / floor.rps, 2)}x`);
+  row('in-process', floor);
+  row('sidecar c=1', c1);
+  row('sidecar c=32', c32);
+  console.log('(at c=32 the one Python process answers in turn: p50 includes queueing behind ~31 requests; req/s is the figure to read)');
+
+  const dir = await mkdtemp(path.join(tmpdir(), 'pyml-bench-pytorch-'));
+  try {
+    const project = path.join(dir, 'project');
+    await cp(EXAMPLE, project, { recursive: true, filter: (s) => !s.includes(`${path.sep}.pyml`) });
+    await symlink(path.join(REPO, 'node_modules'), path.join(project, 'node_modules'));
+    const first = build(project, path.join(dir, 'oci'));
+    const model = path.join(project, 'src/model.py');
+    await writeFile(model, (await readFile(model, 'utf8')).replace('"""The served model', '"""(edited) The served model'));
+    const second = build(project, path.join(dir, 'oci'));
+    const python = first.parts.find((p) => p.name === 'python')!;
+    const state = (b: typeof first) => b.parts.filter((p) => !p.reused).map((p) => p.name).join(', ') || 'none';
+    console.log(`\nbuild            seconds   layers built`);
+    console.log(`first build     ${fmt(first.seconds, 2)}   ${state(first)}  (python layer ${(python.size / 2 ** 20).toFixed(0)} MiB gzip, ${python.reused ? 'from the blob cache' : 'built now'})`);
+    console.log(`model.py edit   ${fmt(second.seconds, 2)}   ${state(second)}  (${(second.seconds / first.seconds).toFixed(2)}x the first build)`);
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+}
+
+await main();
