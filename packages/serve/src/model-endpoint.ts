@@ -58,6 +58,7 @@ export abstract class ModelEndpoint {
       'grpc.max_send_message_length': this.options.maxMessageBytes,
       // One local connection: no DNS, no proxy, reconnect at once after a restart.
       'grpc.enable_http_proxy': 0,
+      'grpc.enable_channelz': 0,
       'grpc.initial_reconnect_backoff_ms': 50,
       'grpc.max_reconnect_backoff_ms': 1000,
     });
