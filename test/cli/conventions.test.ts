@@ -1,0 +1,75 @@
+/**
+ * CLI conventions: every verb has --help with examples (exit 0), --version, errors on stderr with stable exit
+ * codes (0 ok, 1 failure, 2 usage/config), no colour codes when stderr is not a terminal or NO_COLOR is set.
+ */
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { existsSync, readFileSync } from 'node:fs';
+import path from 'node:path';
+import { REPO, pyml } from '../helpers/cli.ts';
+
+const COMMANDS_DIR = path.join(REPO, 'packages', 'cli', 'src', 'commands');
+
+/** The verbs `pyml --help` lists. */
+async function verbs(): Promise<string[]> {
+  const r = await pyml(['--help']);
+  const section = r.stdout.split('Commands:\n')[1]?.split('\n\n')[0] ?? '';
+  return section.split('\n').map((l) => l.trim().split(/\s+/)[0]!).filter(Boolean);
+}
+
+test('pyml --help lists the verbs and the exit codes; exit 0', async () => {
+  const r = await pyml(['--help']);
+  assert.is(r.code, 0);
+  assert.match(r.stdout, /Exit codes: 0 ok, 1 failure .*, 2 usage or config error/);
+  const list = await verbs();
+  for (const v of ['build', 'inspect', 'predict', 'serve', 'batch', 'push', 'pull', 'diff', 'init', 'plugin']) assert.ok(list.includes(v), v);
+});
+
+test('pyml --version prints the CLI package version', async () => {
+  const r = await pyml(['--version']);
+  assert.is(r.code, 0);
+  const { version } = JSON.parse(readFileSync(path.join(REPO, 'packages', 'cli', 'package.json'), 'utf8')) as { version: string };
+  assert.is(r.stdout.trim(), version);
+});
+
+test('every verb: --help exits 0 with a usage line and at least one example', async () => {
+  const missing: string[] = [];
+  for (const verb of await verbs()) {
+    if (!existsSync(path.join(COMMANDS_DIR, `${verb}.ts`))) {
+      // Routed but not written yet: the CLI must say so cleanly (exit 2), not crash.
+      const r = await pyml([verb, '--help']);
+      assert.is(r.code, 2, `${verb}: ${r.stderr}`);
+      assert.match(r.stderr, new RegExp(`'pyml ${verb}' is not available`));
+      missing.push(verb);
+      continue;
+    }
+    // -h is the same option as --help (parseArgs short): checked once, to keep the test short.
+    for (const flag of verb === 'build' ? ['--help', '-h'] : ['--help']) {
+      const r = await pyml([verb, flag]);
+      assert.is(r.code, 0, `pyml ${verb} ${flag}: exit ${r.code}: ${r.stderr}`);
+      assert.match(r.stdout, new RegExp(`^Usage: pyml ${verb}`), `pyml ${verb} ${flag}: usage line`);
+      const examples = r.stdout.split(/\nExamples?:\n/)[1];
+      assert.ok(examples, `pyml ${verb} ${flag}: an Examples section`);
+      assert.match(examples!, new RegExp(`^\\s+(\\S+ \\S+ )?.*pyml ${verb}`, 'm'), `pyml ${verb}: an example that runs pyml ${verb}`);
+      assert.is(r.stderr, '', `pyml ${verb} ${flag}: nothing on stderr`);
+    }
+  }
+  if (missing.length) console.log(`  (verbs routed but not present: ${missing.join(', ')})`);
+});
+
+test('errors go to stderr with exit 2 for usage, 1 for failures; no colour codes off a terminal', async () => {
+  const unknown = await pyml(['frobnicate']);
+  assert.is(unknown.code, 2);
+  assert.is(unknown.stdout, '');
+  assert.match(unknown.stderr, /^error: unknown command 'frobnicate'/);
+  const badFlag = await pyml(['inspect', 'image', '/nonexistent', '--no-such-flag']);
+  assert.is(badFlag.code, 2);
+  assert.match(badFlag.stderr, /error: .*--no-such-flag/);
+  const failure = await pyml(['inspect', 'image', '/nonexistent-image-dir'], { env: { NO_COLOR: '' } });
+  assert.is(failure.code, 1);
+  assert.is(failure.stdout, '');
+  assert.match(failure.stderr, /^error: /);
+  for (const r of [unknown, badFlag, failure]) assert.not.match(r.stderr, /\x1b\[/, 'no ANSI colour codes when stderr is a pipe');
+});
+
+test.run();
