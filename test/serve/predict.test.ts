@@ -78,4 +78,19 @@ test('pyml predict: bad input names the tensor; CSV columns are checked against 
   assert.match(missing.stderr, /no such file or directory/);
 });
 
+test('pyml serve: bad command lines exit 2 with the reason; two images with one name exit 1 naming it', async () => {
+  const none = await pyml(['serve']);
+  assert.is(none.code, 2);
+  assert.match(none.stderr, /usage: pyml serve REF/);
+  const addr = await pyml(['serve', built.images.iris, '--grpc', 'localhost']);
+  assert.is(addr.code, 2);
+  assert.match(addr.stderr, /--grpc must be HOST:PORT or unix:\/PATH, got 'localhost'/);
+  const runner = await pyml(['serve', built.images.iris, '--runner', 'k8s']);
+  assert.is(runner.code, 2);
+  assert.match(runner.stderr, /--runner must be embedded or docker/);
+  const twice = await pyml(['serve', built.images.iris, `${built.images.iris}.tar`, '--grpc', '127.0.0.1:0', '--http', '127.0.0.1:0']);
+  assert.is(twice.code, 1);
+  assert.match(twice.stderr, /two models are called 'iris'/);
+});
+
 test.run();

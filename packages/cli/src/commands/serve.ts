@@ -78,6 +78,10 @@ export async function run(args: string[]): Promise<number> {
   else if (values.runner === 'docker') runner = new (await import('@pyml/serve/docker-runner')).DockerRunner();
   else throw usage(`--runner must be embedded or docker, got '${values.runner}'`);
 
+  for (const [flag, value] of [['--grpc', values.grpc], ['--http', values.http]] as const) {
+    const ok = !value || /^.*:\d{1,5}$/.test(value) || (flag === '--grpc' && /^unix:\/./.test(value));
+    if (!ok) throw usage(`${flag} must be HOST:PORT${flag === '--grpc' ? ' or unix:/PATH' : ''}, got '${value}'`);
+  }
   const logger = createLogger({ component: 'serve' });
   const service = await PredictionService.start({
     images: positionals, external, runner, logger,
