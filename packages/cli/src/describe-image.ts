@@ -33,6 +33,8 @@ export interface ImageDescription {
   annotations: Record<string, string>;
   build?: PymlManifest['build'];
   pyml: boolean;
+  /** When the image is one platform's of a multi-platform image index: the index and all its platforms. */
+  index?: { digest: string; platforms: { platform: string; digest: string; size: number }[] };
 }
 
 export async function readPymlManifest(source: ImageSource): Promise<PymlManifest | undefined> {
@@ -77,13 +79,22 @@ export async function describeImage(source: ImageSource): Promise<ImageDescripti
     annotations: source.manifest.annotations ?? {},
     build: manifest?.build,
     pyml: Boolean(manifest),
+    ...(source.index ? {
+      index: {
+        digest: source.index.digest,
+        platforms: source.index.manifests.map((m) => ({
+          platform: m.platform ? `${m.platform.os}/${m.platform.architecture}${m.platform.variant ? `/${m.platform.variant}` : ''}` : 'unknown',
+          digest: m.digest, size: m.size,
+        })),
+      },
+    } : {}),
   };
 }
 
-export async function withImage<T>(ref: string, fn: (source: ImageSource) => Promise<T>): Promise<T> {
+export async function withImage<T>(ref: string, fn: (source: ImageSource) => Promise<T>, options: { platform?: string } = {}): Promise<T> {
   let source: ImageSource;
   try {
-    source = await openAnyImage(ref);
+    source = await openAnyImage(ref, options);
   } catch (err) {
     if (err instanceof PymlError) throw err;
     throw new PymlError(`cannot open image ${ref}: ${(err as Error).message}`, 1, 'REF is an OCI layout directory, an image tarball, HOST/REPO:TAG in a registry, or docker-daemon:NAME:TAG');

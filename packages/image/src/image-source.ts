@@ -36,6 +36,8 @@ export interface ImageSource {
   config: OciImageConfig;
   /** The manifest's layer descriptors, bottom to top, with their annotations. */
   layers: OciDescriptor[];
+  /** When the image was picked from a multi-platform image index: that index and every platform it lists. */
+  index?: { digest: string; manifests: OciDescriptor[] };
   /** The blob's bytes; the stream errors at its end if they do not hash to `digest`. */
   openBlob(digest: string): Promise<NodeJS.ReadableStream>;
   /** A small file from the merged filesystem (top layer wins, whiteouts honoured), or undefined. */
@@ -49,16 +51,25 @@ export interface ImageSource {
 const READ_FILE_LIMIT = 64 * 1024 * 1024;
 const TRANSPORT_PREFIXES = ['oci:', 'oci-archive:', 'docker-archive:'];
 
+export interface OpenImageOptions {
+  /** Which image of a multi-platform index (default: this machine's platform). */
+  platform?: { os: string; architecture: string; variant?: string };
+}
+
+function hostPlatform(): { os: string; architecture: string } {
+  return { os: 'linux', architecture: process.arch === 'x64' ? 'amd64' : process.arch };
+}
+
 /**
  * Opens an OCI layout directory or an image tarball (an OCI layout in a tar, or a docker-archive with
  * `manifest.json`). `PATH:NAME` picks the manifest whose ref name is NAME when a layout holds several.
  * skopeo-style `oci:`, `oci-archive:` and `docker-archive:` prefixes are accepted.
  */
-export async function openImage(ref: string): Promise<ImageSource> {
+export async function openImage(ref: string, options: OpenImageOptions = {}): Promise<ImageSource> {
   try {
     const { path, refName } = await splitRef(ref);
     const info = await stat(path);
-    if (info.isDirectory()) return await openLayout(ref, new LayoutAccess(path), refName);
+    if (info.isDirectory()) return await openLayout(ref, new LayoutAccess(path), refName, options.platform);
     if (info.isFile()) return await openTarball(ref, path, refName);
     throw new Error('neither a directory nor a file');
   } catch (error) {
@@ -80,7 +91,7 @@ async function exists(path: string): Promise<boolean> {
   return stat(path).then(() => true, () => false);
 }
 
-async function openLayout(ref: string, access: LayoutAccess | TarballAccess, refName: string | undefined): Promise<ImageSource> {
+async function openLayout(ref: string, access: LayoutAccess | TarballAccess, refName: string | undefined, platform?: OpenImageOptions['platform']): Promise<ImageSource> {
   const kind = access instanceof LayoutAccess ? 'layout' : 'tarball';
   const indexBytes = access instanceof LayoutAccess ? await access.readRootFile('index.json') : await access.readMember('index.json');
   if (!indexBytes) throw new Error('no index.json: not an OCI image layout');
@@ -91,6 +102,20 @@ async function openLayout(ref: string, access: LayoutAccess | TarballAccess, ref
   if (descriptor.mediaType === MEDIA_TYPE_INDEX || descriptor.mediaType === MEDIA_TYPE_DOCKER_MANIFEST_LIST) {
     const nested = parseJson<OciIndex>(await readVerified(access, descriptor, 'nested image index'), 'nested image index');
     if (!Array.isArray(nested.manifests)) throw new Error(`nested index ${descriptor.digest} has no "manifests" array`);
+    if (nested.manifests.length > 1 && nested.manifests.every((m) => m?.platform)) {
+      // A multi-platform image: pick the wanted platform's manifest and keep the index for callers to show.
+      const want = platform ?? hostPlatform();
+      const indexDescriptor = descriptor;
+      const chosen = nested.manifests.filter((m) => m.platform!.os === want.os && m.platform!.architecture === want.architecture
+        && (!('variant' in want) || !want.variant || m.platform!.variant === want.variant));
+      if (chosen.length !== 1) {
+        const has = nested.manifests.map((m) => `${m.platform!.os}/${m.platform!.architecture}${m.platform!.variant ? `/${m.platform!.variant}` : ''}`).join(', ');
+        throw new Error(`image index ${descriptor.digest} has ${chosen.length ? 'several' : 'no'} ${want.os}/${want.architecture} images (it has: ${has})`);
+      }
+      descriptor = checkDescriptor(chosen[0], `nested index ${descriptor.digest}`);
+      const source = await createSource(ref, kind, access, descriptor.digest, await readVerified(access, descriptor, 'manifest'));
+      return { ...source, index: { digest: indexDescriptor.digest, manifests: nested.manifests } };
+    }
     descriptor = pickManifest(nested.manifests, undefined, `nested index ${descriptor.digest}`);
   }
   if (descriptor.mediaType !== MEDIA_TYPE_MANIFEST && descriptor.mediaType !== MEDIA_TYPE_DOCKER_MANIFEST) {

@@ -10,7 +10,8 @@ export {
 } from './image.ts';
 export { writeLayout, type WriteLayoutOptions, type WrittenImage } from './write-layout.ts';
 export { writeTarball, type WriteTarballOptions } from './write-tarball.ts';
-export { openImage, type ImageSource, type VerifyResult } from './image-source.ts';
+export { writeIndexLayout, type IndexEntry, type WrittenIndex } from './write-index.ts';
+export { openImage, type ImageSource, type VerifyResult, type OpenImageOptions } from './image-source.ts';
 export { unpack, type UnpackOptions } from './unpack.ts';
 export { canonicalJson } from './canonical-json.ts';
 export { sha256Digest, isDigest } from './digest.ts';

@@ -2,7 +2,7 @@
 export { parseReference, looksLikeRegistryRef, formatReference, registryBaseUrl, type ImageReference } from './reference.ts';
 export { findCredentials, dockerConfigPath, type Credentials } from './docker-config.ts';
 export { RegistryClient } from './registry-client.ts';
-export { pushImage, type PushOptions, type PushResult, type PushedBlob, type BlobAction } from './push-image.ts';
+export { pushImage, pushAny, type IndexPushResult, type PushOptions, type PushResult, type PushedBlob, type BlobAction } from './push-image.ts';
 export { pullImage, hostPlatform, parsePlatform, platformText, type PullOptions, type PullResult } from './pull-image.ts';
 export { KnownBlobs } from './known-blobs.ts';
 export { connectEngine, engineName, loadIntoEngine, saveFromEngine, type LoadResult } from './docker-engine.ts';

@@ -2,7 +2,7 @@ import { mkdtemp, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { openImage, type ImageSource } from '@pyml/image';
-import { pullImage, type PullOptions } from './pull-image.ts';
+import { parsePlatform, pullImage, type PullOptions } from './pull-image.ts';
 import { looksLikeRegistryRef } from './reference.ts';
 
 export const DOCKER_DAEMON_PREFIX = 'docker-daemon:';
@@ -32,7 +32,7 @@ export async function openAnyImage(ref: string, options: PullOptions = {}): Prom
     }
     return wrap(ref, join(dir, 'layout'), dir);
   }
-  return openImage(ref);
+  return openImage(ref, options.platform ? { platform: parsePlatform(options.platform) } : {});
 }
 
 async function wrap(ref: string, path: string, tempDir: string): Promise<ImageSource> {

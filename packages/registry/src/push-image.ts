@@ -1,5 +1,5 @@
 import type { ImageSource, OciDescriptor } from '@pyml/image';
-import { MEDIA_TYPE_MANIFEST, sha256Digest } from '@pyml/image';
+import { MEDIA_TYPE_INDEX, MEDIA_TYPE_MANIFEST, openImage, sha256Digest } from '@pyml/image';
 import { KnownBlobs } from './known-blobs.ts';
 import { discardBody } from './http.ts';
 import { formatReference, manifestReference, parseReference, type ImageReference } from './reference.ts';
@@ -158,4 +158,44 @@ function tryParse(text: string): ImageReference | undefined {
   } catch {
     return undefined;
   }
+}
+
+export interface IndexPushResult extends PushResult {
+  /** One entry per platform image, each pushed by digest before the index. */
+  platforms: (PushResult & { platform: string })[];
+}
+
+/**
+ * Pushes what `source` came from: a single image, or, when it was picked from a multi-platform index in a local
+ * layout, every platform's image (by digest) and then the index under the tag, so the tag never names an
+ * index whose images are missing.
+ */
+export async function pushAny(source: ImageSource, target: string | ImageReference, options: PushOptions = {}): Promise<PushResult | IndexPushResult> {
+  if (!source.index) return pushImage(source, target, options);
+  const started = performance.now();
+  const ref = typeof target === 'string' ? parseReference(target) : target;
+  const platforms: IndexPushResult['platforms'] = [];
+  for (const m of source.index.manifests) {
+    const p = m.platform!;
+    const platform = `${p.os}/${p.architecture}${p.variant ? `/${p.variant}` : ''}`;
+    options.log?.(`pushing the ${platform} image`);
+    const one = await openImage(source.ref, { platform: p });
+    try {
+      platforms.push({ ...(await pushImage(one, { ...ref, tag: undefined, digest: m.digest }, options)), platform });
+    } finally {
+      await one.close();
+    }
+  }
+  const indexBytes = await readAll(await source.openBlob(source.index.digest));
+  const client = new RegistryClient(ref, { actions: 'pull,push', onRetry: options.log });
+  const res = await client.send({
+    method: 'PUT', url: client.path(`/manifests/${manifestReference(ref)}`), what: 'putting the image index',
+    headers: { 'Content-Type': MEDIA_TYPE_INDEX }, body: () => indexBytes, expect: [200, 201],
+  });
+  await discardBody(res);
+  const blobs = platforms.flatMap((p) => p.blobs);
+  return {
+    ref: formatReference({ ...ref, digest: undefined }), digest: sha256Digest(indexBytes), blobs,
+    uploadedBytes: platforms.reduce((n, p) => n + p.uploadedBytes, 0), seconds: (performance.now() - started) / 1000, platforms,
+  };
 }

@@ -2,7 +2,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
-import { build, EXIT, PymlError } from '@pyml/core';
+import { build, buildPlatforms, parsePlatformList, EXIT, PymlError, type BuildOptions } from '@pyml/core';
 import type { LoadResult } from '@pyml/registry/docker-engine';
 import type { PushResult } from '@pyml/registry/push-image';
 import { formatBytes, printJson, showProgress, usage } from '../output.ts';
@@ -18,6 +18,9 @@ Options:
   --cache DIR      blob cache (default: $PYML_CACHE_DIR or ~/.cache/pyml)
   --push REF       then push the image to a registry (HOST[:PORT]/REPO[:TAG]; see pyml push --help)
   --load           then load the image into the Docker engine at DOCKER_HOST, tagged NAME:VERSION and image.tags
+  --platform LIST  build for these platforms instead of image.platform: one (linux/arm64), or several
+                   (linux/amd64,linux/arm64) for an image index with one image per platform; another
+                   architecture than this machine's needs an image.base that has it
   --json           print one JSON object (digest, layout, tar, parts) and no progress
   -h, --help       show this help
 
@@ -30,10 +33,12 @@ Examples:
 export async function run(args: string[]): Promise<number> {
   const { values, positionals } = parseArgs({
     args, allowPositionals: true,
-    options: { out: { type: 'string' }, tar: { type: 'string' }, cache: { type: 'string' }, push: { type: 'string' }, load: { type: 'boolean', default: false }, json: { type: 'boolean', default: false }, help: { type: 'boolean', short: 'h' } },
+    options: { out: { type: 'string' }, tar: { type: 'string' }, cache: { type: 'string' }, push: { type: 'string' }, platform: { type: 'string' }, load: { type: 'boolean', default: false }, json: { type: 'boolean', default: false }, help: { type: 'boolean', short: 'h' } },
   });
   if (values.help) { process.stdout.write(help); return EXIT.ok; }
   if (positionals.length > 1) throw usage(`pyml build takes one project directory, got ${positionals.length}`);
+  const platforms = values.platform ? parsePlatformList(values.platform) : undefined;
+  if (platforms && platforms.length > 1) return runMultiPlatform(positionals[0] ?? '.', platforms, values);
   const progress = new Progress(showProgress({ json: values.json! }));
   // docker load takes the tarball form: without --tar, write one to a temp dir for the engine only.
   const loadDir = values.load && !values.tar ? await mkdtemp(path.join(tmpdir(), 'pyml-load-')) : undefined;
@@ -41,7 +46,7 @@ export async function run(args: string[]): Promise<number> {
   let result, loaded: LoadResult | undefined, pushed: PushResult | undefined;
   try {
     result = await build({
-      project: positionals[0] ?? '.', out: values.out, tar, cacheDir: values.cache,
+      project: positionals[0] ?? '.', out: values.out, tar, cacheDir: values.cache, platform: platforms?.[0],
       log: (m) => progress.step(m), onProgress: (e) => progress.bytesDone(e.part, e.bytes),
     });
     progress.clear();
@@ -74,5 +79,37 @@ export async function run(args: string[]): Promise<number> {
     printPushResult(pushed);
   }
   if (loaded) process.stdout.write(`loaded into the Docker engine as ${loaded.tags.join(', ')} (${loaded.imageId.slice(0, 19)})\n`);
+  return EXIT.ok;
+}
+
+/** `--platform a,b`: one image per platform under an image index; no tarball or engine (they hold one image). */
+async function runMultiPlatform(project: string, platforms: NonNullable<BuildOptions['platform']>[], values: { out?: string; tar?: string; cache?: string; push?: string; load?: boolean; json?: boolean }): Promise<number> {
+  if (values.tar || values.load) throw usage('--tar and --load take one image; with several --platform values, write a layout (and --push it)');
+  const progress = new Progress(showProgress({ json: values.json! }));
+  let result, pushed: PushResult | undefined;
+  try {
+    result = await buildPlatforms({
+      project, out: values.out, cacheDir: values.cache,
+      log: (m) => progress.step(m), onProgress: (e) => progress.bytesDone(e.part, e.bytes),
+    }, platforms);
+    progress.clear();
+    if (values.push) {
+      const { pushWithProgress } = await import('./push.ts');
+      pushed = await pushWithProgress(result.layout, values.push, values.json!);
+    }
+  } finally {
+    progress.clear();
+  }
+  if (values.json) {
+    printJson({ ok: true, ...result, ...(pushed ? { pushed } : {}) });
+    return EXIT.ok;
+  }
+  process.stdout.write(`built ${result.refName} for ${result.platforms.map((p) => p.platform).join(', ')} in ${result.seconds.toFixed(2)} s\n`);
+  process.stdout.write(`  index   ${result.digest}\n  layout  ${result.layout}\n`);
+  for (const p of result.platforms) process.stdout.write(`  ${p.platform.padEnd(14)} ${p.digest}\n`);
+  if (pushed) {
+    const { printPushResult } = await import('./push.ts');
+    printPushResult(pushed);
+  }
   return EXIT.ok;
 }

@@ -11,6 +11,7 @@ REF is an OCI image layout directory, an image tarball (OCI archive or docker-ar
 
 Options:
   --verify     re-hash every blob (manifest, config, layers); exit 1 naming any that does not match
+  --platform OS/ARCH  which image of a multi-platform index to describe (default: this machine's)
   --json       print one JSON object
   -h, --help   show this help
 
@@ -24,7 +25,7 @@ Examples:
 export async function run(args: string[]): Promise<number> {
   const { values, positionals } = parseArgs({
     args, allowPositionals: true,
-    options: { verify: { type: 'boolean', default: false }, json: { type: 'boolean', default: false }, help: { type: 'boolean', short: 'h' } },
+    options: { verify: { type: 'boolean', default: false }, platform: { type: 'string' }, json: { type: 'boolean', default: false }, help: { type: 'boolean', short: 'h' } },
   });
   if (values.help) { process.stdout.write(help); return EXIT.ok; }
   const [what, ref, ...rest] = positionals;
@@ -43,7 +44,7 @@ export async function run(args: string[]): Promise<number> {
     }
     for (const b of bad) process.stderr.write(`error: ${ref}: ${b.what} ${b.digest} does not match its content (sha256 is ${b.actual ?? 'unreadable'})\n`);
     return bad.length ? EXIT.failure : EXIT.ok;
-  });
+  }, { platform: values.platform });
 }
 
 function printText(d: ImageDescription): void {
@@ -51,6 +52,10 @@ function printText(d: ImageDescription): void {
   out.push(`image     ${d.ref} (${d.source})`);
   if (d.name) out.push(`name      ${d.name}${d.version ? `:${d.version}` : ''}${d.kind ? `  (${d.kind} model)` : ''}`);
   out.push(`digest    ${d.digest}`, `platform  ${d.platform}`, `size      ${formatBytes(d.totalSize)}`);
+  if (d.index) {
+    out.push(`index     ${d.index.digest}`);
+    for (const p of d.index.platforms) out.push(`  ${p.platform === d.platform ? '*' : ' '} ${p.platform.padEnd(14)} ${p.digest}`);
+  }
   if (d.created) out.push(`created   ${d.created}`);
   out.push('', 'parts');
   const w = Math.max(...d.parts.map((p) => p.name.length), 4);

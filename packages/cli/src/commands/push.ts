@@ -1,6 +1,6 @@
 import { parseArgs } from 'node:util';
 import { EXIT, PymlError } from '@pyml/core/errors';
-import { pushImage, type PushResult } from '@pyml/registry/push-image';
+import { pushAny, type PushResult } from '@pyml/registry/push-image';
 import { looksLikeRegistryRef, parseReference } from '@pyml/registry/reference';
 import { withImage } from '../describe-image.ts';
 import { formatBytes, printJson, showProgress, usage } from '../output.ts';
@@ -56,7 +56,7 @@ export async function pushWithProgress(image: string, target: string, json: bool
     if (source.registry === ref.registry) mountFrom.push(source.repository);
   }
   try {
-    return await withImage(image, (source) => pushImage(source, ref, {
+    return await withImage(image, (source) => pushAny(source, ref, {
       mountFrom, log: (m) => progress.step(m), onProgress: (what, bytes) => progress.bytesDone(what, bytes),
     }));
   } catch (error) {

@@ -9,7 +9,7 @@ import { ENTRYPOINT_PATH, MANIFEST_PATH, PYML_ROOT, type PartRecord, type PymlMa
 import { loadConfig } from '../config/load-config.ts';
 import { BuildError, ConfigError } from '../errors.ts';
 import { PluginDriver } from '../plugin-driver.ts';
-import type { BundleOptions, DependencyLayer, HookContext, LayerFile, ResolvedConfig } from '../types.ts';
+import type { BundleOptions, DependencyLayer, HookContext, LayerFile, Platform, ResolvedConfig } from '../types.ts';
 import { bundleModel } from './bundle-model.ts';
 import { bundleForImage, bundleRuntime } from './bundle-runtime.ts';
 import { checkDeclaredSignature } from './check-signature.ts';
@@ -33,6 +33,8 @@ export interface BuildOptions {
   sourceDateEpoch?: number;
   log?: (message: string) => void;
   onProgress?: (event: { part: string; bytes: number }) => void;
+  /** Build for this platform instead of the config's image.platform (one image of a multi-platform build). */
+  platform?: Platform;
 }
 
 export interface PartSummary {
@@ -78,6 +80,7 @@ export async function build(options: BuildOptions): Promise<BuildResult> {
   const started = performance.now();
   const log = options.log ?? (() => {});
   const config = await loadConfig(options.project);
+  if (options.platform) config.image.platform = options.platform;
   const epoch = epochFrom(options);
   const store = new BlobStore(options.cacheDir);
   const ctx: HookContext = { config, platform: config.image.platform, log, cacheDir: path.join(store.dir, 'plugins') };
@@ -105,7 +108,8 @@ export async function build(options: BuildOptions): Promise<BuildResult> {
   // A layer the store already holds under its cache key carries its system libraries: skip the ldd scan (seconds for a Python env).
   const uncached: DependencyLayer[] = [];
   for (const d of depLayers) if (!d.cacheKey || !(await store.lookup(`${d.cacheKey}|epoch=${epoch}`))) uncached.push(d);
-  await addMissingSystemLibraries(uncached, base.libraries);
+  // ldd can only read this machine's binaries; for another architecture the base must carry the libraries.
+  if (platform.architecture === (process.arch === 'x64' ? 'amd64' : process.arch)) await addMissingSystemLibraries(uncached, base.libraries);
 
   const progress = (part: string) => (bytes: number) => options.onProgress?.({ part, bytes });
   const layerOf = (part: PartName, name: string, files: LayerFile[], compression: 'auto' | 'gzip' | 'none', cacheKey?: string) =>
