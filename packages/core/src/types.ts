@@ -152,24 +152,45 @@ export interface RuntimeAdapter {
   external?: string[];
 }
 
+/** What buildEnd receives: the written image, or the error that stopped writing it. */
 export interface BuildSummary {
+  /** Manifest digest of the image written; '' when writing failed. */
   digest: string;
+  /** Absolute path of the OCI layout directory written. */
   layout?: string;
+  /** Absolute path of the tarball, when one was asked for. */
   tar?: string;
+  /** Set when writing the image failed (earlier failures end the build without buildEnd). */
   error?: Error;
 }
 
+/**
+ * A framework plugin: a plain object with a `name` and hooks, returned by a factory the user calls in the config
+ * (`plugins: [myFormat()]`). Hooks run in the order declared below; plugins in the config's list order. Kinds:
+ * `first` (first non-null result wins), `sequential` (each sees the previous value), `parallel` (all at once,
+ * results in plugin order). Every hook gets the HookContext last. The guide with examples is docs/plugins.md.
+ */
 export interface PymlPlugin {
+  /** Unique within a config; errors read `[plugin NAME] HOOK: message`, deps entries carry it. */
   name: string;
   /** Plugin API version this plugin was written for. */
   apiVersion?: 1;
+  /** Recorded in the image's pyml.json (`plugins`) and shown by `pyml inspect`. */
   version?: string;
+  /** sequential, first of all: inspect the resolved config or adjust it in place; the return value is ignored. */
   configResolved?(config: ResolvedConfig, ctx: HookContext): void | Promise<void>;
+  /** first, per weights file in config order: return a replacement file to ship instead (e.g. pickle → ONNX). */
   transformWeights?(file: WeightsFile, ctx: HookContext): WeightsReplacement | null | undefined | Promise<WeightsReplacement | null | undefined>;
+  /** first, per (transformed) weights file: recognise and validate it (throw on a corrupt file), infer the signature; undefined if not yours. */
   describeWeights?(file: WeightsFile, ctx: HookContext): WeightsDescription | null | undefined | Promise<WeightsDescription | null | undefined>;
+  /** first, only when the config has no `model`: the module to bundle as the model code. */
   defaultModel?(ctx: HookContext): ModelSource | null | undefined | Promise<ModelSource | null | undefined>;
+  /** sequential, before the model code is bundled: add esbuild externals, plugins or defines; keep earlier ones. */
   bundleOptions?(options: BundleOptions, ctx: HookContext): BundleOptions | void | Promise<BundleOptions | void>;
+  /** parallel: dependency layers for the image (one `deps` part each, in plugin order), with deps-manifest entries. */
   dependencies?(ctx: HookContext): DependencyLayer[] | Promise<DependencyLayer[]>;
+  /** parallel: the adapter module the image's entrypoint loads at start-up; models get it as ctx.adapter(name). */
   runtimeAdapter?(ctx: HookContext): RuntimeAdapter | null | undefined | Promise<RuntimeAdapter | null | undefined>;
+  /** parallel, last: after the image is written (or writing it failed); cannot change the image. */
   buildEnd?(summary: BuildSummary, ctx: HookContext): void | Promise<void>;
 }
