@@ -30,6 +30,8 @@ export interface RegistryServer {
 export interface RegistryOptions {
   /** htpasswd Basic auth with this one user. */
   auth?: { username: string; password: string };
+  /** Bearer-token auth: the registry sends clients to `realm` and trusts tokens signed by the cert in `rootCertBundle`. */
+  token?: { realm: string; service: string; issuer: string; rootCertBundle: string };
 }
 
 /** A free TCP port on 127.0.0.1 (released just before use; fine for tests on one machine). */
@@ -58,6 +60,10 @@ export async function startRegistry(options: RegistryOptions = {}): Promise<Regi
     const file = path.join(dir, 'htpasswd');
     execFileSync('htpasswd', ['-Bbc', file, options.auth.username, options.auth.password], { stdio: 'ignore' });
     auth = `auth:\n  htpasswd:\n    realm: pyml-test\n    path: ${file}\n`;
+  }
+  if (options.token) {
+    const t = options.token;
+    auth = `auth:\n  token:\n    realm: ${t.realm}\n    service: ${t.service}\n    issuer: ${t.issuer}\n    rootcertbundle: ${t.rootCertBundle}\n`;
   }
   const config = path.join(dir, 'config.yml');
   await writeFile(config, `version: 0.1
