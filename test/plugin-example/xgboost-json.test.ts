@@ -120,9 +120,8 @@ test('pyml batch over a CSV (with missing values) matches the independent walker
   const csv = path.join(work, 'probe.csv');
   await writeFile(csv, `id,f0,f1,f2,f3\n${rows.map((r, i) => `${i},${r.map((v) => (v === null ? 'NaN' : v)).join(',')}`).join('\n')}\n`);
   const db = path.join(work, 'out.duckdb');
-  // --workers 1: the batch runner currently SIGKILLs an idle second worker when there is a single batch (reported).
   const r = await pyml(['batch', image, '--query', `SELECT id, f0::FLOAT f0, f1::FLOAT f1, f2::FLOAT f2, f3::FLOAT f3 FROM read_csv('${csv}') ORDER BY id`,
-    '--into', 'predictions', '--db', db, '--keep', 'id', '--workers', '1', '--json']);
+    '--into', 'predictions', '--db', db, '--keep', 'id', '--json']);
   assert.is(r.code, 0, r.stderr);
   assert.is(parseJson<{ rows: number }>(r).rows, rows.length);
   const instance = await DuckDBInstance.create(db);
