@@ -27,7 +27,7 @@ export interface BatchOptions {
   workers?: number;
   /** Rows per Arrow record batch sent to a model process (default: about 4 MiB of input, at most 65536 rows). */
   batchRows?: number;
-  /** DuckDB's memory limit (default 512MB): staging spills to disk beyond it, so memory stays flat. */
+  /** DuckDB's memory limit (default 256MB): staging spills to disk beyond it, so memory stays flat. */
   memoryLimit?: string;
   signal?: AbortSignal;
   onProgress?: (p: BatchProgress) => void;
@@ -48,6 +48,8 @@ export interface BatchResult {
   workers: number;
   batchRows: number;
   packed?: ColumnPlan['packed'];
+  /** Seconds per phase: the query into staging, the rows through the model, the target written. */
+  timings: { stage: number; predict: number; write: number };
 }
 
 /** Ctrl-C (or the caller's abort) stopped the run; nothing was written. */
@@ -84,8 +86,10 @@ export async function runBatch(options: BatchOptions): Promise<BatchResult> {
   let pool: WorkerPool | undefined;
   let reader: DuckDBConnection | undefined;
   try {
-    await connection.run(`SET memory_limit = ${quoteString(options.memoryLimit ?? '512MB')}`);
+    await connection.run(`SET memory_limit = ${quoteString(options.memoryLimit ?? '256MB')}`);
     await connection.run(`SET temp_directory = ${quoteString(join(scratchDir, 'spill'))}`);
+    // Return freed memory to the OS sooner, so the process's resident size tracks DuckDB's limit.
+    await connection.run(`SET allocator_flush_threshold = '32MB'`);
 
     // 1. Columns against the signature, before any row runs.
     const prepared = await connection.prepare(options.query).catch((error: Error) => {
@@ -106,14 +110,22 @@ export async function runBatch(options: BatchOptions): Promise<BatchResult> {
     const image = await unpackedImage(options.image);
 
     // The model processes start (load weights, init) while DuckDB stages the query.
-    pool = new WorkerPool(workers, entrypointCommand(image.rootfs, ['batch']));
+    // N processes share the cores: each model gets cores/N intra-op threads unless the user chose (PYML_ORT_THREADS is
+    // the ONNX plugin's knob, OMP_NUM_THREADS most others'), so N processes do not each start a thread per core.
+    const command = entrypointCommand(image.rootfs, ['batch']);
+    const threads = String(Math.max(1, Math.floor(availableParallelism() / workers)));
+    for (const knob of ['PYML_ORT_THREADS', 'OMP_NUM_THREADS']) if (process.env[knob] === undefined) command.env[knob] = threads;
+    pool = new WorkerPool(workers, command);
     step('staging the query');
+    const stageStarted = performance.now();
     await connection.run(`ATTACH ${quoteString(join(scratchDir, 'scratch.duckdb'))} AS ${SCRATCH}`);
     await connection.run(`CREATE TABLE ${SCRATCH}.src AS ${options.query}`);
     const total = Number((await connection.runAndReadAll(`SELECT count(*) FROM ${SCRATCH}.src`)).getRows()[0][0]);
     const outputs = signature.outputs;
     await connection.run(`CREATE TABLE ${SCRATCH}.pred (${outputs.map((o) => `${quoteIdent(o.name)} ${sqlTypeFor(o.dtype, o.shape.slice(1))}`).join(', ')})`);
 
+    const stageSeconds = (performance.now() - stageStarted) / 1000;
+    const predictStarted = performance.now();
     const inputSpecs = plan.inputs.map((i) => i.spec);
     const rowBytes = inputSpecs.reduce((n, s) => n + elementCount(s.shape.slice(1)) * (bytesPerElement(s.dtype) || 16), 0);
     const batchRows = options.batchRows ?? Math.max(2048, Math.min(65536, Math.floor((4 << 20) / Math.max(rowBytes, 1) / 2048) * 2048));
@@ -200,6 +212,8 @@ export async function runBatch(options: BatchOptions): Promise<BatchResult> {
     options.onProgress?.({ rows: done, total, seconds: seconds() });
     if (done !== total) throw new Error(`internal: ${done} predictions for ${total} rows`);
 
+    const predictSeconds = (performance.now() - predictStarted) / 1000;
+    const writeStarted = performance.now();
     // 3. Everything succeeded: write the target.
     if (interrupted()) throw new BatchInterruptedError('interrupted');
     step(`writing ${describeTarget(options.target)}`);
@@ -209,6 +223,7 @@ export async function runBatch(options: BatchOptions): Promise<BatchResult> {
     await commitOutput(connection, options.target, select);
     return {
       rows: done, batches, seconds: seconds(), workers, batchRows,
+      timings: { stage: stageSeconds, predict: predictSeconds, write: (performance.now() - writeStarted) / 1000 },
       output: options.target.kind === 'table' ? `${resolve(options.target.db)}#${options.target.table}` : resolve(options.target.dir),
       ...(plan.packed ? { packed: plan.packed } : {}),
     };
