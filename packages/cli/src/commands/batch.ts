@@ -140,7 +140,7 @@ class StatusLine {
 
   status(text: string): void {
     if (!this.enabled) return;
-    process.stderr.write(`\r\x1b[2K${text.slice(0, (process.stderr.columns ?? 80) - 1)}`);
+    process.stderr.write(`\r\x1b[2K${text.slice(0, (process.stderr.columns || 80) - 1)}`);
     this.drawn = true;
   }
 
