@@ -2,6 +2,8 @@
  * The PyTorch runtime adapter, bundled into the image and loaded by the entrypoint. Models reach it with
  * `ctx.adapter<PytorchAdapter>('pytorch')` and start a Python sidecar that runs their Python model class.
  */
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
 import type { AdapterFactory, Tensors } from '@pyml/contract';
 import { Sidecar, SidecarError } from './sidecar.ts';
 
@@ -9,6 +11,7 @@ import { Sidecar, SidecarError } from './sidecar.ts';
 export const IMAGE_PYTHON = '/usr/bin/python3.11';
 export const IMAGE_PYTHON_PACKAGE_DIR = '/opt/pyml/python';
 export const IMAGE_MODEL_DIR = '/opt/pyml/model';
+export const IMAGE_DIST_PACKAGES = '/usr/lib/python3/dist-packages';
 
 export interface PythonModelSource {
   /** The model's Python files: path relative to the module root ('model.py', 'pkg/util.py') → source text. */
@@ -45,15 +48,50 @@ export interface PytorchAdapterOptions {
 
 export { SidecarError };
 
+/** Where the image is: '/' in a container or chroot; the rootfs when run unpacked (PYML_ROOT=<rootfs>/opt/pyml). */
+function imageRoot(): string {
+  const root = process.env.PYML_ROOT;
+  return root && root.endsWith('/opt/pyml') && root !== '/opt/pyml' ? root.slice(0, -'/opt/pyml'.length) : '/';
+}
+
+const LOADERS = [
+  { loader: 'lib64/ld-linux-x86-64.so.2', triple: 'x86_64-linux-gnu' },
+  { loader: 'lib/ld-linux-aarch64.so.1', triple: 'aarch64-linux-gnu' },
+];
+
+/**
+ * How to start the image's Python. Inside a container or chroot: /usr/bin/python3.11. When `pyml serve` runs the
+ * image unpacked (no chroot), through the image's own dynamic loader and libraries, as it runs node, so nothing
+ * of the host is used. PYML_PYTORCH_PYTHON / PYML_PYTORCH_PYTHONPATH point at a host Python (tests, benches).
+ */
+function pythonCommand(defaults: PytorchAdapterOptions): { python: string; launcher?: string[]; pythonPath: string[] } {
+  if (process.env.PYML_PYTORCH_PYTHON || process.env.PYML_PYTORCH_PYTHONPATH) {
+    return {
+      python: process.env.PYML_PYTORCH_PYTHON || defaults.python || IMAGE_PYTHON,
+      pythonPath: [...(process.env.PYML_PYTORCH_PYTHONPATH ?? '').split(':').filter(Boolean), IMAGE_DIST_PACKAGES],
+    };
+  }
+  const root = imageRoot();
+  const python = defaults.python ?? IMAGE_PYTHON;
+  const pythonPath = [...(defaults.pythonPath ?? [IMAGE_PYTHON_PACKAGE_DIR]), IMAGE_DIST_PACKAGES];
+  if (root === '/') return { python, pythonPath };
+  const found = LOADERS.find((l) => existsSync(join(root, l.loader)));
+  if (!found) throw new Error(`pytorch: no dynamic loader in the image at ${root}`);
+  const libraryPath = [`lib/${found.triple}`, `usr/lib/${found.triple}`, 'lib', 'usr/lib'].map((d) => join(root, d)).filter((d) => existsSync(d)).join(':');
+  return {
+    python: join(root, python),
+    launcher: [join(root, found.loader), '--library-path', libraryPath],
+    pythonPath: pythonPath.map((p) => join(root, p)),
+  };
+}
+
 export function createPytorchAdapter(defaults: PytorchAdapterOptions = {}): AdapterFactory<PytorchAdapter> {
   return (env) => ({
     async start(model: PythonModelSource): Promise<PytorchSession> {
-      // Outside an image (tests, benches) the host's interpreter and this checkout's Python package stand in.
-      const python = process.env.PYML_PYTORCH_PYTHON || defaults.python || IMAGE_PYTHON;
-      const pythonPath = process.env.PYML_PYTORCH_PYTHONPATH?.split(':').filter(Boolean) ?? defaults.pythonPath ?? [IMAGE_PYTHON_PACKAGE_DIR];
+      const { python, launcher, pythonPath } = pythonCommand(defaults);
       const threads = process.env.PYML_TORCH_THREADS || (defaults.threads ? String(defaults.threads) : undefined);
       const sidecar = new Sidecar({
-        python, pythonPath, logger: env.logger,
+        python, launcher, pythonPath, logger: env.logger,
         env: threads ? { PYML_TORCH_THREADS: threads } : {},
         init: {
           files: model.files, module: model.module, className: model.className,

@@ -11,7 +11,9 @@ import { FrameReader, decodeFrame, encodeFrame, type FrameHeader } from './frami
 export interface SidecarOptions {
   /** Python interpreter (in the image: /usr/bin/python3.11). */
   python: string;
-  /** Directories put first on sys.path (the directory holding the `pyml` Python package). */
+  /** Argv before the interpreter's path: the image's dynamic loader when the image runs unpacked, not chrooted. */
+  launcher?: string[];
+  /** sys.path entries put first: the `pyml` Python package's parent directory and the image's dist-packages. */
   pythonPath: string[];
   /** The init request's payload: sources, module, className, weightsDir, signature. */
   init: Record<string, unknown>;
@@ -46,12 +48,13 @@ class SidecarProcess {
   constructor(options: SidecarOptions) {
     const bootstrap = [
       'import sys',
-      `sys.path[:0] = ${JSON.stringify([...options.pythonPath, '/usr/lib/python3/dist-packages'])}`,
+      `sys.path[:0] = ${JSON.stringify(options.pythonPath)}`,
       'from pyml._sidecar import main',
       'main()',
     ].join('\n');
     // -S: no site (no .pth side effects, the path is set above); -E: no PYTHON* variables from outside; -B: the image is read-only.
-    this.child = spawn(options.python, ['-S', '-E', '-B', '-c', bootstrap], {
+    const [file, ...pre] = [...(options.launcher ?? []), options.python];
+    this.child = spawn(file!, [...pre, '-S', '-E', '-B', '-c', bootstrap], {
       // No 'ignore': libuv opens /dev/null for it, which a bare image (or its chroot) lacks.
       stdio: ['pipe', 'pipe', 'pipe', 'pipe'],
       // A fixed cwd: the entrypoint's may not exist (a chroot keeps the caller's cwd, which lies outside it).
