@@ -1,6 +1,6 @@
 import { stat } from 'node:fs/promises';
 import { openImage, type ImageSource } from '@pyml/image';
-import { DIGEST, digestReference, parseImageName } from './image-reference.ts';
+import { DIGEST, digestReference, parseImageName, requireDigestReference } from './image-reference.ts';
 import { checkRequirements, type ResourceRequirements } from './resources.ts';
 
 /** One model to deploy: the routing name, the image pinned by digest, and what its pyml.json says about sizing. */
@@ -90,4 +90,23 @@ async function isLocalImage(path: string): Promise<boolean> {
   // LAYOUT:REFNAME picks one image of a layout holding several.
   const m = /^(.*):([^:/]+)$/.exec(path);
   return Boolean(m && !DIGEST.test(path) && (await stat(m[1]).then(() => true, () => false)));
+}
+
+/**
+ * `--serve-image`: REPO@sha256:… as given, or LAYOUT=REGISTRY/REPO[:TAG] for a serve image layout that was pushed
+ * there (its manifest digest is the pushed one), as for model images.
+ */
+export async function resolveServeImage(spec: string): Promise<string> {
+  const eq = spec.indexOf('=');
+  if (eq > 0 && (await isLocalImage(spec.slice(0, eq)))) {
+    const name = parseImageName(spec.slice(eq + 1), `--serve-image ${spec}`);
+    const source = await openImage(spec.slice(0, eq)).catch((error: Error) => { throw new Error(`--serve-image ${spec}: ${error.message}`); });
+    try {
+      if (name.digest && name.digest !== source.manifestDigest) throw new Error(`--serve-image ${spec}: the layout's manifest is ${source.manifestDigest}, but the reference pins ${name.digest}`);
+      return digestReference(name, source.manifestDigest);
+    } finally {
+      await source.close();
+    }
+  }
+  return requireDigestReference(spec, '--serve-image');
 }

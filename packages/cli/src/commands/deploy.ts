@@ -1,12 +1,14 @@
 import { parseArgs } from 'node:util';
 import { EXIT, PymlError } from '@pyml/core/errors';
 import {
-  kubernetesObjects, readResourcesFile, requireDigestReference, resolveModelImage, writeManifests,
+  kubernetesObjects, readResourcesFile, resolveModelImage, resolveServeImage, writeManifests,
   type Format, type Layout, type ModelImage, type ResourcesFile,
 } from '@pyml/deploy';
-import { printJson, usage } from '../output.ts';
+import { printJson, showProgress, usage } from '../output.ts';
+import { Progress } from '../progress.ts';
 
 export const help = `Usage: pyml deploy k8s REF... --out DIR --serve-image REPO@sha256:DIGEST [options]
+       pyml deploy serve-image --out LAYOUT [--tar FILE] [--json]
 
 Writes Kubernetes manifests that run the images: a Deployment whose pod holds the \`pyml serve\` front and one
 container per model image (the image's own entrypoint, serving on a Unix socket in a shared in-memory emptyDir,
@@ -23,7 +25,8 @@ REF is one of:
 
 Options:
   --out DIR                      where the manifests go (replaced as a whole; written under a temp name first)
-  --serve-image REPO@sha256:…    image of the front: must have \`pyml\` (and \`node\`) on PATH (required)
+  --serve-image REPO@sha256:…    image of the front: must have \`pyml\` (and \`node\`) on PATH (required); also
+                                 LAYOUT=REGISTRY/REPO for a layout pushed there, like a model REF
   --format plain|kustomize       kustomize also writes kustomization.yaml (default plain)
   --layout pod|per-model         pod: one Deployment with every model (default); per-model: one Deployment,
                                  Service, HPA and PDB per model (front + that model), NAME-MODEL
@@ -37,9 +40,13 @@ Options:
   --json                         print one JSON object
   -h, --help                     show this help
 
+pyml deploy serve-image builds that front image: this machine's node (the base layer model images get too) and
+\`pyml serve\` bundled into one file, \`pyml\` on PATH, user 65532. Push it, then pass it as --serve-image.
+
 Examples:
+  pyml deploy serve-image --out /tmp/pyml-serve && pyml push /tmp/pyml-serve registry.example.com/pyml-serve:0.1.0
   pyml push /tmp/iris registry.example.com/models/iris:1.0.0
-  pyml deploy k8s /tmp/iris=registry.example.com/models/iris --serve-image registry.example.com/pyml-serve@sha256:… --out k8s/
+  pyml deploy k8s /tmp/iris=registry.example.com/models/iris --serve-image /tmp/pyml-serve=registry.example.com/pyml-serve --out k8s/
   kubectl apply -f k8s/
 `;
 
@@ -57,13 +64,15 @@ export async function run(args: string[]): Promise<number> {
       'max-replicas': { type: 'string' },
       'cpu-utilization': { type: 'string', default: '70' },
       resources: { type: 'string' },
+      tar: { type: 'string' },
       json: { type: 'boolean', default: false },
       help: { type: 'boolean', short: 'h' },
     },
   });
   if (values.help) { process.stdout.write(help); return EXIT.ok; }
   const [target, ...refs] = positionals;
-  if (target !== 'k8s') throw usage(target === undefined ? 'usage: pyml deploy k8s REF... --out DIR --serve-image REPO@sha256:…' : `pyml deploy knows one target, k8s; got '${target}'`);
+  if (target === 'serve-image') return serveImage(refs, values.out, values.tar, values.json!);
+  if (target !== 'k8s') throw usage(target === undefined ? 'usage: pyml deploy k8s REF... --out DIR --serve-image REPO@sha256:…' : `pyml deploy knows k8s and serve-image; got '${target}'`);
   if (refs.length === 0) throw usage('pyml deploy k8s needs at least one REF (LAYOUT=REGISTRY/REPO, NAME=REGISTRY/REPO@sha256:…, or REGISTRY/REPO@sha256:…)');
   if (!values.out) throw usage('pyml deploy k8s needs --out DIR');
   if (!values['serve-image']) throw usage('pyml deploy k8s needs --serve-image REPO@sha256:… (an image with pyml on PATH, for the front container)');
@@ -75,11 +84,11 @@ export async function run(args: string[]): Promise<number> {
   const maxReplicas = values['max-replicas'] === undefined ? Math.max(10, replicas) : integer(values['max-replicas'], '--max-replicas', 1);
   const cpuUtilization = integer(values['cpu-utilization']!, '--cpu-utilization', 1);
 
-  let serveImage: string;
+  let frontImage: string;
   let resources: ResourcesFile | undefined;
   const models: ModelImage[] = [];
   try {
-    serveImage = requireDigestReference(values['serve-image'], '--serve-image');
+    frontImage = await resolveServeImage(values['serve-image']);
     resources = values.resources ? await readResourcesFile(values.resources) : undefined;
     // Registry reads are loaded only when a bare digest ref needs one.
     const openRemote = async (ref: string) => (await import('@pyml/registry/open-any-image')).openAnyImage(ref);
@@ -90,12 +99,12 @@ export async function run(args: string[]): Promise<number> {
   const name = values.name ?? (models.length === 1 ? models[0].name.toLowerCase().replace(/[^a-z0-9-]+/g, '-') : 'pyml');
   let written;
   try {
-    const objects = kubernetesObjects(models, { name, namespace: values.namespace, serveImage, layout, replicas, maxReplicas, cpuUtilization, resources });
+    const objects = kubernetesObjects(models, { name, namespace: values.namespace, serveImage: frontImage, layout, replicas, maxReplicas, cpuUtilization, resources });
     written = await writeManifests(values.out, objects, { format, namespace: values.namespace });
   } catch (error) {
     throw new PymlError((error as Error).message);
   }
-  const summary = { ok: true, out: values.out, format, layout, serveImage, models: models.map((m) => ({ name: m.name, image: m.image, from: m.from })), files: written };
+  const summary = { ok: true, out: values.out, format, layout, serveImage: frontImage, models: models.map((m) => ({ name: m.name, image: m.image, from: m.from })), files: written };
   if (values.json) {
     printJson(summary);
     return EXIT.ok;
@@ -104,6 +113,24 @@ export async function run(args: string[]): Promise<number> {
   for (const m of models) process.stdout.write(`  ${m.name.padEnd(20)} ${m.image}\n`);
   for (const f of written) process.stdout.write(`  ${f.file}${f.kind ? `  (${f.kind} ${f.name})` : ''}\n`);
   process.stdout.write(`apply with: kubectl apply ${format === 'kustomize' ? '-k' : '-f'} ${values.out}\n`);
+  return EXIT.ok;
+}
+
+async function serveImage(extra: string[], out: string | undefined, tar: string | undefined, json: boolean): Promise<number> {
+  if (extra.length) throw usage(`pyml deploy serve-image takes no REF, got ${extra.join(' ')}`);
+  if (!out) throw usage('pyml deploy serve-image needs --out LAYOUT');
+  const { buildServeImage } = await import('@pyml/deploy/serve-image');
+  const progress = new Progress(showProgress({ json }));
+  let built;
+  try {
+    built = await buildServeImage({ out, tar, log: (m) => progress.step(m) });
+  } catch (error) {
+    throw new PymlError(`building the serve image: ${(error as Error).message}`);
+  } finally {
+    progress.clear();
+  }
+  if (json) printJson({ ok: true, ...built });
+  else process.stdout.write(`built ${built.refName}\n  digest  ${built.digest}\n  layout  ${built.layout}${built.tar ? `\n  tar     ${built.tar}` : ''}\npush it, then: pyml deploy k8s … --serve-image ${built.layout}=REGISTRY/pyml-serve\n`);
   return EXIT.ok;
 }
 

@@ -1,0 +1,100 @@
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { build as esbuild, type Plugin } from 'esbuild';
+import { nodeBaseFiles } from '@pyml/core/build/node-base';
+import {
+  BlobStore, appendLayers, buildLayer, createdFromEpoch, emptyImage, withAnnotations, withConfig, writeLayout, writeTarball,
+} from '@pyml/image';
+import { RUN_AS } from './kubernetes-manifests.ts';
+
+const VERSION = (JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }).version;
+const SERVE_COMMAND = fileURLToPath(new URL('../../cli/src/commands/serve.ts', import.meta.url));
+const CLI_OUTPUT = fileURLToPath(new URL('../../cli/src/output.ts', import.meta.url));
+const CORE_ERRORS = fileURLToPath(new URL('../../core/src/errors.ts', import.meta.url));
+export const FRONT_BUNDLE = '/opt/pyml-serve/pyml.mjs';
+export const FRONT_LAUNCHER = '/usr/local/bin/pyml';
+
+export interface ServeImageOptions {
+  out: string;
+  tar?: string;
+  store?: BlobStore;
+  sourceDateEpoch?: number;
+  log?: (message: string) => void;
+}
+
+export interface ServeImage {
+  digest: string;
+  layout: string;
+  tar?: string;
+  refName: string;
+  bundleBytes: number;
+}
+
+/**
+ * The front's image for a pod: this machine's node (the same base layer pyml's model images get, so a registry
+ * stores it once) and `pyml serve` bundled into one file, with `pyml` on PATH. It runs `pyml serve` only; models
+ * come from other containers through `--model NAME=unix:///…` (or from image refs, with the embedded runner).
+ */
+export async function buildServeImage(opts: ServeImageOptions): Promise<ServeImage> {
+  const log = opts.log ?? (() => {});
+  const store = opts.store ?? new BlobStore();
+  const epoch = opts.sourceDateEpoch ?? 0;
+  log('bundling pyml serve');
+  const bundle = await bundleFront();
+  const { files } = await nodeBaseFiles();
+  log('base layer (this machine\'s node)');
+  const base = await buildLayer(files, { store, compression: 'gzip', sourceDateEpoch: epoch, annotations: { 'dev.pyml.part': 'base', 'dev.pyml.part.name': 'base' } });
+  const front = await buildLayer([
+    { path: FRONT_BUNDLE, content: bundle, mode: 0o644 },
+    // Extensionless, so node reads it as CommonJS; the dynamic import loads the ESM bundle.
+    { path: FRONT_LAUNCHER, content: `#!/usr/local/bin/node\nimport(${JSON.stringify(FRONT_BUNDLE)});\n`, mode: 0o755 },
+  ], { store, compression: 'gzip', sourceDateEpoch: epoch, annotations: { 'dev.pyml.part': 'serve', 'dev.pyml.part.name': 'pyml-serve' } });
+  const created = createdFromEpoch(epoch);
+  let image = emptyImage({ os: 'linux', architecture: process.arch === 'x64' ? 'amd64' : process.arch }, created);
+  image = appendLayers(image, base, front);
+  image = withConfig(image, {
+    Entrypoint: [FRONT_LAUNCHER],
+    Cmd: ['serve', '--help'],
+    Env: ['PATH=/usr/local/bin:/usr/bin:/bin', 'NODE_ENV=production'],
+    User: `${RUN_AS}:${RUN_AS}`,
+    WorkingDir: '/',
+    Labels: { 'org.opencontainers.image.title': 'pyml-serve', 'org.opencontainers.image.version': VERSION },
+  });
+  image = withAnnotations(image, { 'org.opencontainers.image.title': 'pyml-serve', 'org.opencontainers.image.version': VERSION, 'org.opencontainers.image.created': created });
+  log(`writing ${opts.out}`);
+  const written = await writeLayout(image, path.resolve(opts.out), { store, refName: VERSION });
+  if (opts.tar) await writeTarball(image, path.resolve(opts.tar), { store, refName: VERSION, repoTags: [`pyml-serve:${VERSION}`] });
+  return { digest: written.manifestDigest, layout: path.resolve(opts.out), ...(opts.tar ? { tar: path.resolve(opts.tar) } : {}), refName: `pyml-serve:${VERSION}`, bundleBytes: Buffer.byteLength(bundle) };
+}
+
+/** `pyml serve` as one ESM file: the serve command and what it reaches, without the builder or an engine client. */
+async function bundleFront(): Promise<string> {
+  const entry = [
+    `import { run } from ${JSON.stringify(SERVE_COMMAND)};`,
+    `import { reportError } from ${JSON.stringify(CLI_OUTPUT)};`,
+    'const [verb, ...args] = process.argv.slice(2);',
+    "if (verb !== 'serve') { process.stderr.write(`error: this image runs \\`pyml serve\\` only, got '${verb ?? ''}'\\n`); process.exit(2); }",
+    'run(args).then((code) => process.exit(code), (error) => process.exit(reportError(error, { json: args.includes("--json") })));',
+  ].join('\n');
+  const slim: Plugin = {
+    name: 'pyml-front',
+    setup(b) {
+      // serve.ts takes EXIT from @pyml/core, whose index is the whole builder (esbuild, TypeScript): errors.ts is enough.
+      b.onResolve({ filter: /^@pyml\/core$/ }, () => ({ path: CORE_ERRORS }));
+      // The Docker runner needs dockerode; in a pod the models are containers already.
+      b.onResolve({ filter: /^@pyml\/serve\/docker-runner$/ }, () => ({ path: 'docker-runner', namespace: 'pyml-front' }));
+      b.onLoad({ filter: /.*/, namespace: 'pyml-front' }, () => ({
+        contents: "export class DockerRunner { constructor() { throw new Error('the pyml-serve image has no Docker runner: give models as --model NAME=unix:///path.sock (or image refs, run embedded)'); } }",
+        loader: 'js',
+      }));
+    },
+  };
+  const result = await esbuild({
+    stdin: { contents: entry, resolveDir: path.dirname(SERVE_COMMAND), sourcefile: 'pyml-serve-entry.mjs', loader: 'ts' },
+    bundle: true, write: false, platform: 'node', format: 'esm', target: 'node20', plugins: [slim],
+    logLevel: 'silent', legalComments: 'none', minifySyntax: true, minifyWhitespace: true,
+    banner: { js: "import { createRequire as __pymlCreateRequire } from 'node:module'; const require = __pymlCreateRequire(import.meta.url);" },
+  });
+  return result.outputFiles[0]!.text;
+}
