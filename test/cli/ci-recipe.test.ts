@@ -70,6 +70,10 @@ test('a compatible change passes the gate and pushes', async () => {
   assert.is(diff.breaking, false);
   assert.equal(diff.parts.filter((p) => p.status !== 'unchanged').map((p) => p.part), ['entrypoint']);
   assert.ok(await tagExists('iris', '1.1.0'));
+  // pyml diff also reads registry images directly: the pushed :1.0.0 against this run's layout.
+  const direct = await runProcess(process.execPath, [PYML_BIN, 'diff', `${registry.host}/iris:1.0.0`, path.join(r.out, 'image'), '--json', '--fail-on', 'breaking']);
+  assert.is(direct.code, 0, direct.stderr);
+  assert.is((JSON.parse(direct.stdout) as { breaking: boolean }).breaking, false);
 });
 
 test('a breaking signature change fails the job with exit 1 and pushes nothing', async () => {

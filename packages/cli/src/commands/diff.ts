@@ -1,5 +1,5 @@
 import { parseArgs } from 'node:util';
-import { EXIT } from '@pyml/core';
+import { EXIT } from '@pyml/core/errors';
 import { describeImage, withImage } from '../describe-image.ts';
 import { diffImages, type ImageDiff } from '../image-diff.ts';
 import { formatBytes, printJson, usage } from '../output.ts';
@@ -7,7 +7,8 @@ import { formatBytes, printJson, usage } from '../output.ts';
 export const help = `Usage: pyml diff REF_A REF_B [options]
 
 Shows what changed from image A to image B: which parts (layers) have new digests, which signature fields
-changed, which dependencies changed. REF is an OCI image layout directory or an image tarball.
+changed, which dependencies changed. REF is an OCI image layout directory, an image tarball, a registry image
+(HOST[:PORT]/REPO:TAG, credentials from the Docker config) or an engine's image (docker-daemon:NAME:TAG).
 
 A signature change is breaking when a request or response valid for A may be rejected or misread by B:
   - an input or output removed (a rename is a removal plus an addition), or an input added;
@@ -23,11 +24,11 @@ Options:
   --json           print one JSON object
   -h, --help       show this help
 
-Exit codes: 0 no failing change, 1 a change --fail-on names, 2 usage error (or an image that cannot be read: 1).
+Exit codes: 0 no failing change; 1 a change --fail-on names, or an image that cannot be read; 2 usage error.
 
 Examples:
   pyml diff /tmp/iris-v1 /tmp/iris-v2
-  pyml diff registry-copy.tar .pyml/image --fail-on breaking     # a CI gate
+  pyml diff registry.example.com/team/iris:main .pyml/image --fail-on breaking     # a CI gate
   pyml diff old.tar new.tar --json | jq '.signature[] | select(.breaking)'
 `;
 

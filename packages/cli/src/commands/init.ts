@@ -1,6 +1,6 @@
 import path from 'node:path';
 import { parseArgs } from 'node:util';
-import { EXIT, PymlError } from '@pyml/core';
+import { EXIT, PymlError } from '@pyml/core/errors';
 import { printJson, usage } from '../output.ts';
 import { FRAMEWORKS, pluginInstalled } from '../scaffold/frameworks.ts';
 import { modelProjectFiles } from '../scaffold/model-project.ts';
