@@ -82,7 +82,7 @@ export async function runBatch(options: BatchOptions): Promise<BatchResult> {
   const dbPath = options.target.kind === 'table' ? options.target.db : options.db;
   const instance = await DuckDBInstance.create(dbPath ? resolve(dbPath) : ':memory:');
   const connection = await instance.connect();
-  const scratchDir = await mkdtemp(join(tmpdir(), 'pyml-batch-'));
+  const scratchDir = await mkdtemp(join(tmpdir(), 'pyml-batch-scratch-'));
   let pool: WorkerPool | undefined;
   let reader: DuckDBConnection | undefined;
   try {
