@@ -114,7 +114,7 @@ export async function runBatch(options: BatchOptions): Promise<BatchResult> {
     // the ONNX plugin's knob, OMP_NUM_THREADS most others'), so N processes do not each start a thread per core.
     const command = entrypointCommand(image.rootfs, ['batch']);
     const threads = String(Math.max(1, Math.floor(availableParallelism() / workers)));
-    for (const knob of ['PYML_ORT_THREADS', 'OMP_NUM_THREADS']) if (process.env[knob] === undefined) command.env[knob] = threads;
+    for (const knob of ['PYML_ORT_THREADS', 'PYML_TORCH_THREADS', 'OMP_NUM_THREADS']) if (process.env[knob] === undefined) command.env[knob] = threads;
     pool = new WorkerPool(workers, command);
     step('staging the query');
     const stageStarted = performance.now();
