@@ -115,6 +115,29 @@ test('missing values (NaN) take each node\'s default branch, as in XGBoost', () 
   assert.ok(reference.inputs.some((r) => r.includes(null)), 'the reference has rows with missing values');
 });
 
+test('other objectives: binary:logistic (sigmoid of the margin from base_score) and reg:squarederror match XGBoost', async () => {
+  for (const name of ['binary', 'regression']) {
+    const file = path.join(project, 'objectives', `${name}.json`);
+    const ref = JSON.parse(readFileSync(path.join(project, 'objectives', `${name}.reference.json`), 'utf8')) as { inputs: (number | null)[][]; outputs: number[] };
+    const booster = Booster.fromJson(readFileSync(file, 'utf8'), `${name}.json`);
+    const x = Float32Array.from(ref.inputs.flat(), (v) => (v === null ? NaN : v));
+    const out = booster.predict({ input: tensor('FP32', [ref.inputs.length, 4], x) });
+    if (name === 'binary') {
+      assert.equal(Object.keys(out).sort(), ['label', 'probability']);
+      assertClose(out.probability!.data as Float32Array, ref.outputs, `${name} probability`);
+      assert.equal(Array.from(out.label!.data as BigInt64Array, Number), ref.outputs.map((p) => (p >= 0.5 ? 1 : 0)));
+    } else {
+      assert.equal(Object.keys(out), ['prediction']);
+      assertClose(out.prediction!.data as Float32Array, ref.outputs, `${name} prediction`);
+    }
+    const walked = await (async () => {
+      const r = await runProcess('python3', [WALKER, file], { input: JSON.stringify({ inputs: ref.inputs }) });
+      return (JSON.parse(r.stdout) as { outputs: number[][] }).outputs.map((o) => o[0]!);
+    })();
+    assertClose(walked, ref.outputs, `${name}: walker`);
+  }
+});
+
 test('pyml batch over a CSV (with missing values) matches the independent walker row by row', async () => {
   const rows = probeRows(400);
   const csv = path.join(work, 'probe.csv');

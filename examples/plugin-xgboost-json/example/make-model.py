@@ -6,6 +6,8 @@ Writes:
   weights/model.json   the booster in XGBoost's JSON model format (Booster.save_model('model.json'))
   reference.json       inputs and XGBoost's own predictions for them (Booster.predict): the format's reference values
   sample.json          a V2 request with the first rows of reference.json
+  objectives/*.json    two more small models (binary:logistic, reg:squarederror) with XGBoost's predictions, for the
+                       plugin's tests of other objectives
 
 Deterministic: fixed seed, exact tree method, one thread. The committed files are what the tests check against;
 nothing here runs at test time (the tests need no xgboost).
@@ -63,4 +65,21 @@ first = [r for r in ref_x[:4]]
 with open(os.path.join(HERE, "sample.json"), "w") as f:
     json.dump({"inputs": [{"name": "input", "datatype": "FP32", "shape": [len(first), 4], "data": [round(v, 6) for r in first for v in r]}]}, f)
     f.write("\n")
+# Other objectives: versicolor-or-not (binary:logistic) and petal width from the other three (reg:squarederror).
+os.makedirs(os.path.join(HERE, "objectives"), exist_ok=True)
+for name, params, label in [
+    ("binary", {"objective": "binary:logistic", "base_score": 0.3}, (y == 1).astype(float)),
+    ("regression", {"objective": "reg:squarederror"}, x[:, 3].astype(float)),
+]:
+    p = {"max_depth": 3, "eta": 0.3, "seed": 7, "tree_method": "exact", "nthread": 1, **params}
+    b = xgb.train(p, xgb.DMatrix(x_train, label=label, missing=np.nan), num_boost_round=6)
+    path = os.path.join(HERE, "objectives", f"{name}.json")
+    b.save_model(path)
+    pred = b.predict(xgb.DMatrix(np.array(ref_x, dtype=np.float32), missing=np.nan))
+    with open(os.path.join(HERE, "objectives", f"{name}.reference.json"), "w") as f:
+        json.dump({"producer": f"xgboost {xgb.__version__} Booster.predict", "objective": p["objective"],
+                   "inputs": [[nan_to_null(float(np.float32(v))) for v in r] for r in ref_x],
+                   "outputs": [float(v) for v in pred]}, f, indent=1)
+        f.write("\n")
+
 print(f"wrote weights/model.json ({booster.num_boosted_rounds()} rounds), reference.json ({len(ref_x)} rows), sample.json")
