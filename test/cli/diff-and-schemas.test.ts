@@ -16,6 +16,7 @@ const ajv = new Ajv({ allErrors: true, strict: true });
 const schema = (name: string) => ajv.compile(JSON.parse(readFileSync(path.join(REPO, 'schemas', name), 'utf8')));
 const validateBuild = schema('build-output.schema.json');
 const validateInspect = schema('inspect-output.schema.json');
+const validateDiff = schema('diff-output.schema.json');
 
 function assertValid(validate: ReturnType<typeof schema>, value: unknown, what: string): void {
   if (!validate(value)) assert.unreachable(`${what} does not match its schema: ${ajv.errorsText(validate.errors)}`);
@@ -89,6 +90,7 @@ test('diff: the same image is identical, exit 0 even with --fail-on any', async 
   const r = await pyml(['diff', imageA, path.join(out, 'a.tar'), '--json', '--fail-on', 'any']);
   assert.is(r.code, 0, r.stderr);
   const json = parseJson<{ identical: boolean; breaking: boolean }>(r);
+  assertValid(validateDiff, json, 'diff --json (identical)');
   assert.ok(json.identical, 'a layout and a tarball of the same image have the same manifest digest');
   assert.is(json.breaking, false);
 });
@@ -97,6 +99,7 @@ test('diff: a version bump changes the entrypoint part only, not the signature; 
   const r = await pyml(['diff', imageA, imageB, '--json', '--fail-on', 'breaking']);
   assert.is(r.code, 0, r.stderr);
   const json = parseJson<{ parts: { part: string; status: string }[]; signature: unknown[]; breaking: boolean; identical: boolean }>(r);
+  assertValid(validateDiff, json, 'diff --json (version bump)');
   assert.is(json.identical, false);
   const changed = json.parts.filter((p) => p.status !== 'unchanged').map((p) => p.part);
   assert.equal(changed, ['entrypoint']);
@@ -115,6 +118,7 @@ test('diff: a removed output is breaking; --fail-on breaking exits 1 and says so
   assert.is(gate.code, 1);
   assert.match(gate.stderr, /breaking signature change/);
   const json = parseJson<{ ok: boolean; breaking: boolean; signature: { side: string; name: string; change: string; breaking: boolean }[] }>(gate);
+  assertValid(validateDiff, json, 'diff --json (breaking)');
   assert.is(json.ok, false);
   assert.is(json.breaking, true);
   assert.equal(json.signature.map((c) => [c.side, c.name, c.change, c.breaking]), [['output', 'label', 'removed', true]]);
@@ -124,7 +128,9 @@ test('diff: a removed output is breaking; --fail-on breaking exits 1 and says so
 });
 
 test('diff: usage errors exit 2', async () => {
-  assert.is((await pyml(['diff', imageA])).code, 2);
+  const one = await pyml(['diff', imageA, '--json']);
+  assert.is(one.code, 2);
+  assertValid(validateDiff, parseJson(one), 'diff --json (usage error)');
   const bad = await pyml(['diff', imageA, imageB, '--fail-on', 'sometimes']);
   assert.is(bad.code, 2);
   assert.match(bad.stderr, /--fail-on must be one of breaking, signature, any/);
