@@ -2,14 +2,16 @@
  * bench/serve-pytorch: what the Python sidecar adds over calling the same Python model in-process, and how fast
  * an image with a ~260 MB Python layer rebuilds when only model code changes.
  *
- *   npx tsx bench/serve-pytorch.ts [--seconds 3] [--rows 1]
+ *   npx tsx bench/serve-pytorch.ts [--seconds 3] [--rows 1] [--cold]
  *
  * Rows (examples/pytorch-mlp, `rows` × 8 FP32 per request):
  *   in-process   the model class's predict called in a Python loop (the floor: no socket, no Node)
  *   sidecar c=1  the plugin's adapter from Node: frame → Unix socket pair → Python predict → frame back
  *   sidecar c=32 32 requests in flight, pipelined over the one socket
- * "added p50" = sidecar p50 − in-process p50. Then the build: a full build of the example (cold or cached, as the
- * blob cache is) and a rebuild after editing model.py, with the python layer's size.
+ * "added p50" = sidecar p50 − in-process p50; at c=32 also the service time per request (1 / throughput) against
+ * the in-process one. Then the build: a full build of the example (with --cold into an empty blob cache, so the
+ * python layer is listed, read and compressed; else with the blob cache as it is) and a rebuild after editing
+ * model.py, with the layers whose digest changed.
  */
 import { execFileSync } from 'node:child_process';
 import { mkdtemp, readFile, rm, symlink, writeFile, cp } from 'node:fs/promises';
@@ -23,7 +25,7 @@ import { createPytorchAdapter, collectPythonSources, PYTHON_PATH_DIR } from '@py
 const REPO = fileURLToPath(new URL('../', import.meta.url));
 const EXAMPLE = path.join(REPO, 'examples/pytorch-mlp');
 const PYML = path.join(REPO, 'packages/cli/bin/pyml.js');
-const { values } = parseArgs({ options: { seconds: { type: 'string', default: '3' }, rows: { type: 'string', default: '1' } } });
+const { values } = parseArgs({ options: { seconds: { type: 'string', default: '3' }, rows: { type: 'string', default: '1' }, cold: { type: 'boolean', default: false } } });
 const SECONDS = Number(values.seconds);
 const ROWS = Number(values.rows);
 
@@ -57,11 +59,14 @@ function inProcessCell(): Cell {
   return { count: r.count, p50: r.p50_us, p99: r.p99_us, rps: r.rps };
 }
 
-function build(project: string, out: string): { seconds: number; parts: { name: string; size: number; reused: boolean }[] } {
+interface Built { seconds: number; parts: { name: string; digest: string; size: number; reused: boolean }[] }
+
+function build(project: string, out: string, cacheDir?: string): Built {
   const started = performance.now();
-  const stdout = execFileSync(process.execPath, [PYML, 'build', project, '--out', out, '--json'], { encoding: 'utf8', maxBuffer: 1 << 24 });
+  const env = cacheDir ? { ...process.env, PYML_CACHE_DIR: cacheDir } : process.env;
+  const stdout = execFileSync(process.execPath, [PYML, 'build', project, '--out', out, '--json'], { encoding: 'utf8', maxBuffer: 1 << 24, env });
   const wall = (performance.now() - started) / 1000;
-  const r = JSON.parse(stdout) as { parts: { name: string; size: number; reused: boolean }[] };
+  const r = JSON.parse(stdout) as { parts: Built['parts'] };
   return { seconds: wall, parts: r.parts };
 }
 
@@ -85,22 +90,23 @@ async function main() {
   row('in-process', floor);
   row('sidecar c=1', c1);
   row('sidecar c=32', c32);
-  console.log('(at c=32 the one Python process answers in turn: p50 includes queueing behind ~31 requests; req/s is the figure to read)');
+  const service = (c: Cell) => 1e6 / c.rps;
+  console.log(`(at c=32 the one Python process answers in turn, so p50 includes queueing behind ~31 requests; service time per request: ${service(c32).toFixed(0)} µs vs ${service(floor).toFixed(0)} µs in-process, ${(service(c32) - service(floor)).toFixed(0)} µs added)`);
 
   const dir = await mkdtemp(path.join(tmpdir(), 'pyml-bench-pytorch-'));
   try {
     const project = path.join(dir, 'project');
     await cp(EXAMPLE, project, { recursive: true, filter: (s) => !s.includes(`${path.sep}.pyml`) });
     await symlink(path.join(REPO, 'node_modules'), path.join(project, 'node_modules'));
-    const first = build(project, path.join(dir, 'oci'));
+    const first = build(project, path.join(dir, 'oci'), values.cold ? path.join(dir, 'cache') : undefined);
     const model = path.join(project, 'src/model.py');
-    await writeFile(model, (await readFile(model, 'utf8')).replace('"""The served model', '"""(edited) The served model'));
-    const second = build(project, path.join(dir, 'oci'));
+    await writeFile(model, (await readFile(model, 'utf8')).replace('"""The served model', `"""(edited ${Date.now()}) The served model`));
+    const second = build(project, path.join(dir, 'oci'), values.cold ? path.join(dir, 'cache') : undefined);
     const python = first.parts.find((p) => p.name === 'python')!;
-    const state = (b: typeof first) => b.parts.filter((p) => !p.reused).map((p) => p.name).join(', ') || 'none';
-    console.log(`\nbuild            seconds   layers built`);
-    console.log(`first build     ${fmt(first.seconds, 2)}   ${state(first)}  (python layer ${(python.size / 2 ** 20).toFixed(0)} MiB gzip, ${python.reused ? 'from the blob cache' : 'built now'})`);
-    console.log(`model.py edit   ${fmt(second.seconds, 2)}   ${state(second)}  (${(second.seconds / first.seconds).toFixed(2)}x the first build)`);
+    const changed = second.parts.filter((p) => first.parts.find((q) => q.name === p.name)?.digest !== p.digest).map((p) => p.name).join(', ');
+    console.log(`\nbuild            seconds`);
+    console.log(`first build     ${fmt(first.seconds, 2)}   python layer ${(python.size / 2 ** 20).toFixed(0)} MiB gzip, ${python.reused ? 'from the blob cache (use --cold to build it)' : 'listed, read and compressed now'}`);
+    console.log(`model.py edit   ${fmt(second.seconds, 2)}   layers changed: ${changed}; python layer ${second.parts.find((p) => p.name === 'python')!.reused ? 'reused' : 'rebuilt'} (${(second.seconds / first.seconds).toFixed(2)}x the first build)`);
   } finally {
     await rm(dir, { recursive: true, force: true });
   }
