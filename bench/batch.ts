@@ -105,7 +105,7 @@ function treeRss(root: number): { total: number; self: number } {
 }
 
 /** Runs `pyml batch` as a user would, sampling the process tree's RSS every 50 ms. */
-async function pymlBatch(image: string, file: string, db: string): Promise<{ rows: number; wall: number; seconds: number; peakTree: number; peakDriver: number }> {
+async function pymlBatch(image: string, file: string, db: string): Promise<{ rows: number; wall: number; seconds: number; peakTree: number; peakDriver: number; timings: { stage: number; predict: number; write: number } }> {
   await rm(db, { force: true });
   const started = performance.now();
   const child = spawn(process.execPath, [PYML, 'batch', image, '--query', `SELECT id, sepal_length, sepal_width, petal_length, petal_width FROM read_parquet('${file}')`,
@@ -125,8 +125,8 @@ async function pymlBatch(image: string, file: string, db: string): Promise<{ row
   clearInterval(timer);
   const wall = (performance.now() - started) / 1000;
   if (code !== 0) throw new Error(`pyml batch failed (${code}): ${err}`);
-  const summary = JSON.parse(out) as { rows: number; seconds: number };
-  return { rows: summary.rows, wall, seconds: summary.seconds, peakTree, peakDriver };
+  const summary = JSON.parse(out) as { rows: number; seconds: number; timings: { stage: number; predict: number; write: number } };
+  return { rows: summary.rows, wall, seconds: summary.seconds, peakTree, peakDriver, timings: summary.timings };
 }
 
 const mb = (b: number) => `${(b / 1024 / 1024).toFixed(0)} MB`;
@@ -156,8 +156,10 @@ console.log(`${ROWS.toLocaleString('en-US')} rows`);
 console.log(`  in-process onnxruntime-node over the same Arrow batches  ${base.seconds.toFixed(2).padStart(7)} s  ${rate(base.rows, base.seconds)}`);
 console.log(`  pyml batch, model phase (query staged → table written)  ${run1.seconds.toFixed(2).padStart(7)} s  ${rate(run1.rows, run1.seconds)}  ratio ${(base.seconds / run1.seconds).toFixed(2)}x`);
 console.log(`  pyml batch, wall clock (CLI start to exit)              ${run1.wall.toFixed(2).padStart(7)} s  ${rate(run1.rows, run1.wall)}  ratio ${(base.seconds / run1.wall).toFixed(2)}x`);
+console.log(`  pyml batch, predict phase only (rows through workers)   ${run1.timings.predict.toFixed(2).padStart(7)} s  ${rate(run1.rows, run1.timings.predict)}  ratio ${(base.seconds / run1.timings.predict).toFixed(2)}x`);
+console.log(`    phases: stage ${run1.timings.stage.toFixed(2)} s, predict ${run1.timings.predict.toFixed(2)} s, write ${run1.timings.write.toFixed(2)} s`);
 console.log('');
-console.log('peak RSS of pyml batch (driver + DuckDB, and the whole tree with the model processes)');
+console.log('peak RSS of pyml batch (driver + DuckDB, and the whole tree with the model processes); DuckDB --memory-limit 256MB');
 console.log(`  ${ROWS.toLocaleString('en-US').padStart(10)} rows  driver ${mb(run1.peakDriver).padStart(7)}  tree ${mb(run1.peakTree).padStart(7)}  ${rate(run1.rows, run1.wall)}`);
 console.log(`  ${BIG.toLocaleString('en-US').padStart(10)} rows  driver ${mb(run10.peakDriver).padStart(7)}  tree ${mb(run10.peakTree).padStart(7)}  ${rate(run10.rows, run10.wall)}`);
 console.log(`  ${(BIG / ROWS).toFixed(0)}x the rows → ${(run10.peakTree / run1.peakTree).toFixed(2)}x the peak tree RSS`);
