@@ -12,6 +12,7 @@ export const IMAGE_PYTHON = '/usr/bin/python3.11';
 export const IMAGE_PYTHON_PACKAGE_DIR = '/opt/pyml/python';
 export const IMAGE_MODEL_DIR = '/opt/pyml/model';
 export const IMAGE_DIST_PACKAGES = '/usr/lib/python3/dist-packages';
+export const IMAGE_SITE_PACKAGES = '/opt/pyml/site-packages';
 
 export interface PythonModelSource {
   /** The model's Python files: path relative to the module root ('model.py', 'pkg/util.py') → source text. */
@@ -73,7 +74,8 @@ function pythonCommand(defaults: PytorchAdapterOptions): { python: string; launc
   }
   const root = imageRoot();
   const python = defaults.python ?? IMAGE_PYTHON;
-  const pythonPath = [...(defaults.pythonPath ?? [IMAGE_PYTHON_PACKAGE_DIR]), IMAGE_DIST_PACKAGES];
+  // requirements.txt packages (when the image has them) come before Debian's.
+  const pythonPath = [...(defaults.pythonPath ?? [IMAGE_PYTHON_PACKAGE_DIR]), IMAGE_SITE_PACKAGES, IMAGE_DIST_PACKAGES];
   if (root === '/') return { python, pythonPath };
   const found = LOADERS.find((l) => existsSync(join(root, l.loader)));
   if (!found) throw new Error(`pytorch: no dynamic loader in the image at ${root}`);

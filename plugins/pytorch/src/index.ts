@@ -11,11 +11,13 @@ import { basename, dirname, isAbsolute, join, relative, resolve, sep } from 'nod
 import { fileURLToPath } from 'node:url';
 import type { BundleOptions, HookContext, PymlPlugin, WeightsFile } from '@pyml/core/types';
 import { IMAGE_PYTHON_PACKAGE_DIR, type PythonModelSource } from './adapter.ts';
-import { pymlPythonLayer, pythonEnvLayer } from './python-env.ts';
+import { PYTHON_VERSION, pymlPythonLayer, pythonEnvLayer } from './python-env.ts';
+import { requirementsLayer } from './requirements-layer.ts';
 
 export type { PytorchAdapter, PytorchSession, PythonModelSource, PytorchAdapterOptions } from './adapter.ts';
-export { createPytorchAdapter, SidecarError } from './adapter.ts';
+export { createPytorchAdapter, SidecarError, IMAGE_SITE_PACKAGES } from './adapter.ts';
 export { pythonEnvLayer, pythonPackageClosure, pymlPythonLayer } from './python-env.ts';
+export { requirementsLayer } from './requirements-layer.ts';
 
 export interface PytorchPluginOptions {
   /** The Python module holding the model class, relative to the config ('./src/model.py'). */
@@ -24,6 +26,10 @@ export interface PytorchPluginOptions {
   className?: string;
   /** Debian packages the model's Python code imports (default: python3-torch, python3-numpy); their Python dependencies follow. */
   packages?: string[];
+  /** A requirements.txt installed offline from `wheels` (pip --no-index --find-links) into its own deps layer. */
+  requirements?: string;
+  /** The wheel directory for `requirements` (with every dependency the requirements need beyond Debian's packages). */
+  wheels?: string;
 }
 
 const ADAPTER_ENTRY = fileURLToPath(new URL('./adapter.ts', import.meta.url));
@@ -116,7 +122,13 @@ export default function pytorch(options: PytorchPluginOptions = {}): PymlPlugin 
         pythonEnvLayer({ packages, platform: ctx.platform, cacheDir: ctx.cacheDir, log: ctx.log }),
         pymlPythonLayer(PYTHON_PACKAGE_DIR, IMAGE_PYTHON_PACKAGE_DIR, PLUGIN_VERSION),
       ]);
-      return [env, pyml];
+      if (!options.requirements) return [env, pyml];
+      if (!options.wheels) throw new Error('pytorch({ requirements }): also give wheels, the directory pip installs from offline (--no-index --find-links)');
+      const req = await requirementsLayer({
+        requirements: resolve(ctx.config.root, options.requirements), wheels: resolve(ctx.config.root, options.wheels),
+        python: `/usr/bin/python${PYTHON_VERSION}`, cacheDir: ctx.cacheDir, log: ctx.log,
+      });
+      return [env, req, pyml];
     },
 
     runtimeAdapter() {
