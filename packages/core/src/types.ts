@@ -44,6 +44,8 @@ export interface UserConfig {
     platform?: string;
   };
   serving?: { maxBatchSize?: number; maxBatchDelayMs?: number; maxConcurrency?: number };
+  /** For `pyml deploy k8s`: the model container's Kubernetes requests/limits, recorded in the image's pyml.json. */
+  deploy?: { resources?: { requests?: Record<string, string | number>; limits?: Record<string, string | number> } };
 }
 
 /** The config after loading: paths absolute, defaults filled. */
@@ -62,6 +64,7 @@ export interface ResolvedConfig {
   signature?: Signature;
   image: { base: string; tags: string[]; labels: Record<string, string>; platform: Platform };
   serving: { maxBatchSize?: number; maxBatchDelayMs?: number; maxConcurrency?: number };
+  deploy?: { resources?: { requests?: Record<string, string>; limits?: Record<string, string> } };
 }
 
 /** What every hook receives besides its own argument. */

@@ -46,5 +46,7 @@ export interface PymlManifest {
   entrypoint: { argv: string[]; socket: string };
   /** Options the runtime honours (batching etc.), from the config's `serving`. */
   serving?: { maxBatchSize?: number; maxBatchDelayMs?: number; maxConcurrency?: number };
+  /** From the config's `deploy`: the model container's Kubernetes requests/limits, read by `pyml deploy k8s`. */
+  deploy?: { resources?: { requests?: Record<string, string>; limits?: Record<string, string> } };
   build: { pyml: string; node: string; created: string; platform: { os: string; architecture: string } };
 }

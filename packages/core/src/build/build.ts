@@ -160,6 +160,7 @@ export async function build(options: BuildOptions): Promise<BuildResult> {
     parts,
     entrypoint: { argv, socket: DEFAULT_SOCKET },
     ...(Object.keys(config.serving).length ? { serving: config.serving } : {}),
+    ...(config.deploy?.resources ? { deploy: { resources: config.deploy.resources } } : {}),
     build: { pyml: PYML_VERSION, node: base.nodeVersion, created, platform: { os: platform.os, architecture: platform.architecture } },
   };
 

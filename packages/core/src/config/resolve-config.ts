@@ -40,10 +40,17 @@ export function resolveConfig(user: UserConfig, configFile: string): ResolvedCon
       platform: user.image?.platform ? parsePlatform(user.image.platform, `${configFile}: image.platform`) : hostPlatform(),
     },
     serving: user.serving ?? {},
+    ...(user.deploy?.resources ? { deploy: { resources: quantitiesAsText(user.deploy.resources) } } : {}),
   };
 }
 
 /** `HOST/REPO:TAG` or `docker://…` names a registry image, unless a file of that name sits beside the config. */
 function isRegistryBase(base: string, root: string): boolean {
   return base.startsWith('docker://') || (looksLikeRegistryRef(base) && !existsSync(path.resolve(root, base)));
+}
+
+/** Kubernetes quantities as strings (`cpu: 1` and `cpu: '1'` mean the same), as pyml.json records them. */
+function quantitiesAsText(r: NonNullable<NonNullable<UserConfig['deploy']>['resources']>): { requests?: Record<string, string>; limits?: Record<string, string> } {
+  const text = (m?: Record<string, string | number>) => (m ? Object.fromEntries(Object.entries(m).map(([k, v]) => [k, String(v)])) : undefined);
+  return { ...(r.requests ? { requests: text(r.requests) } : {}), ...(r.limits ? { limits: text(r.limits) } : {}) };
 }
