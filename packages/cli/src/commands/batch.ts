@@ -1,6 +1,6 @@
 import { availableParallelism } from 'node:os';
 import { parseArgs } from 'node:util';
-import { EXIT, PymlError } from '@pyml/core';
+import { EXIT, PymlError } from '@pyml/core/errors';
 import {
   BatchFailedError, BatchInterruptedError, ColumnCheckError, type BatchProgress, type OutputTarget, runBatch, writeSparkJob,
 } from '@pyml/batch';
