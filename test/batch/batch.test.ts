@@ -118,6 +118,11 @@ test('an input given as its own FLOAT[4] column maps directly; an empty query wr
       FROM direct d JOIN w.predictions p USING (id)`);
   assert.equal(same, { n: ROWS, same: ROWS });
 
+  // A query column named rowid (DuckDB's pseudo-column name) passes through as a --keep column.
+  r = await pyml(['batch', image, '--query', `SELECT id AS rowid, ${features} FROM read_parquet('${data.parquet}') WHERE id < 100`, '--into', 'ids', '--db', db, '--keep', 'rowid', '--json']);
+  assert.is(r.code, 0, r.stderr);
+  assert.equal(await sql(db, 'SELECT count(*)::INT AS n, sum("rowid")::INT AS s FROM ids'), [{ n: 100, s: 4950 }]);
+
   r = await pyml(['batch', image, '--query', `SELECT id, ${features} FROM read_parquet('${data.parquet}') WHERE id < 0`, '--into', 'empty', '--db', db, '--keep', 'id', '--json']);
   assert.is(r.code, 0, r.stderr);
   assert.is(parseJson<{ rows: number }>(r).rows, 0);

@@ -136,6 +136,7 @@ export async function runBatch(options: BatchOptions): Promise<BatchResult> {
     const appender = await connection.createAppender('pred', 'main', SCRATCH);
     const sink = new TensorAppender(appender, outputs);
     const batcher = new ChunkBatcher(inputSpecs, batchRows, 1);
+    const guardOrder = !columns.some((c) => c.name.toLowerCase() === 'rowid');
     const maxInFlight = workers * 2;
     const queue: { range: BatchRange; result: Promise<RecordBatch> }[] = [];
     let done = 0;
@@ -175,7 +176,8 @@ export async function runBatch(options: BatchOptions): Promise<BatchResult> {
       while (queue.length >= maxInFlight) await drainOne();
     };
 
-    const stream = await reader.stream(`SELECT rowid, ${plan.inputs.map((i) => `${i.sql} AS ${quoteIdent(i.spec.name)}`).join(', ')} FROM ${SCRATCH}.src`);
+    // The staging table's rowid guards the order the positional join relies on (unless a query column shadows it).
+    const stream = await reader.stream(`SELECT ${guardOrder ? 'rowid' : '0::BIGINT'}, ${plan.inputs.map((i) => `${i.sql} AS ${quoteIdent(i.spec.name)}`).join(', ')} FROM ${SCRATCH}.src`);
     let expectedRow = 0;
     for (;;) {
       let chunk;
@@ -189,7 +191,7 @@ export async function runBatch(options: BatchOptions): Promise<BatchResult> {
       // The staging table is read in insertion order; the positional join at the end depends on it.
       const rowids = duckdb.vector_get_data(duckdb.data_chunk_get_vector(chunk.chunk, 0), chunk.rowCount * 8);
       const first = Number(new BigInt64Array(rowids.buffer, rowids.byteOffset, 1)[0]);
-      if (first !== expectedRow) throw new Error(`internal: staged rows came back out of order (row ${first} where ${expectedRow} was expected)`);
+      if (guardOrder && first !== expectedRow) throw new Error(`internal: staged rows came back out of order (row ${first} where ${expectedRow} was expected)`);
       expectedRow += chunk.rowCount;
       let ready: InputBatch[];
       try {
