@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
-import { mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
+import { cp, mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
+import { createHash } from 'node:crypto';
 import path from 'node:path';
 import { Deployment } from 'kubernetes-models/apps/v1/Deployment';
 import { test } from 'uvu';
@@ -61,6 +62,30 @@ test('a tag without a digest, a serve image by tag, a digest that is not the lay
   for (const r of [tagOnly, bare, serveByTag, wrong, missing]) {
     assert.equal(await readdir(r.out).catch(() => 'absent'), 'absent', 'no output on failure');
   }
+});
+
+test('a multi-platform layout (index.json naming an image index) deploys the index digest', async () => {
+  // The layout `pyml build --platform a,b` writes: index.json → image index → one manifest per platform.
+  const layout = path.join(await tempDir(), 'multi');
+  await cp(iris.layout, layout, { recursive: true });
+  const top = JSON.parse(await readFile(path.join(layout, 'index.json'), 'utf8'));
+  const [image] = top.manifests;
+  const nested = Buffer.from(JSON.stringify({
+    schemaVersion: 2, mediaType: 'application/vnd.oci.image.index.v1+json',
+    manifests: [{ ...image, annotations: undefined, platform: { os: 'linux', architecture: 'amd64' } }, { ...image, annotations: undefined, platform: { os: 'linux', architecture: 'arm64' } }],
+  }));
+  const indexDigest = `sha256:${createHash('sha256').update(nested).digest('hex')}`;
+  await writeFile(path.join(layout, 'blobs', 'sha256', indexDigest.slice(7)), nested);
+  await writeFile(path.join(layout, 'index.json'), JSON.stringify({ schemaVersion: 2, manifests: [{ mediaType: 'application/vnd.oci.image.index.v1+json', digest: indexDigest, size: nested.length }] }));
+  const r = await deploy([`${layout}=127.0.0.1:5000/models/iris`, '--serve-image', SERVE_IMAGE, '--json']);
+  assert.equal(r.code, 0, r.stderr);
+  const [m] = parseJson<{ models: { name: string; image: string; from: string }[] }>(r).models;
+  assert.equal(m.name, 'iris');
+  assert.equal(m.image, `127.0.0.1:5000/models/iris@${indexDigest}`);
+  assert.match(m.from, /image index; model read from its linux\/amd64 image/);
+  const pinned = await deploy([`${layout}=127.0.0.1:5000/models/iris@${iris.digest}`, '--serve-image', SERVE_IMAGE]);
+  assert.equal(pinned.code, 2, 'the platform manifest\'s digest is not what the layout was pushed as');
+  assert.match(pinned.stderr, new RegExp(`the layout's manifest is ${indexDigest}`));
 });
 
 test('the socket emptyDir is shared by every container; model containers have no ports and run the image entrypoint', async () => {

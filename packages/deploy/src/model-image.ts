@@ -1,6 +1,7 @@
 import { stat } from 'node:fs/promises';
-import { openImage, type ImageSource } from '@pyml/image';
+import { type ImageSource } from '@pyml/image';
 import { DIGEST, digestReference, parseImageName, requireDigestReference } from './image-reference.ts';
+import { openLayoutImage } from './layout-image.ts';
 import { checkRequirements, type ResourceRequirements } from './resources.ts';
 
 /** One model to deploy: the routing name, the image pinned by digest, and what its pyml.json says about sizing. */
@@ -50,8 +51,10 @@ export async function resolveModelImage(spec: string, openRemote?: OpenRemoteIma
   if (!openRemote) throw new Error(`${spec}: reading the image from its registry is not available here; name the model: NAME=${spec}`);
   const source = await openRemote(spec);
   try {
-    if (source.manifestDigest !== name.digest) throw new Error(`${spec}: the registry served manifest ${source.manifestDigest}, not ${name.digest}`);
-    return { ...(await describe(source, spec)), image: digestReference(name, name.digest), digest: name.digest, from: `registry ${name.repository}` };
+    // The pull fetched the manifest by that digest and checked it; when it differs from the image's, the digest
+    // named an image index (multi-platform) and the model was read from this machine's platform image.
+    const index = source.manifestDigest !== name.digest ? ' (image index)' : '';
+    return { ...(await describe(source, spec)), image: digestReference(name, name.digest), digest: name.digest, from: `registry ${name.repository}${index}` };
   } finally {
     await source.close();
   }
@@ -59,14 +62,15 @@ export async function resolveModelImage(spec: string, openRemote?: OpenRemoteIma
 
 async function fromLayout(layout: string, target: string, spec: string): Promise<ModelImage> {
   const name = parseImageName(target, spec);
-  const source = await openImage(layout).catch((error: Error) => { throw new Error(`${spec}: ${error.message}`); });
+  const opened = await openLayoutImage(layout).catch((error: Error) => { throw new Error(`${spec}: ${error.message}`); });
   try {
-    if (name.digest && name.digest !== source.manifestDigest) {
-      throw new Error(`${spec}: the layout's manifest is ${source.manifestDigest}, but the reference pins ${name.digest}; push the layout again or fix the reference`);
+    if (name.digest && name.digest !== opened.digest) {
+      throw new Error(`${spec}: the layout's manifest is ${opened.digest}, but the reference pins ${name.digest}; push the layout again or fix the reference`);
     }
-    return { ...(await describe(source, spec)), image: digestReference(name, source.manifestDigest), digest: source.manifestDigest, from: `layout ${layout}` };
+    const from = `layout ${layout}${opened.platform ? ` (image index; model read from its ${opened.platform} image)` : ''}`;
+    return { ...(await describe(opened.source, spec)), image: digestReference(name, opened.digest), digest: opened.digest, from };
   } finally {
-    await source.close();
+    await opened.source.close();
   }
 }
 
@@ -100,12 +104,12 @@ export async function resolveServeImage(spec: string): Promise<string> {
   const eq = spec.indexOf('=');
   if (eq > 0 && (await isLocalImage(spec.slice(0, eq)))) {
     const name = parseImageName(spec.slice(eq + 1), `--serve-image ${spec}`);
-    const source = await openImage(spec.slice(0, eq)).catch((error: Error) => { throw new Error(`--serve-image ${spec}: ${error.message}`); });
+    const opened = await openLayoutImage(spec.slice(0, eq)).catch((error: Error) => { throw new Error(`--serve-image ${spec}: ${error.message}`); });
     try {
-      if (name.digest && name.digest !== source.manifestDigest) throw new Error(`--serve-image ${spec}: the layout's manifest is ${source.manifestDigest}, but the reference pins ${name.digest}`);
-      return digestReference(name, source.manifestDigest);
+      if (name.digest && name.digest !== opened.digest) throw new Error(`--serve-image ${spec}: the layout's manifest is ${opened.digest}, but the reference pins ${name.digest}`);
+      return digestReference(name, opened.digest);
     } finally {
-      await source.close();
+      await opened.source.close();
     }
   }
   return requireDigestReference(spec, '--serve-image');
