@@ -74,6 +74,8 @@ export class DockerRunner implements ModelRunner {
       Cmd: ['serve', '--socket', inContainer],
       Env: Object.entries(launch.env).map(([k, v]) => `${k}=${v}`),
       Labels: { 'dev.pyml.serve.model': launch.name },
+      // Run as serve's own user when that is not root, so the 0600 socket it creates is one serve can open.
+      ...(process.getuid && process.getuid() !== 0 ? { User: `${process.getuid()}:${process.getgid!()}` } : {}),
       AttachStdout: true, AttachStderr: true,
       HostConfig: { Binds: [`${dirname(launch.socket)}:${SOCKET_MOUNT}`], NetworkMode: 'none' },
     });

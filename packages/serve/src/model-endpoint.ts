@@ -99,7 +99,9 @@ export abstract class ModelEndpoint {
         if (!error) return resolve(response!);
         // A connection that broke under the call is the model going away, whatever code grpc-js picked for it.
         const code = error.code === status.INTERNAL && /RST_STREAM|Connection dropped|socket/i.test(error.details) ? status.UNAVAILABLE : error.code;
-        reject(new RpcFailure(code, code === status.UNAVAILABLE && this.state !== 'ready' ? this.unavailable().message : error.details, error.metadata));
+        // The connection can drop before the supervisor hears of the exit: either way the message names the model.
+        const details = code !== status.UNAVAILABLE ? error.details : this.state !== 'ready' ? this.unavailable().message : `model '${this.name}' is unavailable: ${error.details}`;
+        reject(new RpcFailure(code, details, error.metadata));
       });
     });
   }
