@@ -1,7 +1,8 @@
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { EXIT, PymlError } from '@pyml/core/errors';
-import { printJson, usage } from '../output.ts';
+import { printJson, showProgress, usage } from '../output.ts';
+import { Progress } from '../progress.ts';
 import { FRAMEWORKS, pluginInstalled } from '../scaffold/frameworks.ts';
 import { modelProjectFiles } from '../scaffold/model-project.ts';
 import { existing, writeScaffold } from '../scaffold/write-files.ts';
@@ -58,6 +59,8 @@ export async function run(args: string[]): Promise<number> {
     throw new PymlError(`${dir}: ${clash.join(', ')} already exist${clash.length === 1 ? 's' : ''}; pyml init never overwrites, nothing was written`,
       EXIT.usage, 'choose an empty directory, or move those files away');
   }
+  // The starter model can take seconds (Python, TF.js): say what is happening, on a terminal only.
+  new Progress(showProgress({ json: values.json! })).step(`making the starter ${framework} model (${fw.makeModel})`);
   await writeScaffold(dir, files);
   const written = files.map((f) => f.path).sort();
   if (values.json) {
