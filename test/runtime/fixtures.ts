@@ -43,6 +43,8 @@ export default class Affine {
     // A planted bug: n = -999 makes the model answer with the wrong dtype.
     if (n.data.includes(-999n)) return { y: { dtype: 'FP64', shape: x.shape, data: Float64Array.from(y) }, m: { dtype: 'INT64', shape: n.shape, data: m } };
     if (n.data.includes(-666n)) throw new Error('model exploded');
+    // The model blames the request, as the contract's InvalidInput does (recognised by its flag).
+    if (n.data.includes(-777n)) throw Object.assign(new Error('n = -777 is not a valid count'), { invalidInput: true, tensor: 'n' });
     return { y: { dtype: 'FP32', shape: x.shape, data: y }, m: { dtype: 'INT64', shape: n.shape, data: m } };
   }
 }

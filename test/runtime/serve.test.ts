@@ -130,13 +130,17 @@ test('bad requests are INVALID_ARGUMENT naming the tensor', async () => {
   assert.equal(error.metadata.get('pyml-tensor'), ['x']);
 });
 
-test('a model bug is INTERNAL, and the server keeps serving', async () => {
+test('a model bug is INTERNAL, a model that blames the request is INVALID_ARGUMENT, and the server keeps serving', async () => {
   const wrongDtype = await callError(client.call('ModelInfer', { model_name: 'affine', inputs: [okX, { ...okN, contents: { int64_contents: ['-999'] } }] }));
   assert.is(wrongDtype.code, status.INTERNAL);
   assert.match(wrongDtype.details, /model output 'y': expected dtype FP32, got FP64/);
   const thrown = await callError(client.call('ModelInfer', { model_name: 'affine', inputs: [okX, { ...okN, contents: { int64_contents: ['-666'] } }] }));
   assert.is(thrown.code, status.INTERNAL);
   assert.match(thrown.details, /model exploded/);
+  const blamed = await callError(client.call('ModelInfer', { model_name: 'affine', inputs: [okX, { ...okN, contents: { int64_contents: ['-777'] } }] }));
+  assert.is(blamed.code, status.INVALID_ARGUMENT, 'a model that throws InvalidInput blames the request');
+  assert.match(blamed.details, /n = -777 is not a valid count/);
+  assert.equal(blamed.metadata.get('pyml-tensor'), ['n']);
   const unknownModel = await callError(client.call('ModelInfer', { model_name: 'ghost', inputs: [okX, okN] }));
   assert.is(unknownModel.code, status.NOT_FOUND);
   const res = await client.call('ModelInfer', { model_name: 'affine', inputs: [okX, okN] });

@@ -47,3 +47,23 @@ export function contractKindOf(value: unknown): ContractKind | undefined {
   const kind = (value as { contractKind?: unknown }).contractKind;
   return kind === 'tensor' || kind === 'dataframe' ? kind : undefined;
 }
+
+/**
+ * Throw from `predict` when the request itself is wrong (a value out of range, an unknown category): the caller
+ * gets INVALID_ARGUMENT with this message instead of INTERNAL. Recognised by its `invalidInput` flag, so copies of
+ * this class bundled into model code still count.
+ */
+export class InvalidInput extends Error {
+  readonly invalidInput = true;
+  constructor(message: string, readonly tensor?: string) {
+    super(message);
+    this.name = 'InvalidInput';
+  }
+}
+
+/** Whether an error thrown by a model blames the request (see InvalidInput); plugins may set `kind: 'invalid'`. */
+export function blamesInput(error: unknown): error is Error & { tensor?: string } {
+  if (!(error instanceof Error)) return false;
+  const e = error as Error & { invalidInput?: unknown; kind?: unknown };
+  return e.invalidInput === true || e.kind === 'invalid';
+}

@@ -4,11 +4,11 @@ import { pathToFileURL } from 'node:url';
 import type { Table } from 'apache-arrow';
 import {
   type ContractKind, type DataFrameModel, type InitContext, type Logger, type Signature, type TensorModel, type Tensors,
-  contractKindOf,
+  blamesInput, contractKindOf,
 } from '@pyml/contract';
 import { columnsToTensors, tensorsToTable } from './arrow-tensors.ts';
 import { Semaphore } from './concurrency.ts';
-import { InitError, ModelError, describeError } from './errors.ts';
+import { InitError, InvalidInputError, ModelError, describeError } from './errors.ts';
 import { createLogger } from './logger.ts';
 import type { PymlManifest } from './manifest.ts';
 import { checkInputs, checkOutputs } from './validate.ts';
@@ -150,7 +150,7 @@ export class ModelHost {
       try {
         outputs = await (this.model as TensorModel).predict(inputs);
       } catch (error) {
-        throw new ModelError(`model predict failed: ${describeError(error)}`, { cause: error });
+        throw predictFailure(error);
       }
     } else {
       const table = tensorsToTable(this.signature.inputs, inputs);
@@ -158,7 +158,7 @@ export class ModelHost {
       try {
         result = await (this.model as DataFrameModel).predict(table);
       } catch (error) {
-        throw new ModelError(`model predict failed: ${describeError(error)}`, { cause: error });
+        throw predictFailure(error);
       }
       if (!result || typeof (result as Partial<Table>).getChild !== 'function') {
         throw new ModelError(`dataframe model must return an Arrow Table, got ${result === null ? 'null' : typeof result}`);
@@ -175,4 +175,10 @@ export class ModelHost {
   async close(): Promise<void> {
     await this.model.close?.();
   }
+}
+
+/** A model that blames the request (contract's InvalidInput, or a plugin error of kind 'invalid') gets INVALID_ARGUMENT. */
+function predictFailure(error: unknown): Error {
+  if (blamesInput(error)) return new InvalidInputError(error.message, error.tensor);
+  return new ModelError(`model predict failed: ${describeError(error)}`, { cause: error });
 }
