@@ -12,7 +12,12 @@ export interface TensorDataMap {
 }
 export type TensorData = TensorDataMap[DataType];
 
-type TypedArrayCtor = { new (n: number): Exclude<TensorData, string[]>; new (b: ArrayBufferLike, o: number, n: number): Exclude<TensorData, string[]>; BYTES_PER_ELEMENT: number };
+type TypedArrayCtor = {
+  new (n: number): Exclude<TensorData, string[]>;
+  new (b: ArrayBufferLike, o: number, n: number): Exclude<TensorData, string[]>;
+  from(values: ArrayLike<number> | ArrayLike<bigint>): Exclude<TensorData, string[]>;
+  BYTES_PER_ELEMENT: number;
+};
 
 const CTORS: Record<Exclude<DataType, 'BYTES'>, TypedArrayCtor> = {
   BOOL: Uint8Array, UINT8: Uint8Array, UINT16: Uint16Array, UINT32: Uint32Array, UINT64: BigUint64Array,
