@@ -31,6 +31,10 @@ async function initAndTest(framework: string): Promise<string> {
   const t = await runProcess(process.execPath, ['--import', 'tsx', '--test', 'test/model.test.ts'], { cwd: dir });
   assert.is(t.code, 0, `${framework}: the scaffold's test failed:\n${t.stdout.slice(-3000)}\n${t.stderr.slice(-2000)}`);
   assert.match(t.stdout, /# pass 1/);
+  // The scaffold's own TypeScript (config, model class, generator, test) typechecks against the public types.
+  const tsc = await runProcess(process.execPath, [path.join(REPO, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', dir, '--noEmit'], { cwd: dir });
+  const own = tsc.stdout.split('\n').filter((l) => /^(src\/|test\/|[^/]+\.ts\()/.test(l));
+  assert.equal(own, [], `${framework}: the scaffold does not typecheck:\n${tsc.stdout}`);
   return dir;
 }
 

@@ -14,9 +14,10 @@ function packageJson(name: string, fw: FrameworkScaffold): string {
       predict: 'pyml predict .pyml/image --input sample.json',
       test: 'node --import tsx --test test/model.test.ts',
       'make-model': fw.makeModel,
+      typecheck: 'tsc --noEmit',
     },
     dependencies: { '@pyml/contract': PYML_RANGE, '@pyml/core': PYML_RANGE, [fw.plugin]: PYML_RANGE, ...fw.extraDeps },
-    devDependencies: { '@pyml/cli': PYML_RANGE, tsx: '^4.20.0' },
+    devDependencies: { '@pyml/cli': PYML_RANGE, tsx: '^4.20.0', typescript: '^5.9.0', '@types/node': '^20.19.0' },
   }, null, 2)}\n`;
 }
 
@@ -47,6 +48,7 @@ export async function modelProjectFiles(name: string, framework: string): Promis
   files.push(
     { path: 'test/model.test.ts', content: await readFile(`${TEMPLATES}common/test/model.test.ts`, 'utf8') },
     { path: '.gitignore', content: await readFile(`${TEMPLATES}common/gitignore`, 'utf8') },
+    { path: 'tsconfig.json', content: await readFile(`${TEMPLATES}common/tsconfig.json`, 'utf8') },
     { path: 'package.json', content: packageJson(name, fw) },
     { path: 'README.md', content: readme(name, framework, fw) },
     { path: fw.weights, generate: (out) => fw.generate(out) },
