@@ -21,6 +21,7 @@ Compatible: a new output; an input dimension that went from fixed to free (-1).
 Options:
   --fail-on WHAT   exit 1 when there is: 'breaking' (a breaking signature change), 'signature' (any signature
                    change) or 'any' (any difference at all); without it, diff exits 0 whatever changed
+  --platform OS/ARCH  which image of a multi-platform index to compare (default: this machine's)
   --json           print one JSON object
   -h, --help       show this help
 
@@ -38,7 +39,7 @@ type FailOn = (typeof FAIL_ON)[number];
 export async function run(args: string[]): Promise<number> {
   const { values, positionals } = parseArgs({
     args, allowPositionals: true,
-    options: { 'fail-on': { type: 'string' }, json: { type: 'boolean', default: false }, help: { type: 'boolean', short: 'h' } },
+    options: { 'fail-on': { type: 'string' }, platform: { type: 'string' }, json: { type: 'boolean', default: false }, help: { type: 'boolean', short: 'h' } },
   });
   if (values.help) { process.stdout.write(help); return EXIT.ok; }
   if (positionals.length !== 2) throw usage(`pyml diff takes two images, REF_A and REF_B; got ${positionals.length}`);
@@ -47,7 +48,8 @@ export async function run(args: string[]): Promise<number> {
     throw usage(`--fail-on must be one of ${FAIL_ON.join(', ')}, got '${failOn}'`);
   }
   const [refA, refB] = positionals as [string, string];
-  const diff = await withImage(refA, async (a) => withImage(refB, async (b) => diffImages(await describeImage(a), await describeImage(b))));
+  const opts = { platform: values.platform };
+  const diff = await withImage(refA, async (a) => withImage(refB, async (b) => diffImages(await describeImage(a), await describeImage(b)), opts), opts);
   const failed = failOn ? fails(diff, failOn as FailOn) : false;
   if (values.json) printJson({ ok: !failed, ...diff, ...(failOn ? { failOn, failed } : {}) });
   else process.stdout.write(formatDiff(diff));
