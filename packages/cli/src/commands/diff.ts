@@ -19,11 +19,11 @@ A signature change is breaking when a request or response valid for A may be rej
 Compatible: a new output; an input dimension that went from fixed to free (-1).
 
 Options:
-  --fail-on WHAT   exit 1 when there is: 'breaking' (a breaking signature change), 'signature' (any signature
-                   change) or 'any' (any difference at all); without it, diff exits 0 whatever changed
-  --platform OS/ARCH  which image of a multi-platform index to compare (default: this machine's)
-  --json           print one JSON object
-  -h, --help       show this help
+  --fail-on WHAT       exit 1 when there is: 'breaking' (a breaking signature change), 'signature' (any
+                       signature change) or 'any' (any difference at all); without it, diff exits 0 whatever changed
+  --platform OS/ARCH   which image of a multi-platform index to compare (default: this machine's)
+  --json               print one JSON object
+  -h, --help           show this help
 
 Exit codes: 0 no failing change; 1 a change --fail-on names, or an image that cannot be read; 2 usage error.
 
