@@ -14,6 +14,7 @@ import { fileSaveHandler } from '@pyml/plugin-tfjs/file-io';
 /** Writes the model directory to `out` (temp name, then rename: never a half-written directory). */
 export async function writeModel(out: string): Promise<void> {
   await tf.setBackend('cpu');
+  tf.env().set('PROD', true); // no "install tfjs-node" banner: the CPU backend is enough for this
   const input = tf.input({ shape: [3], name: 'input' });
   const output = tf.layers.dense({ units: 2, activation: 'softmax', name: 'probabilities', kernelInitializer: tf.initializers.glorotUniform({ seed: 1 }) }).apply(input) as tf.SymbolicTensor;
   const model = tf.model({ inputs: input, outputs: output });
