@@ -24,7 +24,7 @@ import { parseArgs } from 'node:util';
 import { Client, Metadata, credentials } from '@grpc/grpc-js';
 import { encodeInferRequest } from '@pyml/runtime/oip/codec';
 import { EmbeddedRunner } from '@pyml/serve/embedded-runner';
-import { unpackImage } from '@pyml/serve/unpacked-image';
+import { unpackImage } from '@pyml/launcher';
 import * as ort from 'onnxruntime-node';
 import { writeWideMlp } from './serve-wide-mlp.ts';
 

@@ -2,7 +2,7 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { join } from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { entrypointCommand, unpackedImage } from '@pyml/batch';
+import { entrypointCommand, unpackImage, type UnpackedImage } from '@pyml/launcher';
 import { pyml, testEnv } from '../helpers/cli.ts';
 import { tempDir } from '../helpers/project.ts';
 import { type V2Client, v2Client } from '../runtime/v2-client.ts';
@@ -36,9 +36,9 @@ test.after(async () => {
 });
 
 /** Starts the image's own entrypoint (its node, its runtime) in `serve` mode and waits for its ready line. */
-async function serve(rootfs: string, socket: string): Promise<ChildProcess> {
-  const cmd = entrypointCommand(rootfs, ['serve', '--socket', socket]);
-  const child = spawn(cmd.command, cmd.args, { env: { ...process.env, ...cmd.env }, stdio: ['ignore', 'pipe', 'pipe'] });
+async function serve(unpacked: UnpackedImage, socket: string): Promise<ChildProcess> {
+  const cmd = entrypointCommand(unpacked, ['serve', '--socket', socket]);
+  const child = spawn(cmd.file, cmd.args, { env: cmd.env, cwd: cmd.cwd, stdio: ['ignore', 'pipe', 'pipe'] });
   let err = '';
   child.stderr!.on('data', (c: Buffer) => { err += c.toString(); });
   await new Promise<void>((resolve, reject) => {
@@ -58,9 +58,9 @@ test('ModelInfer (raw contents) and pyml batch give bitwise-identical outputs fo
     '--into', 'scores', '--db', db, '--keep', 'id', '--workers', '2', '--batch-rows', '1024', '--json']);
   assert.is(r.code, 0, r.stderr);
 
-  const { rootfs } = await unpackedImage(image);
+  const unpacked = await unpackImage(image);
   const socket = join(dir, 'model.sock');
-  server = await serve(rootfs, socket);
+  server = await serve(unpacked, socket);
   client = v2Client(socket);
 
   // The inputs exactly as stored (FLOAT), in id order.

@@ -7,7 +7,7 @@ import {
   Field, FixedSizeList, Float32, RecordBatch, RecordBatchReader, RecordBatchStreamWriter, Schema, Struct, makeData,
 } from 'apache-arrow';
 import { DATA_TYPES } from '@pyml/contract';
-import { entrypointCommand, unpackedImage } from '@pyml/batch';
+import { entrypointCommand, unpackImage, type UnpackedImage } from '@pyml/launcher';
 import { widensLosslessly } from '@pyml/batch/duckdb-types';
 import { parseJson, pyml, testEnv } from '../helpers/cli.ts';
 import { tempDir } from '../helpers/project.ts';
@@ -25,13 +25,15 @@ let image = '';
 let dir = '';
 let job = '';
 let rootfs = '';
+let unpacked: UnpackedImage;
 
 test.before(async () => {
   requireTool(PYTHON, 'python3');
   Object.assign(process.env, testEnv());
   image = await buildIris();
   dir = await tempDir('pyml-batch-spark-');
-  rootfs = (await unpackedImage(image)).rootfs;
+  unpacked = await unpackImage(image);
+  rootfs = unpacked.rootfs;
 });
 
 test('--emit-spark writes a job that compiles and carries the query, target, keep columns and signature', async () => {
@@ -105,8 +107,8 @@ function runEntrypoint(batches: RecordBatch[] | 'schema-only'): Promise<{ status
   else for (const b of batches) writer.write(b);
   writer.finish();
   return writer.toUint8Array().then((bytes) => {
-    const cmd = entrypointCommand(rootfs, ['batch']);
-    const r = spawnSync(cmd.command, cmd.args, { input: bytes, env: { ...process.env, ...cmd.env }, maxBuffer: 1 << 28 });
+    const cmd = entrypointCommand(unpacked, ['batch']);
+    const r = spawnSync(cmd.file, cmd.args, { input: bytes, env: cmd.env, cwd: cmd.cwd, maxBuffer: 1 << 28 });
     return { status: r.status, stderr: r.stderr.toString(), stdout: r.stdout };
   });
 }

@@ -3,5 +3,4 @@ export { runBatch, BatchInterruptedError, type BatchOptions, type BatchProgress,
 export { planColumns, ColumnCheckError, type ColumnPlan, type QueryColumn, type InputSource } from './column-plan.ts';
 export { type OutputTarget, describeTarget } from './output-target.ts';
 export { BatchFailedError, WorkerPool, describeRange, type BatchRange } from './worker-pool.ts';
-export { unpackedImage, readImageManifest, entrypointCommand, cacheDir, type UnpackedImage } from './unpacked-image.ts';
 export { writeSparkJob, sparkJob, type SparkJobOptions } from './spark-job.ts';

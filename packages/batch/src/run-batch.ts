@@ -11,7 +11,7 @@ import { type ColumnPlan, ColumnCheckError, planColumns } from './column-plan.ts
 import { quoteIdent, quoteString, sqlTypeFor } from './duckdb-types.ts';
 import { type OutputTarget, commitOutput, describeTarget } from './output-target.ts';
 import { TensorAppender } from './tensor-appender.ts';
-import { entrypointCommand, readImageManifest, unpackedImage } from './unpacked-image.ts';
+import { entrypointCommand, readImageInfo, unpackImage } from '@pyml/launcher';
 import { type BatchRange, BatchFailedError, WorkerPool, describeRange } from './worker-pool.ts';
 
 export interface BatchOptions {
@@ -77,7 +77,7 @@ export async function runBatch(options: BatchOptions): Promise<BatchResult> {
   const workers = options.workers ?? availableParallelism();
   if (!Number.isSafeInteger(workers) || workers < 1) throw new Error(`--workers must be a positive integer, got ${workers}`);
 
-  const { manifest } = await readImageManifest(options.image);
+  const { manifest } = await readImageInfo(options.image);
   const signature = manifest.signature;
   const dbPath = options.target.kind === 'table' ? options.target.db : options.db;
   const instance = await DuckDBInstance.create(dbPath ? resolve(dbPath) : ':memory:');
@@ -107,12 +107,12 @@ export async function runBatch(options: BatchOptions): Promise<BatchResult> {
     // 2. The image, unpacked once per digest.
     if (options.signal?.aborted) throw new BatchInterruptedError('interrupted');
     step(`unpacking ${options.image}`);
-    const image = await unpackedImage(options.image);
+    const image = await unpackImage(options.image);
 
     // The model processes start (load weights, init) while DuckDB stages the query.
     // N processes share the cores: each model gets cores/N intra-op threads unless the user chose (PYML_ORT_THREADS is
     // the ONNX plugin's knob, OMP_NUM_THREADS most others'), so N processes do not each start a thread per core.
-    const command = entrypointCommand(image.rootfs, ['batch']);
+    const command = entrypointCommand(image, ['batch']);
     const threads = String(Math.max(1, Math.floor(availableParallelism() / workers)));
     for (const knob of ['PYML_ORT_THREADS', 'PYML_TORCH_THREADS', 'OMP_NUM_THREADS']) if (process.env[knob] === undefined) command.env[knob] = threads;
     pool = new WorkerPool(workers, command);

@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { rename, writeFile } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import type { Signature } from '@pyml/contract';
-import { readImageManifest } from './unpacked-image.ts';
+import { readImageInfo } from '@pyml/launcher';
 
 export interface SparkJobOptions {
   image: string;
@@ -23,7 +23,7 @@ export interface SparkJobModel {
 
 /** Writes the PySpark job for `options` (temp name, then rename). */
 export async function writeSparkJob(options: SparkJobOptions): Promise<{ file: string; model: string; manifestDigest: string }> {
-  const { manifest, manifestDigest } = await readImageManifest(options.image);
+  const { manifest, manifestDigest } = await readImageInfo(options.image);
   for (const spec of [...manifest.signature.inputs, ...manifest.signature.outputs]) {
     if (spec.dtype === 'FP16') throw new Error(`'${spec.name}' is FP16, which Spark cannot hold`);
     if (spec.shape[0] !== -1 || spec.shape.slice(1).some((d) => d < 0)) throw new Error(`'${spec.name}' has shape [${spec.shape.join(', ')}]; batch needs [-1, fixed dims...]`);

@@ -1,3 +1,4 @@
+import type { EntrypointCommand } from '@pyml/launcher';
 import { type ChildProcess, spawn } from 'node:child_process';
 import { type RecordBatch, RecordBatchReader, RecordBatchStreamWriter } from 'apache-arrow';
 
@@ -20,11 +21,8 @@ export class BatchFailedError extends Error {
   }
 }
 
-export interface WorkerCommand {
-  command: string;
-  args: string[];
-  env: Record<string, string>;
-}
+/** How to start one model process: the image's entrypoint as the launcher builds it. */
+export type WorkerCommand = EntrypointCommand;
 
 interface Pending {
   range: BatchRange;
@@ -48,7 +46,7 @@ class EntrypointWorker {
   readonly exited: Promise<number | null>;
 
   constructor(readonly id: number, cmd: WorkerCommand, private readonly onFailure: (error: BatchFailedError) => void) {
-    this.child = spawn(cmd.command, cmd.args, { env: { ...process.env, ...cmd.env }, stdio: ['pipe', 'pipe', 'pipe'] });
+    this.child = spawn(cmd.file, cmd.args, { env: cmd.env, cwd: cmd.cwd, stdio: ['pipe', 'pipe', 'pipe'] });
     this.child.stderr!.on('data', (c: Buffer) => {
       this.stderr = (this.stderr + c.toString()).slice(-STDERR_KEEP);
     });

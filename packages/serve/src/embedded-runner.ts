@@ -1,7 +1,7 @@
 import { spawn } from 'node:child_process';
 import { createInterface } from 'node:readline';
-import { entrypointCommand } from './entrypoint-command.ts';
-import { type UnpackedImage, unpackImage } from './unpacked-image.ts';
+import { entrypointCommand } from '@pyml/launcher';
+import { type UnpackedImage, unpackImage } from '@pyml/launcher';
 import { type ModelExit, type ModelLaunch, type ModelProcess, type ModelRunner, ModelStartError, StartupLog } from './model-runner.ts';
 
 /**

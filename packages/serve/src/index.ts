@@ -1,5 +1,3 @@
 /** @pyml/serve: runs images (one-shot predict, supervised model processes) and the prediction service in front of them. */
-export * from './unpacked-image.ts';
-export * from './entrypoint-command.ts';
 export * from './csv-request.ts';
 export * from './predict-once.ts';

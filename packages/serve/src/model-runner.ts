@@ -1,4 +1,4 @@
-import type { ImageInfo } from './unpacked-image.ts';
+import type { ImageInfo } from '@pyml/launcher';
 
 /** How a model process ended. */
 export interface ModelExit {

@@ -1,8 +1,8 @@
 import { spawn } from 'node:child_process';
 import { readFile } from 'node:fs/promises';
 import { csvToV2Request } from './csv-request.ts';
-import { entrypointCommand } from './entrypoint-command.ts';
-import { type UnpackImageOptions, unpackImage } from './unpacked-image.ts';
+import { entrypointCommand } from '@pyml/launcher';
+import { type UnpackImageOptions, unpackImage } from '@pyml/launcher';
 
 export interface PredictOnceResult {
   /** The entrypoint's exit code: 0 ok, 1 prediction failed (bad input, model error), 2 usage, 3 init failed. */

@@ -11,7 +11,7 @@ import type { ModelEndpoint } from './model-endpoint.ts';
 import { ModelRouter } from './model-router.ts';
 import type { ModelRunner } from './model-runner.ts';
 import { SupervisedModel } from './supervised-model.ts';
-import { type ImageInfo, readImageInfo, unpackImage } from './unpacked-image.ts';
+import { type ImageInfo, readImageInfo, unpackImage } from '@pyml/launcher';
 
 export interface ServeOptions {
   /** Image refs (OCI layout dirs or tarballs), each served under the model name in its pyml.json. */

@@ -1,4 +1,4 @@
-import { access, mkdir } from 'node:fs/promises';
+import { access, mkdir, readFile } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { type ImageSource, openImage, unpack } from '@pyml/image';
@@ -44,11 +44,23 @@ export async function readPymlManifest(source: ImageSource): Promise<PymlManifes
   }
 }
 
+/** pyml.json from an unpacked copy when there is one (reading it from the layers means decompressing them). */
+async function manifestOf(source: ImageSource, cacheDir = defaultRootfsCache()): Promise<PymlManifest> {
+  const unpacked = join(rootfsDir(cacheDir, source.manifestDigest), MANIFEST_PATH);
+  const bytes = await readFile(unpacked).catch(() => undefined);
+  return bytes ? (JSON.parse(bytes.toString('utf8')) as PymlManifest) : readPymlManifest(source);
+}
+
+/** The directory name has no ':' because it goes into colon-separated library paths. */
+function rootfsDir(cacheDir: string, manifestDigest: string): string {
+  return join(cacheDir, manifestDigest.replace(':', '-'));
+}
+
 /** Opens REF and reads its pyml.json and config, without unpacking anything. */
 export async function readImageInfo(ref: string): Promise<ImageInfo> {
   const source = await openImage(ref);
   try {
-    return { ref, manifestDigest: source.manifestDigest, configDigest: source.manifest.config.digest, manifest: await readPymlManifest(source), config: source.config.config ?? {} };
+    return { ref, manifestDigest: source.manifestDigest, configDigest: source.manifest.config.digest, manifest: await manifestOf(source), config: source.config.config ?? {} };
   } finally {
     await source.close();
   }
@@ -57,16 +69,15 @@ export async function readImageInfo(ref: string): Promise<ImageInfo> {
 /**
  * Opens REF (OCI layout dir or tarball) and unpacks it into `<cache>/<algo>-<hex>` unless that tree is already
  * there. `unpack` builds in a temp dir and renames, so a tree in the cache is always complete; two processes racing
- * on the same digest both end with the same tree. The directory name has no ':' because it goes into
- * colon-separated library paths.
+ * on the same digest both end with the same tree.
  */
 export async function unpackImage(ref: string, opts: UnpackImageOptions = {}): Promise<UnpackedImage> {
   const source = await openImage(ref);
   try {
-    const manifest = await readPymlManifest(source);
     const cache = opts.cacheDir ?? defaultRootfsCache();
+    const manifest = await manifestOf(source, cache);
     await mkdir(cache, { recursive: true });
-    const rootfs = join(cache, source.manifestDigest.replace(':', '-'));
+    const rootfs = rootfsDir(cache, source.manifestDigest);
     const complete = () => access(join(rootfs, MANIFEST_PATH)).then(() => true, () => false);
     if (!(await complete())) {
       try {

@@ -1,0 +1,2 @@
+export * from './unpacked-image.ts';
+export * from './entrypoint-command.ts';
