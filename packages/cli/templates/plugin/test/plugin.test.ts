@@ -5,10 +5,10 @@
  *
  *   npm test        (node --import tsx --test test/plugin.test.ts)
  */
-import { test } from 'node:test';
+import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, statSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -18,6 +18,7 @@ import plugin from '../src/index.ts';
 const root = fileURLToPath(new URL('..', import.meta.url));
 const example = path.join(root, 'example');
 const scratch = mkdtempSync(path.join(tmpdir(), '__PLUGIN__-test-'));
+after(() => rmSync(scratch, { recursive: true, force: true }));
 
 const ctx: HookContext = {
   config: { root: example, weights: [], model: undefined } as unknown as ResolvedConfig,
