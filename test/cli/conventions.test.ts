@@ -5,8 +5,11 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { existsSync, readFileSync } from 'node:fs';
+import { rm } from 'node:fs/promises';
 import path from 'node:path';
-import { REPO, pyml } from '../helpers/cli.ts';
+import { PYML_BIN, REPO, pyml, runProcess } from '../helpers/cli.ts';
+import { requireTool } from '../helpers/tools.ts';
+import { copyExample, tempDir } from '../helpers/project.ts';
 
 const COMMANDS_DIR = path.join(REPO, 'packages', 'cli', 'src', 'commands');
 
@@ -70,6 +73,33 @@ test('errors go to stderr with exit 2 for usage, 1 for failures; no colour codes
   assert.is(failure.stdout, '');
   assert.match(failure.stderr, /^error: /);
   for (const r of [unknown, badFlag, failure]) assert.not.match(r.stderr, /\x1b\[/, 'no ANSI colour codes when stderr is a pipe');
+});
+
+test('on a terminal, errors are coloured unless NO_COLOR is set (util-linux script gives the child a pty)', async () => {
+  requireTool('script', 'bsdutils');
+  const onTty = (env: string) => runProcess('script', ['-qec', `env ${env} ${process.execPath} ${PYML_BIN} frobnicate`, '/dev/null']);
+  const coloured = await onTty('-u NO_COLOR -u FORCE_COLOR');
+  assert.match(coloured.stdout, /\x1b\[31merror\x1b\[0m: unknown command/, 'red "error" on a terminal');
+  const plain = await onTty('NO_COLOR=1');
+  assert.match(plain.stdout, /error: unknown command/);
+  assert.not.match(plain.stdout, /\x1b\[/, 'NO_COLOR turns colour off');
+});
+
+test('progress is drawn only on a terminal', async () => {
+  requireTool('script', 'bsdutils');
+  const out = await tempDir('pyml-progress-');
+  const project = await copyExample('onnx-iris');
+  try {
+    const piped = await pyml(['build', project, '--out', path.join(out, 'a')]);
+    assert.is(piped.code, 0, piped.stderr);
+    assert.is(piped.stderr, '', 'no progress on a pipe');
+    const tty = await runProcess('script', ['-qec', `${process.execPath} ${PYML_BIN} build ${project} --out ${path.join(out, 'b')}`, '/dev/null']);
+    assert.is(tty.code, 0, tty.stdout);
+    assert.match(tty.stdout, /• bundling model code/, 'progress steps on a terminal');
+  } finally {
+    await rm(out, { recursive: true, force: true });
+    await rm(project, { recursive: true, force: true });
+  }
 });
 
 test.run();
