@@ -116,7 +116,7 @@ export default function onnx(options: OnnxPluginOptions = {}): PymlPlugin {
         ctx.log(`onnx: ${displayPath}: trial load skipped (${info.externalData.length ? 'external data' : `${(file.size / 2 ** 20).toFixed(0)} MB is over loadCheckMaxMB`}); the file was parsed only`);
         return description;
       }
-      const check = await verifyLoads(file.path, displayPath);
+      const check = await verifyLoads(file.path, displayPath, ctx.cacheDir);
       if (check) description.details!.loadedWith = check.runtime;
       else ctx.log(`onnx: ${displayPath}: onnxruntime-node cannot run on this build machine; the file was parsed only`);
       return description;

@@ -1,31 +1,73 @@
 /**
  * Build-time trial load: the streaming reader proves the file is a well-formed ModelProto, but only onnxruntime
  * knows whether it supports every operator and opset. Loading it once at build time turns "fails on the first
- * start in production" into a build error. Skipped above a size limit, since a trial load holds the weights.
+ * start in production" into a build error. The load runs in a child process, so the builder's memory does not grow
+ * with the weights and a native crash cannot take the build down with it; a passed check is remembered by the
+ * file's identity (path, size, mtime, inode), so a rebuild does not load the same weights again.
  */
+import { execFile } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { mkdir, readFile, realpath, stat, writeFile } from 'node:fs/promises';
+import { createRequire } from 'node:module';
+import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
+
 export interface LoadCheck {
   /** `onnxruntime-node 1.30.0` */
   runtime: string;
 }
 
-/** Trial-loads the model; resolves undefined when onnxruntime cannot run on this build machine at all. */
-export async function verifyLoads(path: string, displayPath: string): Promise<LoadCheck | undefined> {
-  let ort: typeof import('onnxruntime-node');
+const require = createRequire(import.meta.url);
+
+function runtimeVersion(): string | undefined {
   try {
-    ort = await import('onnxruntime-node');
+    return (require('onnxruntime-node/package.json') as { version: string }).version;
   } catch {
     return undefined;
   }
-  // Set once per process, before the first session: keep onnxruntime's warnings out of the build output.
-  if (!ort.env.logLevel || ort.env.logLevel === 'warning') ort.env.logLevel = 'error';
-  const runtime = `onnxruntime-node ${ort.env.versions.node ?? ort.env.versions.common ?? ''}`.trim();
-  let session: Awaited<ReturnType<typeof ort.InferenceSession.create>>;
-  try {
-    session = await ort.InferenceSession.create(path, { graphOptimizationLevel: 'disabled', executionProviders: ['cpu'] });
-  } catch (error) {
-    const message = (error as Error).message.replace(/\s+/g, ' ').trim();
-    throw new Error(`${displayPath}: ${runtime} cannot load it: ${message}`, { cause: error });
+}
+
+// Loads the model with graph optimisation off (the point is operator support, not speed) and reports errors as JSON.
+const CHILD = `
+const [ortUrl, model] = process.argv.slice(1);
+const ort = await import(ortUrl);
+ort.env.logLevel = 'error';
+try {
+  const s = await ort.InferenceSession.create(model, { graphOptimizationLevel: 'disabled', executionProviders: ['cpu'] });
+  await s.release();
+  process.stdout.write(JSON.stringify({ ok: true }));
+} catch (e) {
+  process.stdout.write(JSON.stringify({ ok: false, message: String(e && e.message || e) }));
+}`;
+
+/** Trial-loads the model; resolves undefined when onnxruntime cannot run on this build machine at all. */
+export async function verifyLoads(path: string, displayPath: string, cacheDir?: string): Promise<LoadCheck | undefined> {
+  const version = runtimeVersion();
+  if (!version) return undefined;
+  const runtime = `onnxruntime-node ${version}`;
+  const s = await stat(path);
+  const key = createHash('sha256').update(JSON.stringify([await realpath(path), s.size, s.mtimeMs, s.ino, version])).digest('hex');
+  const marker = cacheDir ? join(cacheDir, 'onnx-load-checks', key) : undefined;
+  if (marker && (await readFile(marker, 'utf8').catch(() => undefined)) === runtime) return { runtime };
+
+  const ortUrl = pathToFileURL(require.resolve('onnxruntime-node')).href;
+  const result = await new Promise<{ ok: boolean; message?: string } | undefined>((resolve) => {
+    execFile(process.execPath, ['--input-type=module', '-e', CHILD, ortUrl, path], { maxBuffer: 1 << 20 }, (error, stdout) => {
+      try {
+        resolve(JSON.parse(stdout) as { ok: boolean; message?: string });
+      } catch {
+        // No verdict at all: onnxruntime could not even start here (or crashed); the parse already vouched for the file.
+        resolve(error ? undefined : { ok: true });
+      }
+    });
+  });
+  if (!result) return undefined;
+  if (!result.ok) {
+    throw new Error(`${displayPath}: ${runtime} cannot load it: ${(result.message ?? '').replace(/\s+/g, ' ').trim()}`);
   }
-  await session.release();
+  if (marker) {
+    await mkdir(join(cacheDir!, 'onnx-load-checks'), { recursive: true });
+    await writeFile(marker, runtime);
+  }
   return { runtime };
 }
