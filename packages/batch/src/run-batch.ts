@@ -1,16 +1,16 @@
+import { randomBytes } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { availableParallelism, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { type DuckDBConnection, DuckDBInstance } from '@duckdb/node-api';
-import duckdb from '@duckdb/node-bindings';
 import type { RecordBatch } from 'apache-arrow';
 import { bytesPerElement, elementCount } from '@pyml/contract';
 import { columnsToTensors, tensorsToRecordBatch } from '@pyml/runtime/arrow-tensors';
 import { ChunkBatcher, type InputBatch, NullInputError } from './chunk-batcher.ts';
 import { type ColumnPlan, ColumnCheckError, planColumns } from './column-plan.ts';
 import { quoteIdent, quoteString, sqlTypeFor } from './duckdb-types.ts';
-import { type OutputTarget, commitOutput, describeTarget } from './output-target.ts';
-import { TensorAppender } from './tensor-appender.ts';
+import { type OutputTarget, commitOutput, describeTarget, qualifiedTable } from './output-target.ts';
+import { RowWriter } from './row-writer.ts';
 import { entrypointCommand, readImageInfo, unpackImage } from '@pyml/launcher';
 import { type BatchRange, BatchFailedError, WorkerPool, describeRange } from './worker-pool.ts';
 
@@ -27,7 +27,7 @@ export interface BatchOptions {
   workers?: number;
   /** Rows per Arrow record batch sent to a model process (default: about 4 MiB of input, at most 65536 rows). */
   batchRows?: number;
-  /** DuckDB's memory limit (default 256MB): staging spills to disk beyond it, so memory stays flat. */
+  /** DuckDB's memory limit (default 256MB): the query and the output table spill to disk beyond it. */
   memoryLimit?: string;
   signal?: AbortSignal;
   onProgress?: (p: BatchProgress) => void;
@@ -36,7 +36,8 @@ export interface BatchOptions {
 
 export interface BatchProgress {
   rows: number;
-  total: number;
+  /** The query's row count once known (counted beside the run), for the ETA. */
+  total?: number;
   seconds: number;
 }
 
@@ -48,7 +49,7 @@ export interface BatchResult {
   workers: number;
   batchRows: number;
   packed?: ColumnPlan['packed'];
-  /** Seconds per phase: the query into staging, the rows through the model, the target written. */
+  /** Seconds per phase: the query started and the output table made, the rows through the model, the target written. */
   timings: { stage: number; predict: number; write: number };
 }
 
@@ -63,11 +64,11 @@ const SCRATCH = 'pyml_scratch';
  * `pyml batch`: runs a SQL query through an image's model into a table or a Parquet dataset.
  *
  * 1. The query's columns are checked against the image's signature before anything runs (planColumns).
- * 2. The query runs once into a staging table in a scratch database (any column types, spilled to disk past the
- *    memory limit); its inputs stream from there as Arrow record batches through N `entrypoint batch` processes of
- *    the image, and the predictions are appended, in input order, to a second staging table.
- * 3. Only when every batch succeeded is the target written, from the two staging tables joined by position
- *    (--keep columns first, then the outputs), atomically (commitOutput). Any failure leaves the target as it was.
+ * 2. The query streams once, in order (no staged copy); its inputs go as Arrow record batches through N
+ *    `entrypoint batch` processes of the image, and each chunk's --keep columns are appended, beside the predictions
+ *    for its rows, to a new table (RowWriter) as the predictions come back in input order.
+ * 3. Only when every batch succeeded does that table become the target: renamed over it in the same transaction
+ *    (--into), or written out as Parquet and renamed into place (commitOutput). Any failure leaves the target as it was.
  */
 export async function runBatch(options: BatchOptions): Promise<BatchResult> {
   const started = performance.now();
@@ -85,6 +86,7 @@ export async function runBatch(options: BatchOptions): Promise<BatchResult> {
   const scratchDir = await mkdtemp(join(tmpdir(), 'pyml-batch-scratch-'));
   let pool: WorkerPool | undefined;
   let reader: DuckDBConnection | undefined;
+  let inTransaction = false;
   try {
     await connection.run(`SET memory_limit = ${quoteString(options.memoryLimit ?? '256MB')}`);
     await connection.run(`SET temp_directory = ${quoteString(join(scratchDir, 'spill'))}`);
@@ -109,37 +111,72 @@ export async function runBatch(options: BatchOptions): Promise<BatchResult> {
     step(`unpacking ${options.image}`);
     const image = await unpackImage(options.image);
 
-    // The model processes start (load weights, init) while DuckDB stages the query.
+    // The model processes start (load weights, init) while DuckDB starts the query.
     // N processes share the cores: each model gets cores/N intra-op threads unless the user chose (PYML_ORT_THREADS is
     // the ONNX plugin's knob, OMP_NUM_THREADS most others'), so N processes do not each start a thread per core.
     const command = entrypointCommand(image, ['batch']);
     const threads = String(Math.max(1, Math.floor(availableParallelism() / workers)));
     for (const knob of ['PYML_ORT_THREADS', 'PYML_TORCH_THREADS', 'OMP_NUM_THREADS']) if (process.env[knob] === undefined) command.env[knob] = threads;
     pool = new WorkerPool(workers, command);
-    step('staging the query');
+    step('starting the query');
     const stageStarted = performance.now();
-    await connection.run(`ATTACH ${quoteString(join(scratchDir, 'scratch.duckdb'))} AS ${SCRATCH}`);
-    await connection.run(`CREATE TABLE ${SCRATCH}.src AS ${options.query}`);
-    const total = Number((await connection.runAndReadAll(`SELECT count(*) FROM ${SCRATCH}.src`)).getRows()[0][0]);
     const outputs = signature.outputs;
-    await connection.run(`CREATE TABLE ${SCRATCH}.pred (${outputs.map((o) => `${quoteIdent(o.name)} ${sqlTypeFor(o.dtype, o.shape.slice(1))}`).join(', ')})`);
-
-    const stageSeconds = (performance.now() - stageStarted) / 1000;
-    const predictStarted = performance.now();
     const inputSpecs = plan.inputs.map((i) => i.spec);
     const rowBytes = inputSpecs.reduce((n, s) => n + elementCount(s.shape.slice(1)) * (bytesPerElement(s.dtype) || 16), 0);
     const batchRows = options.batchRows ?? Math.max(2048, Math.min(65536, Math.floor((4 << 20) / Math.max(rowBytes, 1) / 2048) * 2048));
 
-    step(`running ${total} rows through ${workers} model process${workers === 1 ? '' : 'es'}`);
-    const activePool = pool;
+    // The query streams once, in order: --keep columns first, then each input at exactly its tensor type.
+    const source = `(${options.query}) AS pyml_query`;
+    const selected = [...keep.map((k) => `pyml_query.${quoteIdent(k)}`), ...plan.inputs.map((i, n) => `${i.sql} AS ${quoteIdent(`pyml_input_${n}`)}`)];
     reader = await instance.connect();
-    const appender = await connection.createAppender('pred', 'main', SCRATCH);
-    const sink = new TensorAppender(appender, outputs);
-    const batcher = new ChunkBatcher(inputSpecs, batchRows, 1);
-    const guardOrder = !columns.some((c) => c.name.toLowerCase() === 'rowid');
+    const stream = await reader.stream(`SELECT ${selected.join(', ')} FROM ${source}`);
+    const keepTypes = stream.columnTypes().slice(0, keep.length);
+
+    // Rows are appended, as they come back, to a new table that only becomes the target when everything succeeded:
+    // for --into, a table of the target database inside a transaction that also swaps it in (a failure, or a crash,
+    // leaves no trace); for --out, a table of a scratch database that is then written out as Parquet.
+    let outTable: string;
+    let outSchema: string;
+    let outCatalog: string | undefined;
+    if (options.target.kind === 'table') {
+      const parts = options.target.table.split('.');
+      outSchema = parts.length === 2 ? parts[0] : 'main';
+      outTable = `pyml_tmp_${randomBytes(6).toString('hex')}`;
+      await connection.run('BEGIN TRANSACTION');
+      inTransaction = true;
+    } else {
+      await connection.run(`ATTACH ${quoteString(join(scratchDir, 'scratch.duckdb'))} AS ${SCRATCH}`);
+      outCatalog = SCRATCH;
+      outSchema = 'main';
+      outTable = 'out';
+    }
+    const outName = `${outCatalog ? `${quoteIdent(outCatalog)}.` : ''}${quoteIdent(outSchema)}.${quoteIdent(outTable)}`;
+    // The --keep columns' exact types come from the query itself (no type names spelled out here).
+    const outColumns = [...keep.map((k) => `pyml_query.${quoteIdent(k)}`), ...outputs.map((o) => `NULL::${sqlTypeFor(o.dtype, o.shape.slice(1))} AS ${quoteIdent(o.name)}`)];
+    await connection.run(`CREATE TABLE ${outName} AS SELECT ${outColumns.join(', ')} FROM ${source} LIMIT 0`);
+    const appender = await connection.createAppender(outTable, outSchema, outCatalog);
+    const stageSeconds = (performance.now() - stageStarted) / 1000;
+
+    // The row count, for the ETA only, costs a second run of the query: counted beside the run, when progress shows.
+    let total: number | undefined;
+    if (options.onProgress) {
+      void instance.connect().then(async (c) => {
+        try {
+          total = Number((await c.runAndReadAll(`SELECT count(*) FROM ${source}`)).getRows()[0][0]);
+        } finally {
+          c.closeSync();
+        }
+      }).catch(() => {});
+    }
+
+    const predictStarted = performance.now();
+    step(`running the rows through ${workers} model process${workers === 1 ? '' : 'es'}`);
+    const activePool = pool;
+    const writer = new RowWriter(appender, keepTypes, outputs);
+    const batcher = new ChunkBatcher(inputSpecs, batchRows, keep.length);
     const maxInFlight = workers * 2;
     const queue: { range: BatchRange; result: Promise<RecordBatch> }[] = [];
-    let done = 0;
+    let read = 0;
     let batches = 0;
     let lastProgress = 0;
 
@@ -158,13 +195,12 @@ export async function runBatch(options: BatchOptions): Promise<BatchResult> {
       } catch (error) {
         throw new BatchFailedError(range, (error as Error).message, -1);
       }
-      sink.append(tensors, range.rows);
-      done += range.rows;
+      writer.addPredictions(tensors, range.rows);
       batches++;
       const now = performance.now();
       if (options.onProgress && now - lastProgress > 100) {
         lastProgress = now;
-        options.onProgress({ rows: done, total, seconds: seconds() });
+        options.onProgress({ rows: writer.written, total, seconds: seconds() });
       }
     };
     const dispatch = async (batch: InputBatch) => {
@@ -175,34 +211,37 @@ export async function runBatch(options: BatchOptions): Promise<BatchResult> {
       queue.push({ range, result });
       while (queue.length >= maxInFlight) await drainOne();
     };
+    // The batch holding `row`, for errors found while reading (its size needs the row count, counted then).
+    const batchOf = async (row: number): Promise<BatchRange> => {
+      const index = Math.floor(row / batchRows);
+      const c = await instance.connect();
+      try {
+        const rows = Number((await c.runAndReadAll(`SELECT count(*) FROM ${source}`)).getRows()[0][0]);
+        return { index, firstRow: index * batchRows, rows: Math.max(0, Math.min(batchRows, rows - index * batchRows)) };
+      } finally {
+        c.closeSync();
+      }
+    };
 
-    // The staging table's rowid guards the order the positional join relies on (unless a query column shadows it).
-    const stream = await reader.stream(`SELECT ${guardOrder ? 'rowid' : '0::BIGINT'}, ${plan.inputs.map((i) => `${i.sql} AS ${quoteIdent(i.spec.name)}`).join(', ')} FROM ${SCRATCH}.src`);
-    let expectedRow = 0;
     for (;;) {
       let chunk;
       try {
         chunk = await stream.fetchChunk();
       } catch (error) {
-        // A cast that fails at run time (a LIST of the wrong length) is a bad row in the current batch.
-        throw new BatchFailedError({ index: batches + queue.length, firstRow: expectedRow, rows: 0 }, `DuckDB could not read the inputs: ${(error as Error).message}`, -1);
+        // A cast that fails at run time (a LIST of the wrong length) is a bad row in the batch being read.
+        const index = Math.floor(read / batchRows);
+        throw new BatchFailedError({ index, firstRow: index * batchRows, rows: 0 }, `DuckDB could not read the inputs: ${(error as Error).message}`, -1);
       }
       if (!chunk || chunk.rowCount === 0) break;
-      // The staging table is read in insertion order; the positional join at the end depends on it.
-      const rowids = duckdb.vector_get_data(duckdb.data_chunk_get_vector(chunk.chunk, 0), chunk.rowCount * 8);
-      const first = Number(new BigInt64Array(rowids.buffer, rowids.byteOffset, 1)[0]);
-      if (guardOrder && first !== expectedRow) throw new Error(`internal: staged rows came back out of order (row ${first} where ${expectedRow} was expected)`);
-      expectedRow += chunk.rowCount;
       let ready: InputBatch[];
       try {
         ready = batcher.add(chunk);
       } catch (error) {
-        if (error instanceof NullInputError) {
-          const index = Math.floor(error.row / batchRows);
-          throw new BatchFailedError({ index, firstRow: index * batchRows, rows: Math.min(batchRows, total - index * batchRows) }, `${error.message}`, -1);
-        }
+        if (error instanceof NullInputError) throw new BatchFailedError(await batchOf(error.row), error.message, -1);
         throw error;
       }
+      writer.addChunk(chunk);
+      read += chunk.rowCount;
       for (const batch of ready) await dispatch(batch);
     }
     const last = batcher.flush();
@@ -211,18 +250,25 @@ export async function runBatch(options: BatchOptions): Promise<BatchResult> {
     await pool.close();
     pool = undefined;
     appender.closeSync();
-    options.onProgress?.({ rows: done, total, seconds: seconds() });
-    if (done !== total) throw new Error(`internal: ${done} predictions for ${total} rows`);
+    reader.closeSync();
+    reader = undefined;
+    const done = writer.written;
+    options.onProgress?.({ rows: done, total: done, seconds: seconds() });
+    if (done !== read) throw new Error(`internal: ${done} rows written for ${read} rows read`);
 
     const predictSeconds = (performance.now() - predictStarted) / 1000;
     const writeStarted = performance.now();
-    // 3. Everything succeeded: write the target.
+    // 3. Everything succeeded: the target takes the new rows.
     if (interrupted()) throw new BatchInterruptedError('interrupted');
     step(`writing ${describeTarget(options.target)}`);
-    const select = `SELECT ${[...keep.map((k) => `s.${quoteIdent(k)}`), ...outputs.map((o) => `p.${quoteIdent(o.name)}`)].join(', ')} FROM ${SCRATCH}.src s POSITIONAL JOIN ${SCRATCH}.pred p`;
-    reader.closeSync();
-    reader = undefined;
-    await commitOutput(connection, options.target, select);
+    if (options.target.kind === 'table') {
+      await connection.run(`DROP TABLE IF EXISTS ${qualifiedTable(options.target.table)}`);
+      await connection.run(`ALTER TABLE ${outName} RENAME TO ${quoteIdent(options.target.table.split('.').at(-1)!)}`);
+      await connection.run('COMMIT');
+      inTransaction = false;
+    } else {
+      await commitOutput(connection, options.target, `SELECT * FROM ${outName}`);
+    }
     return {
       rows: done, batches, seconds: seconds(), workers, batchRows,
       timings: { stage: stageSeconds, predict: predictSeconds, write: (performance.now() - writeStarted) / 1000 },
@@ -238,6 +284,7 @@ export async function runBatch(options: BatchOptions): Promise<BatchResult> {
   } finally {
     await pool?.kill();
     reader?.closeSync();
+    if (inTransaction) await connection.run('ROLLBACK').catch(() => {});
     connection.closeSync();
     instance.closeSync();
     await rm(scratchDir, { recursive: true, force: true });

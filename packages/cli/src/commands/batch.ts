@@ -90,7 +90,8 @@ export async function run(args: string[]): Promise<number> {
     target = { kind: 'parquet', dir: values.out, partitionBy };
   } else throw usage('pyml batch needs a target: --into TABLE --db FILE.duckdb, or --out DIR --format parquet');
 
-  const progress = new StatusLine(showProgress({ json }));
+  const showing = showProgress({ json });
+  const progress = new StatusLine(showing);
   const controller = new AbortController();
   const onSigint = () => controller.abort();
   process.on('SIGINT', onSigint);
@@ -102,7 +103,8 @@ export async function run(args: string[]): Promise<number> {
       memoryLimit: values['memory-limit'],
       signal: controller.signal,
       onStep: (m) => progress.step(m),
-      onProgress: (p) => progress.status(formatProgress(p)),
+      // Only when shown: progress makes runBatch count the query's rows beside the run, for the ETA.
+      ...(showing ? { onProgress: (p: BatchProgress) => progress.status(formatProgress(p)) } : {}),
     });
     progress.clear();
     if (json) printJson({ ok: true, ...result });
@@ -122,9 +124,10 @@ export async function run(args: string[]): Promise<number> {
 
 function formatProgress(p: BatchProgress): string {
   const rate = p.seconds > 0 ? p.rows / p.seconds : 0;
-  const eta = rate > 0 && p.total > p.rows ? `, ETA ${Math.ceil((p.total - p.rows) / rate)} s` : '';
-  const pct = p.total ? ` (${Math.floor((p.rows / p.total) * 100)}%)` : '';
-  return `  ${p.rows}/${p.total} rows${pct}, ${Math.round(rate)} rows/s${eta}`;
+  const total = p.total;
+  const eta = rate > 0 && total !== undefined && total > p.rows ? `, ETA ${Math.ceil((total - p.rows) / rate)} s` : '';
+  const pct = total ? ` (${Math.floor((p.rows / total) * 100)}%)` : '';
+  return `  ${p.rows}${total === undefined ? '' : `/${total}`} rows${pct}, ${Math.round(rate)} rows/s${eta}`;
 }
 
 /** Steps as lines and one redrawn status line on stderr, on a terminal only. */
