@@ -25,15 +25,22 @@ interface Queue {
   items: Waiting[];
   rows: number;
   timer?: NodeJS.Timeout;
+  soon?: NodeJS.Immediate;
 }
 
 /**
  * Adaptive batching: concurrent requests are merged along dimension 0 into one model call, and each caller gets
  * back exactly its own rows. Requests are checked before they join a batch, so a bad request fails alone; only
  * requests whose per-row shapes agree are merged.
+ *
+ * When to run a batch: at once when it is full; when the model is idle, after the requests that arrived in the same
+ * event-loop turn have joined (setImmediate), so a lone request never waits for the delay; while the model is busy,
+ * when a running batch finishes (what queued meanwhile goes next), or after `maxBatchDelayMs` at the latest.
  */
 export class AdaptiveBatcher implements Predictor {
   private readonly queues = new Map<string, Queue>();
+  /** Model calls this batcher has running. */
+  private running = 0;
 
   constructor(private readonly host: ModelHost, readonly options: BatchingOptions) {}
 
@@ -57,7 +64,7 @@ export class AdaptiveBatcher implements Predictor {
     const names = this.host.signature.inputs.map((s) => s.name);
     const rows = inputs[names[0]].shape[0];
     // Inputs must agree on the row count to be split back by rows.
-    if (names.some((n) => inputs[n].shape[0] !== rows) || rows >= this.options.maxBatchSize) return this.host.run(inputs);
+    if (names.some((n) => inputs[n].shape[0] !== rows) || rows >= this.options.maxBatchSize) return this.tracked(this.host.run(inputs));
     const key = names.map((n) => inputs[n].shape.slice(1).join('x')).join('|');
     let queue = this.queues.get(key);
     if (!queue) this.queues.set(key, (queue = { items: [], rows: 0 }));
@@ -66,14 +73,27 @@ export class AdaptiveBatcher implements Predictor {
       queue.items.push({ inputs, rows, resolve, reject });
       queue.rows += rows;
       if (queue.rows >= this.options.maxBatchSize) this.flush(queue);
+      else if (this.running === 0) queue.soon ??= setImmediate(() => this.flush(queue));
       else queue.timer ??= setTimeout(() => this.flush(queue), this.options.maxBatchDelayMs);
     });
+  }
+
+  /** Counts a model call as running while it is; when the last one ends, what queued meanwhile runs at once. */
+  private async tracked<T>(call: Promise<T>): Promise<T> {
+    this.running++;
+    try {
+      return await call;
+    } finally {
+      if (--this.running === 0) for (const queue of this.queues.values()) if (queue.items.length) this.flush(queue);
+    }
   }
 
   private flush(queue: Queue): void {
     const items = queue.items;
     if (queue.timer) clearTimeout(queue.timer);
+    if (queue.soon) clearImmediate(queue.soon);
     queue.timer = undefined;
+    queue.soon = undefined;
     queue.items = [];
     queue.rows = 0;
     if (items.length === 0) return;
@@ -83,13 +103,13 @@ export class AdaptiveBatcher implements Predictor {
   private async runBatch(items: Waiting[]): Promise<void> {
     if (items.length === 1) {
       const [only] = items;
-      return this.host.run(only.inputs).then(only.resolve, only.reject);
+      return this.tracked(this.host.run(only.inputs)).then(only.resolve, only.reject);
     }
     try {
       const total = items.reduce((n, w) => n + w.rows, 0);
       const merged: Tensors = {};
       for (const spec of this.host.signature.inputs) merged[spec.name] = concatRows(items.map((w) => w.inputs[spec.name]));
-      const outputs = await this.host.run(merged);
+      const outputs = await this.tracked(this.host.run(merged));
       for (const [name, t] of Object.entries(outputs)) {
         if (t.shape[0] !== total) throw new ModelError(`model output '${name}' has ${t.shape[0]} rows for a merged batch of ${total} rows; batched models must return one row per input row`, { tensor: name });
       }
