@@ -16,6 +16,7 @@
 import type { ContractKind, Signature, TensorSpec } from '@pyml/contract';
 import type { DependencyEntry } from '@pyml/runtime/manifest';
 import type { Plugin as EsbuildPlugin } from 'esbuild';
+import type { FileEntry } from '@pyml/image';
 
 export type { ContractKind, Signature, TensorSpec, DependencyEntry };
 
@@ -119,18 +120,12 @@ export interface BundleOptions {
   define: Record<string, string>;
 }
 
-/** One file or directory in a layer. Exactly one of `source`, `content`, `linkTarget` or `directory`. */
-export interface LayerFile {
-  /** Absolute path inside the image. */
-  path: string;
-  /** A file on the build machine, streamed into the layer. */
-  source?: string;
-  content?: string | Uint8Array;
-  linkTarget?: string;
-  directory?: true;
-  /** Permission bits; normalised to 0644/0755 when absent. */
-  mode?: number;
-}
+/**
+ * One file or directory in a layer: `path` (absolute inside the image) and exactly one of `source` (a file on the
+ * build machine, streamed), `content`, `linkTarget` (a symlink) or `directory`; `mode` only decides the exec bit
+ * (layers carry normalised modes). The image package's own entry type, so the two can never drift apart.
+ */
+export type LayerFile = FileEntry;
 
 /** A dependency layer a plugin contributes: its files and the deps-manifest entries they make up. */
 export interface DependencyLayer {
