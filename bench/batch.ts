@@ -154,10 +154,10 @@ console.log(`bench/batch  iris (onnx), ${WORKERS} workers = cores, ${BATCH_ROWS}
 console.log('');
 console.log(`${ROWS.toLocaleString('en-US')} rows`);
 console.log(`  in-process onnxruntime-node over the same Arrow batches  ${base.seconds.toFixed(2).padStart(7)} s  ${rate(base.rows, base.seconds)}`);
-console.log(`  pyml batch, model phase (query staged → table written)  ${run1.seconds.toFixed(2).padStart(7)} s  ${rate(run1.rows, run1.seconds)}  ratio ${(base.seconds / run1.seconds).toFixed(2)}x`);
+console.log(`  pyml batch, model phase (query run → table written)     ${run1.seconds.toFixed(2).padStart(7)} s  ${rate(run1.rows, run1.seconds)}  ratio ${(base.seconds / run1.seconds).toFixed(2)}x`);
 console.log(`  pyml batch, wall clock (CLI start to exit)              ${run1.wall.toFixed(2).padStart(7)} s  ${rate(run1.rows, run1.wall)}  ratio ${(base.seconds / run1.wall).toFixed(2)}x`);
 console.log(`  pyml batch, predict phase only (rows through workers)   ${run1.timings.predict.toFixed(2).padStart(7)} s  ${rate(run1.rows, run1.timings.predict)}  ratio ${(base.seconds / run1.timings.predict).toFixed(2)}x`);
-console.log(`    phases: stage ${run1.timings.stage.toFixed(2)} s, predict ${run1.timings.predict.toFixed(2)} s, write ${run1.timings.write.toFixed(2)} s`);
+console.log(`    phases: setup ${run1.timings.stage.toFixed(2)} s, predict ${run1.timings.predict.toFixed(2)} s, write ${run1.timings.write.toFixed(2)} s`);
 console.log('');
 console.log('peak RSS of pyml batch (driver + DuckDB, and the whole tree with the model processes); DuckDB --memory-limit 256MB');
 console.log(`  ${ROWS.toLocaleString('en-US').padStart(10)} rows  driver ${mb(run1.peakDriver).padStart(7)}  tree ${mb(run1.peakTree).padStart(7)}  ${rate(run1.rows, run1.wall)}`);
