@@ -1,4 +1,5 @@
 /** Small ONNX models built in tests with protobufjs, and a hook context for calling plugin hooks directly. */
+import { createHash } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -61,7 +62,8 @@ export function hookContext(root: string, weights: string[], extra: Partial<Reso
     },
     platform,
     log: (m: string) => { logs.push(m); },
-    cacheDir: join(root, '.cache'),
+    // Never inside the repo: some tests pass the example directory as root.
+    cacheDir: join(tmpdir(), 'pyml-onnx-test-cache', createHash('sha256').update(root).digest('hex').slice(0, 16)),
     logs,
   };
 }
