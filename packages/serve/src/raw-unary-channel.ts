@@ -57,10 +57,7 @@ export class RawUnaryChannel {
   private connection(): ClientHttp2Session {
     const current = this.session;
     if (current && !current.closed && !current.destroyed) return current;
-    // As grpc-js does: Node's default 10 MB session memory cap refuses streams (ENHANCE_YOUR_CALM) under large messages.
-    const session = connect('http://localhost', {
-      createConnection: () => connectSocket(this.socket), maxSessionMemory: Number.MAX_SAFE_INTEGER, maxSendHeaderBlockLength: Number.MAX_SAFE_INTEGER,
-    });
+    const session = connect('http://localhost', { createConnection: () => connectSocket(this.socket) });
     // Failures reach each call through its stream's close; the session's own error only says the same thing.
     session.on('error', () => {});
     session.once('close', () => { if (this.session === session) this.session = undefined; });

@@ -69,8 +69,7 @@ export class RawGrpcServer {
 
   /** Listens on `unix:PATH` or `HOST:PORT` (port 0 picks one); resolves with the port (0 for a Unix socket). */
   listen(address: string): Promise<number> {
-    // As grpc-js does: Node's default 10 MB session memory cap refuses streams (ENHANCE_YOUR_CALM) under large messages.
-    const server = createServer({ maxSessionMemory: Number.MAX_SAFE_INTEGER, maxSendHeaderBlockLength: Number.MAX_SAFE_INTEGER });
+    const server = createServer();
     server.on('session', (session) => {
       this.sessions.add(session);
       session.on('error', () => {});
