@@ -1,7 +1,6 @@
 import { type ClientHttp2Session, type IncomingHttpHeaders, type OutgoingHttpHeaders, connect, constants } from 'node:http2';
 import { connect as connectSocket } from 'node:net';
 import { Metadata, status } from '@grpc/grpc-js';
-import { lengthPrefixed } from '@pyml/runtime/oip/raw-grpc-server';
 
 /** How one unary call ended: a status, its trailers, and the response message when the status is OK. */
 export interface UnaryOutcome {
@@ -131,7 +130,11 @@ export class RawUnaryChannel {
       }
       finish({ code: status.OK, details: '', metadata: md, response: body.subarray(5) });
     });
-    stream.end(lengthPrefixed(request));
+    const prefix = Buffer.allocUnsafe(5);
+    prefix[0] = 0;
+    prefix.writeUInt32BE(request.length, 1);
+    stream.write(prefix);
+    stream.end(request);
     return {
       cancel: () => {
         if (finished) return;

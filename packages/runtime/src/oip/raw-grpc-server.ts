@@ -34,15 +34,6 @@ function encodeMessage(text: string): string {
   return text.replace(/[^\x20-\x24\x26-\x7e]/gu, (c) => encodeURIComponent(c)).replace(/^ +| +$/g, (s) => '%20'.repeat(s.length));
 }
 
-/** A message with its 5-byte gRPC prefix (uncompressed, big-endian length), as one buffer: one DATA frame. */
-export function lengthPrefixed(message: Buffer): Buffer {
-  const out = Buffer.allocUnsafe(5 + message.length);
-  out[0] = 0;
-  out.writeUInt32BE(message.length, 1);
-  message.copy(out, 5);
-  return out;
-}
-
 function isStatusError(error: unknown): error is GrpcStatusError {
   return typeof error === 'object' && error !== null && typeof (error as GrpcStatusError).code === 'number';
 }
@@ -152,7 +143,11 @@ export class RawGrpcServer {
     }
     stream.respond({ ':status': 200, 'content-type': 'application/grpc' }, { waitForTrailers: true });
     stream.once('wantTrailers', () => stream.sendTrailers({ 'grpc-status': '0' }));
-    stream.end(lengthPrefixed(response));
+    const prefix = Buffer.allocUnsafe(5);
+    prefix[0] = 0;
+    prefix.writeUInt32BE(response.length, 1);
+    stream.write(prefix);
+    stream.end(response);
   }
 
   /** A trailers-only answer with the error's status (INTERNAL for anything that is not a GrpcStatusError). */
