@@ -1,16 +1,14 @@
 import { chmodSync, lstatSync, mkdirSync, unlinkSync } from 'node:fs';
 import { dirname } from 'node:path';
-import { Metadata, status } from '@grpc/grpc-js';
+import {
+  Metadata, Server, ServerCredentials, status, type sendUnaryData, type ServerUnaryCall, type UntypedServiceImplementation,
+} from '@grpc/grpc-js';
 import type { Logger, Tensors } from '@pyml/contract';
 import type { Predictor } from './batcher.ts';
 import { InvalidInputError, ModelError, describeError } from './errors.ts';
 import type { ModelHost } from './model-host.ts';
-import {
-  HealthStatus, type NamedTensor, decodeHealthCheckRequest, decodeInferRequest, decodeModelRef, encodeFlag, encodeHealthCheckResponse,
-  encodeInferResponse, encodeModelMetadata, encodeServerMetadata,
-} from './oip/codec.ts';
-import { RawGrpcServer } from './oip/raw-grpc-server.ts';
-import { HEALTH_SERVICE, INFERENCE_SERVICE } from './oip/service.ts';
+import { HealthStatus, type NamedTensor, decodeInferRequest, encodeInferResponse } from './oip/codec.ts';
+import { HEALTH_SERVICE, INFERENCE_SERVICE, healthService, inferenceService } from './oip/service.ts';
 import { RUNTIME_NAME, RUNTIME_VERSION } from './version.ts';
 
 export interface ServerOptions {
@@ -50,11 +48,10 @@ function flag(value: unknown): boolean | undefined {
 
 /**
  * The Open Inference Protocol server of one model. Listens first (live), becomes ready once a ModelHost is
- * attached, and drains on shutdown: no new calls, in-flight calls finish. Every method is bytes in, bytes out over
- * the hand-written codec, on RawGrpcServer (Node's HTTP/2, no grpc-js server machinery per call).
+ * attached, and drains on shutdown: no new calls, in-flight calls finish.
  */
 export class InferenceServer {
-  private readonly server: RawGrpcServer;
+  private readonly server: Server;
   private host?: ModelHost;
   private predictor?: Predictor;
   private draining = false;
@@ -62,10 +59,12 @@ export class InferenceServer {
   private idle?: () => void;
 
   constructor(private readonly options: ServerOptions) {
-    this.server = new RawGrpcServer(options.maxMessageBytes);
-    const path = (service: string, method: string) => `/${service}/${method}`;
-    for (const [method, handler] of Object.entries(this.inferenceHandlers())) this.server.handle(path(INFERENCE_SERVICE, method), handler);
-    this.server.handle(path(HEALTH_SERVICE, 'Check'), (request) => this.healthCheck(request));
+    this.server = new Server({
+      'grpc.max_receive_message_length': options.maxMessageBytes,
+      'grpc.max_send_message_length': options.maxMessageBytes,
+    });
+    this.server.addService(inferenceService, this.inferenceHandlers());
+    this.server.addService(healthService, this.healthHandlers());
   }
 
   get ready(): boolean {
@@ -88,12 +87,10 @@ export class InferenceServer {
     return { tcpPort };
   }
 
-  private async bind(address: string): Promise<number> {
-    try {
-      return await this.server.listen(address);
-    } catch (error) {
-      throw new Error(`cannot listen on ${address}: ${(error as Error).message}`);
-    }
+  private bind(address: string): Promise<number> {
+    return new Promise((resolve, reject) => {
+      this.server.bindAsync(address, ServerCredentials.createInsecure(), (error, port) => (error ? reject(new Error(`cannot listen on ${address}: ${error.message}`)) : resolve(port)));
+    });
   }
 
   /** Serves this model from now on. */
@@ -109,7 +106,7 @@ export class InferenceServer {
   /** Stops taking calls and resolves once in-flight ones are answered; false if `graceMs` ran out first. */
   async drain(graceMs: number): Promise<boolean> {
     this.draining = true;
-    const closed = this.server.tryShutdown();
+    const closed = new Promise<void>((resolve) => this.server.tryShutdown(() => resolve()));
     const settled = this.inFlight === 0 ? Promise.resolve() : new Promise<void>((resolve) => { this.idle = resolve; });
     let timer: NodeJS.Timeout | undefined;
     const timeout = new Promise<false>((resolve) => { timer = setTimeout(() => resolve(false), graceMs); });
@@ -124,30 +121,30 @@ export class InferenceServer {
     return !!host && (name === '' || name === host.name) && (version === '' || version === host.version);
   }
 
-  private inferenceHandlers(): Record<string, (request: Buffer) => Buffer | Promise<Buffer>> {
+  private inferenceHandlers(): UntypedServiceImplementation {
+    const reply = <T>(cb: sendUnaryData<T>, value: T) => cb(null, value);
     return {
-      ServerLive: () => encodeFlag(true),
-      ServerReady: () => encodeFlag(this.ready),
-      ModelReady: (request) => {
-        const ref = decodeModelRef(request);
-        return encodeFlag(this.ready && this.matches(ref.name, ref.version));
-      },
-      ServerMetadata: () => encodeServerMetadata({ name: RUNTIME_NAME, version: RUNTIME_VERSION, extensions: [] }),
-      ModelMetadata: (request) => {
+      ServerLive: (_call: ServerUnaryCall<unknown, boolean>, cb: sendUnaryData<boolean>) => reply(cb, true),
+      ServerReady: (_call: ServerUnaryCall<unknown, boolean>, cb: sendUnaryData<boolean>) => reply(cb, this.ready),
+      ModelReady: (call: ServerUnaryCall<{ name: string; version: string }, boolean>, cb: sendUnaryData<boolean>) =>
+        reply(cb, this.ready && this.matches(call.request.name, call.request.version)),
+      ServerMetadata: (_call: ServerUnaryCall<unknown, unknown>, cb: sendUnaryData<unknown>) =>
+        reply(cb, { name: RUNTIME_NAME, version: RUNTIME_VERSION, extensions: [] }),
+      ModelMetadata: (call: ServerUnaryCall<{ name: string; version: string }, unknown>, cb: sendUnaryData<unknown>) => {
         const host = this.host;
-        if (!host) throw { code: status.UNAVAILABLE, details: 'model is still initialising' };
-        const ref = decodeModelRef(request);
-        if (!this.matches(ref.name, ref.version)) throw statusFor(this.notFound(ref.name, ref.version), this.options.logger);
-        return encodeModelMetadata({
+        if (!host) return cb({ code: status.UNAVAILABLE, details: 'model is still initialising' });
+        if (!this.matches(call.request.name, call.request.version)) return cb(statusFor(this.notFound(call.request.name, call.request.version), this.options.logger));
+        reply(cb, {
           name: host.name, versions: [host.version], platform: `pyml-${host.kind}`,
           inputs: host.signature.inputs, outputs: host.signature.outputs,
         });
       },
-      ModelInfer: (request) => {
+      ModelInfer: (call: ServerUnaryCall<Buffer, Buffer>, cb: sendUnaryData<Buffer>) => {
         this.inFlight++;
-        return this.infer(request).catch((error: unknown) => {
-          throw statusFor(error, this.options.logger);
-        }).finally(() => {
+        this.infer(call.request).then(
+          (response) => cb(null, response),
+          (error: unknown) => cb(statusFor(error, this.options.logger)),
+        ).finally(() => {
           if (--this.inFlight === 0 && this.idle) this.idle();
         });
       },
@@ -184,11 +181,15 @@ export class InferenceServer {
     return encodeInferResponse({ modelName: host.name, modelVersion: host.version, id: req.id, outputs: named, raw });
   }
 
-  private healthCheck(request: Buffer): Buffer {
-    const service = decodeHealthCheckRequest(request).service;
-    const known = service === '' || service === INFERENCE_SERVICE || service === HEALTH_SERVICE || (this.host && service === this.host.name);
-    if (!known) throw { code: status.NOT_FOUND, details: `unknown service '${service}'` };
-    return encodeHealthCheckResponse(this.ready ? HealthStatus.SERVING : HealthStatus.NOT_SERVING);
+  private healthHandlers(): UntypedServiceImplementation {
+    return {
+      Check: (call: ServerUnaryCall<{ service: string }, number>, cb: sendUnaryData<number>) => {
+        const service = call.request.service;
+        const known = service === '' || service === INFERENCE_SERVICE || service === HEALTH_SERVICE || (this.host && service === this.host.name);
+        if (!known) return cb({ code: status.NOT_FOUND, details: `unknown service '${service}'` });
+        cb(null, this.ready ? HealthStatus.SERVING : HealthStatus.NOT_SERVING);
+      },
+    };
   }
 }
 
