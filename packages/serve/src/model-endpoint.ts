@@ -1,6 +1,5 @@
-import { type Metadata, status } from '@grpc/grpc-js';
+import { Client, type ClientUnaryCall, Metadata, credentials, status } from '@grpc/grpc-js';
 import { methodPath, type InferenceMethod } from './raw-service.ts';
-import { RawUnaryChannel, type UnaryCall } from './raw-unary-channel.ts';
 import { RpcFailure } from './rpc-failure.ts';
 
 export type ModelState = 'starting' | 'ready' | 'unavailable' | 'failed' | 'stopped';
@@ -13,20 +12,22 @@ export interface EndpointOptions {
 }
 
 interface InFlight {
-  call?: UnaryCall;
+  call?: ClientUnaryCall;
   fail(error: RpcFailure): void;
 }
 
+const identity = (b: Buffer): Buffer => b;
+
 /**
- * A model as the router sees it: a name, a state, and a gRPC connection to its Unix socket that forwards message
- * bytes untouched (a plain HTTP/2 channel: see RawUnaryChannel). Subclasses decide where the socket comes from (a supervised process, or an external endpoint).
+ * A model as the router sees it: a name, a state, and a gRPC channel to its Unix socket that forwards message
+ * bytes untouched. Subclasses decide where the socket comes from (a supervised process, or an external endpoint).
  * When the model goes away, every call in flight fails at once with UNAVAILABLE instead of waiting for its deadline.
  */
 export abstract class ModelEndpoint {
   state: ModelState = 'starting';
   /** Why the model is not ready (init error, crash), kept until it is ready again. */
   error?: string;
-  private client?: RawUnaryChannel;
+  private client?: Client;
   private readonly inFlight = new Set<InFlight>();
 
   constructor(readonly name: string, protected readonly options: EndpointOptions) {}
@@ -52,7 +53,15 @@ export abstract class ModelEndpoint {
 
   protected connect(socket: string): void {
     this.client?.close();
-    this.client = new RawUnaryChannel(socket, this.options.maxMessageBytes);
+    this.client = new Client(`unix:${socket}`, credentials.createInsecure(), {
+      'grpc.max_receive_message_length': this.options.maxMessageBytes,
+      'grpc.max_send_message_length': this.options.maxMessageBytes,
+      // One local connection: no DNS, no proxy, reconnect at once after a restart.
+      'grpc.enable_http_proxy': 0,
+      'grpc.enable_channelz': 0,
+      'grpc.initial_reconnect_backoff_ms': 50,
+      'grpc.max_reconnect_backoff_ms': 1000,
+    });
   }
 
   /** The model went away: fail what is in flight now, and drop the channel. */
@@ -83,14 +92,16 @@ export abstract class ModelEndpoint {
         },
       };
       this.inFlight.add(pending);
-      pending.call = client.call(methodPath(method), request, deadline, metadata, ({ code, details, metadata: trailers, response }) => {
+      pending.call = client.makeUnaryRequest(methodPath(method), identity, identity, request, metadata ?? new Metadata(), { deadline }, (error, response) => {
         if (settled) return;
         settled = true;
         this.inFlight.delete(pending);
-        if (code === status.OK) return resolve(response!);
+        if (!error) return resolve(response!);
+        // A connection that broke under the call is the model going away, whatever code grpc-js picked for it.
+        const code = error.code === status.INTERNAL && /RST_STREAM|Connection dropped|socket/i.test(error.details) ? status.UNAVAILABLE : error.code;
         // The connection can drop before the supervisor hears of the exit: either way the message names the model.
-        const message = code !== status.UNAVAILABLE ? details : this.state !== 'ready' ? this.unavailable().message : `model '${this.name}' is unavailable: ${details}`;
-        reject(new RpcFailure(code, message, trailers));
+        const details = code !== status.UNAVAILABLE ? error.details : this.state !== 'ready' ? this.unavailable().message : `model '${this.name}' is unavailable: ${error.details}`;
+        reject(new RpcFailure(code, details, error.metadata));
       });
     });
   }
