@@ -12,6 +12,8 @@ const CODE_NAMES = Object.fromEntries(Object.entries(status).filter(([, v]) => t
  */
 export class ModelRouter {
   private readonly models = new Map<string, ModelEndpoint>();
+  /** Per model and protocol, the labelled counter and histogram children (prom-client hashes a label object per call otherwise). */
+  private readonly series = new Map<string, { requests: { inc(): void }; latency: { observe(v: number): void } }>();
 
   constructor(endpoints: ModelEndpoint[], private readonly metrics: ServiceMetrics, private readonly deadlineMs: number) {
     for (const e of endpoints) this.models.set(e.name, e);
@@ -45,7 +47,7 @@ export class ModelRouter {
     try {
       const model = this.find(name);
       label = model.name;
-      this.metrics.requests.inc({ model: label, protocol });
+      this.seriesOf(label, protocol).requests.inc();
       return await model.call('ModelInfer', request, this.deadline(callerDeadline), metadata);
     } catch (error) {
       const failure = error instanceof RpcFailure ? error : new RpcFailure(status.INTERNAL, `internal error: ${(error as Error).message}`);
@@ -53,7 +55,18 @@ export class ModelRouter {
       if (failure.code !== status.NOT_FOUND || this.models.has(label)) this.metrics.errors.inc({ model: label, protocol, code: CODE_NAMES[failure.code] ?? String(failure.code) });
       throw failure;
     } finally {
-      if (this.models.has(label)) this.metrics.latency.observe({ model: label, protocol }, Number(process.hrtime.bigint() - started) / 1e9);
+      if (this.models.has(label)) this.seriesOf(label, protocol).latency.observe(Number(process.hrtime.bigint() - started) / 1e9);
     }
+  }
+
+  private seriesOf(model: string, protocol: Protocol) {
+    const key = `${protocol}:${model}`;
+    let series = this.series.get(key);
+    if (!series) {
+      const labels = { model, protocol };
+      series = { requests: this.metrics.requests.labels(labels), latency: this.metrics.latency.labels(labels) };
+      this.series.set(key, series);
+    }
+    return series;
   }
 }
