@@ -7,29 +7,16 @@
  * Prints seconds and ratios, and the builder's peak RSS for two weights sizes (it must not grow with them).
  */
 import { execFileSync, spawnSync } from 'node:child_process';
-import { mkdir, rm, writeFile, cp, symlink, appendFile } from 'node:fs/promises';
+import { mkdir, rm, appendFile } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { writeBigOnnx } from './make-big-onnx.ts';
+import { makeBigProject } from './big-project.ts';
 
 const REPO = fileURLToPath(new URL('../', import.meta.url));
 const WORK = path.join(REPO, 'bench/.work/build');
 const { values } = parseArgs({ options: { mb: { type: 'string', default: '200' } } });
 const MB = Number(values.mb);
-
-async function makeProject(dir: string, mb: number): Promise<void> {
-  await rm(dir, { recursive: true, force: true });
-  await mkdir(path.join(dir, 'weights'), { recursive: true });
-  await mkdir(path.join(dir, 'src'), { recursive: true });
-  await writeBigOnnx(path.join(dir, 'weights/model.onnx'), { mb });
-  await writeFile(path.join(dir, 'pyml.config.ts'), `import { defineConfig } from '@pyml/core';
-import onnx from '@pyml/plugin-onnx';
-export default defineConfig({ name: 'big', version: '1.0.0', model: './src/model.ts', weights: ['./weights/model.onnx'], plugins: [onnx()] });
-`);
-  await cp(path.join(REPO, 'examples/onnx-iris/src/model.ts'), path.join(dir, 'src/model.ts'));
-  await symlink(path.join(REPO, 'node_modules'), path.join(dir, 'node_modules'));
-}
 
 /** Runs one build in a fresh process (as the CLI would) and returns its time and peak RSS. */
 function timedBuild(project: string, cache: string, out: string): { seconds: number; peakRssMb: number; parts: { part: string; reused: boolean; size: number; mediaType: string }[] } {
@@ -78,8 +65,8 @@ async function main(): Promise<void> {
   const project = path.join(WORK, 'big');
   const small = path.join(WORK, 'small');
   console.log(`making ${MB} MB and ${Math.round(MB / 4)} MB models ...`);
-  await makeProject(project, MB);
-  await makeProject(small, Math.round(MB / 4));
+  await makeBigProject(project, MB);
+  await makeBigProject(small, Math.round(MB / 4));
   const cache = path.join(WORK, 'cache');
   await rm(cache, { recursive: true, force: true });
 

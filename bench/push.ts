@@ -13,7 +13,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { startRegistry, type RegistryServer } from '../test/helpers/registry-server.ts';
-import { writeBigOnnx } from './make-big-onnx.ts';
+import { makeBigProject } from './big-project.ts';
 
 const REPO = fileURLToPath(new URL('../', import.meta.url));
 const WORK = path.join(REPO, 'bench/.work/push');
@@ -21,19 +21,6 @@ const PYML = path.join(REPO, 'packages/cli/bin/pyml.js');
 const { values } = parseArgs({ options: { mb: { type: 'string', default: '200' }, rounds: { type: 'string', default: '2' } } });
 const MB = Number(values.mb);
 const ROUNDS = Number(values.rounds);
-
-async function makeBigProject(dir: string, mb: number): Promise<void> {
-  await rm(dir, { recursive: true, force: true });
-  await mkdir(path.join(dir, 'weights'), { recursive: true });
-  await mkdir(path.join(dir, 'src'), { recursive: true });
-  await writeBigOnnx(path.join(dir, 'weights/model.onnx'), { mb });
-  await writeFile(path.join(dir, 'pyml.config.ts'), `import { defineConfig } from '@pyml/core';
-import onnx from '@pyml/plugin-onnx';
-export default defineConfig({ name: 'big', version: '1.0.0', model: './src/model.ts', weights: ['./weights/model.onnx'], plugins: [onnx()] });
-`);
-  await cp(path.join(REPO, 'examples/onnx-iris/src/model.ts'), path.join(dir, 'src/model.ts'));
-  await symlink(path.join(REPO, 'node_modules'), path.join(dir, 'node_modules'));
-}
 
 async function copyIris(dir: string): Promise<void> {
   await rm(dir, { recursive: true, force: true });
