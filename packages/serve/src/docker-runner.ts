@@ -4,7 +4,7 @@ import { PassThrough } from 'node:stream';
 import { createInterface } from 'node:readline';
 import Docker from 'dockerode';
 import { imageTarStream } from './image-tar-stream.ts';
-import { type ModelExit, type ModelLaunch, type ModelProcess, type ModelRunner, ModelStartError, StartupLog } from './model-runner.ts';
+import { type ModelExit, type ModelLaunch, type ModelProcess, type ModelRunner, ModelStartError, StartupLog, waitForReadyLine } from './model-runner.ts';
 
 /** Where the socket directory is mounted in the container. */
 const SOCKET_MOUNT = '/run/pyml-serve';
@@ -107,25 +107,10 @@ export class DockerRunner implements ModelRunner {
         await exited;
       },
     };
-    return new Promise<ModelProcess>((resolve, reject) => {
-      const timer = setTimeout(() => {
-        void container.kill().catch(() => {});
-        reject(new ModelStartError(`model '${launch.name}' did not become ready within ${launch.startTimeoutMs} ms`));
-      }, launch.startTimeoutMs);
-      createInterface({ input: stdout }).on('line', (line) => {
-        try {
-          if ((JSON.parse(line) as { ready?: boolean }).ready === true) {
-            clearTimeout(timer);
-            resolve(proc);
-          }
-        } catch {
-          launch.onLog(line);
-        }
-      });
-      void exited.then(({ code, signal }) => {
-        clearTimeout(timer);
-        reject(new ModelStartError(log.reason(`model container ${signal ? `was killed by ${signal}` : `exited with code ${code}`} before it was ready`)));
-      });
+    return waitForReadyLine({
+      proc, stdout, name: launch.name, timeoutMs: launch.startTimeoutMs, log, onLog: launch.onLog,
+      kill: () => { void container.kill().catch(() => {}); },
+      describeExit: ({ code, signal }) => `model container ${signal ? `was killed by ${signal}` : `exited with code ${code}`} before it was ready`,
     });
   }
 

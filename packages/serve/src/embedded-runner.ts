@@ -2,7 +2,7 @@ import { spawn } from 'node:child_process';
 import { createInterface } from 'node:readline';
 import { entrypointCommand } from '@pyml/launcher';
 import { type UnpackedImage, unpackImage } from '@pyml/launcher';
-import { type ModelExit, type ModelLaunch, type ModelProcess, type ModelRunner, ModelStartError, StartupLog } from './model-runner.ts';
+import { type ModelExit, type ModelLaunch, type ModelProcess, type ModelRunner, StartupLog, waitForReadyLine } from './model-runner.ts';
 
 /**
  * Runs a model as a child process: the image's own node on its unpacked rootfs, entrypoint `serve --socket`.
@@ -34,29 +34,12 @@ export class EmbeddedRunner implements ModelRunner {
         clearTimeout(timer);
       },
     };
-    return new Promise<ModelProcess>((resolve, reject) => {
-      let spawnError: Error | undefined;
-      child.once('error', (error) => { spawnError = error; });
-      const timer = setTimeout(() => {
-        child.kill('SIGKILL');
-        reject(new ModelStartError(`model '${launch.name}' did not become ready within ${launch.startTimeoutMs} ms`));
-      }, launch.startTimeoutMs);
-      const lines = createInterface({ input: child.stdout });
-      lines.on('line', (line) => {
-        try {
-          if ((JSON.parse(line) as { ready?: boolean }).ready === true) {
-            clearTimeout(timer);
-            resolve(proc);
-          }
-        } catch {
-          launch.onLog(line);
-        }
-      });
-      void exited.then(({ code, signal }) => {
-        clearTimeout(timer);
-        const how = spawnError ? `could not start: ${spawnError.message}` : signal ? `was killed by ${signal}` : `exited with code ${code}`;
-        reject(new ModelStartError(log.reason(`model process ${how} before it was ready`)));
-      });
+    let spawnError: Error | undefined;
+    child.once('error', (error) => { spawnError = error; });
+    return waitForReadyLine({
+      proc, stdout: child.stdout, name: launch.name, timeoutMs: launch.startTimeoutMs, log, onLog: launch.onLog,
+      kill: () => child.kill('SIGKILL'),
+      describeExit: ({ code, signal }) => `model process ${spawnError ? `could not start: ${spawnError.message}` : signal ? `was killed by ${signal}` : `exited with code ${code}`} before it was ready`,
     });
   }
 }

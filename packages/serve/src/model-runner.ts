@@ -1,3 +1,4 @@
+import { createInterface } from 'node:readline';
 import type { ImageInfo } from '@pyml/launcher';
 
 /** How a model process ended. */
@@ -63,4 +64,35 @@ export class StartupLog {
   reason(fallback: string): string {
     return this.lastError ?? (this.lastLine ? `${fallback}; last log line: ${this.lastLine.slice(0, 500)}` : fallback);
   }
+}
+
+/**
+ * Resolves with `proc` when the entrypoint prints its `{"ready":true}` line on stdout (other stdout lines go to
+ * `onLog`); rejects when the model exits first (`describeExit` says how) or when `timeoutMs` passes (after `kill`).
+ * Both runners wait this way, whatever carries the model's stdout.
+ */
+export function waitForReadyLine(opts: {
+  proc: ModelProcess; stdout: NodeJS.ReadableStream; name: string; timeoutMs: number; log: StartupLog;
+  onLog: (line: string) => void; kill: () => void; describeExit: (exit: ModelExit) => string;
+}): Promise<ModelProcess> {
+  return new Promise<ModelProcess>((resolve, reject) => {
+    const timer = setTimeout(() => {
+      opts.kill();
+      reject(new ModelStartError(`model '${opts.name}' did not become ready within ${opts.timeoutMs} ms`));
+    }, opts.timeoutMs);
+    createInterface({ input: opts.stdout }).on('line', (line) => {
+      try {
+        if ((JSON.parse(line) as { ready?: boolean }).ready === true) {
+          clearTimeout(timer);
+          resolve(opts.proc);
+        }
+      } catch {
+        opts.onLog(line);
+      }
+    });
+    void opts.proc.exited.then((exit) => {
+      clearTimeout(timer);
+      reject(new ModelStartError(opts.log.reason(opts.describeExit(exit))));
+    });
+  });
 }
