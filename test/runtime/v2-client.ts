@@ -20,19 +20,25 @@ const pkg = grpc.loadPackageDefinition(definition) as unknown as {
 export type Msg = any;
 
 export interface V2Client {
-  call(method: string, request: Msg): Promise<Msg>;
+  call(method: string, request: Msg, deadlineMs?: number): Promise<Msg>;
   health(service?: string): Promise<Msg>;
   close(): void;
 }
 
-export function v2Client(socket: string): V2Client {
-  const client = new pkg.inference.GRPCInferenceService(`unix:${socket}`, grpc.credentials.createInsecure());
-  const health = new pkg.grpc.health.v1.Health(`unix:${socket}`, grpc.credentials.createInsecure());
-  const invoke = (c: grpc.Client, method: string, request: Msg) => new Promise<Msg>((resolve, reject) => {
-    (c as unknown as Record<string, (req: Msg, cb: (e: grpc.ServiceError | null, r: Msg) => void) => void>)[method](request, (e, r) => (e ? reject(e) : resolve(r)));
+/**
+ * A client to a Unix socket path (`/…`) or a gRPC address (`127.0.0.1:8001`, `unix:/…`). Message sizes are not
+ * limited on the client side, so the server's own limits are what a test sees.
+ */
+export function v2Client(target: string): V2Client {
+  const address = target.startsWith('/') ? `unix:${target}` : target;
+  const client = new pkg.inference.GRPCInferenceService(address, grpc.credentials.createInsecure(), { 'grpc.max_receive_message_length': -1, 'grpc.max_send_message_length': -1 });
+  const health = new pkg.grpc.health.v1.Health(address, grpc.credentials.createInsecure());
+  const invoke = (c: grpc.Client, method: string, request: Msg, deadlineMs = 20_000) => new Promise<Msg>((resolve, reject) => {
+    (c as unknown as Record<string, (req: Msg, opts: grpc.CallOptions, cb: (e: grpc.ServiceError | null, r: Msg) => void) => void>)[method](
+      request, { deadline: Date.now() + deadlineMs }, (e, r) => (e ? reject(e) : resolve(r)));
   });
   return {
-    call: (method, request) => invoke(client, method, request),
+    call: (method, request, deadlineMs) => invoke(client, method, request, deadlineMs),
     health: (service = '') => invoke(health, 'Check', { service }),
     close: () => { client.close(); health.close(); },
   };

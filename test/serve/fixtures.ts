@@ -1,8 +1,6 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdir, rm, symlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import * as grpc from '@grpc/grpc-js';
-import * as protoLoader from '@grpc/proto-loader';
 import { PYML_BIN, REPO, pyml, testEnv } from '../helpers/cli.ts';
 import { tempDir } from '../helpers/project.ts';
 
@@ -147,46 +145,9 @@ export function startServe(args: string[], env: Record<string, string> = {}): Pr
   });
 }
 
-const definition = protoLoader.loadSync([join(REPO, 'proto/grpc_predict_v2.proto'), join(REPO, 'proto/health.proto')], {
-  keepCase: true, longs: String, enums: String, defaults: true, oneofs: true,
-});
-const pkg = grpc.loadPackageDefinition(definition) as unknown as {
-  inference: { GRPCInferenceService: grpc.ServiceClientConstructor };
-  grpc: { health: { v1: { Health: grpc.ServiceClientConstructor } } };
-};
-
-// eslint-disable-next-line @typescript-eslint/no-explicit-any
-export type Msg = any;
-
-export interface V2Client {
-  call(method: string, request: Msg, deadlineMs?: number): Promise<Msg>;
-  health(service?: string): Promise<Msg>;
-  close(): void;
-}
-
-/** A stock V2 client made by @grpc/proto-loader from proto/, over TCP: what an existing KServe client does. */
-export function v2Client(address: string): V2Client {
-  const client = new pkg.inference.GRPCInferenceService(address, grpc.credentials.createInsecure(), { 'grpc.max_receive_message_length': -1, 'grpc.max_send_message_length': -1 });
-  const health = new pkg.grpc.health.v1.Health(address, grpc.credentials.createInsecure());
-  const invoke = (c: grpc.Client, method: string, request: Msg, deadlineMs = 20_000) => new Promise<Msg>((resolve, reject) => {
-    (c as unknown as Record<string, (req: Msg, opts: grpc.CallOptions, cb: (e: grpc.ServiceError | null, r: Msg) => void) => void>)[method](
-      request, { deadline: Date.now() + deadlineMs }, (e, r) => (e ? reject(e) : resolve(r)));
-  });
-  return {
-    call: (method, request, deadlineMs) => invoke(client, method, request, deadlineMs),
-    health: (service = '') => invoke(health, 'Check', { service }),
-    close: () => { client.close(); health.close(); },
-  };
-}
-
-export async function callError(p: Promise<unknown>): Promise<grpc.ServiceError> {
-  try {
-    await p;
-  } catch (error) {
-    return error as grpc.ServiceError;
-  }
-  throw new Error('expected the call to fail');
-}
+// The stock V2 client (proto-loader) the runtime tests use, here over TCP or a Unix socket.
+export { v2Client, callError, type Msg, type V2Client } from '../runtime/v2-client.ts';
+import type { Msg } from '../runtime/v2-client.ts';
 
 /** HTTP to the service: status and parsed JSON (or text) body. */
 export async function http(base: string, path: string, body?: unknown): Promise<{ status: number; body: Msg; text: string }> {
