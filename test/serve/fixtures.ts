@@ -119,9 +119,13 @@ export interface Served {
 const running = new Set<ChildProcess>();
 process.on('exit', () => { for (const c of running) c.kill('SIGKILL'); });
 
-/** `pyml serve ARGS --grpc 127.0.0.1:0 --http 127.0.0.1:0 --json`, resolved at its ready line. */
+/**
+ * `pyml serve ARGS --grpc 127.0.0.1:0 --http 127.0.0.1:0 --json`, resolved at its ready line. Models start eagerly
+ * (the ready line then has their pids and states) unless ARGS choose `--start`; on-demand.test.ts tests the default.
+ */
 export function startServe(args: string[], env: Record<string, string> = {}): Promise<Served> {
-  const child = spawn(process.execPath, [PYML_BIN, 'serve', ...args, '--grpc', '127.0.0.1:0', '--http', '127.0.0.1:0', '--json'], {
+  const start = args.includes('--start') ? [] : ['--start', 'eager'];
+  const child = spawn(process.execPath, [PYML_BIN, 'serve', ...args, ...start, '--grpc', '127.0.0.1:0', '--http', '127.0.0.1:0', '--json'], {
     cwd: REPO, env: { ...process.env, ...testEnv(), ...env }, stdio: ['ignore', 'pipe', 'pipe'],
   });
   running.add(child);

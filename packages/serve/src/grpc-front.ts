@@ -59,7 +59,7 @@ export class GrpcFront {
         } catch {
           return encodeFlag(false);
         }
-        if (!model.ready) return encodeFlag(false);
+        if (!model.servable) return encodeFlag(false);
         // The model itself knows its version.
         return ref.version ? model.call('ModelReady', call.request, router.deadline(call.getDeadline())) : encodeFlag(true);
       }),
@@ -81,7 +81,7 @@ export class GrpcFront {
           return encodeHealthCheckResponse(router.allReady ? HealthStatus.SERVING : HealthStatus.NOT_SERVING);
         }
         const model = router.find(service);
-        return encodeHealthCheckResponse(model.ready ? HealthStatus.SERVING : HealthStatus.NOT_SERVING);
+        return encodeHealthCheckResponse(model.servable ? HealthStatus.SERVING : HealthStatus.NOT_SERVING);
       }),
     };
   }

@@ -67,8 +67,8 @@ export class HttpFront {
       }
       if (!get) throw new HttpFailure(405, `${path} takes GET`);
       const model = this.router.find(name);
-      if (action === '/ready') return send(res, model.ready ? 200 : 400, { name: model.name, ready: model.ready });
-      if (!model.ready) throw model.unavailable();
+      if (action === '/ready') return send(res, model.servable ? 200 : 400, { name: model.name, ready: model.servable });
+      // An idle model is started by this call (on demand), like by an inference.
       const meta = decodeModelMetadata(await model.call('ModelMetadata', encodeModelRef({ name: model.name, version }), this.router.deadline()));
       const spec = (s: { name: string; dtype: string; shape: number[] }) => ({ name: s.name, datatype: s.dtype, shape: s.shape });
       send(res, 200, { name: meta.name, versions: meta.versions, platform: meta.platform, inputs: meta.inputs.map(spec), outputs: meta.outputs.map(spec) });

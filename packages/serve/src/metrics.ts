@@ -4,7 +4,8 @@ export type Protocol = 'grpc' | 'http';
 
 export interface ModelGaugeSource {
   name: string;
-  ready: boolean;
+  servable: boolean;
+  state: string;
   activeCalls: number;
 }
 
@@ -23,8 +24,12 @@ export class ServiceMetrics {
   constructor(models: () => ModelGaugeSource[]) {
     collectDefaultMetrics({ register: this.registry, prefix: 'pyml_serve_' });
     new Gauge({
-      name: 'pyml_model_ready', help: '1 when the model is ready to serve', labelNames: ['model'], registers: [this.registry],
-      collect() { for (const m of models()) this.set({ model: m.name }, m.ready ? 1 : 0); },
+      name: 'pyml_model_ready', help: '1 when the model takes calls (running, or idle and started by the first call)', labelNames: ['model'], registers: [this.registry],
+      collect() { for (const m of models()) this.set({ model: m.name }, m.servable ? 1 : 0); },
+    });
+    new Gauge({
+      name: 'pyml_model_running', help: '1 while the model has a process (0 when idle: on-demand models start at their first call)', labelNames: ['model'], registers: [this.registry],
+      collect() { for (const m of models()) this.set({ model: m.name }, m.state === 'ready' ? 1 : 0); },
     });
     new Gauge({
       name: 'pyml_model_in_flight', help: 'Requests in flight to the model', labelNames: ['model'], registers: [this.registry],

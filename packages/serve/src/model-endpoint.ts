@@ -2,7 +2,8 @@ import { Client, type ClientUnaryCall, Metadata, credentials, status } from '@gr
 import { methodPath, type InferenceMethod } from './raw-service.ts';
 import { RpcFailure } from './rpc-failure.ts';
 
-export type ModelState = 'starting' | 'ready' | 'unavailable' | 'failed' | 'stopped';
+/** `idle`: not running, started by the first call that needs it (on-demand start). */
+export type ModelState = 'idle' | 'starting' | 'ready' | 'unavailable' | 'failed' | 'stopped';
 
 export interface EndpointOptions {
   /** Largest request/response forwarded, in bytes. */
@@ -24,11 +25,15 @@ const identity = (b: Buffer): Buffer => b;
  * When the model goes away, every call in flight fails at once with UNAVAILABLE instead of waiting for its deadline.
  */
 export abstract class ModelEndpoint {
-  state: ModelState = 'starting';
+  private current: ModelState = 'starting';
   /** Why the model is not ready (init error, crash), kept until it is ready again. */
   error?: string;
   private client?: Client;
   private readonly inFlight = new Set<InFlight>();
+  /** Calls waiting for a start to finish, told of every state change. */
+  private readonly waiters = new Set<() => void>();
+  /** When the last call ended (or the model became ready): what an idle timeout counts from. */
+  protected lastCallAt = Date.now();
 
   constructor(readonly name: string, protected readonly options: EndpointOptions) {}
 
@@ -37,12 +42,49 @@ export abstract class ModelEndpoint {
   abstract start(): Promise<void>;
   abstract stop(graceMs: number): Promise<void>;
 
+  get state(): ModelState {
+    return this.current;
+  }
+
+  set state(next: ModelState) {
+    this.current = next;
+    for (const wake of [...this.waiters]) wake();
+  }
+
   get ready(): boolean {
     return this.state === 'ready' && this.client !== undefined;
   }
 
+  /** What readiness reports say: running and connected, or idle (a call starts it and waits for it). */
+  get servable(): boolean {
+    return this.ready || this.state === 'idle';
+  }
+
   get activeCalls(): number {
-    return this.inFlight.size;
+    return this.inFlight.size + this.waiters.size;
+  }
+
+  /** Starts an idle model because a call wants it; endpoints that cannot start on demand ignore it. */
+  protected demand(): void {}
+
+  /** Waits until the model is ready (starting it if idle), failing at the deadline or if the start fails. */
+  private whenStarted(deadline: Date): Promise<void> {
+    return new Promise((resolve, reject) => {
+      const settle = (error?: RpcFailure) => {
+        this.waiters.delete(check);
+        clearTimeout(timer);
+        if (error) reject(error);
+        else resolve();
+      };
+      const check = () => {
+        if (this.ready) settle();
+        else if (this.state !== 'idle' && this.state !== 'starting') settle(this.unavailable());
+      };
+      const timer = setTimeout(() => settle(new RpcFailure(status.DEADLINE_EXCEEDED, `model '${this.name}' was still starting when the request's deadline passed`)), Math.max(0, deadline.getTime() - Date.now()));
+      this.waiters.add(check);
+      this.demand();
+      check();
+    });
   }
 
   /** Why a call cannot go to this model now. */
@@ -75,11 +117,13 @@ export abstract class ModelEndpoint {
 
   /** Forwards one unary call's bytes to the model, with a deadline. */
   call(method: InferenceMethod, request: Buffer, deadline: Date, metadata?: Metadata): Promise<Buffer> {
-    const client = this.client;
-    if (!client || this.state !== 'ready') return Promise.reject(this.unavailable());
-    if (method === 'ModelInfer' && this.inFlight.size >= this.options.maxConcurrency) {
-      return Promise.reject(new RpcFailure(status.RESOURCE_EXHAUSTED, `model '${this.name}' has ${this.inFlight.size} requests in flight, its limit (--max-concurrency ${this.options.maxConcurrency}); retry later`));
+    if (method === 'ModelInfer' && this.activeCalls >= this.options.maxConcurrency) {
+      return Promise.reject(new RpcFailure(status.RESOURCE_EXHAUSTED, `model '${this.name}' has ${this.activeCalls} requests in flight, its limit (--max-concurrency ${this.options.maxConcurrency}); retry later`));
     }
+    const client = this.client;
+    // A model that is idle or on its first start is waited for (and started); one that crashed fails fast.
+    if (this.state === 'idle' || this.state === 'starting') return this.whenStarted(deadline).then(() => this.call(method, request, deadline, metadata));
+    if (!client || this.state !== 'ready') return Promise.reject(this.unavailable());
     return new Promise<Buffer>((resolve, reject) => {
       let settled = false;
       const pending: InFlight = {
@@ -87,6 +131,7 @@ export abstract class ModelEndpoint {
           if (settled) return;
           settled = true;
           this.inFlight.delete(pending);
+          this.lastCallAt = Date.now();
           pending.call?.cancel();
           reject(error);
         },
@@ -96,6 +141,7 @@ export abstract class ModelEndpoint {
         if (settled) return;
         settled = true;
         this.inFlight.delete(pending);
+        this.lastCallAt = Date.now();
         if (!error) return resolve(response!);
         // A connection that broke under the call is the model going away, whatever code grpc-js picked for it.
         const code = error.code === status.INTERNAL && /RST_STREAM|Connection dropped|socket/i.test(error.details) ? status.UNAVAILABLE : error.code;

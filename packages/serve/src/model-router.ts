@@ -23,8 +23,9 @@ export class ModelRouter {
     return [...this.models.values()];
   }
 
+  /** Every model is running, or idle and started by the first call that needs it. */
   get allReady(): boolean {
-    return this.endpoints.every((e) => e.ready);
+    return this.endpoints.every((e) => e.servable);
   }
 
   /** The model called `name`; '' means the only one, when there is only one. */

@@ -36,6 +36,10 @@ export interface ServeOptions {
   onUnpackProgress?: (ref: string, bytes: number) => void;
   /** Restart backoff (first delay; doubles up to 30 s). */
   backoffMs?: number;
+  /** `on-demand`: a model's process starts at the first call that needs it; `eager`: all start at once. */
+  start: 'on-demand' | 'eager';
+  /** On demand: stop a model unused this long (it starts again at its next call); 0 or absent keeps it running. */
+  idleTimeoutMs?: number;
 }
 
 export interface ServiceAddresses {
@@ -88,6 +92,7 @@ export class PredictionService {
         ...endpointOpts, runner: opts.runner, logger: opts.logger, backoffMs: opts.backoffMs,
         launch: { name: image.manifest.name, image, socket: join(socketDir, `${image.manifest.name}.sock`), env, startTimeoutMs: opts.startTimeoutMs },
         onRestart: () => metrics?.restarts.inc({ model: image.manifest.name }),
+        onDemand: opts.start === 'on-demand', idleTimeoutMs: opts.idleTimeoutMs,
       })),
       ...opts.external.map((e) => new ExternalModel(e.name, e.socket, endpointOpts, opts.logger)),
     ];

@@ -12,15 +12,25 @@ export interface SupervisionOptions extends EndpointOptions {
   /** A process up this long counts as healthy again: the next crash restarts after `backoffMs`. */
   healthyAfterMs?: number;
   onRestart?(): void;
+  /** Start at the first call that needs the model instead of at once. */
+  onDemand?: boolean;
+  /** With `onDemand`: stop a model no call has used for this long; the next call starts it again. */
+  idleTimeoutMs?: number;
 }
 
 /**
- * A model process kept running: started through a runner, restarted with exponential backoff when it dies or
- * fails to start, while the rest of the service keeps serving. Init errors are kept for ModelMetadata and logs.
+ * A model process kept running: started through a runner (at once, or on demand by the first call that needs it),
+ * restarted with exponential backoff when it dies or fails to start, while the rest of the service keeps serving.
+ * Init errors are kept for ModelMetadata and logs. On demand, a model unused for `idleTimeoutMs` is stopped and
+ * goes back to idle.
  */
 export class SupervisedModel extends ModelEndpoint {
   private process?: ModelProcess;
   private stopping = false;
+  /** The process is being stopped for idleness, not because it died. */
+  private parking = false;
+  private supervising = false;
+  private idleTimer?: NodeJS.Timeout;
   private wake?: () => void;
   private attempt = 0;
   readonly source: string;
@@ -35,7 +45,23 @@ export class SupervisedModel extends ModelEndpoint {
   }
 
   start(): Promise<void> {
-    return new Promise((firstSettled) => void this.loop(firstSettled));
+    if (this.opts.onDemand) {
+      this.state = 'idle';
+      return Promise.resolve();
+    }
+    return this.supervise();
+  }
+
+  protected override demand(): void {
+    if (this.state === 'idle' && !this.stopping) void this.supervise();
+  }
+
+  /** Runs the supervision loop unless it runs already; resolves once its first start settled. */
+  private supervise(): Promise<void> {
+    if (this.supervising) return Promise.resolve();
+    this.supervising = true;
+    this.state = 'starting';
+    return new Promise((firstSettled) => void this.loop(firstSettled).finally(() => { this.supervising = false; }));
   }
 
   private async loop(firstSettled: () => void): Promise<void> {
@@ -46,8 +72,9 @@ export class SupervisedModel extends ModelEndpoint {
       try {
         this.process = await this.opts.runner.start({ ...this.opts.launch, onLog: (line) => process.stderr.write(`${line}\n`) });
       } catch (error) {
-        this.state = 'failed';
+        // The error first: waiting calls are told of the state change and answer with it.
         this.error = (error as Error).message;
+        this.state = 'failed';
         logger.error('model failed to start', { model: this.name, error: this.error, attempt: this.attempt + 1 });
         firstSettled();
         await this.backoff();
@@ -58,11 +85,25 @@ export class SupervisedModel extends ModelEndpoint {
         break;
       }
       this.connect(this.process.socket);
+      this.lastCallAt = Date.now();
       this.state = 'ready';
       this.error = undefined;
       logger.info('model ready', { model: this.name, pid: this.process.pid, ms: Date.now() - startedAt });
       firstSettled();
+      this.watchIdleness();
       const exit = await this.process.exited;
+      clearInterval(this.idleTimer);
+      if (this.parking && !this.stopping) {
+        this.parking = false;
+        this.attempt = 0;
+        this.disconnect('was stopped for idleness');
+        logger.info('model stopped for idleness', { model: this.name, pid: this.process.pid, idleMs: this.opts.idleTimeoutMs });
+        this.process = undefined;
+        // Calls that came during the stop are waiting: start again for them at once.
+        if (this.activeCalls > 0) continue;
+        this.state = 'idle';
+        return;
+      }
       const how = exit.signal ? `was killed by ${exit.signal}` : `exited with code ${exit.code}`;
       this.state = this.stopping ? 'stopped' : 'unavailable';
       this.disconnect(`process ${how}${this.stopping ? '' : '; restarting'}`);
@@ -77,6 +118,22 @@ export class SupervisedModel extends ModelEndpoint {
     firstSettled();
   }
 
+  /** On demand with an idle timeout: stops the process once no call has used it for that long. */
+  private watchIdleness(): void {
+    const timeout = this.opts.idleTimeoutMs;
+    if (!this.opts.onDemand || !timeout) return;
+    const process = this.process!;
+    this.idleTimer = setInterval(() => {
+      if (this.state !== 'ready' || this.activeCalls > 0 || Date.now() - this.lastCallAt < timeout) return;
+      clearInterval(this.idleTimer);
+      // Calls from now on wait for the next start instead of racing the stop.
+      this.parking = true;
+      this.state = 'starting';
+      void process.stop(10_000);
+    }, Math.min(1000, Math.max(50, timeout / 4)));
+    this.idleTimer.unref();
+  }
+
   private backoff(): Promise<void> {
     const base = this.opts.backoffMs ?? 200;
     const delay = Math.min(base * 2 ** this.attempt, this.opts.maxBackoffMs ?? 30_000);
@@ -89,6 +146,7 @@ export class SupervisedModel extends ModelEndpoint {
 
   async stop(graceMs: number): Promise<void> {
     this.stopping = true;
+    clearInterval(this.idleTimer);
     this.wake?.();
     await this.process?.stop(graceMs);
     this.state = 'stopped';

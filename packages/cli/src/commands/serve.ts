@@ -13,7 +13,9 @@ Serves images over the Open Inference Protocol (KServe V2): gRPC (inference.GRPC
 and REST/JSON (/v2/health/live, /v2/health/ready, /v2/models/NAME, /v2/models/NAME/ready, /v2/models/NAME/infer),
 plus Prometheus metrics at /metrics on the HTTP port. Each image runs as its own supervised process (restarted
 with backoff if it dies), serving on a Unix socket in a private directory; requests are routed by model name.
-REF is an OCI image layout directory or an image tarball; the model name is the one in the image.
+By default a model's process starts on demand: at the first call for it, which waits for the start (a failed
+start fails the waiting calls with the init error). REF is an OCI image layout directory or an image tarball;
+the model name is the one in the image.
 
 Options:
   --grpc HOST:PORT            gRPC address (default 127.0.0.1:8001; port 0 picks a free port; or unix:/PATH)
@@ -30,11 +32,17 @@ Options:
   --max-message-bytes N       largest request or response (default 67108864)
   --deadline-ms N             longest a request may take; callers' shorter deadlines win (default 30000)
   --start-timeout-ms N        longest a model may take to start, init included (default 120000)
+  --start on-demand|eager     on-demand (default): start a model at its first call (it counts as ready while
+                              idle); eager: start every model now, and print the ready line once all settled
+  --idle-timeout-s N          on demand: stop a model no call used for N seconds; its next call starts it again
+                              (default 0: keep it running)
   --json                      print the ready line and logs as JSON (the ready line is JSON always)
   -h, --help                  show this help
 
 Examples:
   pyml serve /tmp/iris --grpc 127.0.0.1:8001 --http 127.0.0.1:8000
+  pyml serve /tmp/iris /tmp/wine --idle-timeout-s 600      # many models; unused ones give their memory back
+  pyml serve /tmp/iris --start eager                       # warm before the first call
   curl -s localhost:8000/v2/models/iris/infer -d '{"inputs":[{"name":"input","datatype":"FP32","shape":[1,4],"data":[5.1,3.5,1.4,0.2]}]}'
 `;
 
@@ -66,6 +74,8 @@ export async function run(args: string[]): Promise<number> {
       'max-message-bytes': { type: 'string', default: String(64 * 1024 * 1024) },
       'deadline-ms': { type: 'string', default: '30000' },
       'start-timeout-ms': { type: 'string', default: '120000' },
+      start: { type: 'string', default: 'on-demand' },
+      'idle-timeout-s': { type: 'string', default: '0' },
       json: { type: 'boolean', default: false },
       help: { type: 'boolean', short: 'h' },
     },
@@ -82,6 +92,9 @@ export async function run(args: string[]): Promise<number> {
     const ok = !value || /^.*:\d{1,5}$/.test(value) || (flag === '--grpc' && /^unix:\/./.test(value));
     if (!ok) throw usage(`${flag} must be HOST:PORT${flag === '--grpc' ? ' or unix:/PATH' : ''}, got '${value}'`);
   }
+  const start = values.start;
+  if (start !== 'on-demand' && start !== 'eager') throw usage(`--start must be on-demand or eager, got '${start}'`);
+  if (start === 'eager' && values['idle-timeout-s'] !== '0') throw usage('--idle-timeout-s needs --start on-demand: eager models are kept running');
   const logger = createLogger({ component: 'serve' });
   const service = await PredictionService.start({
     images: positionals, external, runner, logger,
@@ -92,6 +105,7 @@ export async function run(args: string[]): Promise<number> {
     maxMessageBytes: positive(values['max-message-bytes'], '--max-message-bytes')!,
     deadlineMs: positive(values['deadline-ms'], '--deadline-ms')!,
     startTimeoutMs: positive(values['start-timeout-ms'], '--start-timeout-ms')!,
+    start, idleTimeoutMs: positive(values['idle-timeout-s'], '--idle-timeout-s', 0)! * 1000,
   });
   const models = service.router.endpoints.map((e) => ({ name: e.name, state: e.state, source: e.source, ...(e instanceof SupervisedModel && e.pid ? { pid: e.pid } : {}), ...(e.error ? { error: e.error } : {}) }));
   const ready = { ready: true, pid: process.pid, grpc: service.addresses.grpc, http: service.addresses.http, socketDir: service.addresses.socketDir, models };
