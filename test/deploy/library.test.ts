@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
-import { kubernetesObjects, type DeployOptions, type ModelImage } from '@pyml/deploy';
+import { kubernetesObjects, parseImageName, requireDigestReference, type DeployOptions, type ModelImage } from '@pyml/deploy';
+import { parseReference } from '@pyml/registry/reference';
 import { test } from 'uvu';
 import { pyml } from '../helpers/cli.ts';
 import { SERVE_IMAGE } from './fixtures.ts';
@@ -46,6 +47,19 @@ test('the CLI: help, a missing target or flag is a usage error (exit 2)', async 
   const badLayout = await pyml(['deploy', 'k8s', `iris=registry.example.com/m/iris@${digest('a')}`, '--serve-image', SERVE_IMAGE, '--out', '/tmp/x', '--layout', 'mesh']);
   assert.equal(badLayout.code, 2);
   assert.match(badLayout.stderr, /--layout must be pod or per-model, got 'mesh'/);
+});
+
+test('image references: deploy reads them with the grammar push and pull use, and writes them with their registry', () => {
+  const pinned = `127.0.0.1:5000/models/iris:1.0@${digest('c')}`;
+  assert.deepEqual(parseImageName(pinned, 'x'), { repository: '127.0.0.1:5000/models/iris', tag: '1.0', digest: digest('c') });
+  assert.equal(parseReference(pinned).repository, 'models/iris');
+  // A Docker Hub short name is spelled out, as the engine and the kubelet resolve it.
+  assert.equal(requireDigestReference(`iris@${digest('d')}`, '--serve-image'), `docker.io/library/iris@${digest('d')}`);
+  assert.equal(requireDigestReference(`[::1]:5000/m@${digest('e')}`, '--serve-image'), `[::1]:5000/m@${digest('e')}`);
+  for (const bad of ['Iris/UPPER@' + digest('a'), 'host:5000/m@sha256:123', 'host/m:bad tag']) {
+    assert.throws(() => parseImageName(bad, '--model'), /--model: '.*' is not an image reference \(expected REGISTRY\/REPOSITORY/);
+  }
+  assert.throws(() => requireDigestReference('host/m:1.0', '--serve-image'), /names no digest/);
 });
 
 test.run();
