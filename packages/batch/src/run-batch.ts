@@ -11,7 +11,7 @@ import { type ColumnPlan, ColumnCheckError, planColumns } from './column-plan.ts
 import { quoteIdent, quoteString, sqlTypeFor } from './duckdb-types.ts';
 import { type OutputTarget, commitOutput, describeTarget, qualifiedTable } from './output-target.ts';
 import { RowWriter } from './row-writer.ts';
-import { entrypointCommand, readImageInfo, unpackImage } from '@pyml/launcher';
+import { type ModelProcesses, startModelProcesses } from './model-processes.ts';
 import { type BatchRange, BatchFailedError, WorkerPool, describeRange } from './worker-pool.ts';
 
 export interface BatchOptions {
@@ -25,6 +25,11 @@ export interface BatchOptions {
   keep?: string[];
   /** Model processes (default: the number of cores). */
   workers?: number;
+  /**
+   * The image's model processes, already started by the caller (startModelProcesses) so that their start-up overlaps
+   * the caller's own; runBatch owns them from then on and stops them when it ends. Default: started here, first.
+   */
+  models?: ModelProcesses;
   /** Rows per Arrow record batch sent to a model process (default: about 4 MiB of input, at most 65536 rows). */
   batchRows?: number;
   /** DuckDB's memory limit (default 256MB): the query and the output table spill to disk beyond it. */
@@ -47,6 +52,8 @@ export interface BatchResult {
   seconds: number;
   output: string;
   workers: number;
+  /** onnxruntime intra-op threads per model process (PYML_ORT_THREADS as the processes got it). */
+  threads: string;
   batchRows: number;
   packed?: ColumnPlan['packed'];
   /** Seconds per phase: the query started and the output table made, the rows through the model, the target written. */
@@ -75,19 +82,29 @@ export async function runBatch(options: BatchOptions): Promise<BatchResult> {
   const seconds = () => (performance.now() - started) / 1000;
   const step = options.onStep ?? (() => {});
   const keep = options.keep ?? [];
-  const workers = options.workers ?? availableParallelism();
-  if (!Number.isSafeInteger(workers) || workers < 1) throw new Error(`--workers must be a positive integer, got ${workers}`);
-
-  const { manifest } = await readImageInfo(options.image);
-  const signature = manifest.signature;
-  const dbPath = options.target.kind === 'table' ? options.target.db : options.db;
-  const instance = await DuckDBInstance.create(dbPath ? resolve(dbPath) : ':memory:');
-  const connection = await instance.connect();
-  const scratchDir = await mkdtemp(join(tmpdir(), 'pyml-batch-scratch-'));
+  // The model processes start first (node, weights, init take a while), loading while DuckDB starts the query.
+  if (!options.models) {
+    if (options.signal?.aborted) throw new BatchInterruptedError('interrupted');
+    step(`unpacking ${options.image}`);
+  }
+  const models = options.models ?? await startModelProcesses(options.image, options.workers ?? availableParallelism());
+  const workers = models.processes.length;
+  if (options.workers !== undefined && options.workers !== workers) {
+    await models.kill();
+    throw new Error(`internal: ${workers} model processes started for --workers ${options.workers}`);
+  }
+  const signature = models.image.manifest.signature;
   let pool: WorkerPool | undefined;
   let reader: DuckDBConnection | undefined;
   let inTransaction = false;
+  let instance: DuckDBInstance | undefined;
+  let connection: DuckDBConnection | undefined;
+  let scratchDir: string | undefined;
   try {
+    const dbPath = options.target.kind === 'table' ? options.target.db : options.db;
+    const instanceNow = instance = await DuckDBInstance.create(dbPath ? resolve(dbPath) : ':memory:');
+    connection = await instance.connect();
+    scratchDir = await mkdtemp(join(tmpdir(), 'pyml-batch-scratch-'));
     await connection.run(`SET memory_limit = ${quoteString(options.memoryLimit ?? '256MB')}`);
     await connection.run(`SET temp_directory = ${quoteString(join(scratchDir, 'spill'))}`);
     // Return freed memory to the OS sooner, so the process's resident size tracks DuckDB's limit.
@@ -106,18 +123,9 @@ export async function runBatch(options: BatchOptions): Promise<BatchResult> {
     }
     if (plan.packed) step(`packing columns ${plan.packed.columns.join(', ')} into input '${plan.packed.input}'`);
 
-    // 2. The image, unpacked once per digest.
+    // 2. The rows go to the model processes (started above, and loading meanwhile).
     if (options.signal?.aborted) throw new BatchInterruptedError('interrupted');
-    step(`unpacking ${options.image}`);
-    const image = await unpackImage(options.image);
-
-    // The model processes start (load weights, init) while DuckDB starts the query.
-    // N processes share the cores: each model gets cores/N intra-op threads unless the user chose (PYML_ORT_THREADS is
-    // the ONNX plugin's knob, OMP_NUM_THREADS most others'), so N processes do not each start a thread per core.
-    const command = entrypointCommand(image, ['batch']);
-    const threads = String(Math.max(1, Math.floor(availableParallelism() / workers)));
-    for (const knob of ['PYML_ORT_THREADS', 'PYML_TORCH_THREADS', 'OMP_NUM_THREADS']) if (process.env[knob] === undefined) command.env[knob] = threads;
-    pool = new WorkerPool(workers, command);
+    pool = new WorkerPool(models.processes);
     step('starting the query');
     const stageStarted = performance.now();
     const outputs = signature.outputs;
@@ -160,7 +168,7 @@ export async function runBatch(options: BatchOptions): Promise<BatchResult> {
     // The row count, for the ETA only, costs a second run of the query: counted beside the run, when progress shows.
     let total: number | undefined;
     if (options.onProgress) {
-      void instance.connect().then(async (c) => {
+      void instanceNow.connect().then(async (c) => {
         try {
           total = Number((await c.runAndReadAll(`SELECT count(*) FROM ${source}`)).getRows()[0][0]);
         } finally {
@@ -214,7 +222,7 @@ export async function runBatch(options: BatchOptions): Promise<BatchResult> {
     // The batch holding `row`, for errors found while reading (its size needs the row count, counted then).
     const batchOf = async (row: number): Promise<BatchRange> => {
       const index = Math.floor(row / batchRows);
-      const c = await instance.connect();
+      const c = await instanceNow.connect();
       try {
         const rows = Number((await c.runAndReadAll(`SELECT count(*) FROM ${source}`)).getRows()[0][0]);
         return { index, firstRow: index * batchRows, rows: Math.max(0, Math.min(batchRows, rows - index * batchRows)) };
@@ -223,10 +231,19 @@ export async function runBatch(options: BatchOptions): Promise<BatchResult> {
       }
     };
 
+    // The next chunk is always being fetched (on DuckDB's side, off this thread) while this one is batched and sent,
+    // and earlier rows are written: fetching and appending no longer take turns.
+    const fetchNext = () => {
+      const next = stream.fetchChunk();
+      next.catch(() => {});
+      return next;
+    };
+    let next = fetchNext();
     for (;;) {
       let chunk;
       try {
-        chunk = await stream.fetchChunk();
+        chunk = await next;
+        if (chunk && chunk.rowCount > 0) next = fetchNext();
       } catch (error) {
         // A cast that fails at run time (a LIST of the wrong length) is a bad row in the batch being read.
         const index = Math.floor(read / batchRows);
@@ -270,7 +287,7 @@ export async function runBatch(options: BatchOptions): Promise<BatchResult> {
       await commitOutput(connection, options.target, `SELECT * FROM ${outName}`);
     }
     return {
-      rows: done, batches, seconds: seconds(), workers, batchRows,
+      rows: done, batches, seconds: seconds(), workers, threads: models.threads, batchRows,
       timings: { stage: stageSeconds, predict: predictSeconds, write: (performance.now() - writeStarted) / 1000 },
       output: options.target.kind === 'table' ? `${resolve(options.target.db)}#${options.target.table}` : resolve(options.target.dir),
       ...(plan.packed ? { packed: plan.packed } : {}),
@@ -282,11 +299,11 @@ export async function runBatch(options: BatchOptions): Promise<BatchResult> {
     }
     throw error;
   } finally {
-    await pool?.kill();
+    await (pool ? pool.kill() : models.kill());
     reader?.closeSync();
-    if (inTransaction) await connection.run('ROLLBACK').catch(() => {});
-    connection.closeSync();
-    instance.closeSync();
-    await rm(scratchDir, { recursive: true, force: true });
+    if (inTransaction) await connection?.run('ROLLBACK').catch(() => {});
+    connection?.closeSync();
+    instance?.closeSync();
+    if (scratchDir) await rm(scratchDir, { recursive: true, force: true });
   }
 }

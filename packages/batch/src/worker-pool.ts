@@ -1,6 +1,5 @@
-import type { EntrypointCommand } from '@pyml/launcher';
-import { type ChildProcess, spawn } from 'node:child_process';
 import { type RecordBatch, RecordBatchReader, RecordBatchStreamWriter } from 'apache-arrow';
+import type { ModelProcess } from './model-processes.ts';
 
 /** A batch's place in the query result, for error messages. */
 export interface BatchRange {
@@ -21,42 +20,29 @@ export class BatchFailedError extends Error {
   }
 }
 
-/** How to start one model process: the image's entrypoint as the launcher builds it. */
-export type WorkerCommand = EntrypointCommand;
-
 interface Pending {
   range: BatchRange;
   resolve: (batch: RecordBatch) => void;
   reject: (error: Error) => void;
 }
 
-const STDERR_KEEP = 64 * 1024;
-
 /**
  * One long-running `entrypoint batch` process: record batches go in as one Arrow IPC stream on its stdin, and come
  * back in order, one per input batch, on its stdout.
  */
 class EntrypointWorker {
-  private readonly child: ChildProcess;
   private readonly writer = new RecordBatchStreamWriter();
   private readonly pending: Pending[] = [];
   private local = 0;
-  private stderr = '';
   private failure: Error | undefined;
   readonly exited: Promise<number | null>;
 
-  constructor(readonly id: number, cmd: WorkerCommand, private readonly onFailure: (error: BatchFailedError) => void) {
-    this.child = spawn(cmd.file, cmd.args, { env: cmd.env, cwd: cmd.cwd, stdio: ['pipe', 'pipe', 'pipe'] });
-    this.child.stderr!.on('data', (c: Buffer) => {
-      this.stderr = (this.stderr + c.toString()).slice(-STDERR_KEEP);
-    });
-    // EPIPE when the process died: its exit tells why.
-    this.child.stdin!.on('error', () => {});
-    this.writer.toNodeStream().pipe(this.child.stdin!);
-    this.exited = new Promise((resolve) => this.child.on('close', (code, signal) => {
+  constructor(readonly id: number, private readonly process: ModelProcess, private readonly onFailure: (error: BatchFailedError) => void) {
+    this.writer.toNodeStream().pipe(process.child.stdin!);
+    this.exited = process.closed.then(({ code, signal }) => {
       this.finish(code, signal);
-      resolve(code);
-    }));
+      return code;
+    });
     void this.readOutputs();
   }
 
@@ -73,7 +59,7 @@ class EntrypointWorker {
 
   private async readOutputs(): Promise<void> {
     try {
-      const reader = await RecordBatchReader.from(this.child.stdout!);
+      const reader = await RecordBatchReader.from(this.process.child.stdout!);
       for await (const out of reader) {
         // Arrow JS yields one empty placeholder batch for a stream that holds only a schema (no input batches).
         if (out.numRows === 0 && this.pending.length === 0) continue;
@@ -88,7 +74,7 @@ class EntrypointWorker {
       }
     } catch (error) {
       // A broken stream is reported with the exit status, which knows more.
-      if (this.child.exitCode === null && this.child.signalCode === null) this.kill();
+      if (this.process.running) this.kill();
       void error;
     }
   }
@@ -99,7 +85,7 @@ class EntrypointWorker {
   }
 
   kill(): void {
-    if (this.child.exitCode === null && this.child.signalCode === null) this.child.kill('SIGKILL');
+    this.process.kill();
   }
 
   private finish(code: number | null, signal: NodeJS.Signals | null): void {
@@ -107,7 +93,7 @@ class EntrypointWorker {
     const done = this.local - this.pending.length;
     let range = this.pending[0]?.range;
     let reason: string | undefined;
-    for (const line of this.stderr.trim().split('\n').reverse()) {
+    for (const line of this.process.stderr.trim().split('\n').reverse()) {
       let report: { error?: unknown; batch?: unknown; msg?: unknown };
       try {
         report = JSON.parse(line) as typeof report;
@@ -123,7 +109,7 @@ class EntrypointWorker {
       break;
     }
     if (!reason) {
-      const tail = this.stderr.trim().split('\n').slice(-5).join('\n');
+      const tail = this.process.stderr.trim().split('\n').slice(-5).join('\n');
       reason = `${signal ? `the model process was killed by ${signal}` : `the model process exited with code ${code}`}${tail ? `\n${tail}` : ''}`;
     }
     this.fail(range, reason);
@@ -146,8 +132,8 @@ export class WorkerPool {
   private readonly workers: EntrypointWorker[];
   private firstFailure: BatchFailedError | undefined;
 
-  constructor(count: number, command: WorkerCommand) {
-    this.workers = Array.from({ length: count }, (_, i) => new EntrypointWorker(i, command, (error) => {
+  constructor(processes: readonly ModelProcess[]) {
+    this.workers = processes.map((p, i) => new EntrypointWorker(i, p, (error) => {
       if (!this.firstFailure) {
         this.firstFailure = error;
         for (const w of this.workers) if (w.id !== error.worker) w.kill();

@@ -1,10 +1,11 @@
 import { availableParallelism } from 'node:os';
 import { parseArgs } from 'node:util';
 import { EXIT, PymlError } from '@pyml/core/errors';
-import {
-  BatchFailedError, BatchInterruptedError, ColumnCheckError, type BatchProgress, type OutputTarget, runBatch, writeSparkJob,
-} from '@pyml/batch';
+import type { BatchProgress, OutputTarget } from '@pyml/batch';
 import { printJson, showProgress, usage } from '../output.ts';
+
+// @pyml/batch (DuckDB, Apache Arrow) loads only once the arguments are good, and after the model processes have been
+// started: their start-up (node, onnxruntime, the model's init) then overlaps the loading of those modules.
 
 export const help = `Usage: pyml batch REF --query SQL (--into TABLE --db FILE.duckdb | --out DIR --format parquet [--partition-by COL]) [options]
        pyml batch REF --query SQL --into TABLE --emit-spark job.py [--keep COL...]
@@ -73,6 +74,7 @@ export async function run(args: string[]): Promise<number> {
 
   if (values['emit-spark']) {
     if (!values.into) throw usage('--emit-spark needs --into TABLE (the Spark table to write)');
+    const { writeSparkJob } = await import('@pyml/batch/spark-job');
     const written = await writeSparkJob({ image: ref, query: values.query, table: values.into, keep, partitionBy, file: values['emit-spark'] });
     if (json) printJson({ ok: true, spark: written });
     else process.stdout.write(`wrote ${written.file}\n`);
@@ -90,16 +92,27 @@ export async function run(args: string[]): Promise<number> {
     target = { kind: 'parquet', dir: values.out, partitionBy };
   } else throw usage('pyml batch needs a target: --into TABLE --db FILE.duckdb, or --out DIR --format parquet');
 
+  const workers = positiveInt(values.workers, '--workers') ?? availableParallelism();
+  const batchRows = positiveInt(values['batch-rows'], '--batch-rows');
   const showing = showProgress({ json });
   const progress = new StatusLine(showing);
   const controller = new AbortController();
   const onSigint = () => controller.abort();
   process.on('SIGINT', onSigint);
+  let failures: typeof import('@pyml/batch') | undefined;
   try {
-    const result = await runBatch({
-      image: ref, query: values.query, target, db: values.db, keep,
-      workers: positiveInt(values.workers, '--workers'),
-      batchRows: positiveInt(values['batch-rows'], '--batch-rows'),
+    progress.step(`unpacking ${ref}`);
+    const { startModelProcesses } = await import('@pyml/batch/model-processes');
+    const models = await startModelProcesses(ref, workers);
+    let batch: typeof import('@pyml/batch');
+    try {
+      batch = failures = await import('@pyml/batch');
+    } catch (error) {
+      await models.kill();
+      throw error;
+    }
+    const result = await batch.runBatch({
+      image: ref, query: values.query, target, db: values.db, keep, workers, models, batchRows,
       memoryLimit: values['memory-limit'],
       signal: controller.signal,
       onStep: (m) => progress.step(m),
@@ -112,9 +125,12 @@ export async function run(args: string[]): Promise<number> {
     return EXIT.ok;
   } catch (error) {
     progress.clear();
-    if (error instanceof ColumnCheckError || error instanceof BatchFailedError || error instanceof BatchInterruptedError) {
-      const hint = error instanceof BatchFailedError ? 'the target was left as it was' : undefined;
-      throw new PymlError(error.message, error instanceof BatchInterruptedError ? 130 : EXIT.failure, hint);
+    if (failures) {
+      const { ColumnCheckError, BatchFailedError, BatchInterruptedError } = failures;
+      if (error instanceof ColumnCheckError || error instanceof BatchFailedError || error instanceof BatchInterruptedError) {
+        const hint = error instanceof BatchFailedError ? 'the target was left as it was' : undefined;
+        throw new PymlError(error.message, error instanceof BatchInterruptedError ? 130 : EXIT.failure, hint);
+      }
     }
     throw error;
   } finally {
