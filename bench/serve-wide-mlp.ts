@@ -1,7 +1,7 @@
 /**
  * A wide MLP as ONNX, for the batching benchmark: `input` FP32 [N,IN] → MatMul W1 [IN,HIDDEN] → Relu → MatMul
- * W2 [HIDDEN,OUT] → `output` FP32 [N,OUT]. One row reads all of W1 (memory-bound, about 1 ms at the default
- * size on this kind of machine), so merging rows into one call pays off. Deterministic weights.
+ * W2 [HIDDEN,OUT] → `output` FP32 [N,OUT]. One row reads all of W1 (memory-bound: about 1 ms for 1024×6144, the
+ * size bench/serve uses), so merging rows into one call pays off. Deterministic weights.
  */
 import { writeFile } from 'node:fs/promises';
 import { onnxTypes, OnnxDataType } from '@pyml/plugin-onnx/onnx-schema';
