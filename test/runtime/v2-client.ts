@@ -22,7 +22,45 @@ export type Msg = any;
 export interface V2Client {
   call(method: string, request: Msg, deadlineMs?: number): Promise<Msg>;
   health(service?: string): Promise<Msg>;
+  /** grpc.health.v1 Watch: a server stream of statuses. */
+  watch(service?: string): HealthWatch;
   close(): void;
+}
+
+export interface HealthWatch {
+  /** The next status the server sent (in order, none skipped); fails after `timeoutMs` or if the stream ends first. */
+  next(timeoutMs?: number): Promise<string>;
+  /** Every status received so far. */
+  readonly received: string[];
+  /** The call's final status (OK when the server ended the watch). */
+  readonly ended: Promise<grpc.StatusObject>;
+  cancel(): void;
+}
+
+function healthWatch(client: grpc.Client, service: string): HealthWatch {
+  const stream = (client as unknown as { Watch(req: Msg): grpc.ClientReadableStream<Msg> }).Watch({ service });
+  const received: string[] = [];
+  let read = 0;
+  let wake: (() => void) | undefined;
+  let final: grpc.StatusObject | undefined;
+  stream.on('data', (m: Msg) => { received.push(m.status); wake?.(); });
+  // A cancelled or failed watch reports through 'status' too.
+  stream.on('error', () => {});
+  const ended = new Promise<grpc.StatusObject>((resolve) => stream.on('status', (s: grpc.StatusObject) => { final = s; resolve(s); wake?.(); }));
+  return {
+    received,
+    ended,
+    cancel: () => stream.cancel(),
+    async next(timeoutMs = 10_000) {
+      const until = Date.now() + timeoutMs;
+      while (read >= received.length) {
+        if (final) throw new Error(`watch of '${service}' ended (${final.code} ${final.details}) after ${JSON.stringify(received)}`);
+        if (Date.now() > until) throw new Error(`watch of '${service}': no new status within ${timeoutMs} ms (so far ${JSON.stringify(received)})`);
+        await new Promise<void>((resolve) => { wake = resolve; setTimeout(resolve, 50); });
+      }
+      return received[read++];
+    },
+  };
 }
 
 /**
@@ -40,6 +78,7 @@ export function v2Client(target: string): V2Client {
   return {
     call: (method, request, deadlineMs) => invoke(client, method, request, deadlineMs),
     health: (service = '') => invoke(health, 'Check', { service }),
+    watch: (service = '') => healthWatch(health, service),
     close: () => { client.close(); health.close(); },
   };
 }

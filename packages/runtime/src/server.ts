@@ -1,13 +1,15 @@
 import { chmodSync, lstatSync, mkdirSync, unlinkSync } from 'node:fs';
 import { dirname } from 'node:path';
 import {
-  Metadata, Server, ServerCredentials, status, type sendUnaryData, type ServerUnaryCall, type UntypedServiceImplementation,
+  Metadata, Server, ServerCredentials, status, type sendUnaryData, type ServerUnaryCall, type ServerWritableStream,
+  type UntypedServiceImplementation,
 } from '@grpc/grpc-js';
 import type { Logger, Tensors } from '@pyml/contract';
 import type { Predictor } from './batcher.ts';
 import { InvalidInputError, ModelError, describeError } from './errors.ts';
 import type { ModelHost } from './model-host.ts';
 import { HealthStatus, type NamedTensor, decodeInferRequest, encodeInferResponse } from './oip/codec.ts';
+import { HealthWatches } from './oip/health-watch.ts';
 import { HEALTH_SERVICE, INFERENCE_SERVICE, healthService, inferenceService } from './oip/service.ts';
 import { RUNTIME_NAME, RUNTIME_VERSION } from './version.ts';
 
@@ -57,6 +59,7 @@ export class InferenceServer {
   private draining = false;
   private inFlight = 0;
   private idle?: () => void;
+  private readonly watches = new HealthWatches((service) => this.healthOf(service));
 
   constructor(private readonly options: ServerOptions) {
     this.server = new Server({
@@ -99,6 +102,7 @@ export class InferenceServer {
   attach(host: ModelHost, predictor: Predictor): void {
     this.host = host;
     this.predictor = predictor;
+    this.watches.changed();
   }
 
   forceShutdown(): void {
@@ -108,6 +112,8 @@ export class InferenceServer {
   /** Stops taking calls and resolves once in-flight ones are answered; false if `graceMs` ran out first. */
   async drain(graceMs: number): Promise<boolean> {
     this.draining = true;
+    // Watchers hear NOT_SERVING, then their calls end: shutdown waits for every open call.
+    this.watches.endAll();
     const closed = new Promise<void>((resolve) => this.server.tryShutdown(() => resolve()));
     const settled = this.inFlight === 0 ? Promise.resolve() : new Promise<void>((resolve) => { this.idle = resolve; });
     let timer: NodeJS.Timeout | undefined;
@@ -183,13 +189,26 @@ export class InferenceServer {
     return encodeInferResponse({ modelName: host.name, modelVersion: host.version, id: req.id, outputs: named, raw });
   }
 
+  /** The server, its two services and (once loaded) the model by name; anything else is unknown. */
+  private healthOf(service: string): (typeof HealthStatus)[keyof typeof HealthStatus] {
+    const known = service === '' || service === INFERENCE_SERVICE || service === HEALTH_SERVICE || (this.host && service === this.host.name);
+    if (!known) return HealthStatus.SERVICE_UNKNOWN;
+    return this.ready ? HealthStatus.SERVING : HealthStatus.NOT_SERVING;
+  }
+
   private healthHandlers(): UntypedServiceImplementation {
     return {
       Check: (call: ServerUnaryCall<{ service: string }, number>, cb: sendUnaryData<number>) => {
-        const service = call.request.service;
-        const known = service === '' || service === INFERENCE_SERVICE || service === HEALTH_SERVICE || (this.host && service === this.host.name);
-        if (!known) return cb({ code: status.NOT_FOUND, details: `unknown service '${service}'` });
-        cb(null, this.ready ? HealthStatus.SERVING : HealthStatus.NOT_SERVING);
+        const health = this.healthOf(call.request.service);
+        if (health === HealthStatus.SERVICE_UNKNOWN) return cb({ code: status.NOT_FOUND, details: `unknown service '${call.request.service}'` });
+        cb(null, health);
+      },
+      Watch: (call: ServerWritableStream<{ service: string }, number>) => {
+        if (this.draining) {
+          call.write(HealthStatus.NOT_SERVING);
+          return call.end();
+        }
+        this.watches.add(call as ServerWritableStream<unknown, unknown>, call.request.service, (health) => health);
       },
     };
   }

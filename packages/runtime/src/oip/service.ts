@@ -17,9 +17,10 @@ function unary<Req, Res>(
   service: string, method: string,
   requestSerialize: (v: Req) => Buffer, requestDeserialize: (b: Buffer) => Req,
   responseSerialize: (v: Res) => Buffer, responseDeserialize: (b: Buffer) => Res,
+  responseStream = false,
 ): MethodDefinition<Req, Res> {
   return {
-    path: `/${service}/${method}`, requestStream: false, responseStream: false, originalName: method,
+    path: `/${service}/${method}`, requestStream: false, responseStream, originalName: method,
     requestSerialize, requestDeserialize, responseSerialize, responseDeserialize,
   };
 }
@@ -41,7 +42,8 @@ export const inferenceService = {
   ModelInfer: unary<Buffer, Buffer>(INFERENCE_SERVICE, 'ModelInfer', identity, identity, identity, identity),
 } satisfies ServiceDefinition;
 
-/** grpc.health.v1.Health with Check only (Watch is not offered: it would hold the drain open). */
+/** grpc.health.v1.Health: Check (unary) and Watch (server streaming: the status now, then each change). */
 export const healthService = {
   Check: unary<{ service: string }, number>(HEALTH_SERVICE, 'Check', encodeHealthCheckRequest, decodeHealthCheckRequest, encodeHealthCheckResponse, decodeHealthCheckResponse),
+  Watch: unary<{ service: string }, number>(HEALTH_SERVICE, 'Watch', encodeHealthCheckRequest, decodeHealthCheckRequest, encodeHealthCheckResponse, decodeHealthCheckResponse, true),
 } satisfies ServiceDefinition;
