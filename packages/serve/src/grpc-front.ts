@@ -1,7 +1,10 @@
-import { Server, ServerCredentials, status, type sendUnaryData, type ServerUnaryCall, type UntypedServiceImplementation } from '@grpc/grpc-js';
+import {
+  Server, ServerCredentials, status, type sendUnaryData, type ServerUnaryCall, type ServerWritableStream, type UntypedServiceImplementation,
+} from '@grpc/grpc-js';
 import {
   HealthStatus, decodeHealthCheckRequest, decodeModelRef, encodeFlag, encodeHealthCheckResponse, encodeServerMetadata,
 } from '@pyml/runtime/oip/codec';
+import { HealthWatches } from '@pyml/runtime/oip/health-watch';
 import { HEALTH_SERVICE, INFERENCE_SERVICE } from '@pyml/runtime/oip/service';
 import { RUNTIME_VERSION } from '@pyml/runtime/version';
 import type { ModelRouter } from './model-router.ts';
@@ -24,12 +27,16 @@ function answer(cb: Callback, work: () => Buffer | Promise<Buffer>): void {
  */
 export class GrpcFront {
   private readonly server: Server;
+  private readonly watches = new HealthWatches((service) => this.healthOf(service));
+  private readonly unfollow: (() => void)[];
+  private closing = false;
 
   constructor(private readonly router: ModelRouter, maxMessageBytes: number) {
     // Channelz bookkeeping costs per call and nothing here reads it.
     this.server = new Server({ 'grpc.max_receive_message_length': maxMessageBytes, 'grpc.max_send_message_length': maxMessageBytes, 'grpc.enable_channelz': 0 });
     this.server.addService(rawInferenceService, this.inference());
     this.server.addService(rawHealthService, this.health());
+    this.unfollow = router.endpoints.map((e) => e.follow(() => this.watches.changed()));
   }
 
   /** Binds HOST:PORT (port 0 picks one) or unix:PATH; returns the bound port. */
@@ -40,6 +47,10 @@ export class GrpcFront {
   }
 
   close(graceMs: number): Promise<void> {
+    // Watchers hear NOT_SERVING, then their calls end: shutdown waits for every open call.
+    this.closing = true;
+    for (const stop of this.unfollow) stop();
+    this.watches.endAll();
     return new Promise((resolve) => {
       const timer = setTimeout(() => { this.server.forceShutdown(); resolve(); }, graceMs);
       this.server.tryShutdown(() => { clearTimeout(timer); resolve(); });
@@ -72,17 +83,38 @@ export class GrpcFront {
     };
   }
 
+  /** The service as a whole ('' and its two services: all models servable), each model by name; else unknown. */
+  private healthOf(service: string): (typeof HealthStatus)[keyof typeof HealthStatus] {
+    let up: boolean;
+    if (service === '' || service === INFERENCE_SERVICE || service === HEALTH_SERVICE) up = this.router.allReady;
+    else if (this.router.has(service)) up = this.router.find(service).servable;
+    else return HealthStatus.SERVICE_UNKNOWN;
+    return up && !this.closing ? HealthStatus.SERVING : HealthStatus.NOT_SERVING;
+  }
+
   private health(): UntypedServiceImplementation {
-    const router = this.router;
     return {
       Check: (call: Call, cb: Callback) => answer(cb, () => {
         const service = decodeHealthCheckRequest(call.request).service;
-        if (service === '' || service === INFERENCE_SERVICE || service === HEALTH_SERVICE) {
-          return encodeHealthCheckResponse(router.allReady ? HealthStatus.SERVING : HealthStatus.NOT_SERVING);
-        }
-        const model = router.find(service);
-        return encodeHealthCheckResponse(model.servable ? HealthStatus.SERVING : HealthStatus.NOT_SERVING);
+        const health = this.healthOf(service);
+        // Check on an unknown service is NOT_FOUND (the router's message names the models).
+        if (health === HealthStatus.SERVICE_UNKNOWN) this.router.find(service);
+        return encodeHealthCheckResponse(health);
       }),
+      Watch: (call: ServerWritableStream<Buffer, Buffer>) => {
+        let service: string;
+        try {
+          service = decodeHealthCheckRequest(call.request).service;
+        } catch (error) {
+          call.emit('error', { code: status.INVALID_ARGUMENT, details: `bad HealthCheckRequest: ${(error as Error).message}` });
+          return;
+        }
+        if (this.closing) {
+          call.write(encodeHealthCheckResponse(HealthStatus.NOT_SERVING));
+          return call.end();
+        }
+        this.watches.add(call as ServerWritableStream<unknown, unknown>, service, encodeHealthCheckResponse);
+      },
     };
   }
 }

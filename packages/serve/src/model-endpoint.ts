@@ -32,6 +32,8 @@ export abstract class ModelEndpoint {
   private readonly inFlight = new Set<InFlight>();
   /** Calls waiting for a start to finish, told of every state change. */
   private readonly waiters = new Set<() => void>();
+  /** Whoever follows this model's state (health watches), told of every change. */
+  private readonly followers = new Set<() => void>();
   /** When the last call ended (or the model became ready): what an idle timeout counts from. */
   protected lastCallAt = Date.now();
 
@@ -49,6 +51,13 @@ export abstract class ModelEndpoint {
   set state(next: ModelState) {
     this.current = next;
     for (const wake of [...this.waiters]) wake();
+    for (const follower of this.followers) follower();
+  }
+
+  /** Calls `listener` after every state change; returns what stops it. */
+  follow(listener: () => void): () => void {
+    this.followers.add(listener);
+    return () => this.followers.delete(listener);
   }
 
   get ready(): boolean {

@@ -28,6 +28,10 @@ export class ModelRouter {
     return this.endpoints.every((e) => e.servable);
   }
 
+  has(name: string): boolean {
+    return this.models.has(name);
+  }
+
   /** The model called `name`; '' means the only one, when there is only one. */
   find(name: string): ModelEndpoint {
     const model = name === '' && this.models.size === 1 ? this.endpoints[0] : this.models.get(name);

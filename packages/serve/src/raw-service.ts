@@ -7,9 +7,9 @@ import { HEALTH_SERVICE, INFERENCE_SERVICE } from '@pyml/runtime/oip/service';
  */
 const identity = (b: Buffer): Buffer => b;
 
-function raw(service: string, method: string): MethodDefinition<Buffer, Buffer> {
+function raw(service: string, method: string, responseStream = false): MethodDefinition<Buffer, Buffer> {
   return {
-    path: `/${service}/${method}`, requestStream: false, responseStream: false, originalName: method,
+    path: `/${service}/${method}`, requestStream: false, responseStream, originalName: method,
     requestSerialize: identity, requestDeserialize: identity, responseSerialize: identity, responseDeserialize: identity,
   };
 }
@@ -18,7 +18,7 @@ export const INFERENCE_METHODS = ['ServerLive', 'ServerReady', 'ModelReady', 'Se
 export type InferenceMethod = (typeof INFERENCE_METHODS)[number];
 
 export const rawInferenceService = Object.fromEntries(INFERENCE_METHODS.map((m) => [m, raw(INFERENCE_SERVICE, m)])) as Record<InferenceMethod, MethodDefinition<Buffer, Buffer>> & ServiceDefinition;
-export const rawHealthService = { Check: raw(HEALTH_SERVICE, 'Check') } satisfies ServiceDefinition;
+export const rawHealthService = { Check: raw(HEALTH_SERVICE, 'Check'), Watch: raw(HEALTH_SERVICE, 'Watch', true) } satisfies ServiceDefinition;
 
 export const methodPath = (method: InferenceMethod): string => `/${INFERENCE_SERVICE}/${method}`;
 export const HEALTH_CHECK_PATH = `/${HEALTH_SERVICE}/Check`;
