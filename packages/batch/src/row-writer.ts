@@ -1,4 +1,4 @@
-import { type DuckDBAppender, DuckDBDataChunk, type DuckDBDecimalType, type DuckDBType, DuckDBTypeId, DuckDBVector } from '@duckdb/node-api';
+import { type DuckDBDataChunk, type DuckDBDecimalType, type DuckDBType, DuckDBTypeId, DuckDBVector } from '@duckdb/node-api';
 import duckdb from '@duckdb/node-bindings';
 import { type Tensor, type Tensors, type TensorSpec, bytesPerElement, elementCount } from '@pyml/contract';
 import { duckdbTypeFor } from './duckdb-types.ts';
@@ -33,9 +33,10 @@ interface Predictions {
 }
 
 /**
- * Writes the output rows: for each chunk of the query, its --keep columns (copied vector to vector, in bulk for
- * fixed-width types) beside the model outputs for the same rows, appended as one DuckDB data chunk. Chunks wait here
- * until the predictions covering them have arrived; predictions arrive in input order.
+ * Makes the output rows: for each chunk of the query, its --keep columns (copied vector to vector, in bulk for
+ * fixed-width types) beside the model outputs for the same rows, as one DuckDB data chunk. Chunks wait here until the
+ * predictions covering them have arrived (predictions arrive in input order); then `fill` hands them out, in order, to
+ * whoever writes the table (TableInserter: DuckDB pulls them through a table function).
  *
  * The target table's columns are the --keep columns (the query chunk's first `keepTypes.length` columns), then the
  * outputs in signature order: a [-1] tensor is a plain column, a [-1, K] one a fixed-size ARRAY column.
@@ -45,56 +46,76 @@ export class RowWriter {
   private readonly predictions: Predictions[] = [];
   /** Rows of predictions[0] already written. */
   private used = 0;
-  private readonly out: DuckDBDataChunk;
+  /** Rows of predictions not yet written. */
+  private predicted = 0;
+  /** Leading entries of `chunks` whose predictions are all in. */
+  private complete = 0;
   private readonly keepWidths: (number | undefined)[];
+  /** The output columns' types: --keep columns, then one per model output. */
+  readonly types: DuckDBType[];
+  /** Rows handed out by `fill`. */
   written = 0;
+  /** Rows whose predictions are in and that `fill` has not handed out yet. */
+  ready = 0;
 
-  constructor(private readonly appender: DuckDBAppender, private readonly keepTypes: readonly DuckDBType[], private readonly outputs: readonly TensorSpec[]) {
-    this.out = DuckDBDataChunk.create([...keepTypes, ...outputs.map((s) => duckdbTypeFor(s.dtype, s.shape.slice(1)))]);
+  constructor(private readonly keepTypes: readonly DuckDBType[], private readonly outputs: readonly TensorSpec[]) {
+    this.types = [...keepTypes, ...outputs.map((s) => duckdbTypeFor(s.dtype, s.shape.slice(1)))];
     this.keepWidths = keepTypes.map(fixedWidth);
   }
 
-  /** A query chunk (in order); its rows are written once their predictions are in. */
+  /** A query chunk (in order); its rows can be filled once their predictions are in. */
   addChunk(chunk: DuckDBDataChunk): void {
     this.chunks.push({ rows: chunk.rowCount, ...(this.keepTypes.length ? { chunk } : {}) });
   }
 
-  /** The predictions for the next `rows` rows, in order; writes every chunk they complete. */
+  /** The predictions for the next `rows` rows, in order. */
   addPredictions(tensors: Tensors, rows: number): void {
     this.predictions.push({ rows, tensors });
-    let available = this.predictions.reduce((n, p) => n + p.rows, 0) - this.used;
-    while (this.chunks.length && this.chunks[0].rows <= available) {
-      const pending = this.chunks.shift()!;
-      this.write(pending);
-      available -= pending.rows;
+    this.predicted += rows;
+    let available = this.predicted - this.used - this.ready;
+    while (this.complete < this.chunks.length && this.chunks[this.complete].rows <= available) {
+      available -= this.chunks[this.complete].rows;
+      this.ready += this.chunks[this.complete].rows;
+      this.complete++;
     }
   }
 
-  private write({ rows, chunk }: Pending): void {
-    const out = this.out;
-    out.reset();
+  /** Writes the next complete chunk's rows into `out` (a chunk of `types`); returns its row count, 0 when none is ready. */
+  fill(out: DuckDBDataChunk): number {
+    if (this.complete === 0) {
+      out.rowCount = 0;
+      return 0;
+    }
+    const pending = this.chunks.shift()!;
+    this.complete--;
+    this.ready -= pending.rows;
+    this.write(pending, out);
+    return pending.rows;
+  }
+
+  private write({ rows, chunk }: Pending, out: DuckDBDataChunk): void {
     out.rowCount = rows;
-    for (let k = 0; k < this.keepTypes.length; k++) this.copyKeep(k, chunk!, rows);
+    for (let k = 0; k < this.keepTypes.length; k++) this.copyKeep(k, chunk!, out, rows);
     // The outputs for these rows may span two prediction batches.
     let at = 0;
     while (at < rows) {
       const head = this.predictions[0];
       const take = Math.min(rows - at, head.rows - this.used);
-      this.outputs.forEach((spec, i) => this.fillOutput(this.keepTypes.length + i, spec, head.tensors[spec.name], this.used, at, take));
+      this.outputs.forEach((spec, i) => this.fillOutput(out, this.keepTypes.length + i, spec, head.tensors[spec.name], this.used, at, take));
       at += take;
       this.used += take;
       if (this.used === head.rows) {
         this.predictions.shift();
+        this.predicted -= head.rows;
         this.used = 0;
       }
     }
-    this.appender.appendDataChunk(out);
     this.written += rows;
   }
 
-  private copyKeep(k: number, chunk: DuckDBDataChunk, rows: number): void {
+  private copyKeep(k: number, chunk: DuckDBDataChunk, out: DuckDBDataChunk, rows: number): void {
     const from = duckdb.data_chunk_get_vector(chunk.chunk, k);
-    const to = duckdb.data_chunk_get_vector(this.out.chunk, k);
+    const to = duckdb.data_chunk_get_vector(out.chunk, k);
     const width = this.keepWidths[k];
     if (width === undefined) {
       // Strings, nested and other types: value by value through the typed vector readers and writers.
@@ -111,14 +132,18 @@ export class RowWriter {
     if (validity) {
       duckdb.vector_ensure_validity_writable(to);
       duckdb.copy_data_to_vector_validity(to, 0, validity.buffer as ArrayBuffer, validity.byteOffset, validityBytes);
+    } else if (duckdb.vector_get_validity(to, validityBytes)) {
+      // The output chunk is reused between fills: NULLs of an earlier chunk must not stay.
+      const allValid = new Uint8Array(validityBytes).fill(0xff);
+      duckdb.copy_data_to_vector_validity(to, 0, allValid.buffer, 0, validityBytes);
     }
   }
 
   /** Rows [from, from + take) of an output tensor into rows [at, at + take) of column `column`. */
-  private fillOutput(column: number, spec: TensorSpec, tensor: Tensor, from: number, at: number, take: number): void {
+  private fillOutput(out: DuckDBDataChunk, column: number, spec: TensorSpec, tensor: Tensor, from: number, at: number, take: number): void {
     const rowDims = spec.shape.slice(1);
     const perRow = elementCount(rowDims);
-    let vector = duckdb.data_chunk_get_vector(this.out.chunk, column);
+    let vector = duckdb.data_chunk_get_vector(out.chunk, column);
     for (let level = 0; level < rowDims.length; level++) vector = duckdb.array_vector_get_child(vector);
     const start = from * perRow;
     const n = take * perRow;

@@ -11,6 +11,7 @@ import { type ColumnPlan, ColumnCheckError, planColumns } from './column-plan.ts
 import { quoteIdent, quoteString, sqlTypeFor } from './duckdb-types.ts';
 import { type OutputTarget, commitOutput, describeTarget, qualifiedTable } from './output-target.ts';
 import { RowWriter } from './row-writer.ts';
+import { TableInserter } from './table-inserter.ts';
 import { type ModelProcesses, startModelProcesses } from './model-processes.ts';
 import { type BatchRange, BatchFailedError, WorkerPool, describeRange } from './worker-pool.ts';
 
@@ -100,6 +101,7 @@ export async function runBatch(options: BatchOptions): Promise<BatchResult> {
   let instance: DuckDBInstance | undefined;
   let connection: DuckDBConnection | undefined;
   let scratchDir: string | undefined;
+  let inserter: TableInserter | undefined;
   try {
     const dbPath = options.target.kind === 'table' ? options.target.db : options.db;
     const instanceNow = instance = await DuckDBInstance.create(dbPath ? resolve(dbPath) : ':memory:');
@@ -137,10 +139,14 @@ export async function runBatch(options: BatchOptions): Promise<BatchResult> {
     const source = `(${options.query}) AS pyml_query`;
     const selected = [...keep.map((k) => `pyml_query.${quoteIdent(k)}`), ...plan.inputs.map((i, n) => `${i.sql} AS ${quoteIdent(`pyml_input_${n}`)}`)];
     reader = await instance.connect();
+    // DuckDB's threads run the query ahead by this much (the default, about 1 MB, is some 20 chunks), so a chunk is
+    // usually there when asked for; bounded, it does not grow with the row count.
+    await reader.run(`SET streaming_buffer_size = '16MB'`);
     const stream = await reader.stream(`SELECT ${selected.join(', ')} FROM ${source}`);
     const keepTypes = stream.columnTypes().slice(0, keep.length);
+    const writer = new RowWriter(keepTypes, outputs);
 
-    // Rows are appended, as they come back, to a new table that only becomes the target when everything succeeded:
+    // Rows are inserted, as they come back, to a new table that only becomes the target when everything succeeded:
     // for --into, a table of the target database inside a transaction that also swaps it in (a failure, or a crash,
     // leaves no trace); for --out, a table of a scratch database that is then written out as Parquet.
     let outTable: string;
@@ -150,8 +156,6 @@ export async function runBatch(options: BatchOptions): Promise<BatchResult> {
       const parts = options.target.table.split('.');
       outSchema = parts.length === 2 ? parts[0] : 'main';
       outTable = `pyml_tmp_${randomBytes(6).toString('hex')}`;
-      await connection.run('BEGIN TRANSACTION');
-      inTransaction = true;
     } else {
       await connection.run(`ATTACH ${quoteString(join(scratchDir, 'scratch.duckdb'))} AS ${SCRATCH}`);
       outCatalog = SCRATCH;
@@ -159,10 +163,15 @@ export async function runBatch(options: BatchOptions): Promise<BatchResult> {
       outTable = 'out';
     }
     const outName = `${outCatalog ? `${quoteIdent(outCatalog)}.` : ''}${quoteIdent(outSchema)}.${quoteIdent(outTable)}`;
+    // Registered before the transaction begins: the function is this connection's, not the database's.
+    inserter = new TableInserter(connection, writer, outName, batchRows);
+    if (options.target.kind === 'table') {
+      await connection.run('BEGIN TRANSACTION');
+      inTransaction = true;
+    }
     // The --keep columns' exact types come from the query itself (no type names spelled out here).
     const outColumns = [...keep.map((k) => `pyml_query.${quoteIdent(k)}`), ...outputs.map((o) => `NULL::${sqlTypeFor(o.dtype, o.shape.slice(1))} AS ${quoteIdent(o.name)}`)];
     await connection.run(`CREATE TABLE ${outName} AS SELECT ${outColumns.join(', ')} FROM ${source} LIMIT 0`);
-    const appender = await connection.createAppender(outTable, outSchema, outCatalog);
     const stageSeconds = (performance.now() - stageStarted) / 1000;
 
     // The row count, for the ETA only, costs a second run of the query: counted beside the run, when progress shows.
@@ -180,7 +189,7 @@ export async function runBatch(options: BatchOptions): Promise<BatchResult> {
     const predictStarted = performance.now();
     step(`running the rows through ${workers} model process${workers === 1 ? '' : 'es'}`);
     const activePool = pool;
-    const writer = new RowWriter(appender, keepTypes, outputs);
+    const activeInserter = inserter;
     const batcher = new ChunkBatcher(inputSpecs, batchRows, keep.length);
     const maxInFlight = workers * 2;
     const queue: { range: BatchRange; result: Promise<RecordBatch> }[] = [];
@@ -204,6 +213,9 @@ export async function runBatch(options: BatchOptions): Promise<BatchResult> {
         throw new BatchFailedError(range, (error as Error).message, -1);
       }
       writer.addPredictions(tensors, range.rows);
+      activeInserter.kick();
+      // Rows wait for DuckDB only so long: memory stays bounded whatever the row count.
+      if (writer.ready > 4 * batchRows) await activeInserter.settle();
       batches++;
       const now = performance.now();
       if (options.onProgress && now - lastProgress > 100) {
@@ -266,7 +278,7 @@ export async function runBatch(options: BatchOptions): Promise<BatchResult> {
     while (queue.length) await drainOne();
     await pool.close();
     pool = undefined;
-    appender.closeSync();
+    await inserter.flush();
     reader.closeSync();
     reader = undefined;
     const done = writer.written;
@@ -300,6 +312,7 @@ export async function runBatch(options: BatchOptions): Promise<BatchResult> {
     throw error;
   } finally {
     await (pool ? pool.kill() : models.kill());
+    await inserter?.settle().catch(() => {});
     reader?.closeSync();
     if (inTransaction) await connection?.run('ROLLBACK').catch(() => {});
     connection?.closeSync();
