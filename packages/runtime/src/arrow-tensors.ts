@@ -84,6 +84,9 @@ export function columnToTensor(spec: TensorSpec, column: Vector, role: 'input' |
   const shape = [rows, ...rowDims];
   const n = elementCount(shape);
   const Ctor = typedArrayFor(spec.dtype);
+  // One chunk of fixed-width values without nulls is already a tensor's flat data: a view of it, no copy.
+  const view = Ctor && column.data.length === 1 ? valuesView(column.data[0], 0, rows, Ctor) : undefined;
+  if (view && view.length === n) return { dtype: spec.dtype, shape, data: view } as Tensor;
   const out: Tensor['data'] = Ctor ? new Ctor(n) : new Array<string>(n);
   let written = 0;
   for (const chunk of column.data) written = copyElements(chunk, 0, chunk.length, out, written, fail);
@@ -95,6 +98,22 @@ function describeColumnType(spec: TensorSpec): string {
   let text = String(arrowTypeFor(spec.dtype));
   for (let i = spec.shape.length - 1; i >= 1; i--) text = `FixedSizeList[${spec.shape[i] === -1 ? 'any' : spec.shape[i]}]<${text}>`;
   return text;
+}
+
+/**
+ * Logical elements [i0, i0+n) of `data` (flattening nested lists) as a view of its values buffer, when they are one
+ * run of fixed-width values of the tensor's typed array without nulls; otherwise undefined (the caller copies).
+ */
+function valuesView(data: Data, i0: number, n: number, Ctor: NonNullable<ReturnType<typeof typedArrayFor>>): Exclude<Tensor['data'], string[]> | undefined {
+  if (data.nullCount > 0) return undefined;
+  if (data.typeId === Type.FixedSizeList) {
+    const size = (data.type as FixedSizeList).listSize;
+    return valuesView(data.children[0], i0 * size, n * size, Ctor);
+  }
+  if (data.typeId !== Type.Int && data.typeId !== Type.Float) return undefined;
+  const values = data.values as unknown;
+  if (!(values instanceof Ctor) || values.length < i0 + n) return undefined;
+  return values.subarray(i0, i0 + n) as Exclude<Tensor['data'], string[]>;
 }
 
 /** Copies logical elements [i0, i0+n) of `data` (flattening nested lists) into `out` at `at`; returns the new end. */
