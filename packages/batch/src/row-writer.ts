@@ -133,7 +133,7 @@ export class RowWriter {
       duckdb.vector_ensure_validity_writable(to);
       duckdb.copy_data_to_vector_validity(to, 0, validity.buffer as ArrayBuffer, validity.byteOffset, validityBytes);
     } else if (duckdb.vector_get_validity(to, validityBytes)) {
-      // The output chunk is reused between fills: NULLs of an earlier chunk must not stay.
+      // Should the chunk DuckDB hands over still carry an earlier chunk's NULLs (it resets it today), they must not stay.
       const allValid = new Uint8Array(validityBytes).fill(0xff);
       duckdb.copy_data_to_vector_validity(to, 0, allValid.buffer, 0, validityBytes);
     }
