@@ -136,10 +136,12 @@ async function duckdbOnly(file: string, db: string): Promise<{ rows: number; sec
   if (last) predict(last.rows);
   await inserter.flush();
   await c.run('COMMIT');
+  // Stopped where pyml batch's model phase stops: the table committed, the database not yet closed.
+  const seconds = (performance.now() - started) / 1000;
   reader.closeSync();
   c.closeSync();
   instance.closeSync();
-  return { rows, seconds: (performance.now() - started) / 1000 };
+  return { rows, seconds };
 }
 
 /** Resident memory of a process and all its descendants, in bytes. */
