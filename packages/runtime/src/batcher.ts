@@ -33,14 +33,19 @@ interface Queue {
  * back exactly its own rows. Requests are checked before they join a batch, so a bad request fails alone; only
  * requests whose per-row shapes agree are merged.
  *
- * When to run a batch: at once when it is full; when the model is idle, after the requests that arrived in the same
- * event-loop turn have joined (setImmediate), so a lone request never waits for the delay; while the model is busy,
- * when a running batch finishes (what queued meanwhile goes next), or after `maxBatchDelayMs` at the latest.
+ * When to run a batch: at once when it is full. When the model is idle and the last batch was a lone request (no
+ * concurrent callers seen), after the requests that arrived in the same event-loop turn have joined (setImmediate):
+ * a lone caller never waits. When the last batch had company (callers are concurrent), after `maxBatchDelayMs` at the
+ * latest, so more of them join: a model whose call has a fixed cost (one pass over the weights, whatever the rows)
+ * then runs fewer, fuller batches, and its process leaves more CPU to the rest. While the model is busy, when a
+ * running batch finishes (what queued meanwhile goes next), or after `maxBatchDelayMs` at the latest.
  */
 export class AdaptiveBatcher implements Predictor {
   private readonly queues = new Map<string, Queue>();
   /** Model calls this batcher has running. */
   private running = 0;
+  /** Requests in the last batch run: more than one means callers are concurrent, and waiting for company pays. */
+  private lastBatchRequests = 1;
 
   constructor(private readonly host: ModelHost, readonly options: BatchingOptions) {}
 
@@ -73,7 +78,7 @@ export class AdaptiveBatcher implements Predictor {
       queue.items.push({ inputs, rows, resolve, reject });
       queue.rows += rows;
       if (queue.rows >= this.options.maxBatchSize) this.flush(queue);
-      else if (this.running === 0) queue.soon ??= setImmediate(() => this.flush(queue));
+      else if (this.running === 0 && this.lastBatchRequests <= 1) queue.soon ??= setImmediate(() => this.flush(queue));
       else queue.timer ??= setTimeout(() => this.flush(queue), this.options.maxBatchDelayMs);
     });
   }
@@ -97,6 +102,7 @@ export class AdaptiveBatcher implements Predictor {
     queue.items = [];
     queue.rows = 0;
     if (items.length === 0) return;
+    this.lastBatchRequests = items.length;
     void this.runBatch(items);
   }
 
