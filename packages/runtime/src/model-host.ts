@@ -135,12 +135,17 @@ export class ModelHost {
   }
 
   /** Calls the model on inputs already checked; checks what comes back (a mismatch is a ModelError). */
-  async run(inputs: Tensors): Promise<Tensors> {
-    const release = await this.slots?.acquire();
+  run(inputs: Tensors): Promise<Tensors> {
+    // Without a concurrency limit, no slot to wait for: one promise hop less per call on the serving path.
+    return this.slots ? this.runInSlot(this.slots, inputs) : this.call(inputs);
+  }
+
+  private async runInSlot(slots: Semaphore, inputs: Tensors): Promise<Tensors> {
+    const release = await slots.acquire();
     try {
       return await this.call(inputs);
     } finally {
-      release?.();
+      release();
     }
   }
 

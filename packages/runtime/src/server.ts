@@ -149,12 +149,13 @@ export class InferenceServer {
       },
       ModelInfer: (call: ServerUnaryCall<Buffer, Buffer>, cb: sendUnaryData<Buffer>) => {
         this.inFlight++;
-        this.infer(call.request).then(
-          (response) => cb(null, response),
-          (error: unknown) => cb(statusFor(error, this.options.logger)),
-        ).finally(() => {
+        const settled = () => {
           if (--this.inFlight === 0 && this.idle) this.idle();
-        });
+        };
+        this.infer(call.request).then(
+          (response) => { cb(null, response); settled(); },
+          (error: unknown) => { cb(statusFor(error, this.options.logger)); settled(); },
+        );
       },
     };
   }
