@@ -14,11 +14,12 @@ import { RpcFailure } from './rpc-failure.ts';
 type Call = ServerUnaryCall<Buffer, Buffer>;
 type Callback = sendUnaryData<Buffer>;
 
+function failure(error: unknown): ReturnType<RpcFailure['toServiceError']> {
+  return (error instanceof RpcFailure ? error : new RpcFailure(status.INTERNAL, `internal error: ${(error as Error).message}`)).toServiceError();
+}
+
 function answer(cb: Callback, work: () => Buffer | Promise<Buffer>): void {
-  Promise.resolve().then(work).then(
-    (response) => cb(null, response),
-    (error: unknown) => cb((error instanceof RpcFailure ? error : new RpcFailure(status.INTERNAL, `internal error: ${(error as Error).message}`)).toServiceError()),
-  );
+  Promise.resolve().then(work).then((response) => cb(null, response), (error: unknown) => cb(failure(error)));
 }
 
 /**
@@ -79,7 +80,8 @@ export class GrpcFront {
         const model = router.find(decodeModelRef(call.request).name);
         return model.call('ModelMetadata', call.request, router.deadline(call.getDeadline()));
       }),
-      ModelInfer: (call: Call, cb: Callback) => answer(cb, () => router.infer(call.request, 'grpc', call.getDeadline() as Date | number)),
+      // The hot path: straight to the router's promise, no extra turn through answer().
+      ModelInfer: (call: Call, cb: Callback) => router.infer(call.request, 'grpc', call.getDeadline() as Date | number).then((response) => cb(null, response), (error: unknown) => cb(failure(error))),
     };
   }
 

@@ -46,22 +46,37 @@ export class ModelRouter {
   }
 
   /** ModelInfer: routes the encoded request by its field 1 and returns the model's encoded response as is. */
-  async infer(request: Buffer, protocol: Protocol, callerDeadline?: Date | number, name = readModelName(request), metadata?: Metadata): Promise<Buffer> {
+  infer(request: Buffer, protocol: Protocol, callerDeadline?: Date | number, name?: string, metadata?: Metadata): Promise<Buffer> {
+    // Plain promise callbacks rather than an async function: fewer hops on the path every request takes.
     const started = process.hrtime.bigint();
-    let label = name;
+    let label = name ?? '';
     try {
-      const model = this.find(name);
+      label = name ?? readModelName(request);
+      const model = this.find(label);
       label = model.name;
-      this.seriesOf(label, protocol).requests.inc();
-      return await model.call('ModelInfer', request, this.deadline(callerDeadline), metadata);
+      const series = this.seriesOf(label, protocol);
+      series.requests.inc();
+      return model.call('ModelInfer', request, this.deadline(callerDeadline), metadata).then(
+        (response) => {
+          series.latency.observe(Number(process.hrtime.bigint() - started) / 1e9);
+          return response;
+        },
+        (error: unknown) => {
+          throw this.failed(error, label, protocol, started);
+        },
+      );
     } catch (error) {
-      const failure = error instanceof RpcFailure ? error : new RpcFailure(status.INTERNAL, `internal error: ${(error as Error).message}`);
-      // Unknown names are not counted per model: a client could make up unbounded label values.
-      if (failure.code !== status.NOT_FOUND || this.models.has(label)) this.metrics.errors.inc({ model: label, protocol, code: CODE_NAMES[failure.code] ?? String(failure.code) });
-      throw failure;
-    } finally {
-      if (this.models.has(label)) this.seriesOf(label, protocol).latency.observe(Number(process.hrtime.bigint() - started) / 1e9);
+      return Promise.reject(this.failed(error, label, protocol, started));
     }
+  }
+
+  /** Counts a failed call (and its latency, for a known model) and returns it as an RpcFailure. */
+  private failed(error: unknown, label: string, protocol: Protocol, started: bigint): RpcFailure {
+    const failure = error instanceof RpcFailure ? error : new RpcFailure(status.INTERNAL, `internal error: ${(error as Error).message}`);
+    // Unknown names are not counted per model: a client could make up unbounded label values.
+    if (failure.code !== status.NOT_FOUND || this.models.has(label)) this.metrics.errors.inc({ model: label, protocol, code: CODE_NAMES[failure.code] ?? String(failure.code) });
+    if (this.models.has(label)) this.seriesOf(label, protocol).latency.observe(Number(process.hrtime.bigint() - started) / 1e9);
+    return failure;
   }
 
   private seriesOf(model: string, protocol: Protocol) {
