@@ -103,10 +103,13 @@ export async function run(args: string[]): Promise<number> {
   try {
     progress.step(`unpacking ${ref}`);
     const { startModelProcesses } = await import('@pyml/batch/model-processes');
+    // Loading @pyml/batch begins now too: it goes on while the image's files are read (I/O) before the spawn.
+    const loading = import('@pyml/batch');
+    loading.catch(() => {});
     const models = await startModelProcesses(ref, workers);
     let batch: typeof import('@pyml/batch');
     try {
-      batch = failures = await import('@pyml/batch');
+      batch = failures = await loading;
     } catch (error) {
       await models.kill();
       throw error;
