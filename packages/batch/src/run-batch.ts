@@ -73,8 +73,9 @@ const SCRATCH = 'pyml_scratch';
  *
  * 1. The query's columns are checked against the image's signature before anything runs (planColumns).
  * 2. The query streams once, in order (no staged copy); its inputs go as Arrow record batches through N
- *    `entrypoint batch` processes of the image, and each chunk's --keep columns are appended, beside the predictions
- *    for its rows, to a new table (RowWriter) as the predictions come back in input order.
+ *    `entrypoint batch` processes of the image (started first, so they load while DuckDB starts), and each chunk's
+ *    --keep columns, beside the predictions for its rows (RowWriter), are inserted into a new table by DuckDB itself
+ *    (TableInserter) as the predictions come back in input order.
  * 3. Only when every batch succeeded does that table become the target: renamed over it in the same transaction
  *    (--into), or written out as Parquet and renamed into place (commitOutput). Any failure leaves the target as it was.
  */
