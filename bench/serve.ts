@@ -10,6 +10,7 @@
  *   image server    the image's own entrypoint `serve` (the runtime's OIP server) over its Unix socket
  *   serve gRPC      `pyml serve` (TCP 127.0.0.1, and a Unix socket) → the model's Unix socket: two hops
  *   serve HTTP      `pyml serve` V2 REST/JSON, keep-alive
+ * (`pyml serve` starts its models eagerly here: the figures are steady state, not the first call's on-demand start.)
  * Ratios are to the floor at the same concurrency. Then batching: a wide MLP through `pyml serve` gRPC with
  * adaptive batching off and on, at concurrency 32. Each cell is bounded in time and count; the script stops
  * everything it started and exits.
@@ -43,9 +44,9 @@ const ORT_OPTIONS = { intraOpNumThreads: Number(process.env.PYML_ORT_THREADS), i
 
 interface Cell { name: string; concurrency: number; p50: number; p99: number; rps: number; n: number; errors: number }
 
-/** Runs `call` from `concurrency` loops for SECONDS (after a short warm-up); latency in µs. */
+/** Runs `call` from `concurrency` loops for SECONDS (after a 1 s warm-up, so JIT and connections are settled); latency in µs. */
 async function measure(name: string, concurrency: number, call: () => Promise<unknown>, seconds = SECONDS): Promise<Cell> {
-  const warmUntil = Date.now() + 300;
+  const warmUntil = Date.now() + 1000;
   await Promise.all(Array.from({ length: concurrency }, async () => { while (Date.now() < warmUntil) await call(); }));
   const lat: number[] = [];
   let errors = 0;
@@ -158,11 +159,11 @@ async function main(): Promise<void> {
   await proc.stop(5000);
 
   // pyml serve, gRPC and HTTP.
-  const served = await startReady(process.execPath, [PYML, 'serve', path.join(work, 'iris'), '--grpc', '127.0.0.1:0', '--http', '127.0.0.1:0', '--json', '--max-concurrency', '256']);
+  const served = await startReady(process.execPath, [PYML, 'serve', path.join(work, 'iris'), '--grpc', '127.0.0.1:0', '--http', '127.0.0.1:0', '--json', '--start', 'eager', '--max-concurrency', '256']);
   const viaServe = rawClient(String(served.grpc));
   for (const c of [1, 32]) cells.push(await measure('pyml serve gRPC (tcp)', c, () => viaServe(irisBytes)));
   children.at(-1)!.kill('SIGTERM');
-  const servedUnix = await startReady(process.execPath, [PYML, 'serve', path.join(work, 'iris'), '--grpc', `unix:${path.join(work, 'front.sock')}`, '--http', '127.0.0.1:0', '--json', '--max-concurrency', '256']);
+  const servedUnix = await startReady(process.execPath, [PYML, 'serve', path.join(work, 'iris'), '--grpc', `unix:${path.join(work, 'front.sock')}`, '--http', '127.0.0.1:0', '--json', '--start', 'eager', '--max-concurrency', '256']);
   const viaServeUnix = rawClient(String(servedUnix.grpc));
   for (const c of [1, 32]) cells.push(await measure('pyml serve gRPC (unix)', c, () => viaServeUnix(irisBytes)));
   const viaHttp = httpClient(String(servedUnix.http), 'iris', irisJson);
@@ -183,7 +184,7 @@ async function main(): Promise<void> {
   const single = await measure('wide MLP in-process', 1, () => wideSession.run({ input: new ort.Tensor('float32', wideRow, [1, WIDE.inputs]) }));
   const batch: Cell[] = [];
   for (const [label, flags] of [['batching off', ['--max-batch-size', '1']], ['batching on (32 rows, 2 ms)', ['--max-batch-size', '32', '--max-batch-delay-ms', '2']]] as const) {
-    const s = await startReady(process.execPath, [PYML, 'serve', path.join(work, 'wide-image'), '--grpc', '127.0.0.1:0', '--http', '', '--json', '--max-concurrency', '256', ...flags]);
+    const s = await startReady(process.execPath, [PYML, 'serve', path.join(work, 'wide-image'), '--grpc', '127.0.0.1:0', '--http', '', '--json', '--start', 'eager', '--max-concurrency', '256', ...flags]);
     const client = rawClient(String(s.grpc));
     for (const c of [1, 32]) batch.push(await measure(`wide MLP, ${label}`, c, () => client(wideBytes)));
     children.at(-1)!.kill('SIGTERM');
