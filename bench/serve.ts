@@ -7,6 +7,8 @@
  *   in-process      onnxruntime-node session.run in this process (no RPC at all)
  *   floor           a bare grpc-js unary echo over a Unix socket, identity codec, in another process; it gets every
  *                   grpc-js option our servers use to be cheaper (channelz off), so the ratios are our own overhead
+ *   two-hop floor   a bare grpc-js forwarding proxy (identity codecs, stock client) in front of that echo, Unix
+ *                   sockets: the least two grpc-js hops cost here (informational; ratios stay to the floor)
  *   image server    the image's own entrypoint `serve` (the runtime's OIP server) over its Unix socket
  *   serve gRPC      `pyml serve` (TCP 127.0.0.1, and a Unix socket) → the model's Unix socket: two hops
  *   serve HTTP      `pyml serve` V2 REST/JSON, keep-alive
@@ -149,6 +151,11 @@ async function main(): Promise<void> {
   await startReady(process.execPath, ['--import', 'tsx', path.join(REPO, 'bench/serve-echo-server.ts'), echoSocket]);
   const echo = rawClient(`unix:${echoSocket}`);
   for (const c of [1, 32]) cells.push(await measure('floor: grpc-js echo (unix)', c, () => echo(irisBytes)));
+  // Two bare grpc-js hops (a forwarding proxy in front of the echo): what `pyml serve`'s two hops cost at least.
+  const proxySocket = path.join(work, 'echo-proxy.sock');
+  await startReady(process.execPath, ['--import', 'tsx', path.join(REPO, 'bench/serve-echo-proxy.ts'), proxySocket, echoSocket]);
+  const proxied = rawClient(`unix:${proxySocket}`);
+  for (const c of [1, 32]) cells.push(await measure('two-hop floor: proxy→echo', c, () => proxied(irisBytes)));
 
   // The image's server, started the way `pyml serve` starts it, over its Unix socket.
   const image = await unpackImage(path.join(work, 'iris'));
