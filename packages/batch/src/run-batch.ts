@@ -277,9 +277,9 @@ export async function runBatch(options: BatchOptions): Promise<BatchResult> {
     const last = batcher.flush();
     if (last) await dispatch(last);
     while (queue.length) await drainOne();
-    await pool.close();
+    // The last rows go into the table while the model processes exit (both must succeed before anything commits).
+    await Promise.all([pool.close(), inserter.flush()]);
     pool = undefined;
-    await inserter.flush();
     reader.closeSync();
     reader = undefined;
     const done = writer.written;
