@@ -26,6 +26,7 @@ interface Queue {
   rows: number;
   timer?: NodeJS.Timeout;
   soon?: NodeJS.Immediate;
+  since?: number;
 }
 
 /**
@@ -35,10 +36,11 @@ interface Queue {
  *
  * When to run a batch: at once when it is full. When the model is idle and the last batch was a lone request (no
  * concurrent callers seen), after the requests that arrived in the same event-loop turn have joined (setImmediate):
- * a lone caller never waits. When the last batch had company (callers are concurrent), after `maxBatchDelayMs` at the
- * latest, so more of them join: a model whose call has a fixed cost (one pass over the weights, whatever the rows)
- * then runs fewer, fuller batches, and its process leaves more CPU to the rest. While the model is busy, when a
- * running batch finishes (what queued meanwhile goes next), or after `maxBatchDelayMs` at the latest.
+ * a lone caller never waits. When the last batch had company (callers are concurrent), once no request has arrived
+ * for 1 ms (the burst is over) or `maxBatchDelayMs` after the first one queued, so more of them join: a model whose
+ * call has a fixed cost (one pass over the weights, whatever the rows) then runs fewer, fuller batches, and its
+ * process leaves more CPU to the rest. While the model is busy, also when a running batch finishes (what queued
+ * meanwhile goes next).
  */
 export class AdaptiveBatcher implements Predictor {
   private readonly queues = new Map<string, Queue>();
@@ -79,7 +81,12 @@ export class AdaptiveBatcher implements Predictor {
       queue.rows += rows;
       if (queue.rows >= this.options.maxBatchSize) this.flush(queue);
       else if (this.running === 0 && this.lastBatchRequests <= 1) queue.soon ??= setImmediate(() => this.flush(queue));
-      else queue.timer ??= setTimeout(() => this.flush(queue), this.options.maxBatchDelayMs);
+      else {
+        queue.since ??= Date.now();
+        if (queue.timer) clearTimeout(queue.timer);
+        const left = this.options.maxBatchDelayMs - (Date.now() - queue.since);
+        queue.timer = setTimeout(() => this.flush(queue), Math.max(0, Math.min(1, left)));
+      }
     });
   }
 
@@ -99,6 +106,7 @@ export class AdaptiveBatcher implements Predictor {
     if (queue.soon) clearImmediate(queue.soon);
     queue.timer = undefined;
     queue.soon = undefined;
+    queue.since = undefined;
     queue.items = [];
     queue.rows = 0;
     if (items.length === 0) return;
