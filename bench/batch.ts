@@ -4,19 +4,23 @@
  * onnxruntime thread count in total). Then peak RSS of the whole `pyml batch` process tree for 1M and 10M rows (it
  * must not grow with the row count).
  *
+ * Two models: iris (4 features, ~40 ns a row in onnxruntime: the data path is all there is, and DuckDB alone costs
+ * several times the model) and a tabular MLP (32 features → 1024 ReLU → 8, ~41k multiply-adds a row: a model that
+ * costs something, as batch scoring models do; its 32 features are 32 FLOAT columns, packed into the input). Peak RSS is measured on iris, whose data path is the heaviest per row.
+ *
  * The figure held against the aim (pyml batch at >= 0.8x the in-process rows/s) is the model phase: from runBatch's
  * start (image read, DuckDB opened, the query started) until the target table is committed. The model processes are
  * started by the CLI before it loads DuckDB and Arrow, so their start-up overlaps the CLI's and is in the wall clock,
  * not in the model phase. Each side runs RUNS times and the median is used. A third line shows the floor of the
  * DuckDB side alone: the same query read and the same output table written, in process, with no model at all.
  *
- *   npx tsx bench/batch.ts [--rows 1000000] [--big 10000000] [--workers N] [--runs 5]
+ *   npx tsx bench/batch.ts [--rows 1000000] [--big 10000000] [--workers N] [--runs 5] [--mlp-runs 3]
  *
  * Data is generated with DuckDB range() into Parquet under bench/.work/batch.
  */
 import { spawn, spawnSync } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
-import { mkdir, rm } from 'node:fs/promises';
+import { cp, mkdir, readFile, rm, symlink, writeFile } from 'node:fs/promises';
 import { availableParallelism } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -25,29 +29,76 @@ import { DuckDBInstance } from '@duckdb/node-api';
 import { RowWriter } from '../packages/batch/src/row-writer.ts';
 import { TableInserter } from '../packages/batch/src/table-inserter.ts';
 import * as ort from 'onnxruntime-node';
-import type { TensorSpec } from '@pyml/contract';
+import { type Tensor, type TensorSpec, elementCount } from '@pyml/contract';
 import { columnsToTensors, tensorsToRecordBatch } from '@pyml/runtime/arrow-tensors';
 import { ChunkBatcher } from '../packages/batch/src/chunk-batcher.ts';
+import { writeWideMlp } from './serve-wide-mlp.ts';
 
 const REPO = fileURLToPath(new URL('../', import.meta.url));
 const WORK = path.join(REPO, 'bench/.work/batch');
 const PYML = path.join(REPO, 'packages/cli/bin/pyml.js');
-const { values } = parseArgs({ options: { rows: { type: 'string', default: '1000000' }, big: { type: 'string', default: '10000000' }, workers: { type: 'string' }, runs: { type: 'string', default: '5' } } });
+const { values } = parseArgs({ options: { rows: { type: 'string', default: '1000000' }, big: { type: 'string', default: '10000000' }, workers: { type: 'string' }, runs: { type: 'string', default: '5' }, 'mlp-runs': { type: 'string', default: '3' } } });
 const ROWS = Number(values.rows);
 const BIG = Number(values.big);
 const CORES = availableParallelism();
 const WORKERS = Number(values.workers ?? CORES);
 const RUNS = Math.max(1, Number(values.runs));
+const MLP_RUNS = Math.max(1, Number(values['mlp-runs']));
 const BATCH_ROWS = 65536;
 // onnxruntime intra-op threads: pyml batch gives each of its N processes cores/N (PYML_ORT_THREADS, set here
 // explicitly); the baseline gets the same total, as one session with all of them or as N sessions run side by side.
 const THREADS = Math.max(1, Math.floor(CORES / WORKERS));
-const INPUT: TensorSpec[] = [{ name: 'input', dtype: 'FP32', shape: [-1, 4] }];
-const OUTPUTS: TensorSpec[] = [{ name: 'probabilities', dtype: 'FP32', shape: [-1, 3] }, { name: 'label', dtype: 'INT64', shape: [-1] }];
-const QUERY = (file: string) => `SELECT id, sepal_length, sepal_width, petal_length, petal_width FROM read_parquet('${file}')`;
+const MLP = { inputs: 32, hidden: 1024, outputs: 8 };
+
+/** One model as the bench runs it: its image, its data, the query pyml batch runs and the floor's equivalent. */
+interface Case {
+  name: string;
+  image: string;
+  model: string;
+  input: TensorSpec[];
+  outputs: TensorSpec[];
+  /** What `pyml batch --query` gets (with an `id` to --keep). */
+  query(file: string): string;
+  /** The same rows as one FLOAT[K] column called `input`: the Arrow batches the workers get. */
+  packed(file: string): string;
+  /** The floor's SELECT (the query as pyml batch wraps it) and its table. */
+  floorSelect(file: string): string;
+  floorTable: string;
+  makeData(file: string, rows: number): Promise<void>;
+}
+
+const IRIS_COLUMNS = '[sepal_length, sepal_width, petal_length, petal_width]::FLOAT[4]';
+const IRIS: Omit<Case, 'image'> = {
+  name: 'iris', model: path.join(REPO, 'examples/onnx-iris/weights/model.onnx'),
+  input: [{ name: 'input', dtype: 'FP32', shape: [-1, 4] }],
+  outputs: [{ name: 'probabilities', dtype: 'FP32', shape: [-1, 3] }, { name: 'label', dtype: 'INT64', shape: [-1] }],
+  query: (file) => `SELECT id, sepal_length, sepal_width, petal_length, petal_width FROM read_parquet('${file}')`,
+  packed: (file) => `SELECT ${IRIS_COLUMNS} AS input FROM read_parquet('${file}')`,
+  floorSelect: (file) => `SELECT q.id, [q.sepal_length, q.sepal_width, q.petal_length, q.petal_width]::FLOAT[4] AS pyml_input_0 FROM (${IRIS.query(file)}) AS q`,
+  floorTable: 'CREATE TABLE out (id BIGINT, probabilities FLOAT[3], label BIGINT)',
+  makeData: makeIrisData,
+};
+const FEATURES = Array.from({ length: MLP.inputs }, (_, k) => `f${k}`);
+/** Tabular data as it usually is: one FLOAT column per feature, packed by pyml batch into the [-1, 32] input. */
+const TABULAR: Omit<Case, 'image' | 'model'> = {
+  name: 'tabular', input: [{ name: 'input', dtype: 'FP32', shape: [-1, MLP.inputs] }], outputs: [{ name: 'output', dtype: 'FP32', shape: [-1, MLP.outputs] }],
+  query: (file) => `SELECT id, ${FEATURES.join(', ')} FROM read_parquet('${file}')`,
+  packed: (file) => `SELECT [${FEATURES.join(', ')}]::FLOAT[${MLP.inputs}] AS input FROM read_parquet('${file}')`,
+  floorSelect: (file) => `SELECT q.id, [${FEATURES.map((f) => `q.${f}`).join(', ')}]::FLOAT[${MLP.inputs}] AS pyml_input_0 FROM (${TABULAR.query(file)}) AS q`,
+  floorTable: `CREATE TABLE out (id BIGINT, output FLOAT[${MLP.outputs}])`,
+  makeData: async (file, rows) => {
+    const instance = await DuckDBInstance.create(':memory:');
+    const c = await instance.connect();
+    const features = FEATURES.map((f, k) => `(((range * (${k} + 7)) % 101) / 50.0 - 1.0)::FLOAT AS ${f}`).join(', ');
+    await c.run(`COPY (SELECT range AS id, ${features} FROM range(${rows})) TO '${file}' (FORMAT parquet)`);
+    c.closeSync();
+    instance.closeSync();
+  },
+};
+
 const env = { ...process.env, PYML_CACHE_DIR: process.env.PYML_CACHE_DIR ?? path.join(WORK, 'cache'), NO_COLOR: '1', PYML_ORT_THREADS: String(THREADS) };
 
-async function makeData(file: string, rows: number): Promise<void> {
+async function makeIrisData(file: string, rows: number): Promise<void> {
   const instance = await DuckDBInstance.create(':memory:');
   const c = await instance.connect();
   await c.run(`COPY (SELECT range AS id,
@@ -58,41 +109,39 @@ async function makeData(file: string, rows: number): Promise<void> {
   instance.closeSync();
 }
 
-/** The same Arrow record batches pyml batch sends its workers: DuckDB chunks → FixedSizeList<4> batches of 65536 rows. */
-async function arrowBatches(file: string) {
+/** The same Arrow record batches pyml batch sends its workers: DuckDB chunks → FixedSizeList<K> batches of 65536 rows. */
+async function arrowBatches(bench: Case, file: string) {
   const instance = await DuckDBInstance.create(':memory:');
   const c = await instance.connect();
-  const stream = await c.stream(`SELECT [sepal_length, sepal_width, petal_length, petal_width]::FLOAT[4] AS input FROM read_parquet('${file}')`);
-  const batcher = new ChunkBatcher(INPUT, BATCH_ROWS);
+  const stream = await c.stream(bench.packed(file));
+  const batcher = new ChunkBatcher(bench.input, BATCH_ROWS);
   const batches = [];
   for (;;) {
     const chunk = await stream.fetchChunk();
     if (!chunk || chunk.rowCount === 0) break;
-    for (const b of batcher.add(chunk)) batches.push(tensorsToRecordBatch(INPUT, b.tensors));
+    for (const b of batcher.add(chunk)) batches.push(tensorsToRecordBatch(bench.input, b.tensors));
   }
   const last = batcher.flush();
-  if (last) batches.push(tensorsToRecordBatch(INPUT, last.tensors));
+  if (last) batches.push(tensorsToRecordBatch(bench.input, last.tensors));
   c.closeSync();
   instance.closeSync();
   return batches;
 }
 
-const MODEL = path.join(REPO, 'examples/onnx-iris/weights/model.onnx');
-
 /**
  * In process: Arrow batch → tensor → onnxruntime-node, as the model inside the image does, without processes or pipes.
  * `sessions` sessions of `threads` intra-op threads each; batches go round-robin, `sessions` runs at a time.
  */
-async function inProcess(batches: Awaited<ReturnType<typeof arrowBatches>>, sessions: number, threads: number): Promise<{ rows: number; seconds: number }> {
-  const models = await Promise.all(Array.from({ length: sessions }, () => ort.InferenceSession.create(MODEL, { intraOpNumThreads: threads })));
+async function inProcess(bench: Case, batches: Awaited<ReturnType<typeof arrowBatches>>, sessions: number, threads: number): Promise<{ rows: number; seconds: number }> {
+  const models = await Promise.all(Array.from({ length: sessions }, () => ort.InferenceSession.create(bench.model, { intraOpNumThreads: threads })));
   const started = performance.now();
   let rows = 0;
   let checksum = 0;
   await Promise.all(models.map(async (session, k) => {
     for (let i = k; i < batches.length; i += sessions) {
-      const { input } = columnsToTensors(INPUT, batches[i], 'input');
+      const { input } = columnsToTensors(bench.input, batches[i], 'input');
       const out = await session.run({ input: new ort.Tensor('float32', input.data as Float32Array, input.shape) });
-      checksum += Number((out.label.data as BigInt64Array)[0]);
+      checksum += Number(out[bench.outputs[0].name].data[0]);
       rows += batches[i].numRows;
     }
   }));
@@ -106,21 +155,21 @@ async function inProcess(batches: Awaited<ReturnType<typeof arrowBatches>>, sess
  * the same output table (id, probabilities FLOAT[3], label BIGINT) written the way pyml batch writes it, with
  * constant predictions and no model: the floor under pyml batch's model phase on this machine.
  */
-async function duckdbOnly(file: string, db: string): Promise<{ rows: number; seconds: number }> {
+async function duckdbOnly(bench: Case, file: string, db: string): Promise<{ rows: number; seconds: number }> {
   await rm(db, { force: true });
   const started = performance.now();
   const instance = await DuckDBInstance.create(db);
   const c = await instance.connect();
   const reader = await instance.connect();
   await reader.run(`SET streaming_buffer_size = '16MB'`);
-  const stream = await reader.stream(`SELECT q.id, [q.sepal_length, q.sepal_width, q.petal_length, q.petal_width]::FLOAT[4] AS pyml_input_0 FROM (${QUERY(file)}) AS q`);
-  const writer = new RowWriter(stream.columnTypes().slice(0, 1), OUTPUTS);
+  const stream = await reader.stream(bench.floorSelect(file));
+  const writer = new RowWriter(stream.columnTypes().slice(0, 1), bench.outputs);
   const inserter = new TableInserter(c, writer, 'out', BATCH_ROWS);
   await c.run('BEGIN TRANSACTION');
-  await c.run('CREATE TABLE out (id BIGINT, probabilities FLOAT[3], label BIGINT)');
-  const batcher = new ChunkBatcher(INPUT, BATCH_ROWS, 1);
+  await c.run(bench.floorTable);
+  const batcher = new ChunkBatcher(bench.input, BATCH_ROWS, 1);
   const predict = (rows: number) => {
-    writer.addPredictions({ probabilities: { dtype: 'FP32', shape: [rows, 3], data: new Float32Array(rows * 3) }, label: { dtype: 'INT64', shape: [rows], data: new BigInt64Array(rows) } }, rows);
+    writer.addPredictions(Object.fromEntries(bench.outputs.map((o) => [o.name, constantTensor(o, rows)])), rows);
     inserter.kick();
   };
   let rows = 0;
@@ -142,6 +191,13 @@ async function duckdbOnly(file: string, db: string): Promise<{ rows: number; sec
   c.closeSync();
   instance.closeSync();
   return { rows, seconds };
+}
+
+/** Zeros of an output's type for `rows` rows: what the floor writes in place of predictions. */
+function constantTensor(spec: TensorSpec, rows: number): Tensor {
+  const shape = [rows, ...spec.shape.slice(1)];
+  const n = elementCount(shape);
+  return (spec.dtype === 'INT64' ? { dtype: spec.dtype, shape, data: new BigInt64Array(n) } : { dtype: 'FP32', shape, data: new Float32Array(n) }) as Tensor;
 }
 
 /** Resident memory of a process and all its descendants, in bytes. */
@@ -172,10 +228,10 @@ function treeRss(root: number): { total: number; self: number } {
 }
 
 /** Runs `pyml batch` as a user would, sampling the process tree's RSS every 50 ms. */
-async function pymlBatch(image: string, file: string, db: string): Promise<{ rows: number; wall: number; seconds: number; peakTree: number; peakDriver: number; timings: { stage: number; predict: number; write: number } }> {
+async function pymlBatch(bench: Case, file: string, db: string): Promise<{ rows: number; wall: number; seconds: number; peakTree: number; peakDriver: number; timings: { stage: number; predict: number; write: number } }> {
   await rm(db, { force: true });
   const started = performance.now();
-  const child = spawn(process.execPath, [PYML, 'batch', image, '--query', QUERY(file),
+  const child = spawn(process.execPath, [PYML, 'batch', bench.image, '--query', bench.query(file),
     '--into', 'predictions', '--db', db, '--keep', 'id', '--workers', String(WORKERS), '--json'], { env, stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
   let err = '';
@@ -199,64 +255,96 @@ async function pymlBatch(image: string, file: string, db: string): Promise<{ row
 
 const mb = (b: number) => `${(b / 1024 / 1024).toFixed(0)} MB`;
 const rate = (rows: number, s: number) => `${Math.round(rows / s).toLocaleString('en-US')} rows/s`;
-
-await mkdir(WORK, { recursive: true });
-const image = path.join(WORK, 'iris');
-await rm(image, { recursive: true, force: true });
-const built = spawnSync(process.execPath, [PYML, 'build', path.join(REPO, 'examples/onnx-iris'), '--out', image, '--json'], { env, encoding: 'utf8' });
-if (built.status !== 0) throw new Error(`build failed: ${built.stderr}`);
-const small = path.join(WORK, `rows-${ROWS}.parquet`);
-const big = path.join(WORK, `rows-${BIG}.parquet`);
-await makeData(small, ROWS);
-await makeData(big, BIG);
-const db = path.join(WORK, 'out.duckdb');
-
-// Warm: unpack the image once, so neither figure pays for it.
-await pymlBatch(image, small, db);
-
 const median = <T>(xs: T[], key: (x: T) => number): T => [...xs].sort((a, b) => key(a) - key(b))[Math.floor(xs.length / 2)];
 const loads: string[] = [];
 const load = () => loads.push(readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' '));
-const batches = await arrowBatches(small);
-const oneSession: { rows: number; seconds: number }[] = [];
-const nSessions: { rows: number; seconds: number }[] = [];
-const floor: { rows: number; seconds: number }[] = [];
-const runs: Awaited<ReturnType<typeof pymlBatch>>[] = [];
-// Interleaved, so a neighbour's load falls on both sides alike.
-for (let r = 0; r < RUNS; r++) {
-  load();
-  oneSession.push(await inProcess(batches, 1, WORKERS * THREADS));
-  nSessions.push(await inProcess(batches, WORKERS, THREADS));
-  runs.push(await pymlBatch(image, small, db));
-  floor.push(await duckdbOnly(small, path.join(WORK, 'floor.duckdb')));
+type Timed = { rows: number; seconds: number };
+
+function build(project: string, out: string): void {
+  const built = spawnSync(process.execPath, [PYML, 'build', project, '--out', out, '--json'], { env, encoding: 'utf8' });
+  if (built.status !== 0) throw new Error(`build of ${project} failed: ${built.stderr}`);
 }
-load();
-const one = median(oneSession, (x) => x.seconds);
-const many = median(nSessions, (x) => x.seconds);
-const base = one.seconds <= many.seconds ? one : many;
-const run1 = median(runs, (x) => x.seconds);
-const dd = median(floor, (x) => x.seconds);
-const run10 = await pymlBatch(image, big, db);
+
+/** The tabular MLP's project: the iris example with the MLP's weights and another name (the signature comes from the ONNX). */
+async function tabularProject(): Promise<{ project: string; model: string }> {
+  const project = path.join(WORK, 'tabular-project');
+  await rm(project, { recursive: true, force: true });
+  await cp(path.join(REPO, 'examples/onnx-iris'), project, { recursive: true, filter: (src) => !src.includes(`${path.sep}.pyml`) });
+  await symlink(path.join(REPO, 'node_modules'), path.join(project, 'node_modules'));
+  const model = path.join(project, 'weights/model.onnx');
+  await writeWideMlp(model, MLP);
+  const config = path.join(project, 'pyml.config.ts');
+  await writeFile(config, (await readFile(config, 'utf8')).replace("name: 'iris'", "name: 'tabular'"));
+  return { project, model };
+}
+
+/** RUNS interleaved rounds (so a neighbour's load falls on both sides alike) of in-process, pyml batch and the floor. */
+async function measure(bench: Case, file: string, runs: number) {
+  const db = path.join(WORK, `${bench.name}.duckdb`);
+  await pymlBatch(bench, file, db); // warm: the image is unpacked once, so no figure pays for it
+  const batches = await arrowBatches(bench, file);
+  const oneSession: Timed[] = [];
+  const nSessions: Timed[] = [];
+  const floor: Timed[] = [];
+  const pyml: Awaited<ReturnType<typeof pymlBatch>>[] = [];
+  for (let r = 0; r < runs; r++) {
+    load();
+    oneSession.push(await inProcess(bench, batches, 1, WORKERS * THREADS));
+    nSessions.push(await inProcess(bench, batches, WORKERS, THREADS));
+    pyml.push(await pymlBatch(bench, file, db));
+    floor.push(await duckdbOnly(bench, file, path.join(WORK, 'floor.duckdb')));
+  }
+  const one = median(oneSession, (x) => x.seconds);
+  const many = median(nSessions, (x) => x.seconds);
+  return { oneSession, nSessions, floor, pyml, one, many, base: one.seconds <= many.seconds ? one : many, run: median(pyml, (x) => x.seconds), dd: median(floor, (x) => x.seconds) };
+}
+
+function report(title: string, m: Awaited<ReturnType<typeof measure>>): void {
+  const ratio = (s: number) => `ratio ${(m.base.seconds / s).toFixed(2)}x`;
+  const line = (label: string, rows: number, s: number, extra = '') => console.log(`  ${label.padEnd(62)} ${s.toFixed(3).padStart(7)} s  ${rate(rows, s).padStart(18)}  ${extra}`);
+  console.log(title);
+  line(`in-process onnxruntime-node, 1 session x ${WORKERS * THREADS} threads`, m.one.rows, m.one.seconds, m.base === m.one ? '(baseline)' : '');
+  line(`in-process onnxruntime-node, ${WORKERS} sessions x ${THREADS} threads`, m.many.rows, m.many.seconds, m.base === m.many ? '(baseline)' : '');
+  line('pyml batch, model phase (query run -> table written)  [aim]', m.run.rows, m.run.seconds, ratio(m.run.seconds));
+  line('pyml batch, predict phase only (rows through workers)', m.run.rows, m.run.timings.predict, ratio(m.run.timings.predict));
+  line('pyml batch, wall clock (CLI start to exit)', m.run.rows, m.run.wall, ratio(m.run.wall));
+  line('floor: DuckDB alone (same query -> same table, no model)', m.dd.rows, m.dd.seconds, `${ratio(m.dd.seconds)} (pyml batch minus the model and its processes)`);
+  console.log(`    pyml batch phases: setup ${m.run.timings.stage.toFixed(3)} s, predict ${m.run.timings.predict.toFixed(3)} s, write ${m.run.timings.write.toFixed(3)} s`);
+  const list = (xs: Timed[]) => xs.map((x) => x.seconds.toFixed(3)).join(' ');
+  console.log(`    all runs (s): in-process 1x${WORKERS * THREADS} ${list(m.oneSession)}; ${WORKERS}x${THREADS} ${list(m.nSessions)}; model phase ${list(m.pyml)}; wall ${m.pyml.map((x) => x.wall.toFixed(2)).join(' ')}; floor ${list(m.floor)}`);
+  console.log('');
+}
+
+await mkdir(WORK, { recursive: true });
+const iris: Case = { ...IRIS, image: path.join(WORK, 'iris') };
+await rm(iris.image, { recursive: true, force: true });
+build(path.join(REPO, 'examples/onnx-iris'), iris.image);
+const tab = await tabularProject();
+const tabular: Case = { ...TABULAR, model: tab.model, image: path.join(WORK, 'tabular') };
+await rm(tabular.image, { recursive: true, force: true });
+build(tab.project, tabular.image);
+
+const small = path.join(WORK, `rows-${ROWS}.parquet`);
+const big = path.join(WORK, `rows-${BIG}.parquet`);
+const tabularRows = path.join(WORK, `tabular-${ROWS}.parquet`);
+await makeIrisData(small, ROWS);
+await makeIrisData(big, BIG);
+await tabular.makeData(tabularRows, ROWS);
+
+const irisFigures = await measure(iris, small, RUNS);
+const tabularFigures = await measure(tabular, tabularRows, MLP_RUNS);
+const run10 = await pymlBatch(iris, big, path.join(WORK, 'iris.duckdb'));
 load();
 
-const ratio = (s: number) => `ratio ${(base.seconds / s).toFixed(2)}x`;
-const line = (label: string, rows: number, s: number, extra = '') => console.log(`  ${label.padEnd(62)} ${s.toFixed(3).padStart(7)} s  ${rate(rows, s).padStart(18)}  ${extra}`);
-console.log(`bench/batch  iris (onnx), ${WORKERS} workers, ${CORES} cores, ${BATCH_ROWS}-row Arrow batches, median of ${RUNS} interleaved runs`);
+console.log(`bench/batch  ${WORKERS} workers, ${CORES} cores, ${BATCH_ROWS}-row Arrow batches, medians of interleaved runs (iris ${RUNS}, tabular ${MLP_RUNS})`);
 console.log(`  onnxruntime intra-op threads: pyml batch ${WORKERS} processes x ${THREADS} (PYML_ORT_THREADS=${THREADS}); in process ${WORKERS * THREADS} in total, best of 1 session x ${WORKERS * THREADS} and ${WORKERS} sessions x ${THREADS}`);
 console.log(`  load average (1, 5, 15 min) before each round and at the end: ${loads.join(' | ')}`);
-console.log(`  aim: pyml batch model phase >= 0.8x the in-process rows/s (the ratio on the "model phase" line)`);
+console.log(`  aim: pyml batch model phase >= 0.8x the in-process rows/s (the ratio on the "model phase" lines)`);
 console.log('');
-console.log(`${ROWS.toLocaleString('en-US')} rows`);
-line(`in-process onnxruntime-node, 1 session x ${WORKERS * THREADS} threads`, one.rows, one.seconds, base === one ? '(baseline)' : '');
-line(`in-process onnxruntime-node, ${WORKERS} sessions x ${THREADS} threads`, many.rows, many.seconds, base === many ? '(baseline)' : '');
-line('pyml batch, model phase (query run -> table written)  [aim]', run1.rows, run1.seconds, ratio(run1.seconds));
-line('pyml batch, predict phase only (rows through workers)', run1.rows, run1.timings.predict, ratio(run1.timings.predict));
-line('pyml batch, wall clock (CLI start to exit)', run1.rows, run1.wall, ratio(run1.wall));
-line('floor: DuckDB alone (same query -> same table, no model)', dd.rows, dd.seconds, `${ratio(dd.seconds)} (pyml batch minus the model and its processes)`);
-console.log(`    pyml batch phases: setup ${run1.timings.stage.toFixed(3)} s, predict ${run1.timings.predict.toFixed(3)} s, write ${run1.timings.write.toFixed(3)} s`);
-console.log(`    all runs (s): in-process 1x${WORKERS * THREADS} ${oneSession.map((x) => x.seconds.toFixed(3)).join(' ')}; ${WORKERS}x${THREADS} ${nSessions.map((x) => x.seconds.toFixed(3)).join(' ')}; model phase ${runs.map((x) => x.seconds.toFixed(3)).join(' ')}; wall ${runs.map((x) => x.wall.toFixed(2)).join(' ')}; floor ${floor.map((x) => x.seconds.toFixed(3)).join(' ')}`);
-console.log('');
-console.log('peak RSS of pyml batch (driver + DuckDB, and the whole tree with the model processes); DuckDB --memory-limit 256MB');
+report(`iris: 4 features -> 3 probabilities + label, ${ROWS.toLocaleString('en-US')} rows (a ~40 ns/row model: only the data path is measured)`, irisFigures);
+report(`tabular MLP: ${MLP.inputs} features -> ${MLP.hidden} ReLU -> ${MLP.outputs}, ${ROWS.toLocaleString('en-US')} rows (~${Math.round((MLP.inputs * MLP.hidden + MLP.hidden * MLP.outputs) / 1000)}k multiply-adds a row)`, tabularFigures);
+console.log('peak RSS of pyml batch on iris (driver + DuckDB, and the whole tree with the model processes); DuckDB --memory-limit 256MB');
+const run1 = irisFigures.run;
 console.log(`  ${ROWS.toLocaleString('en-US').padStart(10)} rows  driver ${mb(run1.peakDriver).padStart(7)}  tree ${mb(run1.peakTree).padStart(7)}  ${rate(run1.rows, run1.wall)}`);
 console.log(`  ${BIG.toLocaleString('en-US').padStart(10)} rows  driver ${mb(run10.peakDriver).padStart(7)}  tree ${mb(run10.peakTree).padStart(7)}  ${rate(run10.rows, run10.wall)}`);
 console.log(`  ${(BIG / ROWS).toFixed(0)}x the rows -> ${(run10.peakTree / run1.peakTree).toFixed(2)}x the peak tree RSS`);
