@@ -62,6 +62,33 @@ test('64 concurrent calls are merged into fewer model calls, and each caller get
   }
 });
 
+test('a lone caller never waits for the batch delay, not even right after concurrent traffic', async () => {
+  // A long delay: any call that waited for it would take ≥ 400 ms.
+  const fixture = makeRoot('affine', { maxBatchSize: 32, maxBatchDelayMs: 400 });
+  const log = join(fixture.root, 'calls.log');
+  const served = await startServe(fixture.root, { env: { PYML_TEST_CALL_LOG: log } });
+  const client = v2Client(served.socket);
+  const lone = async () => {
+    const started = Date.now();
+    await client.call('ModelInfer', { model_name: 'affine', inputs: [{ name: 'x', datatype: 'FP32', shape: [1, 4], contents: { fp32_contents: [1, 2, 3, 4] } }, { name: 'n', datatype: 'INT64', shape: [1], contents: { int64_contents: ['1'] } }] });
+    return Date.now() - started;
+  };
+  try {
+    for (let i = 0; i < 5; i++) assert.ok((await lone()) < 200, 'a lone call runs at the next turn');
+    // Concurrent callers: merged, so the batcher now waits for company (after a 1 ms lull at most, not 400 ms).
+    await fire(served.socket, 16, true);
+    const calls = readFileSync(log, 'utf8').trim().split('\n').map(Number);
+    assert.ok(Math.max(...calls) > 1, 'the concurrent calls were merged');
+    const after = [];
+    for (let i = 0; i < 5; i++) after.push(await lone());
+    assert.ok(Math.max(...after) < 200, `lone calls after a burst took ${after.join(', ')} ms: none waited for the 400 ms delay`);
+  } finally {
+    client.close();
+    assert.is(await served.stop(), 0);
+    fixture.cleanup();
+  }
+});
+
 test('batching is off when maxBatchSize ≤ 1: one model call per request', async () => {
   const fixture = makeRoot('affine', { maxBatchSize: 1, maxBatchDelayMs: 20 });
   const log = join(fixture.root, 'calls.log');
