@@ -1,4 +1,5 @@
-import { readFile, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as ort from 'onnxruntime-node';
 import { test } from 'uvu';
@@ -91,6 +92,18 @@ test('pyml serve: bad command lines exit 2 with the reason; two images with one 
   const twice = await pyml(['serve', built.images.iris, `${built.images.iris}.tar`, '--grpc', '127.0.0.1:0', '--http', '127.0.0.1:0']);
   assert.is(twice.code, 1);
   assert.match(twice.stderr, /two models are called 'iris'/);
+});
+
+test('a relative PYML_CACHE_DIR is taken from the working directory (the image is unpacked and run from there)', async () => {
+  const cwd = await mkdtemp(join(tmpdir(), 'pyml-relative-cache-'));
+  try {
+    const r = await pyml(['predict', built.images.iris, '--input', SAMPLE, '--json'], { cwd, env: { PYML_CACHE_DIR: 'cache' } });
+    assert.is(r.code, 0, r.stderr);
+    assert.equal(parseJson<{ outputs: { name: string }[] }>(r).outputs.map((o) => o.name), ['probabilities', 'label']);
+    assert.ok((await readdir(join(cwd, 'cache/rootfs'))).length > 0, 'unpacked under the working directory');
+  } finally {
+    await rm(cwd, { recursive: true, force: true });
+  }
 });
 
 test.run();

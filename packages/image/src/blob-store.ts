@@ -1,7 +1,7 @@
 import { randomBytes, createHash } from 'node:crypto';
 import { mkdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
-import { homedir } from 'node:os';
 import { join } from 'node:path';
+import { pymlCacheDir } from './cache-dir.ts';
 import { digestHex, isDigest, sha256Digest } from './digest.ts';
 import type { Layer } from './layer.ts';
 
@@ -14,7 +14,7 @@ export class BlobStore {
   readonly dir: string;
 
   constructor(dir?: string) {
-    this.dir = dir ?? process.env.PYML_CACHE_DIR ?? join(homedir(), '.cache', 'pyml');
+    this.dir = pymlCacheDir(dir);
   }
 
   path(digest: string): string {

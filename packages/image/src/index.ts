@@ -1,6 +1,7 @@
 /** @pyml/image: builds, writes and reads OCI images. Knows OCI only: no config, no plugins. */
 export * from './oci.ts';
 export { BlobStore } from './blob-store.ts';
+export { pymlCacheDir } from './cache-dir.ts';
 export type { FileEntry } from './file-entry.ts';
 export { directoryEntries } from './directory-entries.ts';
 export { buildLayer, defaultSourceDateEpoch, type Layer, type LayerMediaType, type BuildLayerOptions } from './layer.ts';

@@ -1,7 +1,6 @@
 import { access, mkdir, readFile } from 'node:fs/promises';
-import { homedir } from 'node:os';
-import { join } from 'node:path';
-import { type ImageSource, openImage, unpack } from '@pyml/image';
+import { join, resolve } from 'node:path';
+import { type ImageSource, openImage, pymlCacheDir, unpack } from '@pyml/image';
 import { MANIFEST_PATH, PYML_ROOT, type PymlManifest } from '@pyml/runtime/manifest';
 import type { OciImageConfig } from '@pyml/image';
 
@@ -30,7 +29,7 @@ export interface UnpackImageOptions {
 }
 
 export function defaultRootfsCache(): string {
-  return join(process.env.PYML_CACHE_DIR ?? join(homedir(), '.cache', 'pyml'), 'rootfs');
+  return join(pymlCacheDir(), 'rootfs');
 }
 
 /** Reads an image's pyml.json without unpacking anything; a clear error for images pyml did not build. */
@@ -53,7 +52,8 @@ async function manifestOf(source: ImageSource, cacheDir = defaultRootfsCache()):
 
 /** The directory name has no ':' because it goes into colon-separated library paths. */
 function rootfsDir(cacheDir: string, manifestDigest: string): string {
-  return join(cacheDir, manifestDigest.replace(':', '-'));
+  // Absolute: the image's loader is run from here with another working directory.
+  return join(resolve(cacheDir), manifestDigest.replace(':', '-'));
 }
 
 /** Opens REF and reads its pyml.json and config, without unpacking anything. */

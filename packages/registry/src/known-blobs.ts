@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
-import { homedir } from 'node:os';
 import { dirname, join } from 'node:path';
+import { pymlCacheDir } from '@pyml/image';
 
 type Memo = Record<string, Record<string, string[]>>;
 
@@ -17,7 +17,7 @@ export class KnownBlobs {
   readonly file: string;
 
   constructor(cacheDir?: string) {
-    this.file = join(cacheDir ?? process.env.PYML_CACHE_DIR ?? join(homedir(), '.cache', 'pyml'), 'registry-blobs.json');
+    this.file = join(pymlCacheDir(cacheDir), 'registry-blobs.json');
   }
 
   private async load(): Promise<Memo> {
