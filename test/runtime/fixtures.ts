@@ -1,5 +1,5 @@
 import { type ChildProcess, spawn } from 'node:child_process';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -134,6 +134,30 @@ export function makeRoot(model: FixtureModel, serving?: PymlManifest['serving'])
   };
   writeFileSync(join(root, 'pyml.json'), JSON.stringify(manifest, null, 2));
   return { root, cleanup: () => rmSync(root, { recursive: true, force: true }) };
+}
+
+/** The entrypoint's `serve` on a fixture whose init waits for `gate` to exist: the server is live while init runs. */
+export interface GatedServer {
+  fixture: { root: string; cleanup(): void };
+  socket: string;
+  gate: string;
+  child: ChildProcess;
+  exited: Promise<number | null>;
+  stdout(): string;
+}
+
+export async function startGatedServer(model: FixtureModel): Promise<GatedServer> {
+  const fixture = makeRoot(model);
+  const socket = join(fixture.root, 'model.sock');
+  const gate = join(fixture.root, 'init.gate');
+  const child = spawn(process.execPath, ['--import', 'tsx', ENTRYPOINT, 'serve', '--socket', socket], {
+    cwd: REPO, env: { ...process.env, PYML_ROOT: fixture.root, PYML_TEST_INIT_GATE: gate }, stdio: ['ignore', 'pipe', 'ignore'],
+  });
+  const exited = new Promise<number | null>((r) => child.on('exit', r));
+  let out = '';
+  child.stdout!.on('data', (c: Buffer) => { out += c.toString(); });
+  while (!existsSync(socket) && child.exitCode === null) await new Promise((r) => setTimeout(r, 20));
+  return { fixture, socket, gate, child, exited, stdout: () => out };
 }
 
 export interface Run {

@@ -1,25 +1,16 @@
 import { spawn } from 'node:child_process';
-import { existsSync, writeFileSync } from 'node:fs';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { status } from '@grpc/grpc-js';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { ENTRYPOINT, REPO, makeRoot } from './fixtures.ts';
+import { ENTRYPOINT, REPO, makeRoot, startGatedServer } from './fixtures.ts';
 import { v2Client } from './v2-client.ts';
 
 test('health Watch: the status at once, then each change; unknown services stay open on SERVICE_UNKNOWN; drain ends watches', async () => {
-  const fixture = makeRoot('affine');
-  const socket = join(fixture.root, 'model.sock');
-  const gate = join(fixture.root, 'init.gate');
-  const child = spawn(process.execPath, ['--import', 'tsx', ENTRYPOINT, 'serve', '--socket', socket], {
-    cwd: REPO, env: { ...process.env, PYML_ROOT: fixture.root, PYML_TEST_INIT_GATE: gate }, stdio: ['ignore', 'pipe', 'ignore'],
-  });
-  const exited = new Promise<number | null>((r) => child.on('exit', r));
-  let stdout = '';
-  child.stdout.on('data', (c: Buffer) => { stdout += c.toString(); });
+  const { fixture, socket, gate, child, exited, stdout } = await startGatedServer('affine');
   const client = v2Client(socket);
   try {
-    while (!existsSync(socket)) await new Promise((r) => setTimeout(r, 20));
     // While init runs: the server is known but not serving, the model's name is not known yet.
     const server = client.watch('');
     const inference = client.watch('inference.GRPCInferenceService');
@@ -34,7 +25,7 @@ test('health Watch: the status at once, then each change; unknown services stay 
     assert.is(await server.next(), 'SERVING');
     assert.is(await inference.next(), 'SERVING');
     assert.is(await model.next(), 'SERVING', 'the model became known: its status follows');
-    while (!stdout.includes('\n')) await new Promise((r) => setTimeout(r, 20));
+    while (!stdout().includes('\n')) await new Promise((r) => setTimeout(r, 20));
     // A watch opened now starts from the current status.
     const late = client.watch('affine');
     assert.is(await late.next(), 'SERVING');

@@ -1,10 +1,9 @@
-import { spawn } from 'node:child_process';
 import { existsSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { status } from '@grpc/grpc-js';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { ENTRYPOINT, REPO, makeRoot, startServe } from './fixtures.ts';
+import { makeRoot, startGatedServer, startServe } from './fixtures.ts';
 import { callError, v2Client } from './v2-client.ts';
 
 const request = {
@@ -39,26 +38,17 @@ test('SIGTERM drains: the in-flight slow request completes, new calls are refuse
 });
 
 test('live while init runs, ready only after it: ServerReady false and ModelInfer UNAVAILABLE until then', async () => {
-  const fixture = makeRoot('affine');
-  const socket = join(fixture.root, 'model.sock');
-  const gate = join(fixture.root, 'init.gate');
-  const child = spawn(process.execPath, ['--import', 'tsx', ENTRYPOINT, 'serve', '--socket', socket], {
-    cwd: REPO, env: { ...process.env, PYML_ROOT: fixture.root, PYML_TEST_INIT_GATE: gate }, stdio: ['ignore', 'pipe', 'ignore'],
-  });
-  const exited = new Promise<number | null>((r) => child.on('exit', r));
-  let stdout = '';
-  child.stdout.on('data', (c: Buffer) => { stdout += c.toString(); });
+  const { fixture, socket, gate, child, exited, stdout } = await startGatedServer('affine');
   try {
-    while (!existsSync(socket)) await new Promise((r) => setTimeout(r, 20));
     const client = v2Client(socket);
     assert.equal(await client.call('ServerLive', {}), { live: true });
     assert.equal(await client.call('ServerReady', {}), { ready: false });
     assert.equal(await client.health(), { status: 'NOT_SERVING' });
     assert.is((await callError(client.call('ModelInfer', request))).code, status.UNAVAILABLE);
-    assert.is(stdout, '', 'no ready line before init is done');
+    assert.is(stdout(), '', 'no ready line before init is done');
     writeFileSync(gate, '');
-    while (!stdout.includes('\n')) await new Promise((r) => setTimeout(r, 20));
-    assert.equal(JSON.parse(stdout).ready, true);
+    while (!stdout().includes('\n')) await new Promise((r) => setTimeout(r, 20));
+    assert.equal(JSON.parse(stdout()).ready, true);
     assert.equal(await client.call('ServerReady', {}), { ready: true });
     client.close();
     child.kill('SIGTERM');
