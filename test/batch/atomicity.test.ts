@@ -1,5 +1,5 @@
 import { spawn } from 'node:child_process';
-import { readdir, readFile } from 'node:fs/promises';
+import { mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
@@ -117,6 +117,32 @@ test('Ctrl-C mid-way: exit 130, interrupted, the target untouched, nothing left 
   assert.match(stderr, /interrupted.*table scores in .* was left as it was/);
   assert.equal(await tableState(), before);
   assert.equal(await leftovers(), []);
+});
+
+test('kill -9 mid-way: the target untouched; the next run removes the dead run\'s scratch directory, not a live one\'s', async () => {
+  const before = await tableState();
+  const tmp = await tempDir('pyml-batch-tmp-');
+  const env = { ...process.env, ...testEnv(), TMPDIR: tmp };
+  const child = spawn(process.execPath, [PYML_BIN, 'batch', image, '--query', good(), '--into', 'scores', '--db', db(), '--keep', 'id,ds', '--batch-rows', '125', '--workers', '2'], {
+    cwd: REPO, env: { ...env, PYML_TEST_SLOW_MS: '400' }, stdio: ['ignore', 'ignore', 'ignore'],
+  });
+  const exited = new Promise<unknown>((resolve) => child.on('exit', resolve));
+  await new Promise((resolve) => setTimeout(resolve, 4000));
+  assert.is(child.exitCode, null, 'still running when killed');
+  child.kill('SIGKILL');
+  await exited;
+  const stale = (await readdir(tmp)).filter((f) => f.startsWith('pyml-batch-scratch-'));
+  assert.is(stale.length, 1, `the killed run's scratch directory is left: ${stale}`);
+  assert.equal(await tableState(), before);
+  // A scratch directory whose owner still runs (this test process) must survive the sweep.
+  const live = join(tmp, 'pyml-batch-scratch-live');
+  await mkdir(live);
+  await writeFile(join(live, 'owner.pid'), `${process.pid}\n`);
+
+  const r = await pyml(['batch', image, '--query', good(), '--into', 'scores', '--db', db(), '--keep', 'id,ds', '--json'], { env: { TMPDIR: tmp } });
+  assert.is(r.code, 0, r.stderr);
+  assert.equal((await readdir(tmp)).filter((f) => f.startsWith('pyml-batch-scratch-')), ['pyml-batch-scratch-live']);
+  await rm(tmp, { recursive: true, force: true });
 });
 
 test.run();

@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
-import { mkdtemp, rm } from 'node:fs/promises';
-import { availableParallelism, tmpdir } from 'node:os';
+import { rm } from 'node:fs/promises';
+import { availableParallelism } from 'node:os';
 import { join, resolve } from 'node:path';
 import { type DuckDBConnection, DuckDBInstance } from '@duckdb/node-api';
 import type { RecordBatch } from 'apache-arrow';
@@ -14,6 +14,7 @@ import { RowWriter } from './row-writer.ts';
 import { TableInserter } from './table-inserter.ts';
 import { type ModelProcesses, startModelProcesses } from './model-processes.ts';
 import { type BatchRange, BatchFailedError, WorkerPool, describeRange } from './worker-pool.ts';
+import { createScratchDir, sweepStaleScratchDirs } from './scratch-dir.ts';
 
 export interface BatchOptions {
   /** The image: an OCI layout directory or a tarball. */
@@ -107,7 +108,8 @@ export async function runBatch(options: BatchOptions): Promise<BatchResult> {
     const dbPath = options.target.kind === 'table' ? options.target.db : options.db;
     const instanceNow = instance = await DuckDBInstance.create(dbPath ? resolve(dbPath) : ':memory:');
     connection = await instance.connect();
-    scratchDir = await mkdtemp(join(tmpdir(), 'pyml-batch-scratch-'));
+    await sweepStaleScratchDirs();
+    scratchDir = await createScratchDir();
     await connection.run(`SET memory_limit = ${quoteString(options.memoryLimit ?? '256MB')}`);
     await connection.run(`SET temp_directory = ${quoteString(join(scratchDir, 'spill'))}`);
     // Return freed memory to the OS sooner, so the process's resident size tracks DuckDB's limit.
