@@ -145,4 +145,19 @@ test('kill -9 mid-way: the target untouched; the next run removes the dead run\'
   await rm(tmp, { recursive: true, force: true });
 });
 
+test('a dataset temp left beside the target by a killed run is removed by the next run; a live run\'s is not', async () => {
+  const dead = spawn('true');
+  await new Promise((resolve) => dead.on('exit', resolve));
+  const deadTemp = join(dir, `.dataset.pyml-${dead.pid}-0123456789ab`);
+  const liveTemp = join(dir, `.dataset.pyml-${process.pid}-0123456789ab`);
+  for (const d of [deadTemp, liveTemp]) {
+    await mkdir(join(d, 'ds=x'), { recursive: true });
+    await writeFile(join(d, 'ds=x', 'data_0.parquet'), 'half written');
+  }
+  const r = await toDataset(good());
+  assert.is(r.code, 0, r.stderr);
+  assert.equal(await leftovers(), [`.dataset.pyml-${process.pid}-0123456789ab`]);
+  await rm(liveTemp, { recursive: true, force: true });
+});
+
 test.run();

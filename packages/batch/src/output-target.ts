@@ -1,8 +1,9 @@
 import { randomBytes } from 'node:crypto';
-import { mkdir, rename, rm, stat } from 'node:fs/promises';
+import { mkdir, readdir, rename, rm, stat } from 'node:fs/promises';
 import { basename, dirname, join, resolve } from 'node:path';
 import type { DuckDBConnection } from '@duckdb/node-api';
 import { quoteIdent, quoteString } from './duckdb-types.ts';
+import { processAlive } from './process-alive.ts';
 
 /** Where `pyml batch` writes: a table of a DuckDB database, or a (Hive-partitioned) Parquet dataset. */
 export type OutputTarget =
@@ -43,7 +44,9 @@ export async function commitOutput(connection: DuckDBConnection, target: OutputT
   }
   const dir = resolve(target.dir);
   await mkdir(dirname(dir), { recursive: true });
-  const temp = join(dirname(dir), `.${basename(dir)}.pyml-${randomBytes(6).toString('hex')}`);
+  await sweepDeadRunsTemps(dir);
+  // Our pid in the name: a later run can tell a killed run's leftovers from a running one's.
+  const temp = join(dirname(dir), `.${basename(dir)}.pyml-${process.pid}-${randomBytes(6).toString('hex')}`);
   try {
     if (target.partitionBy.length) {
       await connection.run(`COPY (${select}) TO ${quoteString(temp)} (FORMAT parquet, PARTITION_BY (${target.partitionBy.map(quoteIdent).join(', ')}))`);
@@ -65,5 +68,15 @@ export async function commitOutput(connection: DuckDBConnection, target: OutputT
   } catch (error) {
     await rm(temp, { recursive: true, force: true });
     throw error;
+  }
+}
+
+/** Removes the temp (and moved-aside) datasets that killed runs left beside `dir`; those of live runs stay. */
+async function sweepDeadRunsTemps(dir: string): Promise<void> {
+  const prefix = `.${basename(dir)}.pyml-`;
+  for (const name of await readdir(dirname(dir)).catch(() => [] as string[])) {
+    if (!name.startsWith(prefix)) continue;
+    const pid = Number(/^(\d+)-/.exec(name.slice(prefix.length))?.[1]);
+    if (Number.isSafeInteger(pid) && pid > 0 && pid !== process.pid && !processAlive(pid)) await rm(join(dirname(dir), name), { recursive: true, force: true });
   }
 }

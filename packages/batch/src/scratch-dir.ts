@@ -1,19 +1,10 @@
 import { mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { processAlive } from './process-alive.ts';
 
 const PREFIX = 'pyml-batch-scratch-';
 const OWNER = 'owner.pid';
-
-/** Whether a process with this id exists (EPERM: it does, as another user's). */
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
 
 /**
  * Removes the scratch directories of earlier runs whose process is gone: a run killed with SIGKILL (or by the OOM
@@ -27,7 +18,7 @@ export async function sweepStaleScratchDirs(parent = tmpdir()): Promise<string[]
     if (!name.startsWith(PREFIX)) continue;
     const dir = join(parent, name);
     const pid = Number((await readFile(join(dir, OWNER), 'utf8').catch(() => '')).trim());
-    if (!Number.isSafeInteger(pid) || pid <= 0 || pid === process.pid || alive(pid)) continue;
+    if (!Number.isSafeInteger(pid) || pid <= 0 || pid === process.pid || processAlive(pid)) continue;
     await rm(dir, { recursive: true, force: true });
     removed.push(dir);
   }
