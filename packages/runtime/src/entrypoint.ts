@@ -116,8 +116,16 @@ async function serveCommand(args: string[]): Promise<number> {
   // A stop request during init has nothing to drain.
   const stopEarly = () => { server.forceShutdown(); process.exit(EXIT.ok); };
   process.once('SIGTERM', stopEarly).once('SIGINT', stopEarly);
+  // Started by `pyml serve` with a lifeline: stdin is a pipe from it, and its end (the parent died, even by SIGKILL)
+  // stops this server like SIGTERM would, instead of leaving an orphan serving on a socket nobody routes to.
+  const lifeline = process.env.PYML_LIFELINE_STDIN === '1';
+  // A parent that went away leaves stdout and stderr broken (EPIPE): nothing can be told there any more, and an
+  // unhandled stream error would go round through the uncaught-exception logger, which writes to stderr again.
+  for (const stream of [process.stdout, process.stderr]) stream.on('error', () => {});
+  if (lifeline) process.stdin.once('end', stopEarly).resume();
   const host = await ModelHost.load({ root: pymlRoot(), logger });
   process.off('SIGTERM', stopEarly).off('SIGINT', stopEarly);
+  if (lifeline) process.stdin.off('end', stopEarly);
   const predictor = AdaptiveBatcher.for(host);
   server.attach(host, predictor);
   logger.info('serving', { socket: resolve(socket), tcp, batching: predictor instanceof AdaptiveBatcher ? predictor.options : false });
@@ -139,6 +147,7 @@ async function serveCommand(args: string[]): Promise<number> {
     };
     process.on('SIGTERM', () => void stop('SIGTERM'));
     process.on('SIGINT', () => void stop('SIGINT'));
+    if (lifeline) process.stdin.once('end', () => void stop('stdin closed: parent gone'));
   });
   process.stdout.write(`${JSON.stringify({ ready: true, socket: resolve(socket), ...(tcp ? { tcp: tcpPort !== undefined ? tcp.replace(/:\d+$/, `:${tcpPort}`) : tcp } : {}), pid: process.pid })}\n`);
   return stopped;

@@ -14,8 +14,10 @@ export class EmbeddedRunner implements ModelRunner {
   async start(launch: ModelLaunch): Promise<ModelProcess> {
     // Cached per digest: only the first start of an image unpacks it.
     const image = 'rootfs' in launch.image ? (launch.image as UnpackedImage) : await unpackImage(launch.image.ref);
-    const cmd = entrypointCommand(image, ['serve', '--socket', launch.socket], launch.env);
-    const child = spawn(cmd.file, cmd.args, { env: cmd.env, cwd: cmd.cwd, stdio: ['ignore', 'pipe', 'pipe'] });
+    // The lifeline: the child's stdin is a pipe from us that nobody writes; when we die (even by SIGKILL) it ends,
+    // and the model server drains and exits instead of living on as an orphan.
+    const cmd = entrypointCommand(image, ['serve', '--socket', launch.socket], { ...launch.env, PYML_LIFELINE_STDIN: '1' });
+    const child = spawn(cmd.file, cmd.args, { env: cmd.env, cwd: cmd.cwd, stdio: ['pipe', 'pipe', 'pipe'] });
     const log = new StartupLog();
     createInterface({ input: child.stderr }).on('line', (line) => { log.add(line); launch.onLog(line); });
     const exited = new Promise<ModelExit>((resolve) => {

@@ -1,0 +1,32 @@
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { buildImages, echoRequest, startServe, v2Client, waitFor } from './fixtures.ts';
+
+/** A model process never outlives `pyml serve`, even when serve is killed with SIGKILL and cannot stop it. */
+
+function running(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+test('kill -9 of pyml serve: its model process notices (its stdin lifeline ends) and exits', async () => {
+  const built = await buildImages(['echo']);
+  try {
+    const served = await startServe([built.images.echo]);
+    const client = v2Client(served.ready.grpc);
+    assert.equal((await client.call('ModelInfer', echoRequest([[5, 0]]))).outputs[0].contents.fp32_contents, [5, 0]);
+    client.close();
+    const modelPid = served.ready.models[0].pid!;
+    assert.ok(running(modelPid));
+    served.child.kill('SIGKILL');
+    await waitFor(`model process ${modelPid} to exit after serve was killed`, () => !running(modelPid), 15_000);
+  } finally {
+    await built.cleanup();
+  }
+});
+
+test.run();
