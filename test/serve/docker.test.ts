@@ -96,4 +96,24 @@ test('stopping serve removes its containers', async () => {
   assert.is(left.length, 0);
 });
 
+test('kill -9 of pyml serve: its containers stop (stdin lifeline) and the next serve on this host removes them', async () => {
+  const socket = join(dir, 'docker.sock');
+  const keeper = await startServe([built.images.echo, '--runner', 'docker'], { DOCKER_HOST: `unix://${socket}` });
+  const doomed = await startServe([built.images.echo, '--runner', 'docker'], { DOCKER_HOST: `unix://${socket}` });
+  const owned = (pid = doomed.ready.pid) => docker.listContainers({ all: true, filters: { label: [`dev.pyml.serve.pid=${pid}`] } });
+  const [container] = await owned();
+  assert.ok(container, 'the doomed serve has a container');
+  assert.is(container.State, 'running');
+  doomed.child.kill('SIGKILL');
+  await waitFor('the orphaned container to stop', async () => (await owned()).every((c) => c.State !== 'running'), 30_000);
+  const next = await startServe([built.images.echo, '--runner', 'docker'], { DOCKER_HOST: `unix://${socket}` });
+  try {
+    assert.equal(await owned(), [], 'the orphan was removed');
+    assert.equal((await owned(keeper.ready.pid)).map((c) => c.State), ['running'], 'a live serve\'s container is left alone');
+  } finally {
+    await next.stop();
+    await keeper.stop();
+  }
+});
+
 test.run();

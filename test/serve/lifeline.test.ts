@@ -1,17 +1,9 @@
+import { processAlive } from '@pyml/launcher/process-alive';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { buildImages, echoRequest, startServe, v2Client, waitFor } from './fixtures.ts';
 
 /** A model process never outlives `pyml serve`, even when serve is killed with SIGKILL and cannot stop it. */
-
-function running(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 test('kill -9 of pyml serve: its model process notices (its stdin lifeline ends) and exits', async () => {
   const built = await buildImages(['echo']);
@@ -21,9 +13,9 @@ test('kill -9 of pyml serve: its model process notices (its stdin lifeline ends)
     assert.equal((await client.call('ModelInfer', echoRequest([[5, 0]]))).outputs[0].contents.fp32_contents, [5, 0]);
     client.close();
     const modelPid = served.ready.models[0].pid!;
-    assert.ok(running(modelPid));
+    assert.ok(processAlive(modelPid));
     served.child.kill('SIGKILL');
-    await waitFor(`model process ${modelPid} to exit after serve was killed`, () => !running(modelPid), 15_000);
+    await waitFor(`model process ${modelPid} to exit after serve was killed`, () => !processAlive(modelPid), 15_000);
   } finally {
     await built.cleanup();
   }

@@ -1,7 +1,7 @@
 import { mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { processAlive } from './process-alive.ts';
+import { processAlive } from '@pyml/launcher/process-alive';
 
 const PREFIX = 'pyml-batch-scratch-';
 const OWNER = 'owner.pid';

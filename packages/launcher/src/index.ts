@@ -1,2 +1,3 @@
 export * from './unpacked-image.ts';
 export * from './entrypoint-command.ts';
+export * from './process-alive.ts';

@@ -1,10 +1,15 @@
-import { constants } from 'node:os';
+import { constants, hostname } from 'node:os';
 import { basename, dirname } from 'node:path';
 import { PassThrough } from 'node:stream';
 import { createInterface } from 'node:readline';
 import Docker from 'dockerode';
+import { processAlive } from '@pyml/launcher/process-alive';
 import { imageTarStream } from './image-tar-stream.ts';
 import { type ModelExit, type ModelLaunch, type ModelProcess, type ModelRunner, ModelStartError, StartupLog, waitForReadyLine } from './model-runner.ts';
+
+/** Which serve process started a container, and on which host: what the orphan sweep goes by. */
+const OWNER_HOST = 'dev.pyml.serve.host';
+const OWNER_PID = 'dev.pyml.serve.pid';
 
 /** Where the socket directory is mounted in the container. */
 const SOCKET_MOUNT = '/run/pyml-serve';
@@ -27,6 +32,7 @@ export class DockerRunner implements ModelRunner {
   readonly docker: Docker;
   private readonly loaded = new Map<string, Promise<void>>();
   private readonly containers = new Set<Docker.Container>();
+  private swept?: Promise<void>;
 
   constructor(opts: DockerRunnerOptions = {}) {
     const host = process.env.DOCKER_HOST;
@@ -68,12 +74,16 @@ export class DockerRunner implements ModelRunner {
     } catch (error) {
       throw new ModelStartError(`cannot load image ${image.ref} into the Docker engine: ${(error as Error).message}`);
     }
+    await (this.swept ??= this.sweepOrphans());
     const inContainer = `${SOCKET_MOUNT}/${basename(launch.socket)}`;
     const container = await this.docker.createContainer({
       Image: image.configDigest,
       Cmd: ['serve', '--socket', inContainer],
-      Env: Object.entries(launch.env).map(([k, v]) => `${k}=${v}`),
-      Labels: { 'dev.pyml.serve.model': launch.name },
+      // The lifeline, as for the embedded runner: stdin stays attached to this process, and when the attach ends
+      // (serve died, even by SIGKILL) the engine closes it (StdinOnce) and the model server drains and exits.
+      Env: Object.entries({ ...launch.env, PYML_LIFELINE_STDIN: '1' }).map(([k, v]) => `${k}=${v}`),
+      OpenStdin: true, StdinOnce: true, AttachStdin: true,
+      Labels: { 'dev.pyml.serve.model': launch.name, [OWNER_HOST]: hostname(), [OWNER_PID]: String(process.pid) },
       // Run as serve's own user when that is not root, so the 0600 socket it creates is one serve can open.
       ...(process.getuid && process.getuid() !== 0 ? { User: `${process.getuid()}:${process.getgid!()}` } : {}),
       AttachStdout: true, AttachStderr: true,
@@ -82,7 +92,7 @@ export class DockerRunner implements ModelRunner {
     this.containers.add(container);
     const stdout = new PassThrough();
     const stderr = new PassThrough();
-    const attached = await container.attach({ stream: true, stdout: true, stderr: true });
+    const attached = await container.attach({ stream: true, stdin: true, stdout: true, stderr: true, hijack: true });
     this.docker.modem.demuxStream(attached, stdout, stderr);
     attached.on('end', () => { stdout.end(); stderr.end(); });
     const log = new StartupLog();
@@ -112,6 +122,20 @@ export class DockerRunner implements ModelRunner {
       kill: () => { void container.kill().catch(() => {}); },
       describeExit: ({ code, signal }) => `model container ${signal ? `was killed by ${signal}` : `exited with code ${code}`} before it was ready`,
     });
+  }
+
+  /**
+   * Removes the containers that a killed `pyml serve` on this host left behind (their lifeline has stopped them; a
+   * container whose owner process still runs, or that another host's serve started, is left alone).
+   */
+  private async sweepOrphans(): Promise<void> {
+    const host = hostname();
+    const containers = await this.docker.listContainers({ all: true, filters: { label: [`${OWNER_HOST}=${host}`] } }).catch(() => []);
+    await Promise.all(containers.map(async (c) => {
+      const pid = Number(c.Labels[OWNER_PID]);
+      if (!Number.isSafeInteger(pid) || pid <= 0 || pid === process.pid || processAlive(pid)) return;
+      await this.docker.getContainer(c.Id).remove({ force: true }).catch(() => {});
+    }));
   }
 
   /** Removes containers still running (the service is stopping). */
