@@ -89,6 +89,12 @@ test('pyml serve: bad command lines exit 2 with the reason; two images with one 
   const runner = await pyml(['serve', built.images.iris, '--runner', 'k8s']);
   assert.is(runner.code, 2);
   assert.match(runner.stderr, /--runner must be embedded or docker/);
+  const start = await pyml(['serve', built.images.iris, '--start', 'lazy']);
+  assert.is(start.code, 2);
+  assert.match(start.stderr, /--start must be on-demand or eager, got 'lazy'/);
+  const idle = await pyml(['serve', built.images.iris, '--start', 'eager', '--idle-timeout-s', '60']);
+  assert.is(idle.code, 2);
+  assert.match(idle.stderr, /--idle-timeout-s needs --start on-demand/);
   const twice = await pyml(['serve', built.images.iris, `${built.images.iris}.tar`, '--grpc', '127.0.0.1:0', '--http', '127.0.0.1:0']);
   assert.is(twice.code, 1);
   assert.match(twice.stderr, /two models are called 'iris'/);
