@@ -70,6 +70,8 @@ test('the first call to a model whose init fails gets UNAVAILABLE with the init 
 test('unused for the idle timeout, a model is stopped and back to idle; its next call starts it again', async () => {
   const before = echoChildren();
   assert.is(before.length, 1);
+  // Readiness never flaps through the stop and the next start: calls would wait for the start in any case.
+  const watch = client.watch('echo');
   await waitFor('echo to be stopped for idleness', () => echoChildren().length === 0 && /"msg":"model stopped for idleness".*"model":"echo"/.test(served.stderr()), 10_000);
   assert.equal(await client.call('ModelReady', { name: 'echo', version: '' }), { ready: true });
   assert.match((await http(served.ready.http, '/metrics')).text, /pyml_model_running\{model="echo"\} 0/);
@@ -82,6 +84,8 @@ test('unused for the idle timeout, a model is stopped and back to idle; its next
   assert.is.not(after[0].trim().split(/\s+/)[0], before[0].trim().split(/\s+/)[0], 'a new process');
   assert.is(count(served.stderr(), /"msg":"model ready".*"model":"echo"/), 2);
   assert.not.match(served.stderr(), /"msg":"model process died".*"model":"echo"/, 'an idle stop is not a crash');
+  assert.equal(watch.received, ['SERVING']);
+  watch.cancel();
 });
 
 test('after another idle stop, concurrent calls start it once more', async () => {

@@ -44,6 +44,11 @@ export class SupervisedModel extends ModelEndpoint {
     return this.process?.pid;
   }
 
+  /** On demand, a start (after idle, or an idle stop on its way back) is servable too: calls wait for it. */
+  override get servable(): boolean {
+    return super.servable || (this.opts.onDemand === true && this.state === 'starting' && this.error === undefined);
+  }
+
   start(): Promise<void> {
     if (this.opts.onDemand) {
       this.state = 'idle';
