@@ -2,7 +2,7 @@ import { Metadata, status } from '@grpc/grpc-js';
 import { readModelName } from '@pyml/runtime/oip/codec';
 import type { ModelEndpoint } from './model-endpoint.ts';
 import type { Protocol, ServiceMetrics } from './metrics.ts';
-import { RpcFailure } from './rpc-failure.ts';
+import { RpcFailure, asRpcFailure } from './rpc-failure.ts';
 
 const CODE_NAMES = Object.fromEntries(Object.entries(status).filter(([, v]) => typeof v === 'number').map(([k, v]) => [v, k])) as Record<number, string>;
 
@@ -72,7 +72,7 @@ export class ModelRouter {
 
   /** Counts a failed call (and its latency, for a known model) and returns it as an RpcFailure. */
   private failed(error: unknown, label: string, protocol: Protocol, started: bigint): RpcFailure {
-    const failure = error instanceof RpcFailure ? error : new RpcFailure(status.INTERNAL, `internal error: ${(error as Error).message}`);
+    const failure = asRpcFailure(error);
     // Unknown names are not counted per model: a client could make up unbounded label values.
     if (failure.code !== status.NOT_FOUND || this.models.has(label)) this.metrics.errors.inc({ model: label, protocol, code: CODE_NAMES[failure.code] ?? String(failure.code) });
     if (this.models.has(label)) this.seriesOf(label, protocol).latency.observe(Number(process.hrtime.bigint() - started) / 1e9);

@@ -12,6 +12,11 @@ export class RpcFailure extends Error {
   }
 }
 
+/** Any error as an RpcFailure: ours as they are, anything else INTERNAL (a bug here, not the caller's fault). */
+export function asRpcFailure(error: unknown): RpcFailure {
+  return error instanceof RpcFailure ? error : new RpcFailure(status.INTERNAL, `internal error: ${(error as Error).message}`);
+}
+
 /** gRPC status → HTTP status for the REST front end (as KServe/Triton map them). */
 export function httpStatusFor(code: status): number {
   switch (code) {
