@@ -205,10 +205,6 @@ export class InferenceServer {
         cb(null, health);
       },
       Watch: (call: ServerWritableStream<{ service: string }, number>) => {
-        if (this.draining) {
-          call.write(HealthStatus.NOT_SERVING);
-          return call.end();
-        }
         this.watches.add(call as ServerWritableStream<unknown, unknown>, call.request.service, (health) => health);
       },
     };

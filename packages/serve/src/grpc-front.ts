@@ -9,13 +9,13 @@ import { HEALTH_SERVICE, INFERENCE_SERVICE } from '@pyml/runtime/oip/service';
 import { RUNTIME_VERSION } from '@pyml/runtime/version';
 import type { ModelRouter } from './model-router.ts';
 import { rawHealthService, rawInferenceService } from './raw-service.ts';
-import { RpcFailure } from './rpc-failure.ts';
+import { type RpcFailure, asRpcFailure } from './rpc-failure.ts';
 
 type Call = ServerUnaryCall<Buffer, Buffer>;
 type Callback = sendUnaryData<Buffer>;
 
 function failure(error: unknown): ReturnType<RpcFailure['toServiceError']> {
-  return (error instanceof RpcFailure ? error : new RpcFailure(status.INTERNAL, `internal error: ${(error as Error).message}`)).toServiceError();
+  return asRpcFailure(error).toServiceError();
 }
 
 function answer(cb: Callback, work: () => Buffer | Promise<Buffer>): void {
@@ -110,10 +110,6 @@ export class GrpcFront {
         } catch (error) {
           call.emit('error', { code: status.INVALID_ARGUMENT, details: `bad HealthCheckRequest: ${(error as Error).message}` });
           return;
-        }
-        if (this.closing) {
-          call.write(encodeHealthCheckResponse(HealthStatus.NOT_SERVING));
-          return call.end();
         }
         this.watches.add(call as ServerWritableStream<unknown, unknown>, service, encodeHealthCheckResponse);
       },

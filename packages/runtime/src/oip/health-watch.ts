@@ -19,6 +19,8 @@ interface Watch {
  */
 export class HealthWatches {
   private readonly watches = new Set<Watch>();
+  /** After `endAll`: a new watch gets the status at once and is ended too. */
+  private ended = false;
 
   /** `statusOf(service)`: SERVING, NOT_SERVING, or SERVICE_UNKNOWN for a service this server does not know. */
   constructor(private readonly statusOf: (service: string) => Status) {}
@@ -30,6 +32,11 @@ export class HealthWatches {
   /** Starts a watch on `call` for `service`; `encode` turns a status into what `call.write` takes. */
   add(call: ServerWritableStream<unknown, unknown>, service: string, encode: (status: Status) => unknown): void {
     const watch: Watch = { service, call, encode };
+    if (this.ended) {
+      this.send(watch);
+      call.end();
+      return;
+    }
     this.watches.add(watch);
     const forget = () => this.watches.delete(watch);
     call.once('cancelled', forget);
@@ -44,6 +51,7 @@ export class HealthWatches {
 
   /** Sends each watch its status as it is now (a draining server's: NOT_SERVING), then ends them all with OK. */
   endAll(): void {
+    this.ended = true;
     this.changed();
     for (const watch of [...this.watches]) {
       this.watches.delete(watch);
