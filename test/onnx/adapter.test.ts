@@ -4,7 +4,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import * as ort from 'onnxruntime-node';
 import { tensor, type Tensor, type InitContext } from '@pyml/contract';
-import onnxAdapterFactory, { createOnnxAdapter, type OnnxAdapter } from '@pyml/plugin-onnx/adapter';
+import onnxAdapterFactory, { createOnnxAdapter } from '@pyml/plugin-onnx/adapter';
 import OnnxPassThroughModel from '@pyml/plugin-onnx/default-model';
 import { IRIS_DIR, adapterEnv, identityGraph, tempDir, writeModel, zipMapGraph, ML_OPSETS, OnnxDataType, silentLogger } from './helpers.ts';
 

@@ -1,7 +1,7 @@
 import { status } from '@grpc/grpc-js';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { type Served, type V2Client, buildImages, callError, echoRequest, http, startServe, v2Client, waitFor } from './fixtures.ts';
+import { type Served, type V2Client, buildImages, echoRequest, http, startServe, v2Client, waitFor } from './fixtures.ts';
 
 /** A model process killed with SIGKILL under load: in-flight calls fail fast, the model comes back, others serve on. */
 

@@ -2,7 +2,6 @@ import { chmod, mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Logger } from '@pyml/contract';
-import { EmbeddedRunner } from './embedded-runner.ts';
 import { ExternalModel } from './external-model.ts';
 import { GrpcFront } from './grpc-front.ts';
 import { HttpFront } from './http-front.ts';
