@@ -1,9 +1,9 @@
 import { randomBytes } from 'node:crypto';
-import { mkdir, readdir, rename, rm, stat } from 'node:fs/promises';
+import { mkdir, rename, rm, stat } from 'node:fs/promises';
 import { basename, dirname, join, resolve } from 'node:path';
 import type { DuckDBConnection } from '@duckdb/node-api';
 import { quoteIdent, quoteString } from './duckdb-types.ts';
-import { processAlive } from '@pyml/launcher/process-alive';
+import { ownedPrefix, removeDeadRunsLeftovers } from './dead-runs-leftovers.ts';
 
 /** Where `pyml batch` writes: a table of a DuckDB database, or a (Hive-partitioned) Parquet dataset. */
 export type OutputTarget =
@@ -44,9 +44,10 @@ export async function commitOutput(connection: DuckDBConnection, target: OutputT
   }
   const dir = resolve(target.dir);
   await mkdir(dirname(dir), { recursive: true });
-  await sweepDeadRunsTemps(dir);
-  // Our pid in the name: a later run can tell a killed run's leftovers from a running one's.
-  const temp = join(dirname(dir), `.${basename(dir)}.pyml-${process.pid}-${randomBytes(6).toString('hex')}`);
+  // Temp (and moved-aside) datasets that killed runs left beside the target go first; ours carries our pid.
+  const prefix = `.${basename(dir)}.pyml-`;
+  await removeDeadRunsLeftovers(dirname(dir), prefix);
+  const temp = join(dirname(dir), `${ownedPrefix(prefix)}${randomBytes(6).toString('hex')}`);
   try {
     if (target.partitionBy.length) {
       await connection.run(`COPY (${select}) TO ${quoteString(temp)} (FORMAT parquet, PARTITION_BY (${target.partitionBy.map(quoteIdent).join(', ')}))`);
@@ -68,15 +69,5 @@ export async function commitOutput(connection: DuckDBConnection, target: OutputT
   } catch (error) {
     await rm(temp, { recursive: true, force: true });
     throw error;
-  }
-}
-
-/** Removes the temp (and moved-aside) datasets that killed runs left beside `dir`; those of live runs stay. */
-async function sweepDeadRunsTemps(dir: string): Promise<void> {
-  const prefix = `.${basename(dir)}.pyml-`;
-  for (const name of await readdir(dirname(dir)).catch(() => [] as string[])) {
-    if (!name.startsWith(prefix)) continue;
-    const pid = Number(/^(\d+)-/.exec(name.slice(prefix.length))?.[1]);
-    if (Number.isSafeInteger(pid) && pid > 0 && pid !== process.pid && !processAlive(pid)) await rm(join(dirname(dir), name), { recursive: true, force: true });
   }
 }

@@ -1,33 +1,16 @@
-import { mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { processAlive } from '@pyml/launcher/process-alive';
+import { ownedPrefix, removeDeadRunsLeftovers } from './dead-runs-leftovers.ts';
 
 const PREFIX = 'pyml-batch-scratch-';
-const OWNER = 'owner.pid';
 
-/**
- * Removes the scratch directories of earlier runs whose process is gone: a run killed with SIGKILL (or by the OOM
- * killer) cannot clean up after itself, and its DuckDB spill files may be large. A directory without an owner file,
- * or whose owner still runs, is left alone.
- */
-export async function sweepStaleScratchDirs(parent = tmpdir()): Promise<string[]> {
-  const removed: string[] = [];
-  const entries = await readdir(parent).catch(() => [] as string[]);
-  for (const name of entries) {
-    if (!name.startsWith(PREFIX)) continue;
-    const dir = join(parent, name);
-    const pid = Number((await readFile(join(dir, OWNER), 'utf8').catch(() => '')).trim());
-    if (!Number.isSafeInteger(pid) || pid <= 0 || pid === process.pid || processAlive(pid)) continue;
-    await rm(dir, { recursive: true, force: true });
-    removed.push(dir);
-  }
-  return removed;
+/** Removes the scratch directories that killed runs left (their DuckDB spill files may be large). */
+export function sweepStaleScratchDirs(parent = tmpdir()): Promise<void> {
+  return removeDeadRunsLeftovers(parent, PREFIX);
 }
 
-/** A private scratch directory for this run (DuckDB spill files, the scratch database), marked with our pid. */
-export async function createScratchDir(parent = tmpdir()): Promise<string> {
-  const dir = await mkdtemp(join(parent, PREFIX));
-  await writeFile(join(dir, OWNER), `${process.pid}\n`);
-  return dir;
+/** A private scratch directory for this run (DuckDB spill files, the scratch database), named with our pid. */
+export function createScratchDir(parent = tmpdir()): Promise<string> {
+  return mkdtemp(join(parent, ownedPrefix(PREFIX)));
 }
