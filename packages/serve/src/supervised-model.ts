@@ -65,7 +65,6 @@ export class SupervisedModel extends ModelEndpoint {
   private supervise(): Promise<void> {
     if (this.supervising) return Promise.resolve();
     this.supervising = true;
-    this.state = 'starting';
     return new Promise((firstSettled) => void this.loop(firstSettled).finally(() => { this.supervising = false; }));
   }
 
