@@ -205,7 +205,7 @@ export class InferenceServer {
         cb(null, health);
       },
       Watch: (call: ServerWritableStream<{ service: string }, number>) => {
-        this.watches.add(call as ServerWritableStream<unknown, unknown>, call.request.service, (health) => health);
+        this.watches.add(call, call.request.service, (health) => health);
       },
     };
   }

@@ -1,70 +1,142 @@
-import {
-  Server, ServerCredentials, status, type sendUnaryData, type ServerUnaryCall, type ServerWritableStream, type UntypedServiceImplementation,
-} from '@grpc/grpc-js';
+import http2, { type Http2Server, type IncomingHttpHeaders, type ServerHttp2Session, type ServerHttp2Stream } from 'node:http2';
+import { status } from '@grpc/grpc-js';
 import {
   HealthStatus, decodeHealthCheckRequest, decodeModelRef, encodeFlag, encodeHealthCheckResponse, encodeServerMetadata,
 } from '@pyml/runtime/oip/codec';
-import { HealthWatches } from '@pyml/runtime/oip/health-watch';
+import { HealthWatches, type WatchCall } from '@pyml/runtime/oip/health-watch';
 import { HEALTH_SERVICE, INFERENCE_SERVICE } from '@pyml/runtime/oip/service';
 import { RUNTIME_VERSION } from '@pyml/runtime/version';
+import { GRPC_CONTENT_TYPE, UnaryMessage, frame, parseTimeout, statusHeaders } from './grpc-wire.ts';
 import type { ModelRouter } from './model-router.ts';
-import { rawHealthService, rawInferenceService } from './raw-service.ts';
-import { type RpcFailure, asRpcFailure } from './rpc-failure.ts';
+import { HEALTH_CHECK_PATH, methodPath } from './raw-service.ts';
+import { RpcFailure, asRpcFailure } from './rpc-failure.ts';
 
-type Call = ServerUnaryCall<Buffer, Buffer>;
-type Callback = sendUnaryData<Buffer>;
+/** A unary method: the request message's bytes and the caller's deadline (ms since the epoch) in, the response's out. */
+type Unary = (request: Buffer, deadline: number | undefined) => Buffer | Promise<Buffer>;
 
-function failure(error: unknown): ReturnType<RpcFailure['toServiceError']> {
-  return asRpcFailure(error).toServiceError();
-}
-
-function answer(cb: Callback, work: () => Buffer | Promise<Buffer>): void {
-  Promise.resolve().then(work).then((response) => cb(null, response), (error: unknown) => cb(failure(error)));
-}
+const WATCH_PATH = `/${HEALTH_SERVICE}/Watch`;
+/** Flow-control windows: a multi-MiB tensor should not wait on a WINDOW_UPDATE per 64 KiB. */
+const STREAM_WINDOW = 4 << 20;
+const SESSION_WINDOW = 32 << 20;
 
 /**
- * The service's gRPC front end: the V2 inference service and grpc.health.v1 over raw bytes. Requests for a model
- * go to its socket untouched; the service-level calls (live, ready, server metadata, health) are answered here.
+ * The service's gRPC front end: the V2 inference service and grpc.health.v1, served on node:http2 with the gRPC
+ * framing of grpc-wire.ts. ModelInfer's bytes go to the model's socket untouched (the router reads only field 1,
+ * the model's name); the service-level calls (live, ready, server metadata, health) are answered here.
  */
 export class GrpcFront {
-  private readonly server: Server;
+  private readonly servers: Http2Server[] = [];
+  private readonly sessions = new Set<ServerHttp2Session>();
   private readonly watches = new HealthWatches((service) => this.healthOf(service));
   private readonly unfollow: (() => void)[];
+  private readonly unary: Map<string, Unary>;
   private closing = false;
 
-  constructor(private readonly router: ModelRouter, maxMessageBytes: number) {
-    // Channelz bookkeeping costs per call and nothing here reads it.
-    this.server = new Server({ 'grpc.max_receive_message_length': maxMessageBytes, 'grpc.max_send_message_length': maxMessageBytes, 'grpc.enable_channelz': 0 });
-    this.server.addService(rawInferenceService, this.inference());
-    this.server.addService(rawHealthService, this.health());
+  constructor(private readonly router: ModelRouter, private readonly maxMessageBytes: number) {
+    this.unary = this.unaryMethods();
     this.unfollow = router.endpoints.map((e) => e.follow(() => this.watches.changed()));
   }
 
-  /** Binds HOST:PORT (port 0 picks one) or unix:PATH; returns the bound port. */
+  /** Binds HOST:PORT (port 0 picks one; [v6]:PORT) or unix:PATH; returns the bound port (0 for a socket). */
   listen(address: string): Promise<number> {
+    const server = http2.createServer({
+      settings: { initialWindowSize: STREAM_WINDOW, maxHeaderListSize: 64 << 10 },
+      // Counted in MB: messages up to the limit, many at once, must not trip nghttp2's memory guard.
+      maxSessionMemory: Math.max(64, Math.ceil((this.maxMessageBytes * 4) / 1e6)),
+    });
+    server.on('session', (session) => this.track(session));
+    server.on('stream', (stream, headers) => this.serve(stream, headers));
+    const unix = address.startsWith('unix:') ? address.slice('unix:'.length) : undefined;
+    const at = unix ? undefined : /^\[?([^\]]*)\]?:(\d+)$/.exec(address);
+    if (!unix && !at) return Promise.reject(new Error(`cannot listen for gRPC on ${address}: expected HOST:PORT or unix:PATH`));
     return new Promise((resolve, reject) => {
-      this.server.bindAsync(address, ServerCredentials.createInsecure(), (error, port) => (error ? reject(new Error(`cannot listen for gRPC on ${address}: ${error.message}`)) : resolve(port)));
+      server.once('error', (error) => reject(new Error(`cannot listen for gRPC on ${address}: ${error.message}`)));
+      const bound = () => {
+        this.servers.push(server);
+        const where = server.address();
+        resolve(typeof where === 'object' && where ? where.port : 0);
+      };
+      if (unix) server.listen(unix, bound);
+      else server.listen(Number(at![2]), at![1], bound);
     });
   }
 
-  close(graceMs: number): Promise<void> {
-    // Watchers hear NOT_SERVING, then their calls end: shutdown waits for every open call.
+  /** Drains: watchers hear NOT_SERVING and end, new calls are refused, calls in flight finish (for up to `graceMs`). */
+  async close(graceMs: number): Promise<void> {
     this.closing = true;
     for (const stop of this.unfollow) stop();
     this.watches.endAll();
-    return new Promise((resolve) => {
-      const timer = setTimeout(() => { this.server.forceShutdown(); resolve(); }, graceMs);
-      this.server.tryShutdown(() => { clearTimeout(timer); resolve(); });
+    const closed = this.servers.map((server) => new Promise<void>((resolve) => server.close(() => resolve())));
+    // GOAWAY: clients stop sending new calls on these connections; each closes when its last call ends.
+    for (const session of this.sessions) session.close();
+    let timer: NodeJS.Timeout | undefined;
+    const grace = new Promise<void>((resolve) => { timer = setTimeout(resolve, graceMs); });
+    await Promise.race([Promise.all(closed), grace]);
+    clearTimeout(timer);
+    for (const session of this.sessions) session.destroy();
+    await Promise.all(closed);
+  }
+
+  private track(session: ServerHttp2Session): void {
+    this.sessions.add(session);
+    session.on('close', () => this.sessions.delete(session));
+    // A peer's protocol error ends its connection, never the service.
+    session.on('error', () => session.destroy());
+    session.setLocalWindowSize(SESSION_WINDOW);
+    if (this.closing) session.close();
+  }
+
+  private serve(stream: ServerHttp2Stream, headers: IncomingHttpHeaders): void {
+    stream.on('error', () => {});
+    if (headers[':method'] !== 'POST') return void stream.respond({ ':status': 405, allow: 'POST' }, { endStream: true });
+    const contentType = String(headers['content-type'] ?? '');
+    if (!contentType.startsWith(GRPC_CONTENT_TYPE)) return void stream.respond({ ':status': 415 }, { endStream: true });
+    const path = String(headers[':path']);
+    if (this.closing) return fail(stream, new RpcFailure(status.UNAVAILABLE, 'the service is shutting down'));
+    const timeout = parseTimeout(headers['grpc-timeout']);
+    const deadline = timeout === undefined ? undefined : Date.now() + timeout;
+    const body = new UnaryMessage(this.maxMessageBytes, `request to ${path}`);
+    let refused = false;
+    stream.on('data', (chunk: Buffer) => {
+      if (refused) return;
+      try {
+        body.push(chunk);
+      } catch (error) {
+        refused = true;
+        fail(stream, asRpcFailure(error));
+      }
+    });
+    stream.on('end', () => {
+      if (refused) return;
+      let request: Buffer;
+      try {
+        request = body.message(headers['grpc-encoding'] as string | undefined);
+      } catch (error) {
+        return fail(stream, asRpcFailure(error));
+      }
+      if (path === WATCH_PATH) return this.watch(stream, request);
+      const method = this.unary.get(path);
+      if (!method) return fail(stream, new RpcFailure(status.UNIMPLEMENTED, `this service has no method ${path}`));
+      // Plain promise callbacks: the hot path (ModelInfer) takes no extra turns.
+      let result: Buffer | Promise<Buffer>;
+      try {
+        result = method(request, deadline);
+      } catch (error) {
+        return fail(stream, asRpcFailure(error));
+      }
+      if (Buffer.isBuffer(result)) succeed(stream, result);
+      else result.then((response) => succeed(stream, response), (error: unknown) => fail(stream, asRpcFailure(error)));
     });
   }
 
-  private inference(): UntypedServiceImplementation {
+  private unaryMethods(): Map<string, Unary> {
     const router = this.router;
-    return {
-      ServerLive: (_call: Call, cb: Callback) => answer(cb, () => encodeFlag(true)),
-      ServerReady: (_call: Call, cb: Callback) => answer(cb, () => encodeFlag(router.allReady)),
-      ModelReady: (call: Call, cb: Callback) => answer(cb, async () => {
-        const ref = decodeModelRef(call.request);
+    return new Map<string, Unary>([
+      [methodPath('ModelInfer'), (request, deadline) => router.infer(request, 'grpc', deadline)],
+      [methodPath('ServerLive'), () => encodeFlag(true)],
+      [methodPath('ServerReady'), () => encodeFlag(router.allReady)],
+      [methodPath('ModelReady'), (request, deadline) => {
+        const ref = decodeModelRef(request);
         let model;
         try {
           model = router.find(ref.name);
@@ -73,16 +145,18 @@ export class GrpcFront {
         }
         if (!model.servable) return encodeFlag(false);
         // The model itself knows its version.
-        return ref.version ? model.call('ModelReady', call.request, router.deadline(call.getDeadline())) : encodeFlag(true);
-      }),
-      ServerMetadata: (_call: Call, cb: Callback) => answer(cb, () => encodeServerMetadata({ name: 'pyml-serve', version: RUNTIME_VERSION, extensions: [] })),
-      ModelMetadata: (call: Call, cb: Callback) => answer(cb, () => {
-        const model = router.find(decodeModelRef(call.request).name);
-        return model.call('ModelMetadata', call.request, router.deadline(call.getDeadline()));
-      }),
-      // The hot path: straight to the router's promise, no extra turn through answer().
-      ModelInfer: (call: Call, cb: Callback) => router.infer(call.request, 'grpc', call.getDeadline() as Date | number).then((response) => cb(null, response), (error: unknown) => cb(failure(error))),
-    };
+        return ref.version ? model.call('ModelReady', request, router.deadline(deadline)) : encodeFlag(true);
+      }],
+      [methodPath('ServerMetadata'), () => encodeServerMetadata({ name: 'pyml-serve', version: RUNTIME_VERSION, extensions: [] })],
+      [methodPath('ModelMetadata'), (request, deadline) => router.find(decodeModelRef(request).name).call('ModelMetadata', request, router.deadline(deadline))],
+      [HEALTH_CHECK_PATH, (request) => {
+        const service = decodeHealthCheckRequest(request).service;
+        const health = this.healthOf(service);
+        // Check on an unknown service is NOT_FOUND (the router's message names the models).
+        if (health === HealthStatus.SERVICE_UNKNOWN) router.find(service);
+        return encodeHealthCheckResponse(health);
+      }],
+    ]);
   }
 
   /** The service as a whole ('' and its two services: all models servable), each model by name; else unknown. */
@@ -94,25 +168,41 @@ export class GrpcFront {
     return up && !this.closing ? HealthStatus.SERVING : HealthStatus.NOT_SERVING;
   }
 
-  private health(): UntypedServiceImplementation {
-    return {
-      Check: (call: Call, cb: Callback) => answer(cb, () => {
-        const service = decodeHealthCheckRequest(call.request).service;
-        const health = this.healthOf(service);
-        // Check on an unknown service is NOT_FOUND (the router's message names the models).
-        if (health === HealthStatus.SERVICE_UNKNOWN) this.router.find(service);
-        return encodeHealthCheckResponse(health);
-      }),
-      Watch: (call: ServerWritableStream<Buffer, Buffer>) => {
-        let service: string;
-        try {
-          service = decodeHealthCheckRequest(call.request).service;
-        } catch (error) {
-          call.emit('error', { code: status.INVALID_ARGUMENT, details: `bad HealthCheckRequest: ${(error as Error).message}` });
-          return;
-        }
-        this.watches.add(call as ServerWritableStream<unknown, unknown>, service, encodeHealthCheckResponse);
+  private watch(stream: ServerHttp2Stream, request: Buffer): void {
+    let service: string;
+    try {
+      service = decodeHealthCheckRequest(request).service;
+    } catch (error) {
+      return fail(stream, new RpcFailure(status.INVALID_ARGUMENT, `bad HealthCheckRequest: ${(error as Error).message}`));
+    }
+    stream.respond({ ':status': 200, 'content-type': GRPC_CONTENT_TYPE }, { waitForTrailers: true });
+    stream.once('wantTrailers', () => stream.sendTrailers(statusHeaders(status.OK, '')));
+    const call: WatchCall = {
+      get cancelled() {
+        return stream.destroyed || stream.closed;
       },
+      write: (message) => stream.write(frame(message as Buffer)),
+      end: () => stream.end(),
+      // A stream that closes before its end was the client going away: the watch is forgotten either way.
+      once: (_event, listener) => stream.once('close', listener),
     };
+    this.watches.add(call, service, encodeHealthCheckResponse);
   }
+}
+
+function succeed(stream: ServerHttp2Stream, response: Buffer): void {
+  if (stream.destroyed || stream.closed) return;
+  stream.respond({ ':status': 200, 'content-type': GRPC_CONTENT_TYPE }, { waitForTrailers: true });
+  stream.once('wantTrailers', () => stream.sendTrailers(statusHeaders(status.OK, '')));
+  stream.end(frame(response));
+}
+
+/** Answers "trailers-only": the status (and any trailer metadata, e.g. the model's `pyml-tensor`) in the headers. */
+function fail(stream: ServerHttp2Stream, failure: RpcFailure): void {
+  if (stream.destroyed || stream.closed) return;
+  if (stream.headersSent) {
+    stream.close(http2.constants.NGHTTP2_INTERNAL_ERROR);
+    return;
+  }
+  stream.respond({ ':status': 200, 'content-type': GRPC_CONTENT_TYPE, ...statusHeaders(failure.code, failure.message, failure.metadata) }, { endStream: true });
 }

@@ -1,12 +1,19 @@
-import type { ServerWritableStream } from '@grpc/grpc-js';
 import { HealthStatus } from './codec.ts';
 
 type Status = (typeof HealthStatus)[keyof typeof HealthStatus];
 
+/** What a watch writes to: a grpc-js server-streaming call, or the service front's own HTTP/2 stream. */
+export interface WatchCall {
+  readonly cancelled: boolean;
+  write(message: unknown): unknown;
+  end(): unknown;
+  once(event: 'cancelled' | 'close' | 'error', listener: () => void): unknown;
+}
+
 interface Watch {
   service: string;
   last?: Status;
-  call: ServerWritableStream<unknown, unknown>;
+  call: WatchCall;
   encode(status: Status): unknown;
 }
 
@@ -30,7 +37,7 @@ export class HealthWatches {
   }
 
   /** Starts a watch on `call` for `service`; `encode` turns a status into what `call.write` takes. */
-  add(call: ServerWritableStream<unknown, unknown>, service: string, encode: (status: Status) => unknown): void {
+  add(call: WatchCall, service: string, encode: (status: Status) => unknown): void {
     const watch: Watch = { service, call, encode };
     if (this.ended) {
       this.send(watch);
