@@ -1,4 +1,5 @@
-import { Client, Metadata, type StatusObject, credentials, status } from '@grpc/grpc-js';
+import { Metadata, status } from '@grpc/grpc-js';
+import { type CallHandle, ModelConnection } from './model-connection.ts';
 import { methodPath, type InferenceMethod } from './raw-service.ts';
 import { RpcFailure } from './rpc-failure.ts';
 
@@ -13,15 +14,12 @@ export interface EndpointOptions {
 }
 
 interface InFlight {
-  call?: ChannelCall;
+  call?: CallHandle;
   fail(error: RpcFailure): void;
 }
 
-type Channel = ReturnType<Client['getChannel']>;
-type ChannelCall = ReturnType<Channel['createCall']>;
-
 /**
- * A model as the router sees it: a name, a state, and a gRPC channel to its Unix socket that forwards message
+ * A model as the router sees it: a name, a state, and a connection to its Unix socket that forwards message
  * bytes untouched. Subclasses decide where the socket comes from (a supervised process, or an external endpoint).
  * When the model goes away, every call in flight fails at once with UNAVAILABLE instead of waiting for its deadline.
  */
@@ -29,7 +27,7 @@ export abstract class ModelEndpoint {
   private current: ModelState = 'starting';
   /** Why the model is not ready (init error, crash), kept until it is ready again. */
   error?: string;
-  private client?: Client;
+  private connection?: ModelConnection;
   private readonly inFlight = new Set<InFlight>();
   /** Calls waiting for a start to finish, told of every state change. */
   private readonly waiters = new Set<() => void>();
@@ -62,7 +60,7 @@ export abstract class ModelEndpoint {
   }
 
   get ready(): boolean {
-    return this.state === 'ready' && this.client !== undefined;
+    return this.state === 'ready' && this.connection !== undefined;
   }
 
   /** What readiness reports say: running and connected, or idle (a call starts it and waits for it). */
@@ -104,25 +102,17 @@ export abstract class ModelEndpoint {
   }
 
   protected connect(socket: string): void {
-    this.client?.close();
-    this.client = new Client(`unix:${socket}`, credentials.createInsecure(), {
-      'grpc.max_receive_message_length': this.options.maxMessageBytes,
-      'grpc.max_send_message_length': this.options.maxMessageBytes,
-      // One local connection: no DNS, no proxy, reconnect at once after a restart.
-      'grpc.enable_http_proxy': 0,
-      'grpc.enable_channelz': 0,
-      'grpc.initial_reconnect_backoff_ms': 50,
-      'grpc.max_reconnect_backoff_ms': 1000,
-    });
+    this.connection?.close();
+    this.connection = new ModelConnection(socket, { maxMessageBytes: this.options.maxMessageBytes });
   }
 
-  /** The model went away: fail what is in flight now, and drop the channel. */
+  /** The model went away: fail what is in flight now, and drop the connection. */
   protected disconnect(reason: string): void {
-    const client = this.client;
-    this.client = undefined;
+    const connection = this.connection;
+    this.connection = undefined;
     const failure = new RpcFailure(status.UNAVAILABLE, `model '${this.name}' ${reason}`);
     for (const pending of [...this.inFlight]) pending.fail(failure);
-    client?.close();
+    connection?.close();
   }
 
   /** Forwards one unary call's bytes to the model, with a deadline. */
@@ -130,10 +120,10 @@ export abstract class ModelEndpoint {
     if (method === 'ModelInfer' && this.activeCalls >= this.options.maxConcurrency) {
       return Promise.reject(new RpcFailure(status.RESOURCE_EXHAUSTED, `model '${this.name}' has ${this.activeCalls} requests in flight, its limit (--max-concurrency ${this.options.maxConcurrency}); retry later`));
     }
-    const client = this.client;
+    const connection = this.connection;
     // A model that is idle or on its first start is waited for (and started); one that crashed fails fast.
     if (this.state === 'idle' || this.state === 'starting') return this.whenStarted(deadline).then(() => this.call(method, request, deadline, metadata));
-    if (!client || this.state !== 'ready') return Promise.reject(this.unavailable());
+    if (!connection || this.state !== 'ready') return Promise.reject(this.unavailable());
     return new Promise<Buffer>((resolve, reject) => {
       let settled = false;
       const pending: InFlight = {
@@ -142,50 +132,23 @@ export abstract class ModelEndpoint {
           settled = true;
           this.inFlight.delete(pending);
           this.lastCallAt = Date.now();
-          pending.call?.cancelWithStatus(status.CANCELLED, 'Cancelled on client');
+          pending.call?.cancel(status.CANCELLED, 'Cancelled on client');
           reject(error);
         },
       };
       this.inFlight.add(pending);
-      const done = (error: StatusObject | undefined, response?: Buffer) => {
+      pending.call = connection.call(methodPath(method), request, deadline, metadata ?? new Metadata(), (error, response) => {
         if (settled) return;
         settled = true;
         this.inFlight.delete(pending);
         this.lastCallAt = Date.now();
         if (!error) return resolve(response!);
-        // A connection that broke under the call is the model going away, whatever code grpc-js picked for it.
-        const code = error.code === status.INTERNAL && /RST_STREAM|Connection dropped|socket/i.test(error.details) ? status.UNAVAILABLE : error.code;
+        // A stream the model reset without a status (RST_STREAM) is the model going away too.
+        const code = error.code === status.INTERNAL && /RST_STREAM|without a gRPC status/.test(error.message) ? status.UNAVAILABLE : error.code;
         // The connection can drop before the supervisor hears of the exit: either way the message names the model.
-        const details = code !== status.UNAVAILABLE ? error.details : this.state !== 'ready' ? this.unavailable().message : `model '${this.name}' is unavailable: ${error.details}`;
+        const details = code !== status.UNAVAILABLE ? error.message : this.state !== 'ready' ? this.unavailable().message : `model '${this.name}' is unavailable: ${error.message}`;
         reject(new RpcFailure(code, details, error.metadata));
-      };
-      pending.call = unaryCall(client.getChannel(), methodPath(method), request, metadata ?? new Metadata(), deadline, done);
+      });
     });
   }
-}
-
-/**
- * One unary call of raw bytes on a grpc-js channel, through the channel's own call API (what `Client.makeUnaryRequest`
- * drives underneath, minus its per-call interceptor chain, event emitter and caller-stack Error): the same HTTP/2
- * transport, deadline, status and trailers, for less work per call on the forwarding path.
- */
-function unaryCall(channel: Channel, path: string, request: Buffer, metadata: Metadata, deadline: Date, done: (error: StatusObject | undefined, response?: Buffer) => void): ChannelCall {
-  const call = channel.createCall(path, deadline, undefined, null, undefined);
-  let response: Buffer | undefined;
-  call.start(metadata, {
-    onReceiveMetadata() {},
-    onReceiveMessage(message: Buffer) {
-      if (response !== undefined) call.cancelWithStatus(status.UNIMPLEMENTED, 'Too many responses received');
-      response = message;
-    },
-    onReceiveStatus(result: StatusObject) {
-      if (result.code !== status.OK) done(result);
-      else if (response === undefined) done({ code: status.UNIMPLEMENTED, details: 'No message received', metadata: result.metadata });
-      else done(undefined, response);
-    },
-  });
-  call.startRead();
-  call.sendMessageWithContext({}, request);
-  call.halfClose();
-  return call;
 }
