@@ -59,6 +59,8 @@ server.bindAsync('unix:' + socket, ServerCredentials.createInsecure(), (error) =
   if (error) { say({ event: 'error', message: error.message }); process.exit(1); }
   say({ event: 'ready' });
 });
+// A draining server (GOAWAY): calls in flight finish, then it exits.
+process.on('SIGTERM', () => server.tryShutdown(() => { say({ event: 'drained' }); process.exit(0); }));
 `;
 
 interface ModelServer {
@@ -233,6 +235,22 @@ test('server killed with SIGKILL mid-call: UNAVAILABLE at once, refused while do
 
   server = await startServer();
   assert.is((await call('Echo', 'back')).response?.toString(), 'back');
+});
+
+test('a draining server (GOAWAY): the call in flight still finishes, the next call connects anew', async () => {
+  const slow = call('Slow', '700', 10_000);
+  await waitForEvents(() => server.events.some((e) => e.event === 'started' && e.ms === 700));
+  server.child.kill('SIGTERM');
+  const { error, response } = await slow;
+  assert.is(error, undefined, error?.message);
+  assert.is(response?.toString(), 'late');
+  await server.waitFor('drained');
+  await server.stop();
+  const gone = await call('Echo', 'gone');
+  assert.is(gone.error?.code, status.UNAVAILABLE);
+  assert.match(gone.error!.message, new RegExp(`cannot connect to ${socket}`));
+  server = await startServer();
+  assert.is((await call('Echo', 'again')).response?.toString(), 'again');
 });
 
 test('a socket that does not exist: UNAVAILABLE naming it, at once', async () => {

@@ -168,7 +168,8 @@ export class ModelConnection {
     s.on('close', () => {
       if (settled) return;
       if (session.http2.destroyed || session.reason !== undefined) {
-        return settle(new RpcFailure(status.UNAVAILABLE, `${this.describe(session)}${session.reason || streamError ? `: ${session.reason ?? streamError!.message}` : ''}`));
+        const why = session.reason ?? (streamError && rootCause(streamError).message);
+        return settle(new RpcFailure(status.UNAVAILABLE, `${this.describe(session)}${why ? `: ${why}` : ''}`));
       }
       settle(failureForReset(s.rstCode, streamError));
     });
@@ -233,6 +234,11 @@ export class ModelConnection {
   private describe(session: Session): string {
     return session.connected ? `connection to ${this.socketPath} broke` : `cannot connect to ${this.socketPath}`;
   }
+}
+
+/** The socket's error under node:http2's wrapping of it ("The pending stream has been canceled (caused by: …)"). */
+function rootCause(error: Error): Error {
+  return error.cause instanceof Error ? rootCause(error.cause) : error;
 }
 
 /** HTTP status → gRPC code, as gRPC's doc/http-grpc-status-mapping.md says for a response without grpc-status. */
