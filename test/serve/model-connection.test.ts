@@ -1,5 +1,6 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
+import http2 from 'node:http2';
 import { rm, writeFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { join } from 'node:path';
@@ -263,6 +264,45 @@ test('a socket that does not exist: UNAVAILABLE naming it, at once', async () =>
     assert.ok(ms < 1000, `failed after ${ms} ms`);
   } finally {
     absent.close();
+  }
+});
+
+test('a peer that does not answer as gRPC: HTTP status, content-type, missing message or status, reset streams', async () => {
+  // A raw node:http2 server on its own socket, answering each path in one wrong way.
+  const rawSocket = join(dir, 'raw.sock');
+  const raw = http2.createServer();
+  raw.on('stream', (stream, headers) => {
+    stream.on('error', () => {});
+    const path = headers[':path'];
+    if (path === '/503') stream.respond({ ':status': 503 }, { endStream: true });
+    else if (path === '/html') {
+      stream.respond({ ':status': 200, 'content-type': 'text/html' });
+      stream.end('<html>');
+    } else if (path === '/ok-without-message') stream.respond({ ':status': 200, 'content-type': 'application/grpc', 'grpc-status': '0' }, { endStream: true });
+    else if (path === '/no-status') {
+      stream.respond({ ':status': 200, 'content-type': 'application/grpc' });
+      stream.end(Buffer.from([0, 0, 0, 0, 1, 42]));
+    } else if (path === '/refused') stream.close(http2.constants.NGHTTP2_REFUSED_STREAM);
+    else stream.close(http2.constants.NGHTTP2_INTERNAL_ERROR);
+  });
+  await new Promise<void>((resolve) => raw.listen(rawSocket, resolve));
+  const connection = new ModelConnection(rawSocket, { maxMessageBytes: 1 << 20 });
+  const outcome = async (path: string) => {
+    const { error } = await new Promise<{ error?: RpcFailure }>((resolve) => connection.call(path, Buffer.from('x'), new Date(Date.now() + 5000), new Metadata(), (error) => resolve({ error })));
+    return [error?.code, error?.message];
+  };
+  try {
+    assert.equal(await outcome('/503'), [status.UNAVAILABLE, 'the model answered with HTTP status 503']);
+    assert.equal(await outcome('/html'), [status.INTERNAL, "the model answered with content-type 'text/html', not application/grpc"]);
+    assert.equal(await outcome('/ok-without-message'), [status.UNIMPLEMENTED, 'No message received']);
+    assert.equal(await outcome('/no-status'), [status.INTERNAL, "the model's response ended without a gRPC status"]);
+    assert.equal(await outcome('/refused'), [status.UNAVAILABLE, 'the model refused the stream']);
+    const [code, message] = await outcome('/reset');
+    assert.is(code, status.INTERNAL);
+    assert.match(String(message), /RST_STREAM with code 2/);
+  } finally {
+    connection.close();
+    await new Promise((resolve) => raw.close(resolve));
   }
 });
 
