@@ -70,13 +70,12 @@ export class ModelConnection {
       return { cancel() {} };
     }
     const session = this.open();
-    const headers: OutgoingHttpHeaders = {
-      ...metadata.toHttp2Headers(),
-      [HTTP2_HEADER_METHOD]: 'POST',
-      [HTTP2_HEADER_PATH]: path,
-      [HTTP2_HEADER_CONTENT_TYPE]: GRPC_CONTENT_TYPE,
-      [HTTP2_HEADER_TE]: 'trailers',
-    };
+    // toHttp2Headers() returns a new object: the call's own headers go into it rather than into a copy.
+    const headers: OutgoingHttpHeaders = metadata.toHttp2Headers();
+    headers[HTTP2_HEADER_METHOD] = 'POST';
+    headers[HTTP2_HEADER_PATH] = path;
+    headers[HTTP2_HEADER_CONTENT_TYPE] = GRPC_CONTENT_TYPE;
+    headers[HTTP2_HEADER_TE] = 'trailers';
     if (Number.isFinite(remaining)) headers['grpc-timeout'] = formatTimeout(remaining);
 
     let settled = false;
