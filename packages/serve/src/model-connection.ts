@@ -189,7 +189,9 @@ export class ModelConnection {
 
   /** The current session, or a new one when there is none or the last one is going away. */
   private open(): Session {
-    if (this.session) return this.session;
+    const current = this.session?.http2;
+    // A session destroyed or closing whose event has not been emitted yet is no longer usable either.
+    if (current && !current.destroyed && !current.closed) return this.session!;
     const http2Session = http2.connect('http://localhost', {
       createConnection: () => net.connect(this.socketPath),
       settings: { initialWindowSize: STREAM_WINDOW, enablePush: false },
