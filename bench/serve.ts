@@ -7,8 +7,9 @@
  *   in-process      onnxruntime-node session.run in this process (no RPC at all)
  *   floor           a bare grpc-js unary echo over a Unix socket, identity codec, in another process; it gets every
  *                   grpc-js option our servers use to be cheaper (channelz off), so the ratios are our own overhead
- *   two-hop floor   a bare grpc-js forwarding proxy (identity codecs, stock client) in front of that echo, Unix
- *                   sockets: the least two grpc-js hops cost here (informational; ratios stay to the floor)
+ *   two-hop floors  a bare forwarding proxy in front of that echo, Unix sockets: grpc-js (identity codecs, stock
+ *                   client), and node:http2 piping the call's stream (the transport `pyml serve`'s front uses): the
+ *                   least two hops cost here (informational; ratios stay to the floor)
  *   image server    the image's own entrypoint `serve` (the runtime's OIP server) over its Unix socket
  *   serve gRPC      `pyml serve` (TCP 127.0.0.1, and a Unix socket) → the model's Unix socket: two hops
  *   serve HTTP      `pyml serve` V2 REST/JSON, keep-alive
@@ -155,7 +156,12 @@ async function main(): Promise<void> {
   const proxySocket = path.join(work, 'echo-proxy.sock');
   await startReady(process.execPath, ['--import', 'tsx', path.join(REPO, 'bench/serve-echo-proxy.ts'), proxySocket, echoSocket]);
   const proxied = rawClient(`unix:${proxySocket}`);
-  for (const c of [1, 32]) cells.push(await measure('two-hop floor: proxy→echo', c, () => proxied(irisBytes)));
+  for (const c of [1, 32]) cells.push(await measure('two-hop floor: grpc-js proxy', c, () => proxied(irisBytes)));
+  // The same two hops with a bare node:http2 proxy: the transport `pyml serve`'s front forwards on.
+  const h2ProxySocket = path.join(work, 'echo-h2-proxy.sock');
+  await startReady(process.execPath, ['--import', 'tsx', path.join(REPO, 'bench/serve-echo-h2-proxy.ts'), h2ProxySocket, echoSocket]);
+  const h2Proxied = rawClient(`unix:${h2ProxySocket}`);
+  for (const c of [1, 32]) cells.push(await measure('two-hop floor: http2 proxy', c, () => h2Proxied(irisBytes)));
 
   // The image's server, started the way `pyml serve` starts it, over its Unix socket.
   const image = await unpackImage(path.join(work, 'iris'));

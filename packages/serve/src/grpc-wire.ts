@@ -31,16 +31,20 @@ export function frame(message: Buffer): Buffer {
 export class UnaryMessage {
   private readonly chunks: Buffer[] = [];
   private received = 0;
+  private sizeChecked = false;
 
   constructor(private readonly maxBytes: number, private readonly what: string) {}
 
   push(chunk: Buffer): void {
     this.chunks.push(chunk);
     this.received += chunk.length;
-    if (this.received >= 5 && this.chunks.length <= 2) {
+    if (!this.sizeChecked && this.received >= 5) {
+      this.sizeChecked = true;
       const length = this.prefix().readUInt32BE(1);
       if (length > this.maxBytes) throw new RpcFailure(status.RESOURCE_EXHAUSTED, `${this.what} message of ${length} bytes is larger than the limit of ${this.maxBytes} bytes`);
     }
+    // A peer that sends more than its prefix announced is cut off as soon as it passes the limit.
+    if (this.received > this.maxBytes + 5) throw new RpcFailure(status.RESOURCE_EXHAUSTED, `${this.what} carries more than the limit of ${this.maxBytes} bytes`);
   }
 
   /** The message's bytes, uncompressed as `encoding` says. */
