@@ -1,4 +1,4 @@
-import { type Tensor, type Tensors, elementCount, typedArrayFor } from '@pyml/contract';
+import { type ContractKind, type Signature, type Tensor, type Tensors, elementCount, typedArrayFor } from '@pyml/contract';
 import { ModelError } from './errors.ts';
 import type { ModelHost } from './model-host.ts';
 
@@ -12,6 +12,17 @@ export interface BatchingOptions {
 /** What the gRPC front end calls: a ModelHost, or an AdaptiveBatcher in front of one. */
 export interface Predictor {
   predict(inputs: Tensors): Promise<Tensors>;
+}
+
+/**
+ * What a batcher merges calls for: the model in this process (a ModelHost), or, in `pyml serve`, a model process
+ * reached over its socket.
+ */
+export interface BatchTarget {
+  readonly signature: Signature;
+  /** Throws for inputs that do not fit the signature: such a request fails alone, before it joins a batch. */
+  checkInputs(inputs: Tensors): void;
+  run(inputs: Tensors): Promise<Tensors>;
 }
 
 interface Waiting {
@@ -49,12 +60,12 @@ export class AdaptiveBatcher implements Predictor {
   /** Requests in the last batch run: more than one means callers are concurrent, and waiting for company pays. */
   private lastBatchRequests = 1;
 
-  constructor(private readonly host: ModelHost, readonly options: BatchingOptions) {}
+  constructor(private readonly host: BatchTarget, readonly options: BatchingOptions) {}
 
   /** Tensor models whose inputs and outputs all have a free first dimension can be batched. */
-  static supports(host: ModelHost): boolean {
-    const all = [...host.signature.inputs, ...host.signature.outputs];
-    return host.kind === 'tensor' && host.signature.inputs.length > 0 && all.every((s) => s.shape.length >= 1 && s.shape[0] === -1);
+  static supports(kind: ContractKind, signature: Signature): boolean {
+    const all = [...signature.inputs, ...signature.outputs];
+    return kind === 'tensor' && signature.inputs.length > 0 && all.every((s) => s.shape.length >= 1 && s.shape[0] === -1);
   }
 
   /** A batcher when the manifest asks for one and the signature allows it; the host itself otherwise. */
@@ -62,7 +73,7 @@ export class AdaptiveBatcher implements Predictor {
     // PYML_MAX_BATCH_SIZE / PYML_MAX_BATCH_DELAY_MS: how `pyml serve` (or a pod spec) overrides the image's settings.
     const maxBatchSize = options?.maxBatchSize ?? envNumber('PYML_MAX_BATCH_SIZE') ?? host.manifest.serving?.maxBatchSize ?? 1;
     const maxBatchDelayMs = options?.maxBatchDelayMs ?? envNumber('PYML_MAX_BATCH_DELAY_MS') ?? host.manifest.serving?.maxBatchDelayMs ?? 2;
-    if (maxBatchSize <= 1 || !AdaptiveBatcher.supports(host)) return host;
+    if (maxBatchSize <= 1 || !AdaptiveBatcher.supports(host.kind, host.signature)) return host;
     return new AdaptiveBatcher(host, { maxBatchSize, maxBatchDelayMs });
   }
 

@@ -4,11 +4,12 @@ import {
   Metadata, Server, ServerCredentials, status, type sendUnaryData, type ServerUnaryCall, type ServerWritableStream,
   type UntypedServiceImplementation,
 } from '@grpc/grpc-js';
-import type { Logger, Tensors } from '@pyml/contract';
+import type { Logger } from '@pyml/contract';
 import type { Predictor } from './batcher.ts';
 import { InvalidInputError, ModelError, describeError } from './errors.ts';
 import type { ModelHost } from './model-host.ts';
-import { HealthStatus, type NamedTensor, decodeInferRequest, encodeInferResponse } from './oip/codec.ts';
+import { HealthStatus, decodeInferRequest } from './oip/codec.ts';
+import { encodeResponseFor, requestInputs } from './oip/infer-exchange.ts';
 import { HealthWatches } from './oip/health-watch.ts';
 import { HEALTH_SERVICE, INFERENCE_SERVICE, healthService, inferenceService } from './oip/service.ts';
 import { RUNTIME_NAME, RUNTIME_VERSION } from './version.ts';
@@ -39,13 +40,6 @@ function statusFor(error: unknown, logger: Logger): StatusError {
   if (error instanceof ModelError && error.tensor) metadata.set('pyml-tensor', error.tensor);
   logger.error('prediction failed', { error: describeError(error) });
   return { code: status.INTERNAL, details: error instanceof ModelError ? error.message : `internal error: ${describeError(error)}`, metadata };
-}
-
-/** Parses `raw_output`-style parameters: bool, or the strings/ints clients put there. */
-function flag(value: unknown): boolean | undefined {
-  if (value === undefined) return undefined;
-  if (typeof value === 'string') return value === 'true' || value === '1';
-  return Boolean(value);
 }
 
 /**
@@ -171,23 +165,8 @@ export class InferenceServer {
     if (!host || !predictor) throw new RpcError(status.UNAVAILABLE, 'model is still initialising');
     const req = decodeInferRequest(request);
     if (!this.matches(req.modelName, req.modelVersion)) throw this.notFound(req.modelName, req.modelVersion);
-    const inputs: Tensors = {};
-    for (const t of req.inputs) {
-      if (Object.hasOwn(inputs, t.name)) throw new InvalidInputError(`input '${t.name}' is given twice`, t.name);
-      inputs[t.name] = t.tensor;
-    }
-    const wanted = req.outputs.map((o) => o.name);
-    for (const name of wanted) {
-      if (!host.signature.outputs.some((s) => s.name === name)) {
-        throw new InvalidInputError(`unknown requested output '${name}'; the model returns ${host.signature.outputs.map((s) => `'${s.name}'`).join(', ')}`, name);
-      }
-    }
-    const outputs = await predictor.predict(inputs);
-    const names = wanted.length ? wanted : host.signature.outputs.map((s) => s.name);
-    const named: NamedTensor[] = names.map((name) => ({ name, tensor: outputs[name] }));
-    // Raw answers raw; the `raw_output` (or Triton-style `binary_data_output`) parameter overrides.
-    const raw = flag(req.parameters.raw_output) ?? flag(req.parameters.binary_data_output) ?? req.raw;
-    return encodeInferResponse({ modelName: host.name, modelVersion: host.version, id: req.id, outputs: named, raw });
+    const outputs = await predictor.predict(requestInputs(req, host));
+    return encodeResponseFor(req, host, outputs);
   }
 
   /** The server, its two services and (once loaded) the model by name; anything else is unknown. */
