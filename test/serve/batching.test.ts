@@ -1,8 +1,13 @@
+import { Client, Metadata, credentials, status } from '@grpc/grpc-js';
+import { decodeInferResponse, encodeInferRequest } from '@pyml/runtime/oip/codec';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { type Msg, type Served, type V2Client, buildImages, http, startServe, v2Client } from './fixtures.ts';
+import { type Msg, type Served, type V2Client, buildImages, callError, echoRequest, http, startServe, v2Client } from './fixtures.ts';
 
-/** Adaptive batching through `pyml serve --max-batch-size`: merged calls, and every caller gets exactly its rows. */
+/**
+ * Adaptive batching through `pyml serve --max-batch-size`: the service merges concurrent calls before the second hop
+ * (front-batcher.ts); every caller gets exactly its rows, a bad request fails alone, deadlines stay per caller.
+ */
 
 let built: Awaited<ReturnType<typeof buildImages>>;
 let served: Served;
@@ -61,6 +66,80 @@ test('HTTP callers are batched the same way', async () => {
     if (res.body.outputs[1].data[0] > 1) merged++;
   }
   assert.ok(merged > 0, 'some HTTP calls were merged');
+});
+
+test('the model process runs merged calls as they come: batching happens in the service, not twice', () => {
+  assert.match(served.stderr(), /"msg":"serving","model":"echo"[^\n]*"batching":false/);
+});
+
+test('a bad request among concurrent good ones fails alone, with the model\'s own error and pyml-tensor trailer', async () => {
+  const good = Array.from({ length: 12 }, (_, i) => client.call('ModelInfer', echoRequest([[i, 30]])));
+  const bad = callError(client.call('ModelInfer', { model_name: 'echo', inputs: [{ name: 'x', datatype: 'FP32', shape: [1, 3], contents: { fp32_contents: [1, 2, 3] } }] }));
+  const unknown = callError(client.call('ModelInfer', { model_name: 'echo', inputs: [{ name: 'z', datatype: 'FP32', shape: [1, 2], contents: { fp32_contents: [1, 2] } }] }));
+  const answers = await Promise.all(good);
+  answers.forEach((a, i) => assert.equal(a.outputs[0].contents.fp32_contents, [i, 30]));
+  assert.ok(answers.some((a) => Number(a.outputs[1].contents.int64_contents[0]) > 1), 'the good calls were merged');
+  const [shapeError, nameError] = await Promise.all([bad, unknown]);
+  assert.is(shapeError.code, status.INVALID_ARGUMENT);
+  assert.match(shapeError.details, /input 'x': expected shape \[-1, 2\], got \[1, 3\]/);
+  assert.equal(shapeError.metadata.get('pyml-tensor'), ['x']);
+  assert.is(nameError.code, status.INVALID_ARGUMENT);
+  assert.match(nameError.details, /unknown input 'z'/);
+});
+
+test('a caller\'s deadline is its own: it fails at its deadline while its batch runs on for the others', async () => {
+  const slow = client.call('ModelInfer', echoRequest([[1, 600]]));
+  const hurried = callError(client.call('ModelInfer', echoRequest([[2, 0]]), 200));
+  const start = Date.now();
+  const error = await hurried;
+  assert.is(error.code, status.DEADLINE_EXCEEDED, error.details);
+  assert.ok(Date.now() - start < 550, 'failed at its own deadline');
+  assert.equal((await slow).outputs[0].contents.fp32_contents, [1, 600]);
+});
+
+test('answers are byte for byte what the model sends unbatched (raw and typed, an outputs filter, ids, raw_output)', async () => {
+  const unbatched = await startServe([built.images.echo, '--max-batch-size', '1']);
+  const identity = (b: Buffer) => b;
+  const raw = (address: string) => {
+    const c = new Client(address, credentials.createInsecure());
+    return { close: () => c.close(), call: (bytes: Buffer) => new Promise<Buffer>((resolve, reject) => c.makeUnaryRequest('/inference.GRPCInferenceService/ModelInfer', identity, identity, bytes, new Metadata(), {}, (e, r) => (e ? reject(e) : resolve(r!)))) };
+  };
+  const batchedClient = raw(served.ready.grpc);
+  const plainClient = raw(unbatched.ready.grpc);
+  try {
+    const requests = Array.from({ length: 16 }, (_, i) => encodeInferRequest({
+      modelName: 'echo', id: `req-${i}`, raw: i % 2 === 0, outputs: [{ name: 'y' }],
+      ...(i % 4 === 1 ? { parameters: { raw_output: true } } : {}),
+      inputs: [{ name: 'x', tensor: { dtype: 'FP32', shape: [1 + (i % 3), 2], data: Float32Array.from({ length: 2 * (1 + (i % 3)) }, (_, k) => i * 100 + k + 0.25) } }],
+    }));
+    const batched = await Promise.all(requests.map((r) => batchedClient.call(r)));
+    const plain = await Promise.all(requests.map((r) => plainClient.call(r)));
+    batched.forEach((bytes, i) => assert.ok(bytes.equals(plain[i]), `request ${i}: batched answer differs from the model's own`));
+    assert.is(decodeInferResponse(batched[3]).id, 'req-3');
+    // The same requests with every output: the rows output shows they were merged.
+    const all = await Promise.all(requests.map((r, i) => batchedClient.call(encodeInferRequest({ modelName: 'echo', raw: true, inputs: [{ name: 'x', tensor: { dtype: 'FP32', shape: [1, 2], data: Float32Array.of(i, 0) } }] }))));
+    assert.ok(all.some((bytes) => Number((decodeInferResponse(bytes).outputs[1].tensor.data as BigInt64Array)[0]) > 1), 'merged');
+  } finally {
+    batchedClient.close();
+    plainClient.close();
+    assert.is(await unbatched.stop(), 0);
+  }
+});
+
+test('--max-concurrency counts callers, not merged calls; the in-flight gauge too', async () => {
+  const limited = await startServe([built.images.echo, '--max-batch-size', '8', '--max-concurrency', '4']);
+  const limitedClient = v2Client(limited.ready.grpc);
+  try {
+    const calls = Array.from({ length: 7 }, (_, i) => limitedClient.call('ModelInfer', echoRequest([[i, 400]])).then(() => 'ok', (e: { code: number }) => e.code));
+    await new Promise((r) => setTimeout(r, 150));
+    assert.match((await http(limited.ready.http, '/metrics')).text, /pyml_model_in_flight\{model="echo"\} 4/);
+    const results = await Promise.all(calls);
+    assert.is(results.filter((r) => r === 'ok').length, 4, String(results));
+    assert.is(results.filter((r) => r === status.RESOURCE_EXHAUSTED).length, 3, String(results));
+  } finally {
+    limitedClient.close();
+    assert.is(await limited.stop(), 0);
+  }
 });
 
 test.run();

@@ -1,6 +1,7 @@
 import { type ContractKind, type Signature, type Tensor, type Tensors, elementCount, typedArrayFor } from '@pyml/contract';
 import { ModelError } from './errors.ts';
 import type { ModelHost } from './model-host.ts';
+import type { PymlManifest } from './manifest.ts';
 
 export interface BatchingOptions {
   /** Most rows merged into one model call; ≤ 1 turns batching off. */
@@ -68,13 +69,23 @@ export class AdaptiveBatcher implements Predictor {
     return kind === 'tensor' && signature.inputs.length > 0 && all.every((s) => s.shape.length >= 1 && s.shape[0] === -1);
   }
 
+  /** The batching a model gets: what the caller says, else the image's `serving` settings, else none (size 1). */
+  static options(serving: PymlManifest['serving'], overrides?: Partial<BatchingOptions>): BatchingOptions {
+    return {
+      maxBatchSize: overrides?.maxBatchSize ?? serving?.maxBatchSize ?? 1,
+      maxBatchDelayMs: overrides?.maxBatchDelayMs ?? serving?.maxBatchDelayMs ?? 2,
+    };
+  }
+
   /** A batcher when the manifest asks for one and the signature allows it; the host itself otherwise. */
-  static for(host: ModelHost, options?: Partial<BatchingOptions>): Predictor {
+  static for(host: ModelHost, overrides?: Partial<BatchingOptions>): Predictor {
     // PYML_MAX_BATCH_SIZE / PYML_MAX_BATCH_DELAY_MS: how `pyml serve` (or a pod spec) overrides the image's settings.
-    const maxBatchSize = options?.maxBatchSize ?? envNumber('PYML_MAX_BATCH_SIZE') ?? host.manifest.serving?.maxBatchSize ?? 1;
-    const maxBatchDelayMs = options?.maxBatchDelayMs ?? envNumber('PYML_MAX_BATCH_DELAY_MS') ?? host.manifest.serving?.maxBatchDelayMs ?? 2;
-    if (maxBatchSize <= 1 || !AdaptiveBatcher.supports(host.kind, host.signature)) return host;
-    return new AdaptiveBatcher(host, { maxBatchSize, maxBatchDelayMs });
+    const options = AdaptiveBatcher.options(host.manifest.serving, {
+      maxBatchSize: overrides?.maxBatchSize ?? envNumber('PYML_MAX_BATCH_SIZE'),
+      maxBatchDelayMs: overrides?.maxBatchDelayMs ?? envNumber('PYML_MAX_BATCH_DELAY_MS'),
+    });
+    if (options.maxBatchSize <= 1 || !AdaptiveBatcher.supports(host.kind, host.signature)) return host;
+    return new AdaptiveBatcher(host, options);
   }
 
   async predict(inputs: Tensors): Promise<Tensors> {

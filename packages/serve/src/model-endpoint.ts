@@ -1,4 +1,7 @@
 import { Metadata, status } from '@grpc/grpc-js';
+import type { BatchingOptions } from '@pyml/runtime/batcher';
+import type { ServedModel } from '@pyml/runtime/oip/infer-exchange';
+import { FrontBatcher } from './front-batcher.ts';
 import { type CallHandle, ModelConnection } from './model-connection.ts';
 import { methodPath, type InferenceMethod } from './raw-service.ts';
 import { RpcFailure } from './rpc-failure.ts';
@@ -11,6 +14,8 @@ export interface EndpointOptions {
   maxMessageBytes: number;
   /** Most calls in flight to this model; more fail fast with RESOURCE_EXHAUSTED. */
   maxConcurrency: number;
+  /** Set when the service merges this model's ModelInfer calls itself (see front-batcher.ts). */
+  batching?: { model: ServedModel; options: BatchingOptions; mergedDeadlineMs: number };
 }
 
 interface InFlight {
@@ -35,8 +40,14 @@ export abstract class ModelEndpoint {
   private readonly followers = new Set<() => void>();
   /** When the last call ended (or the model became ready): what an idle timeout counts from. */
   protected lastCallAt = Date.now();
+  readonly batcher?: FrontBatcher;
+  /** Merged calls in flight or waiting: their callers are counted by the batcher, not again here. */
+  private mergedCalls = 0;
 
-  constructor(readonly name: string, protected readonly options: EndpointOptions) {}
+  constructor(readonly name: string, protected readonly options: EndpointOptions) {
+    const batching = options.batching;
+    if (batching) this.batcher = new FrontBatcher(batching.model, batching.options, (request, deadline, merged) => (merged ? this.callMerged(request, deadline) : this.call('ModelInfer', request, deadline)), batching.mergedDeadlineMs);
+  }
 
   abstract readonly source: string;
   /** Starts supervising; resolves once the first start settled (ready or not). */
@@ -68,8 +79,9 @@ export abstract class ModelEndpoint {
     return this.ready || this.state === 'idle';
   }
 
+  /** Requests in flight or waiting for a start (each caller of a merged call counted once). */
   get activeCalls(): number {
-    return this.inFlight.size + this.waiters.size;
+    return this.inFlight.size + this.waiters.size - this.mergedCalls + (this.batcher?.pending ?? 0);
   }
 
   /** Starts an idle model because a call wants it; endpoints that cannot start on demand ignore it. */
@@ -116,10 +128,23 @@ export abstract class ModelEndpoint {
   }
 
   /** Forwards one unary call's bytes to the model, with a deadline. */
-  call(method: InferenceMethod, request: Buffer, deadline: Date, metadata?: Metadata): Promise<Buffer> {
-    if (method === 'ModelInfer' && this.activeCalls >= this.options.maxConcurrency) {
+  /** ModelInfer, within the model's concurrency limit: merged with concurrent calls when the service batches. */
+  infer(request: Buffer, deadline: Date): Promise<Buffer> {
+    if (this.activeCalls >= this.options.maxConcurrency) {
       return Promise.reject(new RpcFailure(status.RESOURCE_EXHAUSTED, `model '${this.name}' has ${this.activeCalls} requests in flight, its limit (--max-concurrency ${this.options.maxConcurrency}); retry later`));
     }
+    return this.batcher ? this.batcher.infer(request, deadline) : this.call('ModelInfer', request, deadline);
+  }
+
+  private callMerged(request: Buffer, deadline: Date): Promise<Buffer> {
+    this.mergedCalls++;
+    const done = () => { this.mergedCalls--; };
+    const call = this.call('ModelInfer', request, deadline);
+    call.then(done, done);
+    return call;
+  }
+
+  call(method: InferenceMethod, request: Buffer, deadline: Date, metadata?: Metadata): Promise<Buffer> {
     const connection = this.connection;
     // A model that is idle or on its first start is waited for (and started); one that crashed fails fast.
     if (this.state === 'idle' || this.state === 'starting') return this.whenStarted(deadline).then(() => this.call(method, request, deadline, metadata));

@@ -9,7 +9,8 @@ import { ServiceMetrics } from './metrics.ts';
 import type { ModelEndpoint } from './model-endpoint.ts';
 import { ModelRouter } from './model-router.ts';
 import type { ModelRunner } from './model-runner.ts';
-import { SupervisedModel } from './supervised-model.ts';
+import { SupervisedModel, type SupervisionOptions } from './supervised-model.ts';
+import { AdaptiveBatcher } from '@pyml/runtime/batcher';
 import { type ImageInfo, readImageInfo, unpackImage } from '@pyml/launcher';
 
 export interface ServeOptions {
@@ -47,6 +48,26 @@ export interface ServiceAddresses {
   socketDir: string;
 }
 
+/**
+ * A model's launch, and where its batching happens. When it batches at all (the flags, else the image's `serving`
+ * settings) and its signature allows it, the service merges calls before the second hop (front-batcher.ts) and the
+ * model's process runs each merged call as it comes (PYML_MAX_BATCH_SIZE=1); otherwise the flags go to the process.
+ */
+function modelSettings(image: ImageInfo, opts: ServeOptions, socketDir: string): Pick<SupervisionOptions, 'batching' | 'launch'> {
+  const { manifest } = image;
+  const env: Record<string, string> = { PYML_MAX_MESSAGE_BYTES: String(opts.maxMessageBytes) };
+  const options = AdaptiveBatcher.options(manifest.serving, { maxBatchSize: opts.maxBatchSize, maxBatchDelayMs: opts.maxBatchDelayMs });
+  let batching: SupervisionOptions['batching'];
+  if (options.maxBatchSize > 1 && AdaptiveBatcher.supports(manifest.kind, manifest.signature)) {
+    batching = { model: { name: manifest.name, version: manifest.version, signature: manifest.signature }, options, mergedDeadlineMs: opts.deadlineMs };
+    env.PYML_MAX_BATCH_SIZE = '1';
+  } else {
+    if (opts.maxBatchSize !== undefined) env.PYML_MAX_BATCH_SIZE = String(opts.maxBatchSize);
+    if (opts.maxBatchDelayMs !== undefined) env.PYML_MAX_BATCH_DELAY_MS = String(opts.maxBatchDelayMs);
+  }
+  return { batching, launch: { name: manifest.name, image, socket: join(socketDir, `${manifest.name}.sock`), env, startTimeoutMs: opts.startTimeoutMs } };
+}
+
 function splitHostPort(address: string, flag: string): { host: string; port: number } {
   const m = /^(.*):(\d+)$/.exec(address);
   if (!m || Number(m[2]) > 65535) throw new Error(`${flag} must be HOST:PORT, got '${address}'`);
@@ -81,15 +102,11 @@ export class PredictionService {
     await mkdir(socketDir, { recursive: true, mode: 0o700 });
     await chmod(socketDir, 0o700);
     const endpointOpts = { maxMessageBytes: opts.maxMessageBytes, maxConcurrency: opts.maxConcurrency };
-    const env: Record<string, string> = { PYML_MAX_MESSAGE_BYTES: String(opts.maxMessageBytes) };
-    if (opts.maxBatchSize !== undefined) env.PYML_MAX_BATCH_SIZE = String(opts.maxBatchSize);
-    if (opts.maxBatchDelayMs !== undefined) env.PYML_MAX_BATCH_DELAY_MS = String(opts.maxBatchDelayMs);
 
     let metrics: ServiceMetrics | undefined;
     const endpoints: ModelEndpoint[] = [
       ...images.map((image) => new SupervisedModel(image.manifest.name, {
-        ...endpointOpts, runner: opts.runner, logger: opts.logger, backoffMs: opts.backoffMs,
-        launch: { name: image.manifest.name, image, socket: join(socketDir, `${image.manifest.name}.sock`), env, startTimeoutMs: opts.startTimeoutMs },
+        ...endpointOpts, ...modelSettings(image, opts, socketDir), runner: opts.runner, logger: opts.logger, backoffMs: opts.backoffMs,
         onRestart: () => metrics?.restarts.inc({ model: image.manifest.name }),
         onDemand: opts.start === 'on-demand', idleTimeoutMs: opts.idleTimeoutMs,
       })),
