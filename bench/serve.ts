@@ -1,7 +1,7 @@
 /**
  * bench/serve: online prediction latency and throughput, every figure next to the floor measured in the same run.
  *
- *   npx tsx bench/serve.ts [--seconds 2]
+ *   npx tsx bench/serve.ts [--seconds 2] [--only iris|batching]
  *
  * Rows (one iris row per request, concurrency 1 and 32, p50/p99 latency and requests/s):
  *   in-process      onnxruntime-node session.run in this process (no RPC at all)
@@ -35,8 +35,11 @@ import { writeWideMlp } from './serve-wide-mlp.ts';
 
 const REPO = fileURLToPath(new URL('../', import.meta.url));
 const PYML = path.join(REPO, 'packages/cli/bin/pyml.js');
-const { values } = parseArgs({ options: { seconds: { type: 'string', default: '2' } } });
+const { values } = parseArgs({ options: { seconds: { type: 'string', default: '2' }, only: { type: 'string' } } });
 const SECONDS = Number(values.seconds);
+// --only iris | batching: one half of the bench, to repeat it.
+const ONLY = values.only;
+if (ONLY !== undefined && ONLY !== 'iris' && ONLY !== 'batching') throw new Error(`--only must be iris or batching, got '${ONLY}'`);
 const MAX_REQUESTS = 200_000;
 // One row costs about 1 ms in-process on this kind of machine (W1 is 24 MiB: memory-bound), as the issue asks.
 const WIDE = { inputs: 1024, hidden: 6144, outputs: 16 };
@@ -138,6 +141,16 @@ async function main(): Promise<void> {
   await pyml(['build', 'examples/onnx-iris', '--out', path.join(work, 'iris')]);
   await pyml(['build', wideProject, '--out', path.join(work, 'wide-image')]);
 
+  if (ONLY !== 'batching') await irisCells(work);
+  if (ONLY !== 'iris') await batchingCells(work, wideProject);
+}
+
+const us = (v: number) => (v >= 10_000 ? `${(v / 1000).toFixed(1)} ms` : `${v.toFixed(0)} µs`);
+const line = (x: Cell, base?: Cell) => `${x.name.padEnd(30)} c=${String(x.concurrency).padEnd(3)} p50 ${us(x.p50).padStart(9)}  p99 ${us(x.p99).padStart(9)}  ${x.rps.toFixed(0).padStart(6)} req/s` +
+  (base ? `   p50 ×${(x.p50 / base.p50).toFixed(2)}  p99 ×${(x.p99 / base.p99).toFixed(2)}  req/s ×${(x.rps / base.rps).toFixed(2)}` : '') + (x.errors ? `  (${x.errors} errors)` : '');
+
+/** One iris row per request: in-process, the floors, the image's server, `pyml serve` gRPC and HTTP. */
+async function irisCells(work: string): Promise<void> {
   const row = Float32Array.from([5.1, 3.5, 1.4, 0.2]);
   const irisBytes = encodeInferRequest({ modelName: 'iris', inputs: [{ name: 'input', tensor: { dtype: 'FP32', shape: [1, 4], data: row } }], raw: true });
   const irisJson = JSON.stringify({ inputs: [{ name: 'input', datatype: 'FP32', shape: [1, 4], data: Array.from(row) }] });
@@ -184,13 +197,12 @@ async function main(): Promise<void> {
   children.at(-1)!.kill('SIGTERM');
 
   const floor = (c: number) => cells.find((x) => x.name.startsWith('floor') && x.concurrency === c)!;
-  const us = (v: number) => (v >= 10_000 ? `${(v / 1000).toFixed(1)} ms` : `${v.toFixed(0)} µs`);
-  const line = (x: Cell, base?: Cell) => `${x.name.padEnd(30)} c=${String(x.concurrency).padEnd(3)} p50 ${us(x.p50).padStart(9)}  p99 ${us(x.p99).padStart(9)}  ${x.rps.toFixed(0).padStart(6)} req/s` +
-    (base ? `   p50 ×${(x.p50 / base.p50).toFixed(2)}  p99 ×${(x.p99 / base.p99).toFixed(2)}  req/s ×${(x.rps / base.rps).toFixed(2)}` : '') + (x.errors ? `  (${x.errors} errors)` : '');
   console.log(`\nbench/serve: iris, 1 row per request, ${SECONDS} s per cell, PYML_ORT_THREADS=${process.env.PYML_ORT_THREADS}; load average ${loadavg().map((l) => l.toFixed(1)).join(' ')}; ratios to the floor at the same concurrency`);
   for (const x of cells) console.log(line(x, floor(x.concurrency)));
+}
 
-  // Batching on a wide MLP: off vs on, through pyml serve gRPC.
+/** Batching on a wide MLP: off vs on, through pyml serve gRPC. */
+async function batchingCells(work: string, wideProject: string): Promise<void> {
   const wideRow = new Float32Array(WIDE.inputs).map((_, i) => Math.sin(i));
   const wideBytes = encodeInferRequest({ modelName: 'wide', inputs: [{ name: 'input', tensor: { dtype: 'FP32', shape: [1, WIDE.inputs], data: wideRow } }], raw: true });
   const wideSession = await ort.InferenceSession.create(path.join(wideProject, 'weights/model.onnx'), ORT_OPTIONS);

@@ -1,4 +1,5 @@
 import { connect, constants } from 'node:http2';
+import { connect as tcpConnect } from 'node:net';
 import { Client, Metadata, credentials, status } from '@grpc/grpc-js';
 import {
   HealthStatus, decodeFlag, decodeHealthCheckResponse, decodeInferResponse, encodeHealthCheckRequest, encodeInferRequest, encodeModelRef,
@@ -160,6 +161,36 @@ test('raw HTTP/2: not POST → 405, not application/grpc → 415, a torn message
     assert.is(ok['grpc-status'], '0');
   } finally {
     session.close();
+  }
+});
+
+test('garbage and HTTP/1.1 on the gRPC port cost the sender its connection, never the service', async () => {
+  const [host, port] = [served.ready.grpc.slice(0, served.ready.grpc.lastIndexOf(':')), Number(served.ready.grpc.slice(served.ready.grpc.lastIndexOf(':') + 1))];
+  for (const junk of [Buffer.from('GET /v2 HTTP/1.1\r\nHost: x\r\n\r\n'), Buffer.from(Array.from({ length: 4096 }, (_, i) => (i * 7919) % 256))]) {
+    await new Promise<void>((resolve) => {
+      const socket = tcpConnect(port, host, () => socket.end(junk));
+      socket.on('data', () => {});
+      socket.on('error', () => resolve());
+      socket.on('close', () => resolve());
+    });
+  }
+  const [after] = await grpcio(served.ready.grpc, [{ path: INFER, request: echoRequest(0) }]);
+  assert.ok(after.ok, JSON.stringify(after));
+});
+
+test('SIGTERM drains: a call in flight is answered, then serve exits 0', async () => {
+  const draining = await startServe([built.images.echo]);
+  const client = new Client(draining.ready.grpc, credentials.createInsecure());
+  try {
+    const identity = (b: Buffer) => b;
+    const slow = new Promise<Buffer>((resolve, reject) => client.makeUnaryRequest(INFER, identity, identity, echoRequest(800), new Metadata(), {}, (e, r) => (e ? reject(e) : resolve(r!))));
+    await new Promise((r) => setTimeout(r, 200));
+    const exited = draining.stop();
+    const reply = decodeInferResponse(await slow);
+    assert.equal([...(reply.outputs[0].tensor.data as Float32Array)], [1, 800]);
+    assert.is(await exited, 0);
+  } finally {
+    client.close();
   }
 });
 
