@@ -52,6 +52,12 @@ test('96 concurrent callers with 1–3 rows each get exactly their own rows, fro
   }
   // Most callers were answered by a model call that held other callers' rows too.
   assert.ok(merged > 48, `only ${merged} of 96 answers came from merged calls`);
+  // The batch-size histogram saw every row once, in fewer calls than there were callers.
+  const metrics = (await http(served.ready.http, '/metrics')).text;
+  const rows = Number(/pyml_batch_rows_sum\{model="echo"\} (\d+)/.exec(metrics)?.[1]);
+  const calls = Number(/pyml_batch_rows_count\{model="echo"\} (\d+)/.exec(metrics)?.[1]);
+  assert.is(rows, requests.reduce((n, q) => n + q.rows, 0), metrics);
+  assert.ok(calls > 0 && calls < 96, `${calls} merged calls for 96 callers`);
 });
 
 test('HTTP callers are batched the same way', async () => {

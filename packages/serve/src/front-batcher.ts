@@ -27,7 +27,8 @@ export class FrontBatcher {
   /** Callers whose rows are queued or in a merged call. */
   pending = 0;
 
-  constructor(private readonly model: ServedModel, readonly options: BatchingOptions, private readonly forward: ForwardInfer, private readonly mergedDeadlineMs: number) {
+  /** `onBatch(rows)`: told of each merged call (for the batch-size histogram). */
+  constructor(private readonly model: ServedModel, readonly options: BatchingOptions, private readonly forward: ForwardInfer, private readonly mergedDeadlineMs: number, private readonly onBatch?: (rows: number) => void) {
     this.batcher = new AdaptiveBatcher({
       signature: model.signature,
       checkInputs: (inputs) => checkInputs(model.signature.inputs, inputs),
@@ -89,6 +90,7 @@ export class FrontBatcher {
 
   /** One call to the model for a merged batch: raw contents both ways, every output. */
   private async runMerged(inputs: Tensors): Promise<Tensors> {
+    this.onBatch?.(inputs[this.model.signature.inputs[0].name].shape[0]);
     const request = encodeInferRequest({
       modelName: this.model.name, raw: true,
       inputs: this.model.signature.inputs.map((s) => ({ name: s.name, tensor: inputs[s.name] })),

@@ -18,6 +18,10 @@ export class ServiceMetrics {
     name: 'pyml_request_duration_seconds', help: 'Inference request latency in the service, per model and protocol', labelNames: ['model', 'protocol'],
     buckets: [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10], registers: [this.registry],
   });
+  readonly batchRows = new Histogram({
+    name: 'pyml_batch_rows', help: 'Rows in each merged call the service sent to the model (adaptive batching), per model', labelNames: ['model'],
+    buckets: [1, 2, 4, 8, 16, 32, 64, 128, 256, 512], registers: [this.registry],
+  });
   readonly restarts = new Counter({ name: 'pyml_model_restarts_total', help: 'Times the model process died and was restarted', labelNames: ['model'], registers: [this.registry] });
 
   /** `models` is read at scrape time, so the gauges are never stale. */

@@ -15,7 +15,7 @@ export interface EndpointOptions {
   /** Most calls in flight to this model; more fail fast with RESOURCE_EXHAUSTED. */
   maxConcurrency: number;
   /** Set when the service merges this model's ModelInfer calls itself (see front-batcher.ts). */
-  batching?: { model: ServedModel; options: BatchingOptions; mergedDeadlineMs: number };
+  batching?: { model: ServedModel; options: BatchingOptions; mergedDeadlineMs: number; onBatch?(rows: number): void };
 }
 
 interface InFlight {
@@ -46,7 +46,7 @@ export abstract class ModelEndpoint {
 
   constructor(readonly name: string, protected readonly options: EndpointOptions) {
     const batching = options.batching;
-    if (batching) this.batcher = new FrontBatcher(batching.model, batching.options, (request, deadline, merged) => (merged ? this.callMerged(request, deadline) : this.call('ModelInfer', request, deadline)), batching.mergedDeadlineMs);
+    if (batching) this.batcher = new FrontBatcher(batching.model, batching.options, (request, deadline, merged) => (merged ? this.callMerged(request, deadline) : this.call('ModelInfer', request, deadline)), batching.mergedDeadlineMs, batching.onBatch);
   }
 
   abstract readonly source: string;

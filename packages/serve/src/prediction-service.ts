@@ -53,13 +53,13 @@ export interface ServiceAddresses {
  * settings) and its signature allows it, the service merges calls before the second hop (front-batcher.ts) and the
  * model's process runs each merged call as it comes (PYML_MAX_BATCH_SIZE=1); otherwise the flags go to the process.
  */
-function modelSettings(image: ImageInfo, opts: ServeOptions, socketDir: string): Pick<SupervisionOptions, 'batching' | 'launch'> {
+function modelSettings(image: ImageInfo, opts: ServeOptions, socketDir: string, onBatch: (rows: number) => void): Pick<SupervisionOptions, 'batching' | 'launch'> {
   const { manifest } = image;
   const env: Record<string, string> = { PYML_MAX_MESSAGE_BYTES: String(opts.maxMessageBytes) };
   const options = AdaptiveBatcher.options(manifest.serving, { maxBatchSize: opts.maxBatchSize, maxBatchDelayMs: opts.maxBatchDelayMs });
   let batching: SupervisionOptions['batching'];
   if (options.maxBatchSize > 1 && AdaptiveBatcher.supports(manifest.kind, manifest.signature)) {
-    batching = { model: { name: manifest.name, version: manifest.version, signature: manifest.signature }, options, mergedDeadlineMs: opts.deadlineMs };
+    batching = { model: { name: manifest.name, version: manifest.version, signature: manifest.signature }, options, mergedDeadlineMs: opts.deadlineMs, onBatch };
     env.PYML_MAX_BATCH_SIZE = '1';
   } else {
     if (opts.maxBatchSize !== undefined) env.PYML_MAX_BATCH_SIZE = String(opts.maxBatchSize);
@@ -106,7 +106,7 @@ export class PredictionService {
     let metrics: ServiceMetrics | undefined;
     const endpoints: ModelEndpoint[] = [
       ...images.map((image) => new SupervisedModel(image.manifest.name, {
-        ...endpointOpts, ...modelSettings(image, opts, socketDir), runner: opts.runner, logger: opts.logger, backoffMs: opts.backoffMs,
+        ...endpointOpts, ...modelSettings(image, opts, socketDir, (rows) => metrics?.batchRows.observe({ model: image.manifest.name }, rows)), runner: opts.runner, logger: opts.logger, backoffMs: opts.backoffMs,
         onRestart: () => metrics?.restarts.inc({ model: image.manifest.name }),
         onDemand: opts.start === 'on-demand', idleTimeoutMs: opts.idleTimeoutMs,
       })),
