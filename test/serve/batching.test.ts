@@ -132,6 +132,22 @@ test('answers are byte for byte what the model sends unbatched (raw and typed, a
   }
 });
 
+test('kill -9 of the model under batched load: every caller fails fast with UNAVAILABLE, none hangs; then it serves again', async () => {
+  const pid = served.ready.models.find((m) => m.name === 'echo')!.pid!;
+  const calls = Array.from({ length: 20 }, (_, i) => client.call('ModelInfer', echoRequest([[i, 5000]]), 30_000).then(() => 'ok', (e: { code: number; details: string }) => `${e.code}:${e.details}`));
+  await new Promise((r) => setTimeout(r, 300));
+  const killedAt = Date.now();
+  process.kill(pid, 'SIGKILL');
+  const results = await Promise.all(calls);
+  assert.ok(Date.now() - killedAt < 2000, `callers failed ${Date.now() - killedAt} ms after the kill`);
+  for (const r of results) assert.match(r, new RegExp(`^${status.UNAVAILABLE}:model 'echo' `));
+  let answer: Msg | undefined;
+  for (let tries = 0; !answer && tries < 100; tries++) {
+    answer = await client.call('ModelInfer', echoRequest([[7, 0]])).catch(() => new Promise<undefined>((r) => setTimeout(r, 150)));
+  }
+  assert.equal(answer?.outputs[0].contents.fp32_contents, [7, 0]);
+});
+
 test('--max-concurrency counts callers, not merged calls; the in-flight gauge too', async () => {
   const limited = await startServe([built.images.echo, '--max-batch-size', '8', '--max-concurrency', '4']);
   const limitedClient = v2Client(limited.ready.grpc);
