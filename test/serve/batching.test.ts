@@ -103,6 +103,20 @@ test('a caller\'s deadline is its own: it fails at its deadline while its batch 
   assert.equal((await slow).outputs[0].contents.fp32_contents, [1, 600]);
 });
 
+test('a batched caller that cancels stops counting at once; the others in its batch are answered', async () => {
+  const others = Array.from({ length: 3 }, (_, i) => client.call('ModelInfer', echoRequest([[i, 600]])));
+  const raw = new Client(served.ready.grpc, credentials.createInsecure());
+  const identity = (b: Buffer) => b;
+  const call = raw.makeUnaryRequest('/inference.GRPCInferenceService/ModelInfer', identity, identity, encodeInferRequest({ modelName: 'echo', raw: true, inputs: [{ name: 'x', tensor: { dtype: 'FP32', shape: [1, 2], data: Float32Array.of(9, 600) } }] }), new Metadata(), {}, () => {});
+  await new Promise((r) => setTimeout(r, 150));
+  assert.match((await http(served.ready.http, '/metrics')).text, /pyml_model_in_flight\{model="echo"\} 4/);
+  call.cancel();
+  await new Promise((r) => setTimeout(r, 100));
+  assert.match((await http(served.ready.http, '/metrics')).text, /pyml_model_in_flight\{model="echo"\} 3/, 'the cancelled caller no longer counts');
+  (await Promise.all(others)).forEach((a, i) => assert.equal(a.outputs[0].contents.fp32_contents, [i, 600]));
+  raw.close();
+});
+
 test('answers are byte for byte what the model sends unbatched (raw and typed, an outputs filter, ids, raw_output)', async () => {
   const unbatched = await startServe([built.images.echo, '--max-batch-size', '1']);
   const identity = (b: Buffer) => b;

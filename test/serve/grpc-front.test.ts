@@ -9,7 +9,7 @@ import * as assert from 'uvu/assert';
 import { frame } from '@pyml/serve/grpc-wire';
 import { runProcess } from '../helpers/cli.ts';
 import { requireTool } from '../helpers/tools.ts';
-import { type Served, buildImages, startServe } from './fixtures.ts';
+import { type Served, buildImages, http, startServe, waitFor } from './fixtures.ts';
 
 /**
  * The service's gRPC front speaks gRPC over HTTP/2 itself (node:http2), so it is checked here with a client that
@@ -62,6 +62,12 @@ const irisRequest = (name = 'input') => encodeInferRequest({
 const echoRequest = (delayMs: number) => encodeInferRequest({
   modelName: 'echo', raw: true, inputs: [{ name: 'x', tensor: { dtype: 'FP32', shape: [1, 2], data: Float32Array.of(1, delayMs) } }],
 });
+
+/** CANCELLED calls counted for echo (a caller whose own deadline passes first cancels too). */
+async function cancelledCount(protocol: string): Promise<number> {
+  const metrics = (await http(served.ready.http, '/metrics')).text;
+  return Number(new RegExp(`pyml_request_errors_total\\{model="echo",protocol="${protocol}",code="CANCELLED"\\} (\\d+)`).exec(metrics)?.[1] ?? 0);
+}
 
 let built: Awaited<ReturnType<typeof buildImages>>;
 let served: Served;
@@ -155,13 +161,28 @@ test('raw HTTP/2: not POST → 405, not application/grpc → 415, a torn message
     const tornAnswer = await exchange(grpc, torn);
     assert.is(tornAnswer['grpc-status'], String(status.INTERNAL));
     assert.match(decodeURI(String(tornAnswer['grpc-message'])), /10 bytes of DATA for a message of 40 bytes/);
+    const cancelledBefore = await cancelledCount('grpc');
     const cancelled = await exchange(grpc, frame(echoRequest(2000)), 100);
     assert.is(cancelled['grpc-status'], undefined, 'the cancelled call got no status');
+    // The call to the model is called off with it: its slot is free long before the model would have answered.
+    const freed = await waitFor('the cancelled call to leave the model', async () => /pyml_model_in_flight\{model="echo"\} 0/.test((await http(served.ready.http, '/metrics')).text), 1500);
+    assert.ok(freed < 1500);
+    assert.is(await cancelledCount('grpc'), cancelledBefore + 1, 'counted as CANCELLED');
     const ok = await exchange(grpc, frame(echoRequest(0)));
     assert.is(ok['grpc-status'], '0');
   } finally {
     session.close();
   }
+});
+
+test('an HTTP client that hangs up: the call to the model is called off too', async () => {
+  const abort = new AbortController();
+  const call = fetch(`http://${served.ready.http}/v2/models/echo/infer`, { method: 'POST', body: JSON.stringify({ inputs: [{ name: 'x', datatype: 'FP32', shape: [1, 2], data: [1, 2000] }] }), signal: abort.signal }).catch((e: Error) => e.name);
+  await waitFor('the call to reach the model', async () => /pyml_model_in_flight\{model="echo"\} 1/.test((await http(served.ready.http, '/metrics')).text), 1500);
+  abort.abort();
+  assert.is(await call, 'AbortError');
+  await waitFor('the abandoned call to leave the model', async () => /pyml_model_in_flight\{model="echo"\} 0/.test((await http(served.ready.http, '/metrics')).text), 1000);
+  assert.is(await cancelledCount('http'), 1);
 });
 
 test('garbage and HTTP/1.1 on the gRPC port cost the sender its connection, never the service', async () => {

@@ -5,10 +5,11 @@ import { ModelError } from '@pyml/runtime/errors';
 import { type InferRequest, decodeInferRequest, decodeInferResponse, encodeInferRequest } from '@pyml/runtime/oip/codec';
 import { type ServedModel, encodeResponseFor, requestInputs } from '@pyml/runtime/oip/infer-exchange';
 import { checkInputs } from '@pyml/runtime/validate';
+import type { CallerGone } from './caller-gone.ts';
 import { RpcFailure } from './rpc-failure.ts';
 
 /** Sends one encoded ModelInferRequest to the model's process and resolves with its encoded response. */
-export type ForwardInfer = (request: Buffer, deadline: Date, merged: boolean) => Promise<Buffer>;
+export type ForwardInfer = (request: Buffer, deadline: Date, merged: boolean, gone?: CallerGone) => Promise<Buffer>;
 
 /** Parameters that only say how to encode the answer: a request carrying others goes to the model as it is. */
 const ANSWER_PARAMETERS = new Set(['raw_output', 'binary_data_output']);
@@ -36,17 +37,17 @@ export class FrontBatcher {
     }, options);
   }
 
-  infer(request: Buffer, deadline: Date): Promise<Buffer> {
+  infer(request: Buffer, deadline: Date, gone?: CallerGone): Promise<Buffer> {
     let req: InferRequest;
     let inputs: Tensors;
     try {
       req = decodeInferRequest(request);
-      if (!this.mergeable(req)) return this.forward(request, deadline, false);
+      if (!this.mergeable(req)) return this.forward(request, deadline, false, gone);
       inputs = requestInputs(req, this.model);
       checkInputs(this.model.signature.inputs, inputs);
     } catch {
       // The model names what is wrong with the request, as it does unbatched.
-      return this.forward(request, deadline, false);
+      return this.forward(request, deadline, false, gone);
     }
     this.pending++;
     return new Promise<Buffer>((resolve, reject) => {
@@ -62,6 +63,12 @@ export class FrontBatcher {
         settle();
         reject(new RpcFailure(status.DEADLINE_EXCEEDED, `model '${this.model.name}' did not answer within the request's deadline`));
       }, Math.max(0, deadline.getTime() - Date.now()));
+      // A caller gone is dropped from waiting; its rows, already queued, run with the others.
+      gone?.onGone(() => {
+        if (settled) return;
+        settle();
+        reject(new RpcFailure(status.CANCELLED, 'the caller cancelled the call'));
+      });
       this.batcher.predict(inputs).then(
         (outputs) => {
           if (settled) return;

@@ -6,13 +6,17 @@ import {
 import { HealthWatches, type WatchCall } from '@pyml/runtime/oip/health-watch';
 import { HEALTH_SERVICE, INFERENCE_SERVICE } from '@pyml/runtime/oip/service';
 import { RUNTIME_VERSION } from '@pyml/runtime/version';
+import { CallerGone } from './caller-gone.ts';
 import { GRPC_CONTENT_TYPE, UnaryMessage, frame, parseTimeout, statusHeaders } from './grpc-wire.ts';
 import type { ModelRouter } from './model-router.ts';
 import { HEALTH_CHECK_PATH, methodPath } from './raw-service.ts';
 import { RpcFailure, asRpcFailure } from './rpc-failure.ts';
 
-/** A unary method: the request message's bytes and the caller's deadline (ms since the epoch) in, the response's out. */
-type Unary = (request: Buffer, deadline: number | undefined) => Buffer | Promise<Buffer>;
+/**
+ * A unary method: the request message's bytes, the caller's deadline (ms since the epoch) and word of the caller
+ * going away in; the response's bytes out.
+ */
+type Unary = (request: Buffer, deadline: number | undefined, gone: CallerGone) => Buffer | Promise<Buffer>;
 
 const WATCH_PATH = `/${HEALTH_SERVICE}/Watch`;
 /** Flow-control windows: a multi-MiB tensor should not wait on a WINDOW_UPDATE per 64 KiB. */
@@ -119,8 +123,11 @@ export class GrpcFront {
       if (!method) return fail(stream, new RpcFailure(status.UNIMPLEMENTED, `this service has no method ${path}`));
       // Plain promise callbacks: the hot path (ModelInfer) takes no extra turns.
       let result: Buffer | Promise<Buffer>;
+      const gone = new CallerGone();
+      // 'aborted': the client reset the stream before our answer.
+      stream.once('aborted', () => gone.fire());
       try {
-        result = method(request, deadline);
+        result = method(request, deadline, gone);
       } catch (error) {
         return fail(stream, asRpcFailure(error));
       }
@@ -132,7 +139,7 @@ export class GrpcFront {
   private unaryMethods(): Map<string, Unary> {
     const router = this.router;
     return new Map<string, Unary>([
-      [methodPath('ModelInfer'), (request, deadline) => router.infer(request, 'grpc', deadline)],
+      [methodPath('ModelInfer'), (request, deadline, gone) => router.infer(request, 'grpc', deadline, undefined, gone)],
       [methodPath('ServerLive'), () => encodeFlag(true)],
       [methodPath('ServerReady'), () => encodeFlag(router.allReady)],
       [methodPath('ModelReady'), (request, deadline) => {

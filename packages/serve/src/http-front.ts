@@ -4,6 +4,7 @@ import { InvalidInputError } from '@pyml/runtime/errors';
 import { decodeInferResponse, decodeModelMetadata, encodeInferRequest, encodeModelRef } from '@pyml/runtime/oip/codec';
 import { formatJsonResponse, parseJsonRequest } from '@pyml/runtime/oip/json';
 import { RUNTIME_VERSION } from '@pyml/runtime/version';
+import { CallerGone } from './caller-gone.ts';
 import type { ServiceMetrics } from './metrics.ts';
 import type { ModelRouter } from './model-router.ts';
 import { RpcFailure, httpStatusFor } from './rpc-failure.ts';
@@ -104,7 +105,10 @@ export class HttpFront {
       modelName: model.name, modelVersion: version, id: parsed.id ?? '', inputs: parsed.inputs,
       outputs: parsed.outputs.map((o) => ({ name: o })), raw: true,
     });
-    const response = decodeInferResponse(await this.router.infer(request, 'http', undefined, model.name));
+    const gone = new CallerGone();
+    // The client hung up before the answer: call the model off too.
+    res.once('close', () => { if (!res.writableFinished) gone.fire(); });
+    const response = decodeInferResponse(await this.router.infer(request, 'http', undefined, model.name, gone));
     const text = formatJsonResponse({ modelName: response.modelName, modelVersion: response.modelVersion, id: response.id || undefined, outputs: response.outputs });
     res.writeHead(200, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text) }).end(text);
   }

@@ -1,6 +1,7 @@
 import { Metadata, status } from '@grpc/grpc-js';
 import type { BatchingOptions } from '@pyml/runtime/batcher';
 import type { ServedModel } from '@pyml/runtime/oip/infer-exchange';
+import type { CallerGone } from './caller-gone.ts';
 import { FrontBatcher } from './front-batcher.ts';
 import { type CallHandle, ModelConnection } from './model-connection.ts';
 import { methodPath, type InferenceMethod } from './raw-service.ts';
@@ -46,7 +47,7 @@ export abstract class ModelEndpoint {
 
   constructor(readonly name: string, protected readonly options: EndpointOptions) {
     const batching = options.batching;
-    if (batching) this.batcher = new FrontBatcher(batching.model, batching.options, (request, deadline, merged) => (merged ? this.callMerged(request, deadline) : this.call('ModelInfer', request, deadline)), batching.mergedDeadlineMs, batching.onBatch);
+    if (batching) this.batcher = new FrontBatcher(batching.model, batching.options, (request, deadline, merged, gone) => (merged ? this.callMerged(request, deadline) : this.call('ModelInfer', request, deadline, undefined, gone)), batching.mergedDeadlineMs, batching.onBatch);
   }
 
   abstract readonly source: string;
@@ -129,11 +130,11 @@ export abstract class ModelEndpoint {
 
   /** Forwards one unary call's bytes to the model, with a deadline. */
   /** ModelInfer, within the model's concurrency limit: merged with concurrent calls when the service batches. */
-  infer(request: Buffer, deadline: Date): Promise<Buffer> {
+  infer(request: Buffer, deadline: Date, gone?: CallerGone): Promise<Buffer> {
     if (this.activeCalls >= this.options.maxConcurrency) {
       return Promise.reject(new RpcFailure(status.RESOURCE_EXHAUSTED, `model '${this.name}' has ${this.activeCalls} requests in flight, its limit (--max-concurrency ${this.options.maxConcurrency}); retry later`));
     }
-    return this.batcher ? this.batcher.infer(request, deadline) : this.call('ModelInfer', request, deadline);
+    return this.batcher ? this.batcher.infer(request, deadline, gone) : this.call('ModelInfer', request, deadline, undefined, gone);
   }
 
   private callMerged(request: Buffer, deadline: Date): Promise<Buffer> {
@@ -144,10 +145,10 @@ export abstract class ModelEndpoint {
     return call;
   }
 
-  call(method: InferenceMethod, request: Buffer, deadline: Date, metadata?: Metadata): Promise<Buffer> {
+  call(method: InferenceMethod, request: Buffer, deadline: Date, metadata?: Metadata, gone?: CallerGone): Promise<Buffer> {
     const connection = this.connection;
     // A model that is idle or on its first start is waited for (and started); one that crashed fails fast.
-    if (this.state === 'idle' || this.state === 'starting') return this.whenStarted(deadline).then(() => this.call(method, request, deadline, metadata));
+    if (this.state === 'idle' || this.state === 'starting') return this.whenStarted(deadline).then(() => this.call(method, request, deadline, metadata, gone));
     if (!connection || this.state !== 'ready') return Promise.reject(this.unavailable());
     return new Promise<Buffer>((resolve, reject) => {
       let settled = false;
@@ -162,6 +163,7 @@ export abstract class ModelEndpoint {
         },
       };
       this.inFlight.add(pending);
+      gone?.onGone(() => pending.fail(new RpcFailure(status.CANCELLED, 'the caller cancelled the call')));
       pending.call = connection.call(methodPath(method), request, deadline, metadata ?? new Metadata(), (error, response) => {
         if (settled) return;
         settled = true;

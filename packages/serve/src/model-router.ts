@@ -1,5 +1,6 @@
 import { status } from '@grpc/grpc-js';
 import { readModelName } from '@pyml/runtime/oip/codec';
+import type { CallerGone } from './caller-gone.ts';
 import type { ModelEndpoint } from './model-endpoint.ts';
 import type { Protocol, ServiceMetrics } from './metrics.ts';
 import { RpcFailure, asRpcFailure } from './rpc-failure.ts';
@@ -46,7 +47,7 @@ export class ModelRouter {
   }
 
   /** ModelInfer: routes the encoded request by its field 1 and returns the model's encoded response as is. */
-  infer(request: Buffer, protocol: Protocol, callerDeadline?: Date | number, name?: string): Promise<Buffer> {
+  infer(request: Buffer, protocol: Protocol, callerDeadline?: Date | number, name?: string, gone?: CallerGone): Promise<Buffer> {
     // Plain promise callbacks rather than an async function: fewer hops on the path every request takes.
     const started = process.hrtime.bigint();
     let label = name ?? '';
@@ -56,7 +57,7 @@ export class ModelRouter {
       label = model.name;
       const series = this.seriesOf(label, protocol);
       series.requests.inc();
-      return model.infer(request, this.deadline(callerDeadline)).then(
+      return model.infer(request, this.deadline(callerDeadline), gone).then(
         (response) => {
           series.latency.observe(Number(process.hrtime.bigint() - started) / 1e9);
           return response;
