@@ -14,7 +14,7 @@
  * not in the model phase. Each side runs RUNS times and the median is used. A third line shows the floor of the
  * DuckDB side alone: the same query read and the same output table written, in process, with no model at all.
  *
- *   npx tsx bench/batch.ts [--rows 1000000] [--big 10000000] [--workers N] [--runs 5] [--mlp-runs 3]
+ *   npx tsx bench/batch.ts [--rows 1000000] [--big 10000000] [--workers N] [--runs 5] [--mlp-runs 3] [--only iris|mlp]
  *
  * Data is generated with DuckDB range() into Parquet under bench/.work/batch.
  */
@@ -37,7 +37,10 @@ import { writeWideMlp } from './serve-wide-mlp.ts';
 const REPO = fileURLToPath(new URL('../', import.meta.url));
 const WORK = path.join(REPO, 'bench/.work/batch');
 const PYML = path.join(REPO, 'packages/cli/bin/pyml.js');
-const { values } = parseArgs({ options: { rows: { type: 'string', default: '1000000' }, big: { type: 'string', default: '10000000' }, workers: { type: 'string' }, runs: { type: 'string', default: '5' }, 'mlp-runs': { type: 'string', default: '3' } } });
+const { values } = parseArgs({ options: { rows: { type: 'string', default: '1000000' }, big: { type: 'string', default: '10000000' }, workers: { type: 'string' }, runs: { type: 'string', default: '5' }, 'mlp-runs': { type: 'string', default: '3' }, only: { type: 'string' } } });
+// --only iris|mlp: one model's figures, no peak-RSS runs (for iterating; the default prints everything).
+const ONLY = values.only;
+if (ONLY !== undefined && ONLY !== 'iris' && ONLY !== 'mlp') throw new Error(`--only takes iris or mlp, not ${ONLY}`);
 const ROWS = Number(values.rows);
 const BIG = Number(values.big);
 const CORES = availableParallelism();
@@ -317,8 +320,10 @@ function report(title: string, m: Awaited<ReturnType<typeof measure>>): void {
 
 await mkdir(WORK, { recursive: true });
 const iris: Case = { ...IRIS, image: path.join(WORK, 'iris') };
-await rm(iris.image, { recursive: true, force: true });
-build(path.join(REPO, 'examples/onnx-iris'), iris.image);
+if (ONLY !== 'mlp') {
+  await rm(iris.image, { recursive: true, force: true });
+  build(path.join(REPO, 'examples/onnx-iris'), iris.image);
+}
 const tab = await tabularProject();
 const tabular: Case = { ...TABULAR, model: tab.model, image: path.join(WORK, 'tabular') };
 await rm(tabular.image, { recursive: true, force: true });
@@ -327,13 +332,13 @@ build(tab.project, tabular.image);
 const small = path.join(WORK, `rows-${ROWS}.parquet`);
 const big = path.join(WORK, `rows-${BIG}.parquet`);
 const tabularRows = path.join(WORK, `tabular-${ROWS}.parquet`);
-await makeIrisData(small, ROWS);
-await makeIrisData(big, BIG);
-await tabular.makeData(tabularRows, ROWS);
+if (ONLY !== 'mlp') await makeIrisData(small, ROWS);
+if (ONLY === undefined) await makeIrisData(big, BIG);
+if (ONLY !== 'iris') await tabular.makeData(tabularRows, ROWS);
 
-const irisFigures = await measure(iris, small, RUNS);
-const tabularFigures = await measure(tabular, tabularRows, MLP_RUNS);
-const run10 = await pymlBatch(iris, big, path.join(WORK, 'iris.duckdb'));
+const irisFigures = ONLY !== 'mlp' ? await measure(iris, small, RUNS) : undefined;
+const tabularFigures = ONLY !== 'iris' ? await measure(tabular, tabularRows, MLP_RUNS) : undefined;
+const run10 = ONLY === undefined ? await pymlBatch(iris, big, path.join(WORK, 'iris.duckdb')) : undefined;
 load();
 
 console.log(`bench/batch  ${WORKERS} workers, ${CORES} cores, ${BATCH_ROWS}-row Arrow batches, medians of interleaved runs (iris ${RUNS}, tabular ${MLP_RUNS})`);
@@ -341,10 +346,12 @@ console.log(`  onnxruntime intra-op threads: pyml batch ${WORKERS} processes x $
 console.log(`  load average (1, 5, 15 min) before each round and at the end: ${loads.join(' | ')}`);
 console.log(`  aim: pyml batch model phase >= 0.8x the in-process rows/s (the ratio on the "model phase" lines)`);
 console.log('');
-report(`iris: 4 features -> 3 probabilities + label, ${ROWS.toLocaleString('en-US')} rows (a ~40 ns/row model: only the data path is measured)`, irisFigures);
-report(`tabular MLP: ${MLP.inputs} features -> ${MLP.hidden} ReLU -> ${MLP.outputs}, ${ROWS.toLocaleString('en-US')} rows (~${Math.round((MLP.inputs * MLP.hidden + MLP.hidden * MLP.outputs) / 1000)}k multiply-adds a row)`, tabularFigures);
-console.log('peak RSS of pyml batch on iris (driver + DuckDB, and the whole tree with the model processes); DuckDB --memory-limit 256MB');
-const run1 = irisFigures.run;
-console.log(`  ${ROWS.toLocaleString('en-US').padStart(10)} rows  driver ${mb(run1.peakDriver).padStart(7)}  tree ${mb(run1.peakTree).padStart(7)}  ${rate(run1.rows, run1.wall)}`);
-console.log(`  ${BIG.toLocaleString('en-US').padStart(10)} rows  driver ${mb(run10.peakDriver).padStart(7)}  tree ${mb(run10.peakTree).padStart(7)}  ${rate(run10.rows, run10.wall)}`);
-console.log(`  ${(BIG / ROWS).toFixed(0)}x the rows -> ${(run10.peakTree / run1.peakTree).toFixed(2)}x the peak tree RSS`);
+if (irisFigures) report(`iris: 4 features -> 3 probabilities + label, ${ROWS.toLocaleString('en-US')} rows (a ~40 ns/row model: only the data path is measured)`, irisFigures);
+if (tabularFigures) report(`tabular MLP: ${MLP.inputs} features -> ${MLP.hidden} ReLU -> ${MLP.outputs}, ${ROWS.toLocaleString('en-US')} rows (~${Math.round((MLP.inputs * MLP.hidden + MLP.hidden * MLP.outputs) / 1000)}k multiply-adds a row)`, tabularFigures);
+if (irisFigures && run10) {
+  console.log('peak RSS of pyml batch on iris (driver + DuckDB, and the whole tree with the model processes); DuckDB --memory-limit 256MB');
+  const run1 = irisFigures.run;
+  console.log(`  ${ROWS.toLocaleString('en-US').padStart(10)} rows  driver ${mb(run1.peakDriver).padStart(7)}  tree ${mb(run1.peakTree).padStart(7)}  ${rate(run1.rows, run1.wall)}`);
+  console.log(`  ${BIG.toLocaleString('en-US').padStart(10)} rows  driver ${mb(run10.peakDriver).padStart(7)}  tree ${mb(run10.peakTree).padStart(7)}  ${rate(run10.rows, run10.wall)}`);
+  console.log(`  ${(BIG / ROWS).toFixed(0)}x the rows -> ${(run10.peakTree / run1.peakTree).toFixed(2)}x the peak tree RSS`);
+}
