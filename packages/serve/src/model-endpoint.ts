@@ -19,6 +19,9 @@ export interface EndpointOptions {
   batching?: { model: ServedModel; options: BatchingOptions; mergedDeadlineMs: number; onBatch?(rows: number): void };
 }
 
+/** The service forwards no caller metadata to its models; the connection only reads this. */
+const NO_METADATA = new Metadata();
+
 interface InFlight {
   call?: CallHandle;
   fail(error: RpcFailure): void;
@@ -47,7 +50,7 @@ export abstract class ModelEndpoint {
 
   constructor(readonly name: string, protected readonly options: EndpointOptions) {
     const batching = options.batching;
-    if (batching) this.batcher = new FrontBatcher(batching.model, batching.options, (request, deadline, merged, gone) => (merged ? this.callMerged(request, deadline) : this.call('ModelInfer', request, deadline, undefined, gone)), batching.mergedDeadlineMs, batching.onBatch);
+    if (batching) this.batcher = new FrontBatcher(batching.model, batching.options, (request, deadline, merged, gone) => (merged ? this.callMerged(request, deadline) : this.call('ModelInfer', request, deadline, gone)), batching.mergedDeadlineMs, batching.onBatch);
   }
 
   abstract readonly source: string;
@@ -128,13 +131,12 @@ export abstract class ModelEndpoint {
     connection?.close();
   }
 
-  /** Forwards one unary call's bytes to the model, with a deadline. */
   /** ModelInfer, within the model's concurrency limit: merged with concurrent calls when the service batches. */
   infer(request: Buffer, deadline: Date, gone?: CallerGone): Promise<Buffer> {
     if (this.activeCalls >= this.options.maxConcurrency) {
       return Promise.reject(new RpcFailure(status.RESOURCE_EXHAUSTED, `model '${this.name}' has ${this.activeCalls} requests in flight, its limit (--max-concurrency ${this.options.maxConcurrency}); retry later`));
     }
-    return this.batcher ? this.batcher.infer(request, deadline, gone) : this.call('ModelInfer', request, deadline, undefined, gone);
+    return this.batcher ? this.batcher.infer(request, deadline, gone) : this.call('ModelInfer', request, deadline, gone);
   }
 
   private callMerged(request: Buffer, deadline: Date): Promise<Buffer> {
@@ -145,10 +147,11 @@ export abstract class ModelEndpoint {
     return call;
   }
 
-  call(method: InferenceMethod, request: Buffer, deadline: Date, metadata?: Metadata, gone?: CallerGone): Promise<Buffer> {
+  /** Forwards one unary call's bytes to the model, with a deadline; called off if the caller goes away. */
+  call(method: InferenceMethod, request: Buffer, deadline: Date, gone?: CallerGone): Promise<Buffer> {
     const connection = this.connection;
     // A model that is idle or on its first start is waited for (and started); one that crashed fails fast.
-    if (this.state === 'idle' || this.state === 'starting') return this.whenStarted(deadline).then(() => this.call(method, request, deadline, metadata, gone));
+    if (this.state === 'idle' || this.state === 'starting') return this.whenStarted(deadline).then(() => this.call(method, request, deadline, gone));
     if (!connection || this.state !== 'ready') return Promise.reject(this.unavailable());
     return new Promise<Buffer>((resolve, reject) => {
       let settled = false;
@@ -164,7 +167,7 @@ export abstract class ModelEndpoint {
       };
       this.inFlight.add(pending);
       gone?.onGone(() => pending.fail(new RpcFailure(status.CANCELLED, 'the caller cancelled the call')));
-      pending.call = connection.call(methodPath(method), request, deadline, metadata ?? new Metadata(), (error, response) => {
+      pending.call = connection.call(methodPath(method), request, deadline, NO_METADATA, (error, response) => {
         if (settled) return;
         settled = true;
         this.inFlight.delete(pending);

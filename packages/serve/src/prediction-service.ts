@@ -10,8 +10,8 @@ import type { ModelEndpoint } from './model-endpoint.ts';
 import { ModelRouter } from './model-router.ts';
 import type { ModelRunner } from './model-runner.ts';
 import { SupervisedModel, type SupervisionOptions } from './supervised-model.ts';
-import { AdaptiveBatcher } from '@pyml/runtime/batcher';
 import { type ImageInfo, readImageInfo, unpackImage } from '@pyml/launcher';
+import { AdaptiveBatcher } from '@pyml/runtime/batcher';
 
 export interface ServeOptions {
   /** Image refs (OCI layout dirs or tarballs), each served under the model name in its pyml.json. */
