@@ -25,8 +25,9 @@ Options:
                               docker: a container through a Docker engine (DOCKER_HOST or /var/run/docker.sock)
   --model NAME=unix:///PATH   also route NAME to a model server started elsewhere (e.g. another container of
                               the pod); watched for readiness, not started. Repeatable.
-  --max-batch-size N          adaptive batching: merge concurrent requests up to N rows (1: off; default: the
-                              image's serving.maxBatchSize)
+  --max-batch-size N          adaptive batching: merge concurrent requests up to N rows into one call to the
+                              model's process, done by the service (1: off; default: the image's
+                              serving.maxBatchSize); pyml_batch_rows on /metrics shows the batches
   --max-batch-delay-ms MS     longest a request waits for others to batch with (default: the image's, else 2)
   --max-concurrency N         requests in flight per model; more fail with RESOURCE_EXHAUSTED (default 64)
   --max-message-bytes N       largest request or response (default 67108864)
