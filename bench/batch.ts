@@ -47,7 +47,6 @@ const CORES = availableParallelism();
 const WORKERS = Number(values.workers ?? CORES);
 const RUNS = Math.max(1, Number(values.runs));
 const MLP_RUNS = Math.max(1, Number(values['mlp-runs']));
-const BATCH_ROWS = 65536;
 // onnxruntime intra-op threads: pyml batch gives each of its N processes cores/N (PYML_ORT_THREADS, set here
 // explicitly); the baseline gets the same total, as one session with all of them or as N sessions run side by side.
 const THREADS = Math.max(1, Math.floor(CORES / WORKERS));
@@ -112,12 +111,12 @@ async function makeIrisData(file: string, rows: number): Promise<void> {
   instance.closeSync();
 }
 
-/** The same Arrow record batches pyml batch sends its workers: DuckDB chunks → FixedSizeList<K> batches of 65536 rows. */
-async function arrowBatches(bench: Case, file: string) {
+/** The same Arrow record batches pyml batch sends its workers: DuckDB chunks → FixedSizeList<K> batches of pyml batch's size. */
+async function arrowBatches(bench: Case, file: string, batchRows: number) {
   const instance = await DuckDBInstance.create(':memory:');
   const c = await instance.connect();
   const stream = await c.stream(bench.packed(file));
-  const batcher = new ChunkBatcher(bench.input, BATCH_ROWS);
+  const batcher = new ChunkBatcher(bench.input, batchRows);
   const batches = [];
   for (;;) {
     const chunk = await stream.fetchChunk();
@@ -158,7 +157,7 @@ async function inProcess(bench: Case, batches: Awaited<ReturnType<typeof arrowBa
  * the same output table (id, probabilities FLOAT[3], label BIGINT) written the way pyml batch writes it, with
  * constant predictions and no model: the floor under pyml batch's model phase on this machine.
  */
-async function duckdbOnly(bench: Case, file: string, db: string): Promise<{ rows: number; seconds: number }> {
+async function duckdbOnly(bench: Case, file: string, db: string, batchRows: number): Promise<{ rows: number; seconds: number }> {
   await rm(db, { force: true });
   const started = performance.now();
   const instance = await DuckDBInstance.create(db);
@@ -167,10 +166,10 @@ async function duckdbOnly(bench: Case, file: string, db: string): Promise<{ rows
   await reader.run(`SET streaming_buffer_size = '16MB'`);
   const stream = await reader.stream(bench.floorSelect(file));
   const writer = new RowWriter(stream.columnTypes().slice(0, 1), bench.outputs);
-  const inserter = new TableInserter(c, writer, 'out', BATCH_ROWS);
+  const inserter = new TableInserter(c, writer, 'out', batchRows);
   await c.run('BEGIN TRANSACTION');
   await c.run(bench.floorTable);
-  const batcher = new ChunkBatcher(bench.input, BATCH_ROWS, 1);
+  const batcher = new ChunkBatcher(bench.input, batchRows, 1);
   const predict = (rows: number) => {
     writer.addPredictions(Object.fromEntries(bench.outputs.map((o) => [o.name, constantTensor(o, rows)])), rows);
     inserter.kick();
@@ -231,7 +230,7 @@ function treeRss(root: number): { total: number; self: number } {
 }
 
 /** Runs `pyml batch` as a user would, sampling the process tree's RSS every 50 ms. */
-async function pymlBatch(bench: Case, file: string, db: string): Promise<{ rows: number; wall: number; seconds: number; peakTree: number; peakDriver: number; timings: { stage: number; predict: number; write: number } }> {
+async function pymlBatch(bench: Case, file: string, db: string): Promise<{ rows: number; wall: number; seconds: number; batchRows: number; peakTree: number; peakDriver: number; timings: { stage: number; predict: number; write: number } }> {
   await rm(db, { force: true });
   const started = performance.now();
   const child = spawn(process.execPath, [PYML, 'batch', bench.image, '--query', bench.query(file),
@@ -251,9 +250,9 @@ async function pymlBatch(bench: Case, file: string, db: string): Promise<{ rows:
   clearInterval(timer);
   const wall = (performance.now() - started) / 1000;
   if (code !== 0) throw new Error(`pyml batch failed (${code}): ${err}`);
-  const summary = JSON.parse(out) as { rows: number; seconds: number; threads: string; timings: { stage: number; predict: number; write: number } };
+  const summary = JSON.parse(out) as { rows: number; seconds: number; threads: string; batchRows: number; timings: { stage: number; predict: number; write: number } };
   if (summary.threads !== String(THREADS)) throw new Error(`pyml batch ran its models with ${summary.threads} threads each, not ${THREADS}`);
-  return { rows: summary.rows, wall, seconds: summary.seconds, peakTree, peakDriver, timings: summary.timings };
+  return { rows: summary.rows, wall, seconds: summary.seconds, batchRows: summary.batchRows, peakTree, peakDriver, timings: summary.timings };
 }
 
 const mb = (b: number) => `${(b / 1024 / 1024).toFixed(0)} MB`;
@@ -284,8 +283,10 @@ async function tabularProject(): Promise<{ project: string; model: string }> {
 /** RUNS interleaved rounds (so a neighbour's load falls on both sides alike) of in-process, pyml batch and the floor. */
 async function measure(bench: Case, file: string, runs: number) {
   const db = path.join(WORK, `${bench.name}.duckdb`);
-  await pymlBatch(bench, file, db); // warm: the image is unpacked once, so no figure pays for it
-  const batches = await arrowBatches(bench, file);
+  // Warm: the image is unpacked once, so no figure pays for it. Its batch size (pyml batch's default for this model)
+  // is the baseline's and the floor's: the model's cost per row depends on it (large intermediates leave the caches).
+  const { batchRows } = await pymlBatch(bench, file, db);
+  const batches = await arrowBatches(bench, file, batchRows);
   const oneSession: Timed[] = [];
   const nSessions: Timed[] = [];
   const floor: Timed[] = [];
@@ -295,17 +296,17 @@ async function measure(bench: Case, file: string, runs: number) {
     oneSession.push(await inProcess(bench, batches, 1, WORKERS * THREADS));
     nSessions.push(await inProcess(bench, batches, WORKERS, THREADS));
     pyml.push(await pymlBatch(bench, file, db));
-    floor.push(await duckdbOnly(bench, file, path.join(WORK, 'floor.duckdb')));
+    floor.push(await duckdbOnly(bench, file, path.join(WORK, 'floor.duckdb'), batchRows));
   }
   const one = median(oneSession, (x) => x.seconds);
   const many = median(nSessions, (x) => x.seconds);
-  return { oneSession, nSessions, floor, pyml, one, many, base: one.seconds <= many.seconds ? one : many, run: median(pyml, (x) => x.seconds), dd: median(floor, (x) => x.seconds) };
+  return { batchRows, oneSession, nSessions, floor, pyml, one, many, base: one.seconds <= many.seconds ? one : many, run: median(pyml, (x) => x.seconds), dd: median(floor, (x) => x.seconds) };
 }
 
 function report(title: string, m: Awaited<ReturnType<typeof measure>>): void {
   const ratio = (s: number) => `ratio ${(m.base.seconds / s).toFixed(2)}x`;
   const line = (label: string, rows: number, s: number, extra = '') => console.log(`  ${label.padEnd(62)} ${s.toFixed(3).padStart(7)} s  ${rate(rows, s).padStart(18)}  ${extra}`);
-  console.log(title);
+  console.log(`${title}; ${m.batchRows}-row Arrow batches (pyml batch's default for it) on every line`);
   line(`in-process onnxruntime-node, 1 session x ${WORKERS * THREADS} threads`, m.one.rows, m.one.seconds, m.base === m.one ? '(baseline)' : '');
   line(`in-process onnxruntime-node, ${WORKERS} sessions x ${THREADS} threads`, m.many.rows, m.many.seconds, m.base === m.many ? '(baseline)' : '');
   line('pyml batch, model phase (query run -> table written)  [aim]', m.run.rows, m.run.seconds, ratio(m.run.seconds));
@@ -341,7 +342,7 @@ const tabularFigures = ONLY !== 'iris' ? await measure(tabular, tabularRows, MLP
 const run10 = ONLY === undefined ? await pymlBatch(iris, big, path.join(WORK, 'iris.duckdb')) : undefined;
 load();
 
-console.log(`bench/batch  ${WORKERS} workers, ${CORES} cores, ${BATCH_ROWS}-row Arrow batches, medians of interleaved runs (iris ${RUNS}, tabular ${MLP_RUNS})`);
+console.log(`bench/batch  ${WORKERS} workers, ${CORES} cores, medians of interleaved runs (iris ${RUNS}, tabular ${MLP_RUNS})`);
 console.log(`  onnxruntime intra-op threads: pyml batch ${WORKERS} processes x ${THREADS} (PYML_ORT_THREADS=${THREADS}); in process ${WORKERS * THREADS} in total, best of 1 session x ${WORKERS * THREADS} and ${WORKERS} sessions x ${THREADS}`);
 console.log(`  load average (1, 5, 15 min) before each round and at the end: ${loads.join(' | ')}`);
 console.log(`  aim: pyml batch model phase >= 0.8x the in-process rows/s (the ratio on the "model phase" lines)`);
