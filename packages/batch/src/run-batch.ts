@@ -32,7 +32,7 @@ export interface BatchOptions {
    * the caller's own; runBatch owns them from then on and stops them when it ends. Default: started here, first.
    */
   models?: ModelProcesses;
-  /** Rows per Arrow record batch sent to a model process (default: about 4 MiB of input, at most 65536 rows). */
+  /** Rows per Arrow record batch sent to a model process (default: about 512 KiB of input, 2048 to 65536 rows). */
   batchRows?: number;
   /** DuckDB's memory limit (default 256MB): the query and the output table spill to disk beyond it. */
   memoryLimit?: string;
@@ -136,7 +136,10 @@ export async function runBatch(options: BatchOptions): Promise<BatchResult> {
     const outputs = signature.outputs;
     const inputSpecs = plan.inputs.map((i) => i.spec);
     const rowBytes = inputSpecs.reduce((n, s) => n + elementCount(s.shape.slice(1)) * (bytesPerElement(s.dtype) || 16), 0);
-    const batchRows = options.batchRows ?? Math.max(2048, Math.min(65536, Math.floor((4 << 20) / Math.max(rowBytes, 1) / 2048) * 2048));
+    // About 512 KiB of input a batch: a model's intermediates grow with the batch (the tabular MLP's hidden layer is
+    // 32x its input), and once they outgrow the caches every row costs more (onnxruntime spends 2.7x the CPU on that
+    // MLP at 32768 rows as at 4096); the per-batch cost of the pipes and Arrow is small down to a few thousand rows.
+    const batchRows = options.batchRows ?? Math.max(2048, Math.min(65536, Math.floor((512 << 10) / Math.max(rowBytes, 1) / 2048) * 2048));
 
     // The query streams once, in order: --keep columns first, then each input at exactly its tensor type.
     const source = `(${options.query}) AS pyml_query`;

@@ -27,7 +27,7 @@ Options:
   --partition-by COL     Hive-partition the dataset by a --keep column (repeatable; kept automatically)
   --keep COL             copy a query column to the output unchanged (repeatable, or comma-separated)
   --workers N            model processes in parallel (default: ${availableParallelism()}, the number of cores)
-  --batch-rows N         rows per Arrow record batch (default: about 4 MiB of input, at most 65536)
+  --batch-rows N         rows per Arrow record batch (default: about 512 KiB of input, 2048 to 65536 rows)
   --memory-limit SIZE    DuckDB memory limit (default 256MB; staging spills to disk past it)
   --emit-spark FILE      write a PySpark job (mapInArrow through the image's batch entrypoint) instead of running
   --json                 print a JSON summary (rows, seconds, output)
