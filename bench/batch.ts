@@ -166,7 +166,7 @@ async function duckdbOnly(bench: Case, file: string, db: string, batchRows: numb
   await reader.run(`SET streaming_buffer_size = '16MB'`);
   const stream = await reader.stream(bench.floorSelect(file));
   const writer = new RowWriter(stream.columnTypes().slice(0, 1), bench.outputs);
-  const inserter = new TableInserter(c, writer, 'out', batchRows);
+  const inserter = new TableInserter(c, writer, 'out', Math.max(batchRows, 131072)); // as pyml batch inserts
   await c.run('BEGIN TRANSACTION');
   await c.run(bench.floorTable);
   const batcher = new ChunkBatcher(bench.input, batchRows, 1);

@@ -170,7 +170,9 @@ export async function runBatch(options: BatchOptions): Promise<BatchResult> {
     }
     const outName = `${outCatalog ? `${quoteIdent(outCatalog)}.` : ''}${quoteIdent(outSchema)}.${quoteIdent(outTable)}`;
     // Registered before the transaction begins: the function is this connection's, not the database's.
-    inserter = new TableInserter(connection, writer, outName, batchRows);
+    // INSERTs of at least 128Ki rows (a statement and its table-function scan cost the same whatever the batch size).
+    const insertRows = Math.max(batchRows, 131072);
+    inserter = new TableInserter(connection, writer, outName, insertRows);
     if (options.target.kind === 'table') {
       await connection.run('BEGIN TRANSACTION');
       inTransaction = true;
@@ -197,7 +199,9 @@ export async function runBatch(options: BatchOptions): Promise<BatchResult> {
     const activePool = pool;
     const activeInserter = inserter;
     const batcher = new ChunkBatcher(inputSpecs, batchRows, keep.length);
-    const maxInFlight = workers * 2;
+    // About 64Ki rows queued per process (at least 2 batches), so a process has work while this thread is busy
+    // elsewhere (a GC, a chunk of output rows) however small the batches are.
+    const maxInFlight = workers * Math.max(2, Math.ceil(65536 / batchRows));
     const queue: { range: BatchRange; result: Promise<RecordBatch> }[] = [];
     let read = 0;
     let batches = 0;
@@ -221,7 +225,7 @@ export async function runBatch(options: BatchOptions): Promise<BatchResult> {
       writer.addPredictions(tensors, range.rows);
       activeInserter.kick();
       // Rows wait for DuckDB only so long: memory stays bounded whatever the row count.
-      if (writer.ready > 4 * batchRows) await activeInserter.settle();
+      if (writer.ready > 4 * insertRows) await activeInserter.settle();
       batches++;
       const now = performance.now();
       if (options.onProgress && now - lastProgress > 100) {
