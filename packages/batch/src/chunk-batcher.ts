@@ -34,6 +34,8 @@ interface Column {
  */
 export class ChunkBatcher {
   private columns: Column[] = [];
+  /** Full batches' buffers handed back by `recycle`, to fill again (fewer large allocations, page faults and GCs). */
+  private readonly spare: Tensor['data'][][] = [];
   private filled = 0;
   private firstRow = 0;
   private index = 0;
@@ -44,13 +46,25 @@ export class ChunkBatcher {
   }
 
   private reset(): void {
-    this.columns = this.specs.map((spec) => {
+    const spare = this.spare.pop();
+    this.columns = this.specs.map((spec, i) => {
       const perRow = elementCount(spec.shape.slice(1));
       const Ctor = typedArrayFor(spec.dtype);
       const n = perRow * this.batchRows;
-      return { spec, perRow, bytes: bytesPerElement(spec.dtype), data: Ctor ? new Ctor(n) : new Array<string>(n) };
+      return { spec, perRow, bytes: bytesPerElement(spec.dtype), data: spare?.[i] ?? (Ctor ? new Ctor(n) : new Array<string>(n)) };
     });
     this.filled = 0;
+  }
+
+  /**
+   * Hands back a batch this batcher made once nothing reads its tensors any more (its rows went through the model):
+   * later batches are filled into the same buffers. Partial batches and string tensors are left to the GC.
+   */
+  recycle(batch: InputBatch): void {
+    if (batch.rows !== this.batchRows) return;
+    const buffers = this.specs.map((spec) => batch.tensors[spec.name].data);
+    if (buffers.some((b) => Array.isArray(b))) return;
+    this.spare.push(buffers);
   }
 
   /** Adds a chunk; returns the batches it completed (usually none or one). */

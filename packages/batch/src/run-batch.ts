@@ -202,20 +202,22 @@ export async function runBatch(options: BatchOptions): Promise<BatchResult> {
     // About 64Ki rows queued per process (at least 2 batches), so a process has work while this thread is busy
     // elsewhere (a GC, a chunk of output rows) however small the batches are.
     const maxInFlight = workers * Math.max(2, Math.ceil(65536 / batchRows));
-    const queue: { range: BatchRange; result: Promise<RecordBatch> }[] = [];
+    const queue: { batch: InputBatch; range: BatchRange; result: Promise<RecordBatch> }[] = [];
     let read = 0;
     let batches = 0;
     let lastProgress = 0;
 
     const interrupted = () => options.signal?.aborted;
     const drainOne = async () => {
-      const { range, result } = queue.shift()!;
+      const { batch, range, result } = queue.shift()!;
       let out: RecordBatch;
       try {
         out = await result;
       } catch (error) {
         throw activePool.failure ?? error;
       }
+      // The model process has read the whole batch (it answered): its input buffers can take later rows.
+      batcher.recycle(batch);
       let tensors;
       try {
         tensors = columnsToTensors(outputs, out, 'output');
@@ -238,7 +240,7 @@ export async function runBatch(options: BatchOptions): Promise<BatchResult> {
       const range: BatchRange = { index: batch.index, firstRow: batch.firstRow, rows: batch.rows };
       const result = activePool.submit(tensorsToRecordBatch(inputSpecs, batch.tensors), range);
       result.catch(() => {});
-      queue.push({ range, result });
+      queue.push({ batch, range, result });
       while (queue.length >= maxInFlight) await drainOne();
     };
     // The batch holding `row`, for errors found while reading (its size needs the row count, counted then).
