@@ -1,6 +1,6 @@
 import { once } from 'node:events';
 import type { Readable, Writable } from 'node:stream';
-import { Field, type RecordBatch, RecordBatchReader, RecordBatchStreamWriter, Schema } from 'apache-arrow';
+import { AsyncByteQueue, Field, type RecordBatch, RecordBatchReader, RecordBatchStreamWriter, Schema } from 'apache-arrow';
 import type { Tensors } from '@pyml/contract';
 import { columnTypeFor, columnsToTensors, tensorsToRecordBatch } from './arrow-tensors.ts';
 import { InvalidInputError, ModelError } from './errors.ts';
@@ -23,11 +23,10 @@ export class BatchError extends Error {
 export async function predictArrowStream(host: ModelHost, input: Readable, output: Writable): Promise<{ batches: number; rows: number }> {
   checkBatchable(host);
   const writer = new RecordBatchStreamWriter();
-  // Pump the writer's bytes by hand: toNodeStream() is missing once bundled (apache-arrow is "sideEffects": false,
-  // so esbuild drops the assignment in Arrow.node.mjs that installs it).
-  const finished = (async () => {
-    for await (const chunk of writer) if (!output.write(chunk)) await once(output, 'drain');
-  })();
+  // The writer's bytes go straight to `output` (not through toNodeStream(), which is missing once bundled: apache-arrow
+  // is "sideEffects": false, so esbuild drops the assignment in Arrow.node.mjs that installs it), and each batch's
+  // pieces leave in one writev (corked).
+  writer.reset(new OutputSink(output));
   let index = 0;
   let rows = 0;
   let schema: Schema | undefined;
@@ -43,7 +42,9 @@ export async function predictArrowStream(host: ModelHost, input: Readable, outpu
       const outputs = await host.predict(inputs);
       const out = toBatch(host, outputs, batch.numRows, schema);
       schema ??= out.schema;
+      output.cork();
       writer.write(out);
+      output.uncork();
       rows += batch.numRows;
       index++;
       // Let stdout catch up before the next batch, so memory stays at about one batch.
@@ -55,9 +56,20 @@ export async function predictArrowStream(host: ModelHost, input: Readable, outpu
     // An empty input still yields a valid (empty) stream with the output schema.
     if (!schema) writer.reset(undefined, outputSchema(host));
     writer.finish();
-    await finished;
+    if (output.writableNeedDrain) await once(output, 'drain');
   }
   return { batches: index, rows };
+}
+
+/** A RecordBatchStreamWriter sink writing to a Node stream, which the caller leaves open. */
+class OutputSink extends AsyncByteQueue {
+  constructor(private readonly output: Writable) {
+    super();
+  }
+
+  override write(value: Uint8Array): void {
+    this.output.write(value);
+  }
 }
 
 function checkBatchable(host: ModelHost): void {
