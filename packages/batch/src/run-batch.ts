@@ -144,6 +144,10 @@ export async function runBatch(options: BatchOptions): Promise<BatchResult> {
     // The query streams once, in order: --keep columns first, then each input at exactly its tensor type.
     const source = `(${options.query}) AS pyml_query`;
     const selected = [...keep.map((k) => `pyml_query.${quoteIdent(k)}`), ...plan.inputs.map((i, n) => `${i.sql} AS ${quoteIdent(`pyml_input_${n}`)}`)];
+    // While the model processes run, DuckDB gets the cores they leave (at least one) rather than a thread per core:
+    // more threads than cores only add switching and idle spinning to the reading and inserting.
+    const duckdbThreads = Number((await connection.runAndReadAll(`SELECT current_setting('threads')`)).getRows()[0][0]);
+    await connection.run(`SET threads = ${Math.max(1, Math.min(duckdbThreads, availableParallelism() - workers))}`);
     reader = await instance.connect();
     // DuckDB's threads run the query ahead by this much (the default, about 1 MB, is some 20 chunks), so a chunk is
     // usually there when asked for; bounded, it does not grow with the row count.
@@ -297,6 +301,7 @@ export async function runBatch(options: BatchOptions): Promise<BatchResult> {
     options.onProgress?.({ rows: done, total: done, seconds: seconds() });
     if (done !== read) throw new Error(`internal: ${done} rows written for ${read} rows read`);
 
+    await connection.run(`SET threads = ${duckdbThreads}`);
     const predictSeconds = (performance.now() - predictStarted) / 1000;
     const writeStarted = performance.now();
     // 3. Everything succeeded: the target takes the new rows.
