@@ -267,7 +267,7 @@ test('a socket that does not exist: UNAVAILABLE naming it, at once', async () =>
   }
 });
 
-test('a peer that does not answer as gRPC: HTTP status, content-type, missing message or status, reset streams', async () => {
+test('a peer that does not answer as gRPC: HTTP status, content-type, missing message or status, reset streams (the model going away: UNAVAILABLE)', async () => {
   // A raw node:http2 server on its own socket, answering each path in one wrong way.
   const rawSocket = join(dir, 'raw.sock');
   const raw = http2.createServer();
@@ -295,10 +295,10 @@ test('a peer that does not answer as gRPC: HTTP status, content-type, missing me
     assert.equal(await outcome('/503'), [status.UNAVAILABLE, 'the model answered with HTTP status 503']);
     assert.equal(await outcome('/html'), [status.INTERNAL, "the model answered with content-type 'text/html', not application/grpc"]);
     assert.equal(await outcome('/ok-without-message'), [status.UNIMPLEMENTED, 'No message received']);
-    assert.equal(await outcome('/no-status'), [status.INTERNAL, "the model's response ended without a gRPC status"]);
+    assert.equal(await outcome('/no-status'), [status.UNAVAILABLE, "the model's response ended without a gRPC status"]);
     assert.equal(await outcome('/refused'), [status.UNAVAILABLE, 'the model refused the stream']);
     const [code, message] = await outcome('/reset');
-    assert.is(code, status.INTERNAL);
+    assert.is(code, status.UNAVAILABLE);
     assert.match(String(message), /RST_STREAM with code 2/);
   } finally {
     connection.close();

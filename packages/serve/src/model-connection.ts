@@ -254,14 +254,17 @@ function codeForHttpStatus(httpStatus: number): status {
   }
 }
 
-/** A stream the peer reset (or that ended with no status) on a live connection, as grpc-js maps it. */
+/**
+ * A stream the peer reset (or that ended with no status) on a live connection. The codes a peer resets with on
+ * purpose map as grpc-js maps them; any other reset means the model went away under the call: UNAVAILABLE.
+ */
 function failureForReset(rstCode: number | undefined, error: Error | undefined): RpcFailure {
   switch (rstCode) {
     case NGHTTP2_REFUSED_STREAM: return new RpcFailure(status.UNAVAILABLE, 'the model refused the stream');
     case NGHTTP2_CANCEL: return new RpcFailure(status.CANCELLED, 'the model cancelled the call');
     case NGHTTP2_ENHANCE_YOUR_CALM: return new RpcFailure(status.RESOURCE_EXHAUSTED, 'the model reset the call: bandwidth exhausted or memory limit exceeded');
     case NGHTTP2_INADEQUATE_SECURITY: return new RpcFailure(status.PERMISSION_DENIED, 'the model reset the call: inadequate security');
-    case NGHTTP2_NO_ERROR: case undefined: return new RpcFailure(status.INTERNAL, `the model's response ended without a gRPC status${error ? ` (${error.message})` : ''}`);
-    default: return new RpcFailure(status.INTERNAL, `Received RST_STREAM with code ${rstCode}${error ? ` (${error.message})` : ''}`);
+    case NGHTTP2_NO_ERROR: case undefined: return new RpcFailure(status.UNAVAILABLE, `the model's response ended without a gRPC status${error ? ` (${error.message})` : ''}`);
+    default: return new RpcFailure(status.UNAVAILABLE, `Received RST_STREAM with code ${rstCode}${error ? ` (${error.message})` : ''}`);
   }
 }

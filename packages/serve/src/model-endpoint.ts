@@ -173,11 +173,9 @@ export abstract class ModelEndpoint {
         this.inFlight.delete(pending);
         this.lastCallAt = Date.now();
         if (!error) return resolve(response!);
-        // A stream the model reset without a status (RST_STREAM) is the model going away too.
-        const code = error.code === status.INTERNAL && /RST_STREAM|without a gRPC status/.test(error.message) ? status.UNAVAILABLE : error.code;
         // The connection can drop before the supervisor hears of the exit: either way the message names the model.
-        const details = code !== status.UNAVAILABLE ? error.message : this.state !== 'ready' ? this.unavailable().message : `model '${this.name}' is unavailable: ${error.message}`;
-        reject(new RpcFailure(code, details, error.metadata));
+        const details = error.code !== status.UNAVAILABLE ? error.message : this.state !== 'ready' ? this.unavailable().message : `model '${this.name}' is unavailable: ${error.message}`;
+        reject(new RpcFailure(error.code, details, error.metadata));
       });
     });
   }
