@@ -1,5 +1,5 @@
-import type { Writable } from 'node:stream';
-import { AsyncByteQueue, type RecordBatch, RecordBatchReader, RecordBatchStreamWriter } from 'apache-arrow';
+import { type RecordBatch, RecordBatchReader, RecordBatchStreamWriter } from 'apache-arrow';
+import { WritableSink } from '@pyml/runtime/writable-sink';
 import type { ModelProcess } from './model-processes.ts';
 
 /** A batch's place in the query result, for error messages. */
@@ -21,25 +21,6 @@ export class BatchFailedError extends Error {
   }
 }
 
-/**
- * The sink of a worker's RecordBatchStreamWriter: the bytes go straight to the process's stdin (no Readable pumping
- * them through promises), and `submit` corks stdin around each batch, so a batch's pieces leave in one writev.
- */
-class StdinSink extends AsyncByteQueue {
-  constructor(private readonly stdin: Writable) {
-    super();
-  }
-
-  override write(value: Uint8Array): void {
-    this.stdin.write(value);
-  }
-
-  override close(): void {
-    this.stdin.end();
-    super.close();
-  }
-}
-
 interface Pending {
   range: BatchRange;
   resolve: (batch: RecordBatch) => void;
@@ -58,7 +39,7 @@ class EntrypointWorker {
   readonly exited: Promise<number | null>;
 
   constructor(readonly id: number, private readonly process: ModelProcess, private readonly onFailure: (error: BatchFailedError) => void) {
-    this.writer.reset(new StdinSink(process.child.stdin!));
+    this.writer.reset(new WritableSink(process.child.stdin!, true));
     this.exited = process.closed.then(({ code, signal }) => {
       this.finish(code, signal);
       return code;

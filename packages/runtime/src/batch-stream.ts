@@ -1,9 +1,10 @@
 import { once } from 'node:events';
 import type { Readable, Writable } from 'node:stream';
-import { AsyncByteQueue, Field, type RecordBatch, RecordBatchReader, RecordBatchStreamWriter, Schema } from 'apache-arrow';
+import { Field, type RecordBatch, RecordBatchReader, RecordBatchStreamWriter, Schema } from 'apache-arrow';
 import type { Tensors } from '@pyml/contract';
 import { columnTypeFor, columnsToTensors, tensorsToRecordBatch } from './arrow-tensors.ts';
 import { InvalidInputError, ModelError } from './errors.ts';
+import { WritableSink } from './writable-sink.ts';
 import type { ModelHost } from './model-host.ts';
 import { formatShape } from './validate.ts';
 
@@ -23,10 +24,8 @@ export class BatchError extends Error {
 export async function predictArrowStream(host: ModelHost, input: Readable, output: Writable): Promise<{ batches: number; rows: number }> {
   checkBatchable(host);
   const writer = new RecordBatchStreamWriter();
-  // The writer's bytes go straight to `output` (not through toNodeStream(), which is missing once bundled: apache-arrow
-  // is "sideEffects": false, so esbuild drops the assignment in Arrow.node.mjs that installs it), and each batch's
-  // pieces leave in one writev (corked).
-  writer.reset(new OutputSink(output));
+  // Straight to `output`, each batch's pieces in one writev (corked); `output` stays open for the caller.
+  writer.reset(new WritableSink(output, false));
   let index = 0;
   let rows = 0;
   let schema: Schema | undefined;
@@ -59,17 +58,6 @@ export async function predictArrowStream(host: ModelHost, input: Readable, outpu
     if (output.writableNeedDrain) await once(output, 'drain');
   }
   return { batches: index, rows };
-}
-
-/** A RecordBatchStreamWriter sink writing to a Node stream, which the caller leaves open. */
-class OutputSink extends AsyncByteQueue {
-  constructor(private readonly output: Writable) {
-    super();
-  }
-
-  override write(value: Uint8Array): void {
-    this.output.write(value);
-  }
 }
 
 function checkBatchable(host: ModelHost): void {
