@@ -1,8 +1,9 @@
 /**
  * The other two-hop floor of the serve benchmark: a bare node:http2 server on a Unix socket that pipes each
- * ModelInfer call's HTTP/2 stream (DATA both ways, then the status trailers) to the echo floor
- * (bench/serve-echo-server.ts). No gRPC parsing, deadline, metrics or routing: what two hops cost on the transport
- * `pyml serve`'s front is built on (node:http2), next to the grpc-js proxy (bench/serve-echo-proxy.ts).
+ * ModelInfer call's HTTP/2 stream (DATA both ways, then the status trailers) to an upstream socket: the echo floor
+ * (bench/serve-echo-server.ts), or the image's own server. No gRPC parsing, deadline, metrics or routing: what two
+ * hops cost on the transport `pyml serve`'s front is built on (node:http2), next to the grpc-js proxy
+ * (bench/serve-echo-proxy.ts).
  * Prints one ready line.
  *
  *   node --import tsx bench/serve-echo-h2-proxy.ts SOCKET UPSTREAM_SOCKET

@@ -11,6 +11,8 @@
  *                   client), and node:http2 piping the call's stream (the transport `pyml serve`'s front uses): the
  *                   least two hops cost here (informational; ratios stay to the floor)
  *   image server    the image's own entrypoint `serve` (the runtime's OIP server) over its Unix socket
+ *   http2 proxy → image server   that bare node:http2 proxy in front of the image's server: two hops with the real
+ *                   model and nothing of `pyml serve` (routing, deadlines, limits, metrics): its structural floor
  *   serve gRPC      `pyml serve` (TCP 127.0.0.1, and a Unix socket) → the model's Unix socket: two hops
  *   serve HTTP      `pyml serve` V2 REST/JSON, keep-alive
  * (`pyml serve` starts its models eagerly here: the figures are steady state, not the first call's on-demand start.)
@@ -182,6 +184,13 @@ async function irisCells(work: string): Promise<void> {
   stops.push(() => proc.stop(5000));
   const direct = rawClient(`unix:${proc.socket}`);
   for (const c of [1, 32]) cells.push(await measure('image server (unix)', c, () => direct(irisBytes)));
+  // The same bare node:http2 proxy in front of the image's server: the least any two-hop service costs with this
+  // model here, before routing, deadlines, limits and metrics (what `pyml serve` adds is its row minus this one).
+  const modelProxySocket = path.join(work, 'model-h2-proxy.sock');
+  await startReady(process.execPath, ['--import', 'tsx', path.join(REPO, 'bench/serve-echo-h2-proxy.ts'), modelProxySocket, proc.socket]);
+  const modelProxied = rawClient(`unix:${modelProxySocket}`);
+  for (const c of [1, 32]) cells.push(await measure('http2 proxy → image server', c, () => modelProxied(irisBytes)));
+  children.at(-1)!.kill('SIGTERM');
   await proc.stop(5000);
 
   // pyml serve, gRPC and HTTP.
