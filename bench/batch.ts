@@ -13,6 +13,8 @@
  * started by the CLI before it loads DuckDB and Arrow, so their start-up overlaps the CLI's and is in the wall clock,
  * not in the model phase. Each side runs RUNS times and the median is used. A third line shows the floor of the
  * DuckDB side alone: the same query read and the same output table written, in process, with no model at all.
+ * From the CPU time both of those spend, a "ceiling" line shows the best ratio these cores allow at all: the model's
+ * work and the DuckDB side's work, perfectly spread over the cores, with nothing else.
  *
  *   npx tsx bench/batch.ts [--rows 1000000] [--big 10000000] [--workers N] [--runs 5] [--mlp-runs 3] [--only iris|mlp]
  *
@@ -134,8 +136,9 @@ async function arrowBatches(bench: Case, file: string, batchRows: number) {
  * In process: Arrow batch → tensor → onnxruntime-node, as the model inside the image does, without processes or pipes.
  * `sessions` sessions of `threads` intra-op threads each; batches go round-robin, `sessions` runs at a time.
  */
-async function inProcess(bench: Case, batches: Awaited<ReturnType<typeof arrowBatches>>, sessions: number, threads: number): Promise<{ rows: number; seconds: number }> {
+async function inProcess(bench: Case, batches: Awaited<ReturnType<typeof arrowBatches>>, sessions: number, threads: number): Promise<Timed> {
   const models = await Promise.all(Array.from({ length: sessions }, () => ort.InferenceSession.create(bench.model, { intraOpNumThreads: threads })));
+  const cpu = process.cpuUsage();
   const started = performance.now();
   let rows = 0;
   let checksum = 0;
@@ -148,8 +151,9 @@ async function inProcess(bench: Case, batches: Awaited<ReturnType<typeof arrowBa
     }
   }));
   const seconds = (performance.now() - started) / 1000;
+  const cpuSeconds = cpuSince(cpu);
   await Promise.all(models.map((m) => m.release()));
-  return { rows, seconds };
+  return { rows, seconds, cpuSeconds };
 }
 
 /**
@@ -157,8 +161,9 @@ async function inProcess(bench: Case, batches: Awaited<ReturnType<typeof arrowBa
  * the same output table (id, probabilities FLOAT[3], label BIGINT) written the way pyml batch writes it, with
  * constant predictions and no model: the floor under pyml batch's model phase on this machine.
  */
-async function duckdbOnly(bench: Case, file: string, db: string, batchRows: number): Promise<{ rows: number; seconds: number }> {
+async function duckdbOnly(bench: Case, file: string, db: string, batchRows: number): Promise<Timed> {
   await rm(db, { force: true });
+  const cpu = process.cpuUsage();
   const started = performance.now();
   const instance = await DuckDBInstance.create(db);
   const c = await instance.connect();
@@ -189,10 +194,17 @@ async function duckdbOnly(bench: Case, file: string, db: string, batchRows: numb
   await c.run('COMMIT');
   // Stopped where pyml batch's model phase stops: the table committed, the database not yet closed.
   const seconds = (performance.now() - started) / 1000;
+  const cpuSeconds = cpuSince(cpu);
   reader.closeSync();
   c.closeSync();
   instance.closeSync();
-  return { rows, seconds };
+  return { rows, seconds, cpuSeconds };
+}
+
+/** CPU time of this whole process (every thread: onnxruntime's, DuckDB's) since `from`, in seconds. */
+function cpuSince(from: NodeJS.CpuUsage): number {
+  const used = process.cpuUsage(from);
+  return (used.user + used.system) / 1e6;
 }
 
 /** Zeros of an output's type for `rows` rows: what the floor writes in place of predictions. */
@@ -260,7 +272,8 @@ const rate = (rows: number, s: number) => `${Math.round(rows / s).toLocaleString
 const median = <T>(xs: T[], key: (x: T) => number): T => [...xs].sort((a, b) => key(a) - key(b))[Math.floor(xs.length / 2)];
 const loads: string[] = [];
 const load = () => loads.push(readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' '));
-type Timed = { rows: number; seconds: number };
+/** `cpuSeconds`: CPU time of every thread over those seconds. */
+type Timed = { rows: number; seconds: number; cpuSeconds: number };
 
 function build(project: string, out: string): void {
   const built = spawnSync(process.execPath, [PYML, 'build', project, '--out', out, '--json'], { env, encoding: 'utf8' });
@@ -313,8 +326,14 @@ function report(title: string, m: Awaited<ReturnType<typeof measure>>): void {
   line('pyml batch, predict phase only (rows through workers)', m.run.rows, m.run.timings.predict, ratio(m.run.timings.predict));
   line('pyml batch, wall clock (CLI start to exit)', m.run.rows, m.run.wall, ratio(m.run.wall));
   line('floor: DuckDB alone (same query -> same table, no model)', m.dd.rows, m.dd.seconds, `${ratio(m.dd.seconds)} (pyml batch minus the model and its processes)`);
+  // What these cores allow at best: the model's CPU (the in-process runs', the thriftier layout) and the DuckDB side's
+  // (the floor's) both have to be spent, so even with processes, pipes and Arrow IPC free and a perfect overlap, the
+  // model phase takes at least their sum / cores.
+  const cpuOf = (xs: Timed[]) => median(xs, (x) => x.cpuSeconds).cpuSeconds;
+  const cpu = Math.min(cpuOf(m.oneSession), cpuOf(m.nSessions)) + cpuOf(m.floor);
+  console.log(`    ceiling here: model CPU + floor CPU = ${cpu.toFixed(2)} core-s; on ${CORES} cores at least ${(cpu / CORES).toFixed(3)} s: at most ${ratio(cpu / CORES)} with every cost of pyml batch's own at zero`);
   console.log(`    pyml batch phases: setup ${m.run.timings.stage.toFixed(3)} s, predict ${m.run.timings.predict.toFixed(3)} s, write ${m.run.timings.write.toFixed(3)} s`);
-  const list = (xs: Timed[]) => xs.map((x) => x.seconds.toFixed(3)).join(' ');
+  const list = (xs: { seconds: number }[]) => xs.map((x) => x.seconds.toFixed(3)).join(' ');
   console.log(`    all runs (s): in-process 1x${WORKERS * THREADS} ${list(m.oneSession)}; ${WORKERS}x${THREADS} ${list(m.nSessions)}; model phase ${list(m.pyml)}; wall ${m.pyml.map((x) => x.wall.toFixed(2)).join(' ')}; floor ${list(m.floor)}`);
   console.log('');
 }
