@@ -1,12 +1,13 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { createWriteStream } from 'node:fs';
-import { mkdir, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { copyFile, link, mkdir, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { basename, dirname, join, resolve } from 'node:path';
 import { Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import {
   ANNOTATION_REF_NAME, MEDIA_TYPE_DOCKER_MANIFEST, MEDIA_TYPE_DOCKER_MANIFEST_LIST, MEDIA_TYPE_INDEX, MEDIA_TYPE_MANIFEST,
-  OCI_LAYOUT_VERSION, canonicalJson, isDigest, sha256Digest, type OciDescriptor, type OciIndex, type OciManifest, type OciPlatform,
+  OCI_LAYOUT_VERSION, canonicalJson, isDigest, sha256Digest, type BlobStore, type OciDescriptor, type OciIndex, type OciManifest,
+  type OciPlatform,
 } from '@pyml/image';
 import { ConnectionError, httpRequest, readBody, type HttpResponse } from './http.ts';
 import { formatReference, manifestReference, parseReference, type ImageReference } from './reference.ts';
@@ -17,6 +18,11 @@ export interface PullOptions {
   platform?: string;
   log?: (message: string) => void;
   onProgress?: (what: string, bytes: number) => void;
+  /**
+   * A blob store to pull through: blobs it holds are linked into the layout instead of downloaded, and what is
+   * downloaded goes into it, so the next pull of this image (or of one sharing its layers) downloads only what changed.
+   */
+  store?: BlobStore;
 }
 
 export interface PullResult {
@@ -24,7 +30,8 @@ export interface PullResult {
   digest: string;
   layout: string;
   platform: string;
-  blobs: { what: string; digest: string; size: number }[];
+  /** `reused`: taken from the store, not downloaded. */
+  blobs: { what: string; digest: string; size: number; reused: boolean }[];
   seconds: number;
 }
 
@@ -57,11 +64,19 @@ export async function pullImage(target: string | ImageReference, outDir: string,
     const blobDir = join(temp, 'blobs', 'sha256');
     await mkdir(blobDir, { recursive: true });
     const seen = new Set<string>();
+    const reused = new Set<string>();
     for (const { d, what } of wanted) {
       if (seen.has(d.digest)) continue;
       seen.add(d.digest);
+      const file = join(blobDir, d.digest.slice(7));
+      if (options.store && (await options.store.has(d.digest))) {
+        await linkOrCopy(options.store.path(d.digest), file);
+        reused.add(d.digest);
+        continue;
+      }
       options.log?.(`fetching ${what} ${d.digest.slice(0, 19)} (${d.size} bytes)`);
-      await downloadBlob(client, d, what, join(blobDir, d.digest.slice(7)), options);
+      await downloadBlob(client, d, what, file, options);
+      if (options.store) await keepInStore(options.store, file, d.digest);
     }
     await writeFile(join(blobDir, fetched.digest.slice(7)), fetched.bytes);
     const config = JSON.parse(await readFile(join(blobDir, manifest.config.digest.slice(7)), 'utf8')) as { os?: string; architecture?: string; variant?: string };
@@ -78,7 +93,8 @@ export async function pullImage(target: string | ImageReference, outDir: string,
     await replaceDirectory(temp, layout);
     return {
       ref: name, digest: fetched.digest, layout, platform: platformText(imagePlatform),
-      blobs: wanted.map(({ d, what }) => ({ what, digest: d.digest, size: d.size })), seconds: (performance.now() - started) / 1000,
+      blobs: wanted.map(({ d, what }) => ({ what, digest: d.digest, size: d.size, reused: reused.has(d.digest) })),
+      seconds: (performance.now() - started) / 1000,
     };
   } catch (error) {
     await rm(temp, { recursive: true, force: true });
@@ -197,6 +213,28 @@ export async function downloadBlob(client: RegistryClient, d: OciDescriptor, wha
 }
 
 /** Refuses to replace a directory that holds something other than an OCI layout (a user's files). */
+/** A hard link where the two paths share a filesystem (no bytes copied), a copy where they do not. */
+async function linkOrCopy(from: string, to: string): Promise<void> {
+  try {
+    await link(from, to);
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== 'EXDEV') throw error;
+    await copyFile(from, to);
+  }
+}
+
+/** Puts a blob just downloaded (and checked against its digest) into the store too. */
+async function keepInStore(store: BlobStore, file: string, digest: string): Promise<void> {
+  if (await store.has(digest)) return;
+  const temp = await store.tempPath();
+  try {
+    await linkOrCopy(file, temp);
+    await store.commit(temp, digest);
+  } finally {
+    await rm(temp, { force: true });
+  }
+}
+
 async function refuseNonLayout(dir: string): Promise<void> {
   const entries = await readdir(dir).catch(() => undefined);
   if (!entries || entries.length === 0) return;

@@ -2,6 +2,7 @@ import { availableParallelism } from 'node:os';
 import { parseArgs } from 'node:util';
 import { EXIT, PymlError } from '@pyml/core/errors';
 import type { BatchProgress, OutputTarget } from '@pyml/batch';
+import { localImagePaths } from '../local-images.ts';
 import { printJson, showProgress, usage } from '../output.ts';
 
 // @pyml/batch (DuckDB, Apache Arrow) loads only once the arguments are good, and after the model processes have been
@@ -12,6 +13,8 @@ export const help = `Usage: pyml batch REF --query SQL (--into TABLE --db FILE.d
 
 Runs a SQL query (DuckDB: read_parquet, read_csv, tables of --db) through the image's model, one prediction per row,
 into a DuckDB table or a Hive-partitioned Parquet dataset. The target is replaced only when every row succeeded.
+REF is an OCI image layout directory, an image tarball, or a registry image (HOST[:PORT]/REPO:TAG, pulled into
+$PYML_CACHE_DIR/pulled; with --emit-spark the job names REF, the image its executors run).
 
 Columns: a query column named like a model input feeds it (its type may widen losslessly: INTEGER → BIGINT,
 FLOAT → DOUBLE; not DOUBLE → FLOAT, cast in the query for that). A model with one input of shape [-1, K] that no
@@ -71,11 +74,13 @@ export async function run(args: string[]): Promise<number> {
   const keep = listOption(values.keep);
   for (const p of partitionBy) if (!keep.includes(p)) keep.push(p);
   const json = values.json;
+  const local = () => localImagePaths([ref], { json, told: (m) => { if (!json) process.stderr.write(`${m}\n`); } }).then(([path]) => path);
 
   if (values['emit-spark']) {
     if (!values.into) throw usage('--emit-spark needs --into TABLE (the Spark table to write)');
+    const image = await local();
     const { writeSparkJob } = await import('@pyml/batch/spark-job');
-    const written = await writeSparkJob({ image: ref, query: values.query, table: values.into, keep, partitionBy, file: values['emit-spark'] });
+    const written = await writeSparkJob({ image: ref, imagePath: image, query: values.query, table: values.into, keep, partitionBy, file: values['emit-spark'] });
     if (json) printJson({ ok: true, spark: written });
     else process.stdout.write(`wrote ${written.file}\n`);
     return EXIT.ok;
@@ -94,6 +99,7 @@ export async function run(args: string[]): Promise<number> {
 
   const workers = positiveInt(values.workers, '--workers') ?? availableParallelism();
   const batchRows = positiveInt(values['batch-rows'], '--batch-rows');
+  const image = await local();
   const showing = showProgress({ json });
   const progress = new StatusLine(showing);
   const controller = new AbortController();
@@ -106,7 +112,7 @@ export async function run(args: string[]): Promise<number> {
     // Loading @pyml/batch begins now too: it goes on while the image's files are read (I/O) before the spawn.
     const loading = import('@pyml/batch');
     loading.catch(() => {});
-    const models = await startModelProcesses(ref, workers);
+    const models = await startModelProcesses(image, workers);
     let batch: typeof import('@pyml/batch');
     try {
       batch = failures = await loading;
@@ -115,7 +121,7 @@ export async function run(args: string[]): Promise<number> {
       throw error;
     }
     const result = await batch.runBatch({
-      image: ref, query: values.query, target, db: values.db, keep, workers, models, batchRows,
+      image, query: values.query, target, db: values.db, keep, workers, models, batchRows,
       memoryLimit: values['memory-limit'],
       signal: controller.signal,
       onStep: (m) => progress.step(m),

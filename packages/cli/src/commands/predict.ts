@@ -1,13 +1,15 @@
 import { parseArgs } from 'node:util';
 import { EXIT, PymlError } from '@pyml/core';
 import { predictOnce } from '@pyml/serve/predict-once';
+import { localImagePaths } from '../local-images.ts';
 import { usage } from '../output.ts';
 
 export const help = `Usage: pyml predict REF --input FILE [options]
 
 Runs an image once on one request and prints the outputs, with no server: the image is unpacked into the cache
 ($PYML_CACHE_DIR/rootfs, once per digest) and its own entrypoint runs with the image's own Node runtime.
-REF is an OCI image layout directory or an image tarball.
+REF is an OCI image layout directory, an image tarball, or a registry image (HOST[:PORT]/REPO:TAG, pulled into
+$PYML_CACHE_DIR/pulled; blobs the cache holds are not downloaded again).
 FILE is an Open Inference Protocol (V2) JSON request ({"inputs":[{"name","datatype","shape","data"}]}), or a
 .csv file with a header row, one column per model input (for dataframe models, or tensor models with 1-D inputs).
 
@@ -48,9 +50,10 @@ export async function run(args: string[]): Promise<number> {
   const [ref, ...rest] = positionals;
   if (!ref || rest.length) throw usage('usage: pyml predict REF --input FILE [--json]');
   if (!values.input) throw usage('pyml predict needs --input FILE (a V2 JSON request or a CSV)');
+  const [image] = await localImagePaths([ref], { json: values.json!, told: (m) => { if (!values.json) process.stderr.write(`${m}\n`); } });
   let result;
   try {
-    result = await predictOnce(ref, values.input, { json: values.json });
+    result = await predictOnce(image, values.input, { json: values.json });
   } catch (error) {
     const message = (error as Error).message;
     throw new PymlError(message, /ENOENT|no such file/.test(message) ? EXIT.usage : EXIT.failure);

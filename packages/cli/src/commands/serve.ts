@@ -5,6 +5,7 @@ import { EmbeddedRunner } from '@pyml/serve/embedded-runner';
 import type { ModelRunner } from '@pyml/serve/model-runner';
 import { PredictionService } from '@pyml/serve/prediction-service';
 import { SupervisedModel } from '@pyml/serve/supervised-model';
+import { localImagePaths } from '../local-images.ts';
 import { usage } from '../output.ts';
 
 export const help = `Usage: pyml serve REF... [options]
@@ -14,8 +15,9 @@ and REST/JSON (/v2/health/live, /v2/health/ready, /v2/models/NAME, /v2/models/NA
 plus Prometheus metrics at /metrics on the HTTP port. Each image runs as its own supervised process (restarted
 with backoff if it dies), serving on a Unix socket in a private directory; requests are routed by model name.
 By default a model's process starts on demand: at the first call for it, which waits for the start (a failed
-start fails the waiting calls with the init error). REF is an OCI image layout directory or an image tarball;
-the model name is the one in the image.
+start fails the waiting calls with the init error). REF is an OCI image layout directory, an image tarball, or a
+registry image (HOST[:PORT]/REPO:TAG, pulled into $PYML_CACHE_DIR/pulled; blobs the cache holds are not
+downloaded again); the model name is the one in the image.
 
 Options:
   --grpc HOST:PORT            gRPC address (default 127.0.0.1:8001; port 0 picks a free port; or unix:/PATH)
@@ -97,8 +99,9 @@ export async function run(args: string[]): Promise<number> {
   if (start !== 'on-demand' && start !== 'eager') throw usage(`--start must be on-demand or eager, got '${start}'`);
   if (start === 'eager' && values['idle-timeout-s'] !== '0') throw usage('--idle-timeout-s needs --start on-demand: eager models are kept running');
   const logger = createLogger({ component: 'serve' });
+  const images = await localImagePaths(positionals, { json: values.json!, told: (m) => logger.info(m) });
   const service = await PredictionService.start({
-    images: positionals, external, runner, logger,
+    images, external, runner, logger,
     grpc: values.grpc || undefined, http: values.http || undefined, socketDir: values['socket-dir'],
     maxBatchSize: positive(values['max-batch-size'], '--max-batch-size'),
     maxBatchDelayMs: positive(values['max-batch-delay-ms'], '--max-batch-delay-ms', 0),
