@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import * as ort from 'onnxruntime-node';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { REPO, parseJson, pyml } from '../helpers/cli.ts';
+import { PYML_BIN, REPO, parseJson, pyml, runProcess } from '../helpers/cli.ts';
 import { buildImages } from './fixtures.ts';
 
 /** `pyml predict`: the image's own entrypoint, run once, agrees with onnxruntime in this process. */
@@ -77,6 +77,21 @@ test('pyml predict: bad input names the tensor; CSV columns are checked against 
   const missing = await pyml(['predict', join(built.dir, 'nope'), '--input', SAMPLE]);
   assert.is(missing.code, 2);
   assert.match(missing.stderr, /no such file or directory/);
+  const noInput = await pyml(['predict', built.images.iris, '--input', join(built.dir, 'no-request.json')]);
+  assert.is(noInput.code, 2);
+  assert.match(noInput.stderr, /cannot read --input .*no-request\.json: no such file/);
+  const notJson = join(built.dir, 'cut.json');
+  await writeFile(notJson, '{"inputs": [');
+  const cut = await pyml(['predict', built.images.iris, '--input', notJson]);
+  assert.is(cut.code, 1);
+  assert.match(cut.stderr, /prediction failed for .*cut\.json: invalid input: request is not JSON/);
+});
+
+test('pyml predict --input - reads the request from stdin', async () => {
+  const fromFile = await pyml(['predict', built.images.iris, '--input', SAMPLE, '--json']);
+  const fromStdin = await runProcess(process.execPath, [PYML_BIN, 'predict', built.images.iris, '--input', '-', '--json'], { input: await readFile(SAMPLE, 'utf8') });
+  assert.is(fromStdin.code, 0, fromStdin.stderr);
+  assert.is(fromStdin.stdout, fromFile.stdout);
 });
 
 test('pyml serve: bad command lines exit 2 with the reason; two images with one name exit 1 naming it', async () => {

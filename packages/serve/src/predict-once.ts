@@ -1,5 +1,6 @@
 import { spawn } from 'node:child_process';
 import { readFile } from 'node:fs/promises';
+import { text } from 'node:stream/consumers';
 import { csvToV2Request } from './csv-request.ts';
 import { entrypointCommand } from '@pyml/launcher';
 import { type UnpackImageOptions, unpackImage } from '@pyml/launcher';
@@ -14,12 +15,12 @@ export interface PredictOnceResult {
 }
 
 /**
- * Runs an image's entrypoint `predict` once on a V2 JSON request file (or a CSV for models whose inputs are 1-D
- * columns): unpacks the image into the rootfs cache if needed and runs the image's own node on it.
+ * Runs an image's entrypoint `predict` once on a V2 JSON request file (`-`: standard input), or a CSV for models
+ * whose inputs are 1-D columns: unpacks the image into the rootfs cache if needed and runs the image's own node on it.
  */
 export async function predictOnce(ref: string, inputFile: string, opts: UnpackImageOptions & { json?: boolean } = {}): Promise<PredictOnceResult> {
+  const text = await readRequest(inputFile);
   const image = await unpackImage(ref, opts);
-  const text = await readFile(inputFile, 'utf8');
   const request = /\.csv$/i.test(inputFile) ? JSON.stringify(csvToV2Request(text, image.manifest.signature, inputFile)) : text;
   const cmd = entrypointCommand(image, ['predict', '--input', '-', ...(opts.json ? ['--json'] : [])]);
   return new Promise((resolve, reject) => {
@@ -33,4 +34,15 @@ export async function predictOnce(ref: string, inputFile: string, opts: UnpackIm
     child.stdin.on('error', () => {}); // the child may exit before reading (init failure)
     child.stdin.end(request);
   });
+}
+
+/** The request's text, from the file or (for `-`) from standard input. */
+async function readRequest(inputFile: string): Promise<string> {
+  if (inputFile === '-') return text(process.stdin);
+  try {
+    return await readFile(inputFile, 'utf8');
+  } catch (error) {
+    const e = error as NodeJS.ErrnoException;
+    throw new Error(`cannot read --input ${inputFile}: ${e.code === 'ENOENT' ? 'no such file' : e.message}`);
+  }
 }

@@ -14,7 +14,7 @@ FILE is an Open Inference Protocol (V2) JSON request ({"inputs":[{"name","dataty
 .csv file with a header row, one column per model input (for dataframe models, or tensor models with 1-D inputs).
 
 Options:
-  --input FILE   the request (.json) or columns (.csv)
+  --input FILE   the request (.json; - reads it from stdin) or columns (.csv)
   --json         print the V2 JSON response on one line
   --verbose      also print the model's log lines (stderr)
   -h, --help     show this help
@@ -64,6 +64,6 @@ export async function run(args: string[]): Promise<number> {
     return EXIT.ok;
   }
   const messages = modelMessages(result.stderr, values.verbose);
-  const what = result.code === 3 ? 'the model failed to start' : 'prediction failed';
+  const what = result.code === 3 ? 'the model failed to start' : `prediction failed for ${values.input === '-' ? 'the request on stdin' : values.input}`;
   throw new PymlError(`${what}: ${messages.join('\n') || `entrypoint exited with ${result.code}`}`, EXIT.failure);
 }
