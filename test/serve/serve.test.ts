@@ -117,6 +117,16 @@ test('HTTP: health, model metadata, ready, infer', async () => {
   assert.equal(res.body.outputs[0].data, g.outputs[0].contents.fp32_contents);
   const versioned = await http(base, '/v2/models/iris/versions/1.0.0/infer', { inputs: [{ name: 'input', datatype: 'FP32', shape: [1, 4], data: FLOWERS.slice(0, 4) }] });
   assert.is(versioned.status, 200, versioned.text);
+  // Versioned paths: the served version is ready and described; another version is neither, and cannot infer.
+  assert.equal((await http(base, '/v2/models/iris/versions/1.0.0/ready')).body, { name: 'iris', ready: true });
+  const otherReady = await http(base, '/v2/models/iris/versions/2.0.0/ready');
+  assert.equal([otherReady.status, otherReady.body], [400, { name: 'iris', ready: false }]);
+  assert.equal((await http(base, '/v2/models/iris/versions/1.0.0')).body.versions, ['1.0.0']);
+  const otherMeta = await http(base, '/v2/models/iris/versions/2.0.0');
+  assert.is(otherMeta.status, 404, otherMeta.text);
+  assert.match(otherMeta.body.error, /version '2\.0\.0'/);
+  const otherInfer = await http(base, '/v2/models/iris/versions/2.0.0/infer', { inputs: [{ name: 'input', datatype: 'FP32', shape: [1, 4], data: FLOWERS.slice(0, 4) }] });
+  assert.is(otherInfer.status, 404, otherInfer.text);
 });
 
 test('HTTP: bad requests are 400 naming the tensor; unknown model 404; not JSON 400; down model 503', async () => {

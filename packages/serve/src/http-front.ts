@@ -1,7 +1,7 @@
 import { type IncomingMessage, type Server, type ServerResponse, createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { InvalidInputError } from '@pyml/runtime/errors';
-import { decodeInferResponse, decodeModelMetadata, encodeInferRequest, encodeModelRef } from '@pyml/runtime/oip/codec';
+import { decodeFlag, decodeInferResponse, decodeModelMetadata, encodeInferRequest, encodeModelRef } from '@pyml/runtime/oip/codec';
 import { formatJsonResponse, parseJsonRequest } from '@pyml/runtime/oip/json';
 import { RUNTIME_VERSION } from '@pyml/runtime/version';
 import { CallerGone } from './caller-gone.ts';
@@ -68,7 +68,11 @@ export class HttpFront {
       }
       if (!get) throw new HttpFailure(405, `${path} takes GET`);
       const model = this.router.find(name);
-      if (action === '/ready') return send(res, model.servable ? 200 : 400, { name: model.name, ready: model.servable });
+      if (action === '/ready') {
+        // The model itself knows its version (as for gRPC ModelReady): a version it does not serve is not ready.
+        const ready = model.servable && (!version || decodeFlag(await model.call('ModelReady', encodeModelRef({ name: model.name, version }), this.router.deadline())));
+        return send(res, ready ? 200 : 400, { name: model.name, ready });
+      }
       // An idle model is started by this call (on demand), like by an inference.
       const meta = decodeModelMetadata(await model.call('ModelMetadata', encodeModelRef({ name: model.name, version }), this.router.deadline()));
       const spec = (s: { name: string; dtype: string; shape: number[] }) => ({ name: s.name, datatype: s.dtype, shape: s.shape });
