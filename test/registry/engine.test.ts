@@ -1,10 +1,10 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { stat } from 'node:fs/promises';
+import { readdir, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { test } from 'uvu';
-import { parseJson, pyml, runProcess } from '../helpers/cli.ts';
+import { REPO, parseJson, pyml, runProcess } from '../helpers/cli.ts';
 import { startDockerd, type DockerEngine } from '../helpers/dockerd.ts';
 import { copyExample, tempDir } from '../helpers/project.ts';
 import { v2Client, type Msg } from '../runtime/v2-client.ts';
@@ -14,6 +14,7 @@ interface Built { digest: string; refName: string; parts: { digest: string; diff
 let engine: DockerEngine;
 let project: string;
 let built: Built;
+let layout: string;
 const docker = (args: string[]) => runProcess('docker', args, { env: engine.env });
 
 test.before(async () => {
@@ -23,7 +24,8 @@ test.before(async () => {
 test.after(async () => { await engine?.stop(); });
 
 test('pyml build --load loads the image into the engine and tags it', async () => {
-  const r = await pyml(['build', project, '--out', path.join(await tempDir(), 'image'), '--load', '--json'], { env: engine.env });
+  layout = path.join(await tempDir(), 'image');
+  const r = await pyml(['build', project, '--out', layout, '--load', '--json'], { env: engine.env });
   assert.equal(r.code, 0, r.stderr);
   built = parseJson<Built>(r);
   assert.ok(built.loaded.tags.includes('iris:1.0.0'), JSON.stringify(built.loaded));
@@ -85,6 +87,26 @@ test('pyml inspect image docker-daemon:NAME:TAG reads the image back from the en
   assert.equal(d.verified, true);
   assert.deepEqual(d.parts.map((p) => p.diffId), built.parts.map((p) => p.diffId), 'docker save gives back the same layers');
   assert.deepEqual(d.signature.outputs.map((o) => o.name).sort(), ['label', 'probabilities']);
+});
+
+test('pyml predict docker-daemon:NAME:TAG runs the engine\'s image, saved once into the cache by its digest', async () => {
+  const sample = path.join(REPO, 'examples/onnx-iris/sample.json');
+  const cache = await tempDir('pyml-engine-cache-');
+  const fromLayout = await pyml(['predict', layout, '--input', sample, '--json']);
+  assert.equal(fromLayout.code, 0, fromLayout.stderr);
+  for (let run = 0; run < 2; run++) {
+    const r = await pyml(['predict', 'docker-daemon:iris:1.0.0', '--input', sample], { env: { ...engine.env, PYML_CACHE_DIR: cache } });
+    assert.equal(r.code, 0, r.stderr);
+    assert.deepEqual(JSON.parse(r.stdout).outputs, parseJson<{ outputs: unknown }>(fromLayout).outputs);
+    assert.match(r.stderr, /saved docker-daemon:iris:1\.0\.0 \(sha256:[0-9a-f]{64}\) from the engine/);
+  }
+  // Saved twice, kept once: the tarball is named by the image's digest.
+  const kept = (await readdir(path.join(cache, 'pulled'))).filter((n) => !n.startsWith('.'));
+  assert.equal(kept.length, 1, kept.join(', '));
+  assert.match(kept[0], /^[0-9a-f]{64}\.tar$/);
+  const missing = await pyml(['predict', 'docker-daemon:nothing:here', '--input', sample], { env: engine.env });
+  assert.equal(missing.code, 1);
+  assert.match(missing.stderr, /cannot read docker-daemon:nothing:here: .*has no image nothing:here/);
 });
 
 test('an image the engine does not have, and an engine that is not there, are clear errors', async () => {

@@ -1,19 +1,32 @@
 import { stat } from 'node:fs/promises';
 import { EXIT, PymlError } from '@pyml/core/errors';
-import { looksLikeRegistryRef } from '@pyml/registry/reference';
+import { DOCKER_DAEMON_PREFIX, looksLikeRegistryRef } from '@pyml/registry/reference';
 import { showProgress } from './output.ts';
 import { Progress } from './progress.ts';
 
 /**
- * The commands that run images take layouts, tarballs and registry refs alike: registry images are pulled into
- * the cache first (see pullIntoCache), with progress on a terminal, and `told` hears one line per pull. Anything
- * else is passed on as it is (the command names a path that is not there).
+ * The commands that run images take layouts, tarballs, registry refs and engine images (`docker-daemon:NAME:TAG`)
+ * alike: the last two are put into the cache first (see cached-pull.ts), with progress on a terminal, and `told`
+ * hears one line for each. Anything else is passed on as it is (the command names a path that is not there).
  */
 export async function localImagePaths(refs: string[], options: { json: boolean; told?: (message: string) => void }): Promise<string[]> {
   const progress = new Progress(showProgress({ json: options.json }));
   const paths: string[] = [];
   try {
     for (const ref of refs) {
+      if (ref.startsWith(DOCKER_DAEMON_PREFIX)) {
+        const { saveEngineImageIntoCache } = await import('@pyml/registry/cached-pull');
+        progress.step(`saving ${ref} from the engine`);
+        let saved;
+        try {
+          saved = await saveEngineImageIntoCache(ref.slice(DOCKER_DAEMON_PREFIX.length));
+        } catch (error) {
+          throw new PymlError(`cannot read ${ref}: ${(error as Error).message}`, EXIT.failure, 'an engine image is docker-daemon:NAME:TAG, from the engine at DOCKER_HOST');
+        }
+        options.told?.(`saved ${ref} (${saved.digest}) from the engine`);
+        paths.push(saved.path);
+        continue;
+      }
       if ((await stat(ref).then(() => true, () => false)) || !looksLikeRegistryRef(ref)) {
         paths.push(ref);
         continue;

@@ -1,6 +1,6 @@
-import { mkdir, rename, rm, stat } from 'node:fs/promises';
+import { copyFile, mkdir, rename, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
-import { BlobStore, pymlCacheDir } from '@pyml/image';
+import { BlobStore, openImage, pymlCacheDir } from '@pyml/image';
 import { digestHex } from '@pyml/image/digest';
 import { pullImage, type PullOptions } from './pull-image.ts';
 
@@ -39,6 +39,34 @@ export async function pullIntoCache(ref: string, options: Pick<PullOptions, 'pla
     return pulled;
   } finally {
     await rm(temp, { recursive: true, force: true });
+  }
+}
+
+/**
+ * Saves an engine's image (`docker-daemon:NAME:TAG`, through DOCKER_HOST) into the cache as a tarball named by its
+ * manifest digest, `$PYML_CACHE_DIR/pulled/<digest>.tar`, for the commands that run images.
+ */
+export async function saveEngineImageIntoCache(name: string): Promise<{ path: string; digest: string }> {
+  // dockerode is slow to import: loaded only for engine refs.
+  const { saveFromEngine } = await import('./docker-engine.ts');
+  const saved = await saveFromEngine(name);
+  try {
+    const source = await openImage(saved.file);
+    const digest = source.manifestDigest;
+    await source.close();
+    const pulledDir = join(pymlCacheDir(), 'pulled');
+    await mkdir(pulledDir, { recursive: true });
+    const path = join(pulledDir, `${digestHex(digest)}.tar`);
+    if (!(await exists(path))) await rename(saved.file, path).catch(async (error: NodeJS.ErrnoException) => {
+      // Another filesystem (the temp dir is elsewhere): copy under a temp name in place, then rename.
+      if (error.code !== 'EXDEV') throw error;
+      const temp = `${path}.${process.pid}.tmp`;
+      await copyFile(saved.file, temp);
+      await rename(temp, path);
+    });
+    return { path, digest };
+  } finally {
+    await rm(saved.dir, { recursive: true, force: true });
   }
 }
 

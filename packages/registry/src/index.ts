@@ -6,4 +6,5 @@ export { pushImage, pushAny, type IndexPushResult, type PushOptions, type PushRe
 export { pullImage, hostPlatform, parsePlatform, platformText, type PullOptions, type PullResult } from './pull-image.ts';
 export { KnownBlobs } from './known-blobs.ts';
 export { connectEngine, engineName, loadIntoEngine, saveFromEngine, type LoadResult } from './docker-engine.ts';
-export { openAnyImage, DOCKER_DAEMON_PREFIX } from './open-any-image.ts';
+export { openAnyImage } from './open-any-image.ts';
+export { DOCKER_DAEMON_PREFIX } from './reference.ts';

@@ -3,9 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { openImage, type ImageSource } from '@pyml/image';
 import { parsePlatform, pullImage, type PullOptions } from './pull-image.ts';
-import { looksLikeRegistryRef } from './reference.ts';
-
-export const DOCKER_DAEMON_PREFIX = 'docker-daemon:';
+import { DOCKER_DAEMON_PREFIX, looksLikeRegistryRef } from './reference.ts';
 
 /**
  * Opens an image wherever it is: a layout directory or tarball (as @pyml/image's openImage), an engine's

@@ -16,6 +16,9 @@ const TAG_PATTERN = /^[\w][\w.-]{0,127}$/;
 const DIGEST_PATTERN = /^sha256:[0-9a-f]{64}$/;
 
 /** Whether `text` names a registry image rather than a file: `docker://…`, or a first component that is a host. */
+/** How an engine's image is named where a registry's or a file's could be: `docker-daemon:NAME:TAG`. */
+export const DOCKER_DAEMON_PREFIX = 'docker-daemon:';
+
 export function looksLikeRegistryRef(text: string): boolean {
   if (text.startsWith('docker://')) return true;
   const slash = text.indexOf('/');

@@ -13,8 +13,9 @@ export const help = `Usage: pyml batch REF --query SQL (--into TABLE --db FILE.d
 
 Runs a SQL query (DuckDB: read_parquet, read_csv, tables of --db) through the image's model, one prediction per row,
 into a DuckDB table or a Hive-partitioned Parquet dataset. The target is replaced only when every row succeeded.
-REF is an OCI image layout directory, an image tarball, or a registry image (HOST[:PORT]/REPO:TAG, pulled into
-$PYML_CACHE_DIR/pulled; with --emit-spark the job names REF, the image its executors run).
+REF is an OCI image layout directory, an image tarball, a registry image (HOST[:PORT]/REPO:TAG, pulled into
+$PYML_CACHE_DIR/pulled) or an engine's image (docker-daemon:NAME:TAG); with --emit-spark the job names REF, the
+image its executors run.
 
 Columns: a query column named like a model input feeds it (its type may widen losslessly: INTEGER → BIGINT,
 FLOAT → DOUBLE; not DOUBLE → FLOAT, cast in the query for that). A model with one input of shape [-1, K] that no

@@ -8,8 +8,9 @@ export const help = `Usage: pyml predict REF --input FILE [options]
 
 Runs an image once on one request and prints the outputs, with no server: the image is unpacked into the cache
 ($PYML_CACHE_DIR/rootfs, once per digest) and its own entrypoint runs with the image's own Node runtime.
-REF is an OCI image layout directory, an image tarball, or a registry image (HOST[:PORT]/REPO:TAG, pulled into
-$PYML_CACHE_DIR/pulled; blobs the cache holds are not downloaded again).
+REF is an OCI image layout directory, an image tarball, a registry image (HOST[:PORT]/REPO:TAG, pulled into
+$PYML_CACHE_DIR/pulled; blobs the cache holds are not downloaded again) or an engine's image
+(docker-daemon:NAME:TAG, via DOCKER_HOST).
 FILE is an Open Inference Protocol (V2) JSON request ({"inputs":[{"name","datatype","shape","data"}]}), or a
 .csv file with a header row, one column per model input (for dataframe models, or tensor models with 1-D inputs).
 

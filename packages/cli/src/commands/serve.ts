@@ -15,9 +15,10 @@ and REST/JSON (/v2/health/live, /v2/health/ready, /v2/models/NAME, /v2/models/NA
 plus Prometheus metrics at /metrics on the HTTP port. Each image runs as its own supervised process (restarted
 with backoff if it dies), serving on a Unix socket in a private directory; requests are routed by model name.
 By default a model's process starts on demand: at the first call for it, which waits for the start (a failed
-start fails the waiting calls with the init error). REF is an OCI image layout directory, an image tarball, or a
+start fails the waiting calls with the init error). REF is an OCI image layout directory, an image tarball, a
 registry image (HOST[:PORT]/REPO:TAG, pulled into $PYML_CACHE_DIR/pulled; blobs the cache holds are not
-downloaded again); the model name is the one in the image.
+downloaded again) or an engine's image (docker-daemon:NAME:TAG, via DOCKER_HOST); the model name is the one in
+the image.
 
 Options:
   --grpc HOST:PORT            gRPC address (default 127.0.0.1:8001; port 0 picks a free port; or unix:/PATH)
