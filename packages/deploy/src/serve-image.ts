@@ -84,8 +84,12 @@ async function bundleFront(): Promise<string> {
       b.onResolve({ filter: /^@pyml\/core$/ }, () => ({ path: CORE_ERRORS }));
       // The Docker runner needs dockerode; in a pod the models are containers already.
       b.onResolve({ filter: /^@pyml\/serve\/docker-runner$/ }, () => ({ path: 'docker-runner', namespace: 'pyml-front' }));
-      b.onLoad({ filter: /.*/, namespace: 'pyml-front' }, () => ({
-        contents: "export class DockerRunner { constructor() { throw new Error('the pyml-serve image has no Docker runner: give models as --model NAME=unix:///path.sock (or image refs, run embedded)'); } }",
+      // Nor does it save engine images (docker-daemon: refs); registry images it can still pull.
+      b.onResolve({ filter: /^\.\/docker-engine\.ts$/ }, () => ({ path: 'docker-engine', namespace: 'pyml-front' }));
+      b.onLoad({ filter: /.*/, namespace: 'pyml-front' }, (args) => ({
+        contents: args.path === 'docker-runner'
+          ? "export class DockerRunner { constructor() { throw new Error('the pyml-serve image has no Docker runner: give models as --model NAME=unix:///path.sock (or image refs, run embedded)'); } }"
+          : "export async function saveFromEngine() { throw new Error('the pyml-serve image has no Docker engine client: give it layouts, tarballs or registry images'); }",
         loader: 'js',
       }));
     },
