@@ -22,7 +22,7 @@ for area in "${areas[@]}"; do
   echo "=== test/$area"
   out=$(mktemp)
   start=$(date +%s)
-  timeout --kill-after=10 "$per_area_timeout" node --import tsx node_modules/uvu/bin.js "test/$area" '\.test\.ts$' 2>&1 | tee "$out"
+  timeout --kill-after=10 "$per_area_timeout" node --import tsx --import ./test/helpers/hook-errors.ts node_modules/uvu/bin.js "test/$area" '\.test\.ts$' 2>&1 | tee "$out"
   status=${PIPESTATUS[0]}
   clean=$(sed 's/\x1b\[[0-9;]*m//g' "$out")
   total=$(awk '/Total:/ {print $2}' <<<"$clean" | tail -1)
