@@ -1,7 +1,8 @@
-import { copyFile, mkdir, rename, rm, stat } from 'node:fs/promises';
+import { mkdir, rename, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { BlobStore, openImage, pymlCacheDir } from '@pyml/image';
 import { digestHex } from '@pyml/image/digest';
+import { linkOrCopy } from './link-or-copy.ts';
 import { pullImage, type PullOptions } from './pull-image.ts';
 
 export interface CachedPull {
@@ -21,8 +22,7 @@ export interface CachedPull {
  * running an older pull of the same tag keep reading theirs.
  */
 export async function pullIntoCache(ref: string, options: Pick<PullOptions, 'platform' | 'log' | 'onProgress'> = {}): Promise<CachedPull> {
-  const pulledDir = join(pymlCacheDir(), 'pulled');
-  await mkdir(pulledDir, { recursive: true });
+  const pulledDir = await cachePulledDir();
   const temp = join(pulledDir, `.pull-${process.pid}-${Date.now().toString(36)}`);
   try {
     const result = await pullImage(ref, temp, { ...options, store: new BlobStore() });
@@ -54,20 +54,28 @@ export async function saveEngineImageIntoCache(name: string): Promise<{ path: st
     const source = await openImage(saved.file);
     const digest = source.manifestDigest;
     await source.close();
-    const pulledDir = join(pymlCacheDir(), 'pulled');
-    await mkdir(pulledDir, { recursive: true });
-    const path = join(pulledDir, `${digestHex(digest)}.tar`);
-    if (!(await exists(path))) await rename(saved.file, path).catch(async (error: NodeJS.ErrnoException) => {
-      // Another filesystem (the temp dir is elsewhere): copy under a temp name in place, then rename.
-      if (error.code !== 'EXDEV') throw error;
+    const path = join(await cachePulledDir(), `${digestHex(digest)}.tar`);
+    if (!(await exists(path))) {
+      // The engine's temp dir may be on another filesystem: linked or copied beside the target, then renamed.
       const temp = `${path}.${process.pid}.tmp`;
-      await copyFile(saved.file, temp);
-      await rename(temp, path);
-    });
+      try {
+        await linkOrCopy(saved.file, temp);
+        await rename(temp, path);
+      } finally {
+        await rm(temp, { force: true });
+      }
+    }
     return { path, digest };
   } finally {
     await rm(saved.dir, { recursive: true, force: true });
   }
+}
+
+/** `$PYML_CACHE_DIR/pulled`, made if missing. */
+async function cachePulledDir(): Promise<string> {
+  const dir = join(pymlCacheDir(), 'pulled');
+  await mkdir(dir, { recursive: true });
+  return dir;
 }
 
 function exists(path: string): Promise<boolean> {

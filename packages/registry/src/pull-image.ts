@@ -1,6 +1,6 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { createWriteStream } from 'node:fs';
-import { copyFile, link, mkdir, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { basename, dirname, join, resolve } from 'node:path';
 import { Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -10,6 +10,7 @@ import {
   type OciPlatform,
 } from '@pyml/image';
 import { ConnectionError, httpRequest, readBody, type HttpResponse } from './http.ts';
+import { linkOrCopy } from './link-or-copy.ts';
 import { formatReference, manifestReference, parseReference, type ImageReference } from './reference.ts';
 import { RegistryClient, withRetries } from './registry-client.ts';
 
@@ -212,17 +213,6 @@ export async function downloadBlob(client: RegistryClient, d: OciDescriptor, wha
   });
 }
 
-/** Refuses to replace a directory that holds something other than an OCI layout (a user's files). */
-/** A hard link where the two paths share a filesystem (no bytes copied), a copy where they do not. */
-async function linkOrCopy(from: string, to: string): Promise<void> {
-  try {
-    await link(from, to);
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code !== 'EXDEV') throw error;
-    await copyFile(from, to);
-  }
-}
-
 /** Puts a blob just downloaded (and checked against its digest) into the store too. */
 async function keepInStore(store: BlobStore, file: string, digest: string): Promise<void> {
   if (await store.has(digest)) return;
@@ -235,6 +225,7 @@ async function keepInStore(store: BlobStore, file: string, digest: string): Prom
   }
 }
 
+/** Refuses to replace a directory that holds something other than an OCI layout (a user's files). */
 async function refuseNonLayout(dir: string): Promise<void> {
   const entries = await readdir(dir).catch(() => undefined);
   if (!entries || entries.length === 0) return;

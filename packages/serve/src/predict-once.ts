@@ -1,6 +1,6 @@
 import { spawn } from 'node:child_process';
 import { readFile } from 'node:fs/promises';
-import { text } from 'node:stream/consumers';
+import { text as readAll } from 'node:stream/consumers';
 import { csvToV2Request } from './csv-request.ts';
 import { entrypointCommand } from '@pyml/launcher';
 import { type UnpackImageOptions, unpackImage } from '@pyml/launcher';
@@ -38,7 +38,7 @@ export async function predictOnce(ref: string, inputFile: string, opts: UnpackIm
 
 /** The request's text, from the file or (for `-`) from standard input. */
 async function readRequest(inputFile: string): Promise<string> {
-  if (inputFile === '-') return text(process.stdin);
+  if (inputFile === '-') return readAll(process.stdin);
   try {
     return await readFile(inputFile, 'utf8');
   } catch (error) {
