@@ -1,4 +1,4 @@
-import { mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, readdir, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as ort from 'onnxruntime-node';
@@ -44,7 +44,10 @@ test('pyml predict on sample.json equals in-process onnxruntime, from a layout a
   // The rootfs is unpacked once per digest and reused.
   const digest = JSON.parse(await readFile(join(built.images.iris, 'index.json'), 'utf8')).manifests[0].digest as string;
   const cache = process.env.PYML_TEST_CACHE ?? '/tmp/pyml-test-cache';
-  assert.ok((await readFile(join(cache, 'rootfs', digest.replace(':', '-'), 'opt/pyml/pyml.json'), 'utf8')).includes('"iris"'));
+  const rootfs = join(cache, 'rootfs', digest.replace(':', '-'));
+  assert.ok((await readFile(join(rootfs, 'opt/pyml/pyml.json'), 'utf8')).includes('"iris"'));
+  // Its files are kept once in the cache's shared store, so other images on the same base add no second Node.
+  assert.ok((await stat(join(rootfs, 'usr/local/bin/node'))).nlink >= 2, 'the Node binary is a link to the shared copy');
 });
 
 test('pyml predict with a CSV: one column per input of a dataframe model, quoted fields and exact 64-bit integers', async () => {

@@ -14,5 +14,6 @@ export { writeTarball, type WriteTarballOptions } from './write-tarball.ts';
 export { writeIndexLayout, type IndexEntry, type WrittenIndex } from './write-index.ts';
 export { openImage, type ImageSource, type VerifyResult, type OpenImageOptions } from './image-source.ts';
 export { unpack, type UnpackOptions } from './unpack.ts';
+export { SharedFiles, type SharedFileKey, type PruneResult } from './shared-files.ts';
 export { canonicalJson } from './canonical-json.ts';
 export { sha256Digest, isDigest } from './digest.ts';

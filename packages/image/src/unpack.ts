@@ -1,4 +1,4 @@
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { createWriteStream } from 'node:fs';
 import { chmod, lchown, link, lstat, mkdir, readdir, realpath, rename, rm, rmdir, symlink, utimes } from 'node:fs/promises';
 import { basename, dirname, join, posix, resolve, sep } from 'node:path';
@@ -9,10 +9,16 @@ import tarStream from 'tar-stream';
 import type { ImageSource } from './image-source.ts';
 import { blobFailure } from './digest.ts';
 import { uncompressedLayer } from './layer-stream.ts';
+import { SharedFiles } from './shared-files.ts';
 
 export interface UnpackOptions {
   /** Uncompressed layer bytes applied so far (all layers), once per chunk. */
   onProgress?: (bytesDone: number) => void;
+  /**
+   * A directory where regular files are kept once by content and metadata and hard-linked into the tree (see
+   * SharedFiles). It must be on the target's filesystem to save anything.
+   */
+  sharedFilesDir?: string;
 }
 
 /** What one layer's application needs to know. */
@@ -28,6 +34,7 @@ interface LayerContext {
   symlinks: { hostPath: string; layer: string; entry: string }[];
   /** The layer stream's own failure (digest mismatch, corrupt gzip), the real cause of any entry error. */
   streamError: () => Error | undefined;
+  sharedFiles?: SharedFiles;
 }
 
 /**
@@ -54,6 +61,7 @@ export async function unpack(source: ImageSource, targetDir: string, opts: Unpac
     const symlinks: LayerContext['symlinks'] = [];
     let done = 0;
     const diffIds = source.config.rootfs.diff_ids;
+    const sharedFiles = opts.sharedFilesDir === undefined ? undefined : new SharedFiles(opts.sharedFilesDir);
     for (const [i, descriptor] of source.layers.entries()) {
       const blob = (await source.openBlob(descriptor.digest)) as Readable;
       const tar = uncompressedLayer(blob, descriptor, diffIds[i], `layer ${descriptor.digest}`);
@@ -62,7 +70,7 @@ export async function unpack(source: ImageSource, targetDir: string, opts: Unpac
       tar.on('error', (error) => counted.destroy((streamError = error)));
       try {
         await applyLayer(counted, {
-          root, layer: descriptor.digest, isRoot: process.getuid?.() === 0, dirModes, written: new Set(), symlinks, streamError: () => streamError,
+          root, layer: descriptor.digest, isRoot: process.getuid?.() === 0, dirModes, written: new Set(), symlinks, streamError: () => streamError, sharedFiles,
         });
       } catch (error) {
         // A tar or gzip error in a blob that fails its digest is the digest failure; anything else, say which layer.
@@ -198,10 +206,9 @@ async function applyEntry(entry: tarStream.Extract extends AsyncIterable<infer S
     case 'file':
     case 'contiguous-file': {
       if (existing) await rm(hostPath, { recursive: true, force: true });
+      if (ctx.sharedFiles) return writeSharedFile(entry, hostPath, ctx.sharedFiles, ctx);
       await writeEntryFile(entry, hostPath);
-      await own(hostPath, header, ctx); // before chmod: chown clears setuid/setgid bits
-      await chmod(hostPath, mode);
-      await utimes(hostPath, header.mtime, header.mtime);
+      await setFileMetadata(hostPath, header, ctx);
       return;
     }
     case 'symlink': {
@@ -268,19 +275,43 @@ async function own(hostPath: string, header: tarStream.Header, ctx: LayerContext
   if (ctx.isRoot) await lchown(hostPath, header.uid ?? 0, header.gid ?? 0);
 }
 
+async function setFileMetadata(hostPath: string, header: tarStream.Header, ctx: LayerContext): Promise<void> {
+  await own(hostPath, header, ctx); // before chmod: chown clears setuid/setgid bits
+  await chmod(hostPath, header.mode & 0o7777);
+  await utimes(hostPath, header.mtime, header.mtime);
+}
+
+/** Writes the entry into the shared store's directory, hashing as it goes, then links it in at `hostPath`. */
+async function writeSharedFile(entry: tarStream.Extract extends AsyncIterable<infer S> ? S : never, hostPath: string, files: SharedFiles, ctx: LayerContext): Promise<void> {
+  const header = entry.header;
+  const temp = await files.tempPath();
+  try {
+    const sha256 = await writeEntryFile(entry, temp);
+    await setFileMetadata(temp, header, ctx);
+    const owned = ctx.isRoot ? { uid: header.uid ?? 0, gid: header.gid ?? 0 } : { uid: process.getuid?.() ?? 0, gid: process.getgid?.() ?? 0 };
+    await files.place(temp, { sha256, mode: header.mode, ...owned, mtime: header.mtime ?? new Date(0) }, hostPath);
+  } catch (error) {
+    await rm(temp, { force: true });
+    throw error;
+  }
+}
+
 /**
- * Copies an entry's bytes to a new file. Iterates the entry rather than using Node's pipeline, which does not
+ * Copies an entry's bytes to a new file and returns their sha256. Iterates the entry rather than using Node's pipeline, which does not
  * notice when a tar-stream (streamx) entry is destroyed mid-way and would wait forever.
  */
-async function writeEntryFile(entry: AsyncIterable<unknown>, hostPath: string): Promise<void> {
+async function writeEntryFile(entry: AsyncIterable<unknown>, hostPath: string): Promise<string> {
   // 'wx' (O_EXCL) never follows a symlink someone slipped in at this path.
   const out = createWriteStream(hostPath, { flags: 'wx', mode: 0o600 });
+  const hash = createHash('sha256');
   try {
     for await (const chunk of entry) {
+      hash.update(chunk as Buffer);
       if (!out.write(chunk as Buffer)) await once(out, 'drain');
     }
     out.end();
     await streamFinished(out);
+    return hash.digest('hex');
   } catch (error) {
     out.destroy();
     throw error;

@@ -56,6 +56,11 @@ function rootfsDir(cacheDir: string, manifestDigest: string): string {
   return join(resolve(cacheDir), manifestDigest.replace(':', '-'));
 }
 
+/** Files shared by the unpacked trees of one cache (SharedFiles); the name cannot clash with a digest's. */
+export function sharedFilesDir(cacheDir: string): string {
+  return join(resolve(cacheDir), 'files');
+}
+
 /** Opens REF and reads its pyml.json and config, without unpacking anything. */
 export async function readImageInfo(ref: string): Promise<ImageInfo> {
   const source = await openImage(ref);
@@ -69,7 +74,8 @@ export async function readImageInfo(ref: string): Promise<ImageInfo> {
 /**
  * Opens REF (OCI layout dir or tarball) and unpacks it into `<cache>/<algo>-<hex>` unless that tree is already
  * there. `unpack` builds in a temp dir and renames, so a tree in the cache is always complete; two processes racing
- * on the same digest both end with the same tree.
+ * on the same digest both end with the same tree. Regular files are hard links into the cache's shared store, so
+ * images on the same base (every model, every version) hold its Node binary and libraries once.
  */
 export async function unpackImage(ref: string, opts: UnpackImageOptions = {}): Promise<UnpackedImage> {
   const source = await openImage(ref);
@@ -81,7 +87,7 @@ export async function unpackImage(ref: string, opts: UnpackImageOptions = {}): P
     const complete = () => access(join(rootfs, MANIFEST_PATH)).then(() => true, () => false);
     if (!(await complete())) {
       try {
-        await unpack(source, rootfs, { onProgress: opts.onProgress });
+        await unpack(source, rootfs, { onProgress: opts.onProgress, sharedFilesDir: sharedFilesDir(cache) });
       } catch (error) {
         // Another process may have renamed the same tree into place first.
         if (!(await complete())) throw error;

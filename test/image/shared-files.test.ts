@@ -1,0 +1,113 @@
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { copyFile, lstat, open, readdir, readFile, rm, stat } from 'node:fs/promises';
+import { join, relative } from 'node:path';
+import { BlobStore, SharedFiles, appendLayers, buildLayer, openImage, unpack, writeLayout, type Image } from '@pyml/image';
+import { cleanupTempDirs, rejects, sampleImage, tempDir } from './helpers.ts';
+
+test.after.each(cleanupTempDirs);
+
+/** Every regular file under `root`: relative path → content, permission bits and inode. */
+async function regularFiles(root: string): Promise<Map<string, { content: string; mode: number; ino: number }>> {
+  const out = new Map<string, { content: string; mode: number; ino: number }>();
+  async function walk(dir: string): Promise<void> {
+    for (const name of await readdir(dir)) {
+      const path = join(dir, name);
+      const info = await lstat(path);
+      if (info.isDirectory()) await walk(path);
+      else if (info.isFile()) out.set(relative(root, path), { content: (await readFile(path)).toString('base64'), mode: info.mode & 0o7777, ino: info.ino });
+    }
+  }
+  await walk(root);
+  return out;
+}
+
+/** The sample image with another top layer: a new keep.js, and bin/run's bytes again under another mode. */
+async function secondVersion(store: BlobStore, first: Image): Promise<Image> {
+  const top = await buildLayer([
+    { path: '/app/keep.js', content: 'version 3\n' },
+    { path: '/bin/run-copy', content: '#!/bin/sh\necho run\n', mode: 0o644 },
+  ], { store, compression: 'gzip' });
+  return appendLayers({ ...first, layers: first.layers.slice(0, 2) }, top);
+}
+
+async function layouts(dir: string): Promise<[string, string]> {
+  const store = new BlobStore(join(dir, 'store'));
+  const first = await sampleImage(store);
+  await writeLayout(first, join(dir, 'v1'), { store });
+  await writeLayout(await secondVersion(store, first), join(dir, 'v2'), { store });
+  return [join(dir, 'v1'), join(dir, 'v2')];
+}
+
+test('two images unpacked with a shared store hold their common files once, each tree as it would be unshared', async () => {
+  const dir = await tempDir();
+  const [v1, v2] = await layouts(dir);
+  const shared = join(dir, 'cache/files');
+  for (const [name, ref] of [['v1', v1], ['v2', v2]]) {
+    await unpack(await openImage(ref), join(dir, 'cache', name), { sharedFilesDir: shared });
+    await unpack(await openImage(ref), join(dir, 'plain', name));
+  }
+  const one = await regularFiles(join(dir, 'cache/v1'));
+  const two = await regularFiles(join(dir, 'cache/v2'));
+  for (const name of ['v1', 'v2']) {
+    const sharedTree = await regularFiles(join(dir, 'cache', name));
+    const plainTree = await regularFiles(join(dir, 'plain', name));
+    assert.equal([...sharedTree.keys()].sort(), [...plainTree.keys()].sort(), `${name}: the same files`);
+    for (const [path, file] of plainTree) {
+      assert.is(sharedTree.get(path)?.content, file.content, `${name}/${path}: same bytes`);
+      assert.is(sharedTree.get(path)?.mode, file.mode, `${name}/${path}: same mode`);
+    }
+  }
+  // The base and weights layers' files are one inode in both trees; what differs is not.
+  assert.is(one.get('bin/run')?.ino, two.get('bin/run')?.ino);
+  assert.is(one.get('weights/w.bin')?.ino, two.get('weights/w.bin')?.ino);
+  assert.is.not(one.get('app/keep.js')?.ino, two.get('app/keep.js')?.ino);
+  assert.is(Buffer.from(two.get('app/keep.js')!.content, 'base64').toString(), 'version 3\n');
+  // Same bytes under another mode cannot share an inode: a link would change the other file's mode.
+  assert.is.not(two.get('bin/run-copy')?.ino, two.get('bin/run')?.ino);
+  assert.is(two.get('bin/run-copy')?.mode, 0o644);
+  assert.is((await stat(join(dir, 'cache/v1/weights/w.bin'))).nlink, 3, 'the weights: two trees and the store');
+  assert.ok(!(await readdir(shared)).some((n) => n.startsWith('.incoming-')), 'no temp file left in the store');
+});
+
+test('prune removes stored files only once no tree links them', async () => {
+  const dir = await tempDir();
+  const [v1, v2] = await layouts(dir);
+  const files = new SharedFiles(join(dir, 'cache/files'));
+  await unpack(await openImage(v1), join(dir, 'cache/v1'), { sharedFilesDir: files.dir });
+  await unpack(await openImage(v2), join(dir, 'cache/v2'), { sharedFilesDir: files.dir });
+  const stored = (await readdir(files.dir)).length;
+
+  await rm(join(dir, 'cache/v1'), { recursive: true });
+  const first = await files.prune();
+  // v1 alone had its keep.js ('version 2') and app/cache/c; the base's keep.js ('version 1') is overwritten in both
+  // trees; everything else v2 holds too.
+  assert.is(first.files, 3);
+  assert.is(first.bytes, 'version 1\n'.length + 'version 2\n'.length + 'c'.length);
+  assert.is(await readFile(join(dir, 'cache/v2/weights/w.bin')).then((b) => b.length), 200_000, 'v2 keeps its files');
+
+  await rm(join(dir, 'cache/v2'), { recursive: true });
+  const second = await files.prune();
+  assert.is(first.files + second.files, stored, 'every stored file is gone with the last tree');
+  assert.equal(await readdir(files.dir), []);
+});
+
+test('a layer that fails its digest leaves no tree and no temp file in the store', async () => {
+  const dir = await tempDir();
+  const store = new BlobStore(join(dir, 'store'));
+  const image = await sampleImage(store);
+  const layout = join(dir, 'layout');
+  await writeLayout(image, layout, { store });
+  const blob = join(layout, 'blobs/sha256', image.layers[1].digest.slice(7));
+  await rm(blob);
+  await copyFile(store.path(image.layers[1].digest), blob);
+  const handle = await open(blob, 'r+');
+  await handle.write(Buffer.from('tampered'), 0, 8, 4096);
+  await handle.close();
+  const shared = join(dir, 'cache/files');
+  await rejects(async () => unpack(await openImage(layout), join(dir, 'cache/v1'), { sharedFilesDir: shared }), /content hashes to/);
+  await rejects(() => stat(join(dir, 'cache/v1')), /ENOENT/);
+  assert.ok(!(await readdir(shared)).some((n) => n.startsWith('.incoming-')), 'no temp file left in the store');
+});
+
+test.run();
