@@ -82,6 +82,23 @@ test('serve REF from a registry answers V2 infer; batch REF writes one row per i
   assert.ok(text.includes(iris.digest), 'the job names the manifest digest it was made for');
 });
 
+test('pyml cache du counts a pulled image; prune removes it, and the next run pulls it again from the blobs kept', async () => {
+  const cache = await tempDir('pyml-pull-cache-');
+  const env = { PYML_CACHE_DIR: cache };
+  assert.equal((await pyml(['predict', ref, '--input', SAMPLE], { env })).code, 0);
+  const du = parseJson<{ pulled: { images: number; bytes: number } }>(await pyml(['cache', 'du', '--json'], { env }));
+  assert.equal(du.pulled.images, 1);
+  const pruned = await pyml(['cache', 'prune', '--json'], { env });
+  assert.equal(pruned.code, 0, pruned.stderr);
+  const removed = parseJson<{ removed: { kind: string; name: string }[] }>(pruned).removed;
+  assert.deepEqual(removed.map((r) => r.kind).sort(), ['pulled', 'unpacked']);
+  assert.ok(removed.some((r) => r.kind === 'pulled' && r.name === iris.digest.slice('sha256:'.length)), JSON.stringify(removed));
+  assert.deepEqual(await readdir(path.join(cache, 'pulled')), []);
+  const again = await pyml(['predict', ref, '--input', SAMPLE], { env });
+  assert.equal(again.code, 0, again.stderr);
+  assert.match(again.stderr, /0 blobs downloaded/);
+});
+
 test('a tag the registry does not have: exit 1, the error names the ref', async () => {
   const missing = `${registry.host}/models/iris:no-such-tag`;
   const r = await pyml(['predict', missing, '--input', SAMPLE, '--json']);

@@ -23,6 +23,7 @@ const COMMANDS: Record<string, { summary: string; load: () => Promise<CommandMod
   init: { summary: 'scaffold a model project', load: () => import('./commands/init.ts') },
   plugin: { summary: 'scaffold a framework plugin package (plugin init)', load: () => import('./commands/plugin.ts') },
   deploy: { summary: 'write Kubernetes manifests for images (deploy k8s)', load: () => import('./commands/deploy.ts') },
+  cache: { summary: 'show and prune what the cache holds (cache du, cache prune)', load: () => import('./commands/cache.ts') },
 };
 
 const version = (JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }).version;

@@ -17,3 +17,5 @@ export { unpack, type UnpackOptions } from './unpack.ts';
 export { SharedFiles, type SharedFileKey, type PruneResult } from './shared-files.ts';
 export { canonicalJson } from './canonical-json.ts';
 export { sha256Digest, isDigest } from './digest.ts';
+export { listCacheEntries, markUsed, decidePrune, removeEntry, type CacheEntry, type PruneDecision } from './cache-entries.ts';
+export { diskUsage } from './disk-usage.ts';

@@ -3,6 +3,7 @@ import { join, resolve } from 'node:path';
 import { type ImageSource, openImage, pymlCacheDir, unpack } from '@pyml/image';
 import { MANIFEST_PATH, PYML_ROOT, type PymlManifest } from '@pyml/runtime/manifest';
 import type { OciImageConfig } from '@pyml/image';
+import { markUsed } from '@pyml/image/cache-entries';
 
 /** What serve knows of an image before running it. */
 export interface ImageInfo {
@@ -93,6 +94,7 @@ export async function unpackImage(ref: string, opts: UnpackImageOptions = {}): P
         if (!(await complete())) throw error;
       }
     }
+    await markUsed(rootfs);
     return {
       ref, manifestDigest: source.manifestDigest, configDigest: source.manifest.config.digest, rootfs, pymlRoot: join(rootfs, PYML_ROOT), manifest,
       config: source.config.config ?? {},

@@ -1,6 +1,6 @@
 import { mkdir, rename, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
-import { BlobStore, openImage, pymlCacheDir } from '@pyml/image';
+import { BlobStore, markUsed, openImage, pymlCacheDir } from '@pyml/image';
 import { digestHex } from '@pyml/image/digest';
 import { linkOrCopy } from './link-or-copy.ts';
 import { pullImage, type PullOptions } from './pull-image.ts';
@@ -29,7 +29,10 @@ export async function pullIntoCache(ref: string, options: Pick<PullOptions, 'pla
     const path = join(pulledDir, digestHex(result.digest));
     const reused = result.blobs.filter((b) => b.reused).length;
     const pulled = { path, digest: result.digest, downloaded: result.blobs.length - reused, reused };
-    if (await exists(path)) return pulled;
+    if (await exists(path)) {
+      await markUsed(path);
+      return pulled;
+    }
     try {
       await rename(temp, path);
     } catch (error) {
@@ -55,7 +58,8 @@ export async function saveEngineImageIntoCache(name: string): Promise<{ path: st
     const digest = source.manifestDigest;
     await source.close();
     const path = join(await cachePulledDir(), `${digestHex(digest)}.tar`);
-    if (!(await exists(path))) {
+    if (await exists(path)) await markUsed(path);
+    else {
       // The engine's temp dir may be on another filesystem: linked or copied beside the target, then renamed.
       const temp = `${path}.${process.pid}.tmp`;
       try {
@@ -71,9 +75,14 @@ export async function saveEngineImageIntoCache(name: string): Promise<{ path: st
   }
 }
 
-/** `$PYML_CACHE_DIR/pulled`, made if missing. */
+/** Where pulled layouts and saved engine images live: `$PYML_CACHE_DIR/pulled`. */
+export function pulledCacheDir(): string {
+  return join(pymlCacheDir(), 'pulled');
+}
+
+/** The pulled dir, made if missing. */
 async function cachePulledDir(): Promise<string> {
-  const dir = join(pymlCacheDir(), 'pulled');
+  const dir = pulledCacheDir();
   await mkdir(dir, { recursive: true });
   return dir;
 }

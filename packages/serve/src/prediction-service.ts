@@ -10,7 +10,7 @@ import type { ModelEndpoint } from './model-endpoint.ts';
 import { ModelRouter } from './model-router.ts';
 import type { ModelRunner } from './model-runner.ts';
 import { SupervisedModel, type SupervisionOptions } from './supervised-model.ts';
-import { type ImageInfo, readImageInfo, unpackImage } from '@pyml/launcher';
+import { holdOpen, type ImageInfo, readImageInfo, unpackImage } from '@pyml/launcher';
 import { AdaptiveBatcher } from '@pyml/runtime/batcher';
 
 export interface ServeOptions {
@@ -82,6 +82,7 @@ export class PredictionService {
   private grpcFront?: GrpcFront;
   private httpFront?: HttpFront;
   private ownSocketDir = false;
+  private heldImages?: { release(): Promise<void> };
 
   private constructor(readonly router: ModelRouter, readonly metrics: ServiceMetrics, readonly addresses: ServiceAddresses, private readonly opts: ServeOptions) {}
 
@@ -116,6 +117,8 @@ export class PredictionService {
     const router = new ModelRouter(endpoints, metrics, opts.deadlineMs);
     const service = new PredictionService(router, metrics, { socketDir }, opts);
     service.ownSocketDir = opts.socketDir === undefined;
+    // Models start again at any time (on demand, after a crash): `pyml cache prune` must see their files in use.
+    service.heldImages = await holdOpen(images.flatMap((image) => ('rootfs' in image ? [image.rootfs as string, image.ref] : [image.ref])));
     try {
       // Listen first (live at once); models come up in parallel, and the service is ready when they are.
       if (grpcUnix) {
@@ -145,6 +148,7 @@ export class PredictionService {
     await Promise.all([this.grpcFront?.close(graceMs), this.httpFront?.close()]);
     await Promise.all(this.router.endpoints.map((e) => e.stop(graceMs)));
     await this.opts.runner.close?.();
+    await this.heldImages?.release();
     if (this.ownSocketDir) await rm(this.addresses.socketDir, { recursive: true, force: true });
     else for (const e of this.router.endpoints) if (e instanceof SupervisedModel) await rm(join(this.addresses.socketDir, `${e.name}.sock`), { force: true });
   }
