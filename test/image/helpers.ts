@@ -123,3 +123,21 @@ export async function sampleImage(store: import('@pyml/image').BlobStore): Promi
   image = img.withConfig(image, { Entrypoint: ['/bin/run'], Env: ['PATH=/bin'], Labels: { model: 'sample' } });
   return img.withAnnotations(image, { 'org.opencontainers.image.title': 'sample' });
 }
+
+/** The sample image written to `<dir>/layout` with its weights blob changed after the fact (its digest no longer holds). */
+export async function tamperedLayout(dir: string): Promise<{ layout: string; image: import('@pyml/image').Image }> {
+  const img = await import('@pyml/image');
+  const { copyFile, open, rm } = await import('node:fs/promises');
+  const store = new img.BlobStore(join(dir, 'store'));
+  const image = await sampleImage(store);
+  const layout = join(dir, 'layout');
+  await img.writeLayout(image, layout, { store });
+  // The layout's blob is a hard link to the store's: replace it with a copy before writing into it.
+  const blob = join(layout, 'blobs/sha256', image.layers[1].digest.slice(7));
+  await rm(blob);
+  await copyFile(store.path(image.layers[1].digest), blob);
+  const handle = await open(blob, 'r+');
+  await handle.write(Buffer.from('tampered'), 0, 8, 4096);
+  await handle.close();
+  return { layout, image };
+}

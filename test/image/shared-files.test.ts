@@ -1,9 +1,9 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { copyFile, lstat, open, readdir, readFile, rm, stat } from 'node:fs/promises';
+import { lstat, readdir, readFile, rm, stat } from 'node:fs/promises';
 import { join, relative } from 'node:path';
 import { BlobStore, SharedFiles, appendLayers, buildLayer, openImage, unpack, writeLayout, type Image } from '@pyml/image';
-import { cleanupTempDirs, rejects, sampleImage, tempDir } from './helpers.ts';
+import { cleanupTempDirs, rejects, sampleImage, tamperedLayout, tempDir } from './helpers.ts';
 
 test.after.each(cleanupTempDirs);
 
@@ -94,16 +94,7 @@ test('prune removes stored files only once no tree links them', async () => {
 
 test('a layer that fails its digest leaves no tree and no temp file in the store', async () => {
   const dir = await tempDir();
-  const store = new BlobStore(join(dir, 'store'));
-  const image = await sampleImage(store);
-  const layout = join(dir, 'layout');
-  await writeLayout(image, layout, { store });
-  const blob = join(layout, 'blobs/sha256', image.layers[1].digest.slice(7));
-  await rm(blob);
-  await copyFile(store.path(image.layers[1].digest), blob);
-  const handle = await open(blob, 'r+');
-  await handle.write(Buffer.from('tampered'), 0, 8, 4096);
-  await handle.close();
+  const { layout } = await tamperedLayout(dir);
   const shared = join(dir, 'cache/files');
   await rejects(async () => unpack(await openImage(layout), join(dir, 'cache/v1'), { sharedFilesDir: shared }), /content hashes to/);
   await rejects(() => stat(join(dir, 'cache/v1')), /ENOENT/);

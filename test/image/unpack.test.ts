@@ -7,7 +7,7 @@ import { promisify } from 'node:util';
 import {
   BlobStore, appendLayers, buildLayer, emptyImage, openImage, unpack, writeLayout, type Image, type Layer,
 } from '@pyml/image';
-import { cleanupTempDirs, rawLayer, rejects, sampleImage, tempDir, tool, type RawTarEntry } from './helpers.ts';
+import { cleanupTempDirs, rawLayer, rejects, sampleImage, tamperedLayout, tempDir, tool, type RawTarEntry } from './helpers.ts';
 
 test.after.each(cleanupTempDirs);
 
@@ -141,16 +141,7 @@ for (const attack of attacks) {
 
 test('unpack refuses a layer whose bytes do not match its digest, and leaves nothing', async () => {
   const dir = await tempDir();
-  const store = new BlobStore(join(dir, 'store'));
-  const image = await sampleImage(store);
-  const layout = join(dir, 'layout');
-  await writeLayout(image, layout, { store });
-  const blob = join(layout, 'blobs/sha256', image.layers[1].digest.slice(7));
-  await rm(blob);
-  await copyFile(store.path(image.layers[1].digest), blob);
-  const handle = await open(blob, 'r+');
-  await handle.write(Buffer.from('tampered'), 0, 8, 4096);
-  await handle.close();
+  const { layout, image } = await tamperedLayout(dir);
   const source = await openImage(layout);
   await rejects(() => unpack(source, join(dir, 'rootfs')), new RegExp(`blob ${image.layers[1].digest}: content hashes to`));
   await rejects(() => stat(join(dir, 'rootfs')), /ENOENT/);
