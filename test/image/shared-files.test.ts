@@ -1,6 +1,6 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { lstat, readdir, readFile, rm, stat } from 'node:fs/promises';
+import { lstat, readdir, readFile, readlink, rm, stat } from 'node:fs/promises';
 import { join, relative } from 'node:path';
 import { BlobStore, SharedFiles, appendLayers, buildLayer, openImage, unpack, writeLayout, type Image } from '@pyml/image';
 import { cleanupTempDirs, rejects, sampleImage, tamperedLayout, tempDir } from './helpers.ts';
@@ -76,7 +76,7 @@ test('prune removes stored files only once no tree links them', async () => {
   const files = new SharedFiles(join(dir, 'cache/files'));
   await unpack(await openImage(v1), join(dir, 'cache/v1'), { sharedFilesDir: files.dir });
   await unpack(await openImage(v2), join(dir, 'cache/v2'), { sharedFilesDir: files.dir });
-  const stored = (await readdir(files.dir)).length;
+  const stored = (await readdir(files.dir)).filter((n) => n !== '.layers').length;
 
   await rm(join(dir, 'cache/v1'), { recursive: true });
   const first = await files.prune();
@@ -89,7 +89,60 @@ test('prune removes stored files only once no tree links them', async () => {
   await rm(join(dir, 'cache/v2'), { recursive: true });
   const second = await files.prune();
   assert.is(first.files + second.files, stored, 'every stored file is gone with the last tree');
-  assert.equal(await readdir(files.dir), []);
+  assert.equal(await readdir(files.dir), ['.layers']);
+  assert.equal(await readdir(join(files.dir, '.layers')), [], 'no layer record outlives its files');
+});
+
+/** Every entry under `root`: path → what it is (file bytes and mode, directory mode, symlink target). */
+async function tree(root: string): Promise<Record<string, string>> {
+  const out: Record<string, string> = {};
+  async function walk(dir: string): Promise<void> {
+    for (const name of (await readdir(dir)).sort()) {
+      const path = join(dir, name);
+      const info = await lstat(path);
+      const rel = relative(root, path);
+      if (info.isDirectory()) {
+        out[rel] = `dir ${(info.mode & 0o7777).toString(8)}`;
+        await walk(path);
+      } else if (info.isSymbolicLink()) out[rel] = `link ${await readlink(path)}`;
+      else out[rel] = `file ${(info.mode & 0o7777).toString(8)} ${info.mtime.getTime()} ${(await readFile(path)).toString('base64')}`;
+    }
+  }
+  await walk(root);
+  return out;
+}
+
+test('a layer unpacked before is rebuilt from the store without its blob, whiteouts included, the same tree as ever', async () => {
+  const dir = await tempDir();
+  const [v1, v2] = await layouts(dir);
+  const shared = join(dir, 'cache/files');
+  for (const [name, ref] of [['v1', v1], ['v2', v2]]) await unpack(await openImage(ref), join(dir, 'plain', name));
+  assert.equal(await unpack(await openImage(v1), join(dir, 'cache/v1'), { sharedFilesDir: shared }), { layers: 3, layersFromStore: 0 });
+
+  // v2 shares v1's base and weights layers: their blobs are not even there, and are not needed.
+  const source = await openImage(v2);
+  for (const layer of source.layers.slice(0, 2)) await rm(join(v2, 'blobs/sha256', layer.digest.slice('sha256:'.length)));
+  assert.equal(await unpack(source, join(dir, 'cache/v2'), { sharedFilesDir: shared }), { layers: 3, layersFromStore: 2 });
+  assert.equal(await tree(join(dir, 'cache/v2')), await tree(join(dir, 'plain/v2')));
+
+  // v1 again: every layer from the store, its top layer's whiteouts and opaque directory applied as from the blob.
+  assert.equal(await unpack(await openImage(v1), join(dir, 'cache/v1-again'), { sharedFilesDir: shared }), { layers: 3, layersFromStore: 3 });
+  const again = await tree(join(dir, 'cache/v1-again'));
+  assert.equal(again, await tree(join(dir, 'plain/v1')));
+  assert.is(again['app/old.js'], undefined, 'whited out');
+  assert.equal(Object.keys(again).filter((p) => p.startsWith('app/cache/')), ['app/cache/c'], 'opaque directory');
+});
+
+test('once a prune removes the files a layer record needs, the next unpack reads its blob again', async () => {
+  const dir = await tempDir();
+  const [v1] = await layouts(dir);
+  const files = new SharedFiles(join(dir, 'cache/files'));
+  await unpack(await openImage(v1), join(dir, 'cache/v1'), { sharedFilesDir: files.dir });
+  await rm(join(dir, 'cache/v1'), { recursive: true });
+  await files.prune();
+  assert.equal(await unpack(await openImage(v1), join(dir, 'cache/v1'), { sharedFilesDir: files.dir }), { layers: 3, layersFromStore: 0 });
+  await unpack(await openImage(v1), join(dir, 'plain'));
+  assert.equal(await tree(join(dir, 'cache/v1')), await tree(join(dir, 'plain')));
 });
 
 test('a layer that fails its digest leaves no tree and no temp file in the store', async () => {

@@ -1,6 +1,6 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { readdir, rm, writeFile } from 'node:fs/promises';
+import { readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { REPO, parseJson, pyml } from '../helpers/cli.ts';
 import { tempDir } from '../helpers/project.ts';
@@ -95,7 +95,12 @@ test('--unused-for keeps a recent image, --dry-run removes nothing, and a prune 
   assert.is(all.removed.length, 1);
   assert.ok(all.sharedFilesRemoved > 10, `the shared files went with the last tree: ${all.sharedFilesRemoved}`);
   assert.is((await usage()).unpacked.images, 0);
-  assert.equal(await readdir(join(cache, 'rootfs/files')), []);
+  assert.equal(await readdir(join(cache, 'rootfs/files')), ['.layers'], 'no stored file left');
+  // Records of layers without regular files (directories and links only) need nothing stored and may stay.
+  for (const name of await readdir(join(cache, 'rootfs/files/.layers'))) {
+    const entries = JSON.parse(await readFile(join(cache, 'rootfs/files/.layers', name), 'utf8')) as { stored?: string }[];
+    assert.ok(entries.every((e) => e.stored === undefined), `${name} needs files that are gone`);
+  }
   // Used again, the image is unpacked again.
   await predict(built.images.iris, IRIS_SAMPLE);
   assert.is((await usage()).unpacked.images, 1);

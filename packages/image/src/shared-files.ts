@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { copyFile, link, lstat, mkdir, readdir, rename, rm } from 'node:fs/promises';
+import { copyFile, link, lstat, mkdir, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 
 /** What makes two unpacked files interchangeable: a hard link shares mode, owner and times along with the bytes. */
@@ -9,6 +9,22 @@ export interface SharedFileKey {
   uid: number;
   gid: number;
   mtime: Date;
+}
+
+/**
+ * One tar entry of a layer as unpacked with the store: its header's fields, and for a regular file the stored copy
+ * that holds its bytes. A layer's entries, in order, rebuild it without its blob.
+ */
+export interface RecordedEntry {
+  name: string;
+  type: string;
+  mode: number;
+  uid: number;
+  gid: number;
+  /** Milliseconds since the epoch. */
+  mtime: number;
+  linkname?: string;
+  stored?: string;
 }
 
 export interface PruneResult {
@@ -32,10 +48,12 @@ export class SharedFiles {
 
   /**
    * Moves the finished `temp` file to `hostPath`, as a link to the stored copy with the same key when there is one;
-   * otherwise `temp` becomes the stored copy.
+   * otherwise `temp` becomes the stored copy. Returns the stored copy's name, or undefined when the store could not
+   * take it.
    */
-  async place(temp: string, key: SharedFileKey, hostPath: string): Promise<void> {
-    const stored = join(this.dir, storedName(key));
+  async place(temp: string, key: SharedFileKey, hostPath: string): Promise<string | undefined> {
+    const name = storedName(key);
+    const stored = join(this.dir, name);
     try {
       await link(temp, stored);
     } catch (error) {
@@ -43,13 +61,50 @@ export class SharedFiles {
       if (code !== 'EEXIST') {
         // A store that cannot take links (another filesystem, a link limit) costs space, never the unpack.
         await moveFile(temp, hostPath);
-        return;
+        return undefined;
       }
       await rm(temp, { force: true });
       await link(stored, hostPath);
-      return;
+      return name;
     }
     await moveFile(temp, hostPath);
+    return name;
+  }
+
+  /** Links a stored copy in at `hostPath` (a replayed layer's file). */
+  async linkStored(name: string, hostPath: string): Promise<void> {
+    if (name.includes('/') || name.startsWith('.')) throw new Error(`stored file name ${JSON.stringify(name)} refused`);
+    await link(join(this.dir, name), hostPath);
+  }
+
+  /** Remembers how the layer with this diffId unpacked, so the next image that has it needs no blob for it. */
+  async recordLayer(diffId: string, entries: RecordedEntry[]): Promise<void> {
+    const file = this.layerRecord(diffId);
+    await mkdir(join(this.dir, LAYERS), { recursive: true });
+    const temp = `${file}.${randomBytes(6).toString('hex')}.tmp`;
+    await writeFile(temp, JSON.stringify(entries));
+    await rename(temp, file);
+  }
+
+  /** A layer's recorded entries, or undefined when it was never recorded or a stored file it needs is gone. */
+  async recordedLayer(diffId: string): Promise<RecordedEntry[] | undefined> {
+    const text = await readFile(this.layerRecord(diffId), 'utf8').catch(() => undefined);
+    if (text === undefined) return undefined;
+    let entries: RecordedEntry[];
+    try {
+      entries = JSON.parse(text) as RecordedEntry[];
+    } catch {
+      return undefined;
+    }
+    for (const entry of entries) {
+      if (entry.stored !== undefined && !(await lstat(join(this.dir, entry.stored)).then((i) => i.isFile(), () => false))) return undefined;
+    }
+    return entries;
+  }
+
+  private layerRecord(diffId: string): string {
+    if (!/^[a-z0-9]+:[a-f0-9]{32,}$/.test(diffId)) throw new Error(`layer diffId ${JSON.stringify(diffId)} is not a digest`);
+    return join(this.dir, LAYERS, `${diffId.replace(':', '-')}.json`);
   }
 
   /** Removes stored files that no unpacked tree links any more. */
@@ -66,9 +121,18 @@ export class SharedFiles {
       result.files += 1;
       result.bytes += info.size;
     }
+    // A layer record that needs a file just removed would only be refused at its next use.
+    const records = join(this.dir, LAYERS);
+    for (const name of await readdir(records).catch(() => [] as string[])) {
+      if (!name.endsWith('.json')) continue;
+      if (!(await this.recordedLayer(name.slice(0, -'.json'.length).replace('-', ':')))) await rm(join(records, name), { force: true });
+    }
     return result;
   }
 }
+
+/** Where layer records live, inside the store (a directory, so prune's walk over files passes it by). */
+const LAYERS = '.layers';
 
 function storedName(key: SharedFileKey): string {
   return `${key.sha256}-${(key.mode & 0o7777).toString(8)}-${key.uid}-${key.gid}-${Math.floor(key.mtime.getTime() / 1000)}`;

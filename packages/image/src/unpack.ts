@@ -9,7 +9,7 @@ import tarStream from 'tar-stream';
 import type { ImageSource } from './image-source.ts';
 import { blobFailure } from './digest.ts';
 import { uncompressedLayer } from './layer-stream.ts';
-import { SharedFiles } from './shared-files.ts';
+import { SharedFiles, type RecordedEntry } from './shared-files.ts';
 
 export interface UnpackOptions {
   /** Uncompressed layer bytes applied so far (all layers), once per chunk. */
@@ -19,6 +19,12 @@ export interface UnpackOptions {
    * SharedFiles). It must be on the target's filesystem to save anything.
    */
   sharedFilesDir?: string;
+}
+
+export interface UnpackResult {
+  layers: number;
+  /** Layers rebuilt from the shared store's record of an earlier unpack, their blobs not read. */
+  layersFromStore: number;
 }
 
 /** What one layer's application needs to know. */
@@ -35,7 +41,12 @@ interface LayerContext {
   /** The layer stream's own failure (digest mismatch, corrupt gzip), the real cause of any entry error. */
   streamError: () => Error | undefined;
   sharedFiles?: SharedFiles;
+  /** The entries applied so far, for the shared store's record of this layer (absent when not recording). */
+  record?: RecordedEntry[];
 }
+
+/** A tar entry's bytes: streaming from its layer, or a stored copy when the layer is replayed from its record. */
+type EntryBody = AsyncIterable<unknown> | { stored: string };
 
 /**
  * Unpacks an image's merged filesystem into `targetDir`: layers bottom to top, each blob checked against its
@@ -43,9 +54,10 @@ interface LayerContext {
  * (absolute paths, `..`, links leading out, writes through such links) are refused with an error naming the
  * layer and entry. Work happens in a sibling temp dir renamed into place at the end, so a failure leaves
  * nothing at `targetDir`. Absolute symlink targets are rewritten relative, so the tree never points at the
- * host's files. Device nodes are skipped; ownership is kept only when running as root.
+ * host's files. Device nodes are skipped; ownership is kept only when running as root. With a shared store, a
+ * layer unpacked before (by its diffId, from any image) is rebuilt from the store's record without reading its blob.
  */
-export async function unpack(source: ImageSource, targetDir: string, opts: UnpackOptions = {}): Promise<void> {
+export async function unpack(source: ImageSource, targetDir: string, opts: UnpackOptions = {}): Promise<UnpackResult> {
   const target = resolve(targetDir);
   const existing = await readdir(target).catch((error: NodeJS.ErrnoException) => {
     if (error.code === 'ENOENT') return undefined;
@@ -62,28 +74,40 @@ export async function unpack(source: ImageSource, targetDir: string, opts: Unpac
     let done = 0;
     const diffIds = source.config.rootfs.diff_ids;
     const sharedFiles = opts.sharedFilesDir === undefined ? undefined : new SharedFiles(opts.sharedFilesDir);
+    let layersFromStore = 0;
     for (const [i, descriptor] of source.layers.entries()) {
+      const isRoot = process.getuid?.() === 0;
+      const recorded = await sharedFiles?.recordedLayer(diffIds[i]);
+      if (recorded) {
+        await replayLayer(recorded, { root, layer: descriptor.digest, isRoot, dirModes, written: new Set(), symlinks, streamError: () => undefined, sharedFiles });
+        layersFromStore += 1;
+        continue;
+      }
       const blob = (await source.openBlob(descriptor.digest)) as Readable;
       const tar = uncompressedLayer(blob, descriptor, diffIds[i], `layer ${descriptor.digest}`);
       const counted = tar.pipe(new ProgressCounter((n) => opts.onProgress?.((done += n))));
       let streamError: Error | undefined;
       tar.on('error', (error) => counted.destroy((streamError = error)));
+      const ctx: LayerContext = {
+        root, layer: descriptor.digest, isRoot, dirModes, written: new Set(), symlinks, streamError: () => streamError, sharedFiles, record: sharedFiles ? [] : undefined,
+      };
       try {
-        await applyLayer(counted, {
-          root, layer: descriptor.digest, isRoot: process.getuid?.() === 0, dirModes, written: new Set(), symlinks, streamError: () => streamError, sharedFiles,
-        });
+        await applyLayer(counted, ctx);
       } catch (error) {
         // A tar or gzip error in a blob that fails its digest is the digest failure; anything else, say which layer.
         const message = (error as Error).message;
         if (message.startsWith('layer ') || message.startsWith('image ')) throw error;
         throw (await blobFailure(() => source.openBlob(descriptor.digest))) ?? new Error(`layer ${descriptor.digest}: ${message}`);
       }
+      // Recorded only once the whole blob streamed and matched its digest and diffId.
+      if (sharedFiles && ctx.record) await sharedFiles.recordLayer(diffIds[i], ctx.record);
     }
     await checkSymlinks(root, symlinks);
     // Deepest first, so restricting a parent does not stop us from chmod-ing its children.
     for (const [dir, mode] of [...dirModes].sort((a, b) => b[0].length - a[0].length)) await chmod(dir, mode);
     if (existing !== undefined) await rmdir(target);
     await rename(temp, target);
+    return { layers: source.layers.length, layersFromStore };
   } catch (error) {
     await rm(temp, { recursive: true, force: true });
     const message = (error as Error).message;
@@ -109,7 +133,7 @@ async function applyLayer(tar: Readable, ctx: LayerContext): Promise<void> {
   try {
     for await (const entry of extract) {
       try {
-        await applyEntry(entry, ctx);
+        await applyEntry(entry.header, entry, ctx);
       } catch (error) {
         const cause = ctx.streamError();
         if (cause) throw cause;
@@ -123,6 +147,22 @@ async function applyLayer(tar: Readable, ctx: LayerContext): Promise<void> {
   }
   await finished;
 }
+
+/** Applies a layer's recorded entries in their order, files linked from the store. */
+async function replayLayer(entries: RecordedEntry[], ctx: LayerContext): Promise<void> {
+  for (const entry of entries) {
+    const header = {
+      name: entry.name, type: entry.type as tarStream.Header['type'], mode: entry.mode, uid: entry.uid, gid: entry.gid, mtime: new Date(entry.mtime), linkname: entry.linkname,
+    } as tarStream.Header;
+    try {
+      await applyEntry(header, entry.type === 'file' || entry.type === 'contiguous-file' ? { stored: entry.stored ?? '' } : noBytes(), ctx);
+    } catch (error) {
+      throw new Error(`layer ${ctx.layer} (from the shared store): entry ${JSON.stringify(entry.name)}: ${(error as Error).message}`);
+    }
+  }
+}
+
+async function* noBytes(): AsyncIterable<unknown> {}
 
 /** The entry's path relative to the root, or an error for absolute paths and `..`. */
 function entryPath(name: string): string {
@@ -180,12 +220,16 @@ async function safeDirectory(root: string, relDir: string, create: boolean): Pro
   return current;
 }
 
-async function applyEntry(entry: tarStream.Extract extends AsyncIterable<infer S> ? S : never, ctx: LayerContext): Promise<void> {
-  const header = entry.header;
+async function applyEntry(header: tarStream.Header, body: EntryBody, ctx: LayerContext): Promise<void> {
   const rel = entryPath(header.name);
   if (rel === '') return; // the root directory itself
   const base = posix.basename(rel);
   const relParent = posix.dirname(rel) === '.' ? '' : posix.dirname(rel);
+  const recorded: RecordedEntry = {
+    name: header.name, type: header.type ?? 'file', mode: header.mode ?? 0o644, uid: header.uid ?? 0, gid: header.gid ?? 0, mtime: header.mtime?.getTime() ?? 0,
+    ...(header.linkname ? { linkname: header.linkname } : {}),
+  };
+  ctx.record?.push(recorded);
 
   if (base.startsWith('.wh.')) return applyWhiteout(ctx, relParent, base);
 
@@ -206,8 +250,17 @@ async function applyEntry(entry: tarStream.Extract extends AsyncIterable<infer S
     case 'file':
     case 'contiguous-file': {
       if (existing) await rm(hostPath, { recursive: true, force: true });
-      if (ctx.sharedFiles) return writeSharedFile(entry, hostPath, ctx.sharedFiles, ctx);
-      await writeEntryFile(entry, hostPath);
+      if ('stored' in body) {
+        if (!ctx.sharedFiles) throw new Error('a stored file without a shared store');
+        return ctx.sharedFiles.linkStored(body.stored, hostPath);
+      }
+      if (ctx.sharedFiles) {
+        recorded.stored = await writeSharedFile(header, body, hostPath, ctx.sharedFiles, ctx);
+        // A file the store could not take cannot be replayed: this layer is not recorded.
+        if (recorded.stored === undefined) ctx.record = undefined;
+        return;
+      }
+      await writeEntryFile(body, hostPath);
       await setFileMetadata(hostPath, header, ctx);
       return;
     }
@@ -281,15 +334,17 @@ async function setFileMetadata(hostPath: string, header: tarStream.Header, ctx: 
   await utimes(hostPath, header.mtime, header.mtime);
 }
 
-/** Writes the entry into the shared store's directory, hashing as it goes, then links it in at `hostPath`. */
-async function writeSharedFile(entry: tarStream.Extract extends AsyncIterable<infer S> ? S : never, hostPath: string, files: SharedFiles, ctx: LayerContext): Promise<void> {
-  const header = entry.header;
+/**
+ * Writes the entry into the shared store's directory, hashing as it goes, then links it in at `hostPath`. Returns
+ * the stored copy's name (undefined when the store could not take it).
+ */
+async function writeSharedFile(header: tarStream.Header, body: AsyncIterable<unknown>, hostPath: string, files: SharedFiles, ctx: LayerContext): Promise<string | undefined> {
   const temp = await files.tempPath();
   try {
-    const sha256 = await writeEntryFile(entry, temp);
+    const sha256 = await writeEntryFile(body, temp);
     await setFileMetadata(temp, header, ctx);
     const owned = ctx.isRoot ? { uid: header.uid ?? 0, gid: header.gid ?? 0 } : { uid: process.getuid?.() ?? 0, gid: process.getgid?.() ?? 0 };
-    await files.place(temp, { sha256, mode: header.mode, ...owned, mtime: header.mtime ?? new Date(0) }, hostPath);
+    return await files.place(temp, { sha256, mode: header.mode ?? 0o644, ...owned, mtime: header.mtime ?? new Date(0) }, hostPath);
   } catch (error) {
     await rm(temp, { force: true });
     throw error;
