@@ -1,6 +1,6 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { lstat, readdir, readFile, readlink, rm, stat } from 'node:fs/promises';
+import { lstat, readdir, readFile, readlink, rm, stat, writeFile } from 'node:fs/promises';
 import { join, relative } from 'node:path';
 import { BlobStore, SharedFiles, appendLayers, buildLayer, openImage, unpack, writeLayout, type Image } from '@pyml/image';
 import { cleanupTempDirs, rejects, sampleImage, tamperedLayout, tempDir } from './helpers.ts';
@@ -152,6 +152,23 @@ test('a layer that fails its digest leaves no tree and no temp file in the store
   await rejects(async () => unpack(await openImage(layout), join(dir, 'cache/v1'), { sharedFilesDir: shared }), /content hashes to/);
   await rejects(() => stat(join(dir, 'cache/v1')), /ENOENT/);
   assert.ok(!(await readdir(shared)).some((n) => n.startsWith('.incoming-')), 'no temp file left in the store');
+});
+
+test('a layer record that cannot be replayed is passed over: the unpack reads the blobs, and the tree is right', async () => {
+  const dir = await tempDir();
+  const [v1] = await layouts(dir);
+  const shared = join(dir, 'cache/files');
+  await unpack(await openImage(v1), join(dir, 'cache/v1'), { sharedFilesDir: shared });
+  // Records are the store's own, but a bad one (here: an entry that would climb out) must not spoil an unpack.
+  const records = join(shared, '.layers');
+  const [first] = await readdir(records);
+  const entries = JSON.parse(await readFile(join(records, first), 'utf8')) as { name: string }[];
+  entries[entries.length - 1].name = '../escaped';
+  await writeFile(join(records, first), JSON.stringify(entries));
+  assert.equal(await unpack(await openImage(v1), join(dir, 'cache/again'), { sharedFilesDir: shared }), { layers: 3, layersFromStore: 0 });
+  await unpack(await openImage(v1), join(dir, 'plain'));
+  assert.equal(await tree(join(dir, 'cache/again')), await tree(join(dir, 'plain')));
+  await rejects(() => stat(join(dir, 'cache/escaped')), /ENOENT/);
 });
 
 test.run();

@@ -65,8 +65,22 @@ export async function unpack(source: ImageSource, targetDir: string, opts: Unpac
   });
   if (existing !== undefined && existing.length > 0) throw new Error(`unpack ${source.ref}: target ${target} exists and is not empty`);
   await mkdir(dirname(target), { recursive: true });
+  try {
+    return await unpackOnce(source, target, existing !== undefined, opts, true);
+  } catch (error) {
+    // A record whose stored files went (a prune between the check and the link): the blobs still say it all.
+    if (!(error instanceof StaleLayerRecord)) throw error;
+    return unpackOnce(source, target, existing !== undefined, opts, false);
+  }
+}
+
+/** A layer record that could not be replayed. */
+class StaleLayerRecord extends Error {}
+
+async function unpackOnce(source: ImageSource, target: string, targetExists: boolean, opts: UnpackOptions, useRecords: boolean): Promise<UnpackResult> {
   const temp = join(dirname(target), `.${basename(target)}.unpack-${randomBytes(6).toString('hex')}`);
   await mkdir(temp, { mode: 0o755 });
+  let replaying = false;
   try {
     const root = await realpath(temp);
     const dirModes = new Map<string, number>();
@@ -77,9 +91,11 @@ export async function unpack(source: ImageSource, targetDir: string, opts: Unpac
     let layersFromStore = 0;
     for (const [i, descriptor] of source.layers.entries()) {
       const isRoot = process.getuid?.() === 0;
-      const recorded = await sharedFiles?.recordedLayer(diffIds[i]);
+      const recorded = useRecords ? await sharedFiles?.recordedLayer(diffIds[i]) : undefined;
       if (recorded) {
+        replaying = true;
         await replayLayer(recorded, { root, layer: descriptor.digest, isRoot, dirModes, written: new Set(), symlinks, streamError: () => undefined, sharedFiles });
+        replaying = false;
         layersFromStore += 1;
         continue;
       }
@@ -105,12 +121,13 @@ export async function unpack(source: ImageSource, targetDir: string, opts: Unpac
     await checkSymlinks(root, symlinks);
     // Deepest first, so restricting a parent does not stop us from chmod-ing its children.
     for (const [dir, mode] of [...dirModes].sort((a, b) => b[0].length - a[0].length)) await chmod(dir, mode);
-    if (existing !== undefined) await rmdir(target);
+    if (targetExists) await rmdir(target);
     await rename(temp, target);
     return { layers: source.layers.length, layersFromStore };
   } catch (error) {
     await rm(temp, { recursive: true, force: true });
     const message = (error as Error).message;
+    if (replaying) throw new StaleLayerRecord(message);
     throw new Error(`unpack ${source.ref}: ${message}`);
   }
 }
