@@ -125,7 +125,8 @@ export class SharedFiles {
     const records = join(this.dir, LAYERS);
     for (const name of await readdir(records).catch(() => [] as string[])) {
       if (!name.endsWith('.json')) continue;
-      if (!(await this.recordedLayer(name.slice(0, -'.json'.length).replace('-', ':')))) await rm(join(records, name), { force: true });
+      const usable = await this.recordedLayer(name.slice(0, -'.json'.length).replace('-', ':')).catch(() => undefined);
+      if (!usable) await rm(join(records, name), { force: true });
     }
     return result;
   }

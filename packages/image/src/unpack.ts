@@ -369,8 +369,8 @@ async function writeSharedFile(header: tarStream.Header, body: AsyncIterable<unk
 }
 
 /**
- * Copies an entry's bytes to a new file and returns their sha256. Iterates the entry rather than using Node's pipeline, which does not
- * notice when a tar-stream (streamx) entry is destroyed mid-way and would wait forever.
+ * Copies an entry's bytes to a new file and returns their sha256. Iterates the entry rather than using Node's
+ * pipeline, which does not notice when a tar-stream (streamx) entry is destroyed mid-way and would wait forever.
  */
 async function writeEntryFile(entry: AsyncIterable<unknown>, hostPath: string): Promise<string> {
   // 'wx' (O_EXCL) never follows a symlink someone slipped in at this path.
