@@ -217,14 +217,29 @@ async function batchingCells(work: string, wideProject: string): Promise<void> {
   const wideSession = await ort.InferenceSession.create(path.join(wideProject, 'weights/model.onnx'), ORT_OPTIONS);
   const single = await measure('wide MLP in-process', 1, () => wideSession.run({ input: new ort.Tensor('float32', wideRow, [1, WIDE.inputs]) }));
   const batch: Cell[] = [];
-  for (const [label, flags] of [['batching off', ['--max-batch-size', '1']], ['batching on (32 rows, 2 ms)', ['--max-batch-size', '32', '--max-batch-delay-ms', '2']]] as const) {
-    const s = await startReady(process.execPath, [PYML, 'serve', path.join(work, 'wide-image'), '--grpc', '127.0.0.1:0', '--http', '', '--json', '--start', 'eager', '--max-concurrency', '256', ...flags]);
+  const rowsPerCall: string[] = [];
+  const delayMs = process.env.PYML_BENCH_BATCH_DELAY_MS ?? '2';
+  for (const [label, flags] of [['batching off', ['--max-batch-size', '1']], [`batching on (32 rows, ${delayMs} ms)`, ['--max-batch-size', '32', '--max-batch-delay-ms', delayMs]]] as const) {
+    const s = await startReady(process.execPath, [PYML, 'serve', path.join(work, 'wide-image'), '--grpc', '127.0.0.1:0', '--http', '127.0.0.1:0', '--json', '--start', 'eager', '--max-concurrency', '256', ...flags]);
     const client = rawClient(String(s.grpc));
-    for (const c of [1, 32]) batch.push(await measure(`wide MLP, ${label}`, c, () => client(wideBytes)));
+    for (const c of [1, 32]) {
+      const before = await batchRows(String(s.http));
+      batch.push(await measure(`wide MLP, ${label}`, c, () => client(wideBytes)));
+      const after = await batchRows(String(s.http));
+      if (after.calls > before.calls) rowsPerCall.push(`${label} c=${c}: ${((after.rows - before.rows) / (after.calls - before.calls)).toFixed(1)} rows per model call`);
+    }
     children.at(-1)!.kill('SIGTERM');
   }
   console.log(`\nbatching: wide MLP [1,${WIDE.inputs}]→${WIDE.hidden}→${WIDE.outputs} via pyml serve gRPC; one row in-process: p50 ${us(single.p50)}; ratios to batching off at the same concurrency`);
   for (const x of batch) console.log(line(x, batch.find((b) => b.name.includes('off') && b.concurrency === x.concurrency)));
+  console.log(rowsPerCall.join('; '));
+}
+
+/** The service's pyml_batch_rows histogram so far: merged calls and the rows in them. */
+async function batchRows(http: string): Promise<{ calls: number; rows: number }> {
+  const text = await (await fetch(`http://${http}/metrics`)).text();
+  const value = (name: string) => Number(new RegExp(`^${name}\\{[^}]*\\} (\\S+)$`, 'm').exec(text)?.[1] ?? 0);
+  return { calls: value('pyml_batch_rows_count'), rows: value('pyml_batch_rows_sum') };
 }
 
 try {
