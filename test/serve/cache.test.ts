@@ -106,6 +106,23 @@ test('--unused-for keeps a recent image, --dry-run removes nothing, and a prune 
   assert.is((await usage()).unpacked.images, 1);
 });
 
+test('prune --blobs empties the blob store but not what was built from it; the next build is a cold one', async () => {
+  const out = join(built.dir, 'iris-own-cache');
+  const build = async () => parseJson<{ parts: { part: string; reused: boolean }[] }>(await pyml(['build', join(REPO, 'examples/onnx-iris'), '--out', out, '--json'], { env }));
+  await build();
+  const recent = await prune(['--blobs', '--unused-for', '1h']);
+  assert.equal(recent.removed.filter((r) => r.kind === 'blob'), [], 'blobs just linked into a layout are recent');
+  const all = await prune(['--blobs']);
+  assert.ok(all.removed.filter((r) => r.kind === 'blob').length >= 5, JSON.stringify(all.removed));
+  assert.equal(await readdir(join(cache, 'blobs/sha256')), []);
+  assert.equal(await readdir(join(cache, 'layers')), [], 'no index entry names a pruned blob');
+  // The layout keeps its own links: it still verifies and predicts.
+  const inspected = await pyml(['inspect', 'image', out, '--json'], { env });
+  assert.is(inspected.code, 0, inspected.stderr);
+  await predict(out, IRIS_SAMPLE);
+  assert.ok((await build()).parts.every((p) => !p.reused), 'nothing left to reuse');
+});
+
 test('bad arguments exit 2 and name what was expected', async () => {
   const duration = await pyml(['cache', 'prune', '--unused-for', 'a week'], { env });
   assert.is(duration.code, 2);

@@ -1,5 +1,5 @@
 import { randomBytes, createHash } from 'node:crypto';
-import { mkdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { pymlCacheDir } from './cache-dir.ts';
 import { digestHex, isDigest, sha256Digest } from './digest.ts';
@@ -18,7 +18,7 @@ export class BlobStore {
   }
 
   path(digest: string): string {
-    return join(this.dir, 'blobs', 'sha256', digestHex(digest));
+    return join(this.blobsDir, digestHex(digest));
   }
 
   async has(digest: string): Promise<boolean> {
@@ -79,6 +79,25 @@ export class BlobStore {
       return undefined;
     }
     return layer;
+  }
+
+  /** Where the blobs live, one file per digest (a prune lists them here). */
+  get blobsDir(): string {
+    return join(this.dir, 'blobs', 'sha256');
+  }
+
+  /** Drops layer index entries whose blob is gone (after a prune); returns how many. */
+  async forgetMissingLayers(): Promise<number> {
+    const dir = join(this.dir, 'layers');
+    let dropped = 0;
+    for (const name of await readdir(dir).catch(() => [] as string[])) {
+      const file = join(dir, name);
+      const layer = await readFile(file, 'utf8').then((t) => JSON.parse(t) as Partial<Layer>, () => undefined);
+      if (layer?.digest && isDigest(layer.digest) && (await this.has(layer.digest))) continue;
+      await rm(file, { force: true });
+      dropped += 1;
+    }
+    return dropped;
   }
 
   async remember(cacheKey: string, layer: Layer): Promise<void> {

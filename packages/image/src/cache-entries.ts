@@ -1,11 +1,14 @@
 import { lstat, readdir, rm, utimes } from 'node:fs/promises';
 import { join } from 'node:path';
 
-/** One thing a cache directory holds (an unpacked tree, a pulled layout or tarball), named by its digest. */
+/** One thing a cache directory holds (an unpacked tree, a pulled layout or tarball, a blob), named by its digest. */
 export interface CacheEntry {
   name: string;
   path: string;
-  /** Its modification time, which every command that runs it sets to now. */
+  /**
+   * Its status-change time: every command that runs an image sets its entry's times to now, and a blob's changes
+   * each time a build or pull links it into a layout.
+   */
   lastUsed: Date;
   /** A dot-name: an unpack or pull in progress, or the remains of one that died. */
   temporary: boolean;
@@ -28,12 +31,12 @@ export async function listCacheEntries(dir: string, skip: string[] = []): Promis
   for (const name of names.filter((n) => !skip.includes(n)).sort()) {
     const path = join(dir, name);
     const info = await lstat(path).catch(() => undefined);
-    if (info) entries.push({ name, path, lastUsed: info.mtime, temporary: name.startsWith('.') });
+    if (info) entries.push({ name, path, lastUsed: info.ctime, temporary: name.startsWith('.') });
   }
   return entries;
 }
 
-/** Records a use of a cached entry (its mtime), which prune's --unused-for reads. */
+/** Records a use of a cached entry (setting its times changes its ctime), which prune's --unused-for reads. */
 export async function markUsed(path: string): Promise<void> {
   const now = new Date();
   await utimes(path, now, now).catch(() => {});
