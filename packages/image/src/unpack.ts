@@ -385,7 +385,13 @@ async function writeEntryFile(entry: AsyncIterable<unknown>, hostPath: string): 
     await streamFinished(out);
     return hash.digest('hex');
   } catch (error) {
-    out.destroy();
+    // The file is opened asynchronously: wait for the close, or a caller's cleanup could run before the open
+    // and the file would appear after it.
+    if (!out.closed) {
+      const closed = new Promise((done) => out.once('close', done));
+      out.destroy();
+      await closed;
+    }
     throw error;
   }
 }
