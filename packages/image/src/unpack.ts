@@ -388,7 +388,7 @@ async function writeEntryFile(entry: AsyncIterable<unknown>, hostPath: string): 
     // The file is opened asynchronously: wait for the close, or a caller's cleanup could run before the open
     // and the file would appear after it.
     if (!out.closed) {
-      const closed = new Promise((done) => out.once('close', done));
+      const closed = new Promise<void>((done) => out.once('close', () => done()));
       out.destroy();
       await closed;
     }
