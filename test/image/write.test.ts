@@ -1,7 +1,8 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { createReadStream } from 'node:fs';
-import { lstat, readFile, readdir, readlink, stat } from 'node:fs/promises';
+import { createHash } from 'node:crypto';
+import { lstat, readFile, readdir, readlink, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { BlobStore, appendLayers, writeLayout, writeTarball, type Layer } from '@pyml/image';
 import { cleanupTempDirs, listTar, rejects, sampleImage, tempDir, tool } from './helpers.ts';
@@ -108,6 +109,41 @@ test('skopeo accepts the tarball as oci-archive and as docker-archive', async ()
   assert.ok(members.every((m) => m.header.mtime.getTime() === 0 && m.header.uid === 0));
   assert.equal((await readdir(join(dir, 'out'))), ['image.tar'], 'temp file renamed away');
   assert.ok((await lstat(file)).isFile());
+});
+
+test('a store that holds its blobs puts back what a prune removed mid-build: layout and tarball are whole', async () => {
+  const dir = await tempDir();
+  const storeDir = join(dir, 'store');
+  // Built once (the cache a later build finds), then found again by a build that holds what it uses.
+  await sampleImage(new BlobStore(storeDir));
+  const store = new BlobStore(storeDir, { hold: true });
+  const image = await sampleImage(store);
+  // Base and code layers are found in the cache; the weights (random bytes) are written anew: both kinds are held.
+  assert.equal(image.layers.map((l) => l.reused), [true, false, true]);
+  const held = await readdir(`/proc/${process.pid}/fd`).then((fds) => Promise.all(fds.map((fd) => readlink(`/proc/${process.pid}/fd/${fd}`).catch(() => ''))));
+  for (const layer of image.layers) assert.ok(held.includes(store.path(layer.digest)), `blob ${layer.digest} is held open (a prune reads that from /proc)`);
+
+  // What a prune that looked before the build opened them would do.
+  for (const name of await readdir(store.blobsDir)) await rm(join(store.blobsDir, name));
+  const layout = join(dir, 'layout');
+  const written = await writeLayout(image, layout, { store, refName: 'v1' });
+  const file = join(dir, 'image.tar');
+  await writeTarball(image, file, { store, refName: 'v1' });
+  for (const layer of image.layers) {
+    const bytes = await readFile(join(layout, 'blobs/sha256', layer.digest.slice(7)));
+    assert.is(`sha256:${createHash('sha256').update(bytes).digest('hex')}`, layer.digest, 'put back byte for byte');
+    assert.ok(await store.has(layer.digest), 'and back in the store');
+  }
+  assert.is(JSON.parse(await tool('skopeo', ['inspect', `oci:${layout}:v1`])).Digest, written.manifestDigest);
+  assert.is(JSON.parse(await tool('skopeo', ['inspect', `oci-archive:${file}`])).Digest, written.manifestDigest);
+  await store.release();
+
+  // A store that does not hold its blobs cannot put them back: the error names the missing blob.
+  const plain = new BlobStore(join(dir, 'plain'));
+  const other = await sampleImage(plain);
+  await rm(plain.path(other.layers[1].digest));
+  await rejects(() => writeLayout(other, join(dir, 'plain-layout'), { store: plain }), new RegExp(`layer ${other.layers[1].digest} is not in the blob store`));
+  await rejects(() => stat(join(dir, 'plain-layout')), /ENOENT/);
 });
 
 test.run();

@@ -1,5 +1,7 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
 import { readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { REPO, parseJson, pyml } from '../helpers/cli.ts';
@@ -104,6 +106,25 @@ test('--unused-for keeps a recent image, --dry-run removes nothing, and a prune 
   // Used again, the image is unpacked again.
   await predict(built.images.iris, IRIS_SAMPLE);
   assert.is((await usage()).unpacked.images, 1);
+});
+
+test('prune --blobs keeps the blobs a build holds open, and removes them once it lets go', async () => {
+  await pyml(['build', join(REPO, 'examples/onnx-iris'), '--out', join(built.dir, 'iris-held'), '--json'], { env });
+  const holder = spawn(process.execPath, ['--import', 'tsx', join(REPO, 'test/serve/hold-blobs.ts')], { cwd: REPO, env: { ...process.env, ...env }, stdio: ['pipe', 'pipe', 'inherit'] });
+  try {
+    const [line] = (await once(holder.stdout, 'data')) as [Buffer];
+    const count = Number(/^held (\d+)/.exec(line.toString())?.[1]);
+    assert.ok(count >= 5, line.toString());
+    const whileHeld = await prune(['--blobs']);
+    const keptBlobs = whileHeld.kept.filter((k) => k.kind === 'blob');
+    assert.is(keptBlobs.length, count, JSON.stringify(whileHeld.removed));
+    assert.ok(keptBlobs.every((k) => k.reason === `in use by process ${holder.pid}`), JSON.stringify(keptBlobs));
+  } finally {
+    holder.stdin.end();
+    await once(holder, 'exit');
+  }
+  assert.is((await prune(['--blobs'])).removed.filter((r) => r.kind === 'blob').length >= 5, true);
+  assert.equal(await readdir(join(cache, 'blobs/sha256')), []);
 });
 
 test('prune --blobs empties the blob store but not what was built from it; the next build is a cold one', async () => {

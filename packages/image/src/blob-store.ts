@@ -1,9 +1,20 @@
 import { randomBytes, createHash } from 'node:crypto';
-import { mkdir, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { createWriteStream } from 'node:fs';
+import { copyFile, type FileHandle, link, mkdir, open, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { pipeline } from 'node:stream/promises';
 import { join } from 'node:path';
 import { pymlCacheDir } from './cache-dir.ts';
 import { digestHex, isDigest, sha256Digest } from './digest.ts';
 import type { Layer } from './layer.ts';
+
+export interface BlobStoreOptions {
+  /**
+   * Keep every blob this store finds or writes open until `release()`. A build does: `pyml cache prune --blobs`
+   * sees the open files (it reads /proc) and keeps those blobs, and a blob removed anyway (a prune that looked
+   * before the build opened it) is put back from the open file when the image is written (`ensure`).
+   */
+  hold?: boolean;
+}
 
 /**
  * A content-addressed store of blobs (`<dir>/blobs/sha256/<hex>`, the OCI layout's own shape, so blobs can be
@@ -12,8 +23,9 @@ import type { Layer } from './layer.ts';
  */
 export class BlobStore {
   readonly dir: string;
+  private readonly held = new Map<string, FileHandle>();
 
-  constructor(dir?: string) {
+  constructor(dir?: string, private readonly options: BlobStoreOptions = {}) {
     this.dir = pymlCacheDir(dir);
   }
 
@@ -23,10 +35,65 @@ export class BlobStore {
 
   async has(digest: string): Promise<boolean> {
     try {
-      return (await stat(this.path(digest))).isFile();
+      if (!(await stat(this.path(digest))).isFile()) return false;
     } catch {
       return false;
     }
+    return this.hold(digest);
+  }
+
+  /**
+   * Whether the blob is in place, putting it back first if it was removed since this store found it (a held blob:
+   * its open file still has every byte). Writers call it just before they link or read a blob.
+   */
+  async ensure(digest: string): Promise<boolean> {
+    if (await this.has(digest)) return true;
+    const handle = this.held.get(digest);
+    if (!handle) return false;
+    const temp = await this.tempPath();
+    try {
+      await pipeline(handle.createReadStream({ start: 0, autoClose: false }), createWriteStream(temp));
+      await this.commit(temp, digest);
+    } catch (error) {
+      await rm(temp, { force: true });
+      throw new Error(`blob ${digest} was removed from the store while in use, and putting it back failed: ${(error as Error).message}`);
+    }
+    return true;
+  }
+
+  /**
+   * Puts the blob at `to`: a hard link (a copy across filesystems). A held blob removed meanwhile is put back first,
+   * and once more should a prune remove it between the check and the link.
+   */
+  async linkInto(digest: string, to: string): Promise<void> {
+    for (let attempt = 0; ; attempt++) {
+      if (!(await this.ensure(digest))) throw new Error(`blob ${digest} is not in the blob store ${this.dir}`);
+      try {
+        await link(this.path(digest), to).catch((error: NodeJS.ErrnoException) => {
+          if (error.code === 'ENOENT') throw error;
+          return copyFile(this.path(digest), to);
+        });
+        return;
+      } catch (error) {
+        if ((error as NodeJS.ErrnoException).code !== 'ENOENT' || attempt > 0) throw error;
+      }
+    }
+  }
+
+  /** Closes the blobs this store holds open (see BlobStoreOptions.hold). */
+  async release(): Promise<void> {
+    const handles = [...this.held.values()];
+    this.held.clear();
+    await Promise.all(handles.map((h) => h.close().catch(() => {})));
+  }
+
+  /** Opens the blob if this store holds what it uses; false when it is gone (the caller treats that as a miss). */
+  private async hold(digest: string): Promise<boolean> {
+    if (!this.options.hold || this.held.has(digest)) return true;
+    const handle = await open(this.path(digest), 'r').catch(() => undefined);
+    if (!handle) return false;
+    this.held.set(digest, handle);
+    return true;
   }
 
   async putBytes(bytes: Uint8Array | string): Promise<string> {
@@ -54,6 +121,8 @@ export class BlobStore {
   async commit(tempFile: string, digest: string): Promise<void> {
     const target = this.path(digest);
     await mkdir(join(this.dir, 'blobs', 'sha256'), { recursive: true });
+    // Opened before the rename, so the store holds the very file it puts in place (a prune cannot come between).
+    if (this.options.hold && !this.held.has(digest)) this.held.set(digest, await open(tempFile, 'r'));
     await rename(tempFile, target);
   }
 
@@ -78,7 +147,7 @@ export class BlobStore {
     } catch {
       return undefined;
     }
-    return layer;
+    return (await this.hold(layer.digest)) ? layer : undefined;
   }
 
   /** Where the blobs live, one file per digest (a prune lists them here). */

@@ -1,4 +1,4 @@
-import { copyFile, link, mkdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import type { BlobStore } from './blob-store.ts';
@@ -35,7 +35,7 @@ export async function writeIndexLayout(entries: IndexEntry[], dir: string, opts:
   const blobs = new Set<string>();
   const manifests = [];
   for (const e of entries) {
-    const bytes = await readFile(opts.store.path(e.manifestDigest)).catch(() => {
+    const bytes = await opts.store.ensure(e.manifestDigest).then(() => readFile(opts.store.path(e.manifestDigest))).catch(() => {
       throw new Error(`image index: manifest ${e.manifestDigest} is not in the blob store ${opts.store.dir}`);
     });
     const manifest = JSON.parse(bytes.toString('utf8')) as OciManifest;
@@ -60,7 +60,7 @@ export async function writeIndexLayout(entries: IndexEntry[], dir: string, opts:
     await mkdir(join(temp, 'blobs', 'sha256'), { recursive: true });
     for (const digest of blobs) {
       const to = join(temp, 'blobs', 'sha256', digestHex(digest));
-      await link(opts.store.path(digest), to).catch(() => copyFile(opts.store.path(digest), to));
+      await opts.store.linkInto(digest, to);
     }
     await writeFile(join(temp, 'oci-layout'), canonicalJson({ imageLayoutVersion: OCI_LAYOUT_VERSION }));
     await writeFile(join(temp, 'index.json'), canonicalJson(top));

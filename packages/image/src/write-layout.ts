@@ -1,4 +1,4 @@
-import { copyFile, link, mkdir, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { mkdir, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import type { BlobStore } from './blob-store.ts';
@@ -48,7 +48,7 @@ export async function prepareBlobs(image: Image, store: BlobStore): Promise<{ do
   await store.putBytes(docs.configBytes);
   await store.putBytes(docs.manifestBytes);
   for (const layer of image.layers) {
-    if (!(await store.has(layer.digest))) {
+    if (!(await store.ensure(layer.digest))) {
       throw new Error(`layer ${layer.digest} is not in the blob store ${store.dir}`);
     }
   }
@@ -69,7 +69,7 @@ export async function writeLayout(image: Image, dir: string, opts: WriteLayoutOp
   const temp = join(dirname(dir), `.${basename(dir)}.tmp-${randomBytes(6).toString('hex')}`);
   try {
     await mkdir(join(temp, 'blobs', 'sha256'), { recursive: true });
-    for (const digest of blobs) await linkOrCopy(opts.store.path(digest), join(temp, 'blobs', 'sha256', digestHex(digest)));
+    for (const digest of blobs) await opts.store.linkInto(digest, join(temp, 'blobs', 'sha256', digestHex(digest)));
     await writeFile(join(temp, 'oci-layout'), ociLayout);
     await writeFile(join(temp, 'index.json'), index);
     await replaceDirectory(temp, dir);
@@ -78,14 +78,6 @@ export async function writeLayout(image: Image, dir: string, opts: WriteLayoutOp
     throw new Error(`writing OCI layout ${dir}: ${(error as Error).message}`);
   }
   return { manifestDigest: docs.manifestDigest, configDigest: docs.configDigest, manifest: docs.manifest };
-}
-
-async function linkOrCopy(from: string, to: string): Promise<void> {
-  try {
-    await link(from, to);
-  } catch {
-    await copyFile(from, to);
-  }
 }
 
 /** Moves `from` to `to`, replacing whatever was at `to` only once `from` is complete. */

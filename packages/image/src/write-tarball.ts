@@ -44,6 +44,7 @@ export async function writeTarball(image: Image, file: string, opts: WriteTarbal
         await addEntry(pack, { name: 'blobs/', type: 'directory', mode: 0o755 });
         await addEntry(pack, { name: 'blobs/sha256/', type: 'directory', mode: 0o755 });
         for (const digest of blobs) {
+          if (!(await opts.store.ensure(digest))) throw new Error(`blob ${digest} is not in the blob store ${opts.store.dir}`);
           const source = opts.store.path(digest);
           await addTarFileEntry(pack, { ...FIXED, name: blobPath(digest), size: (await stat(source)).size }, source);
         }

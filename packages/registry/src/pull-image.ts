@@ -70,8 +70,8 @@ export async function pullImage(target: string | ImageReference, outDir: string,
       if (seen.has(d.digest)) continue;
       seen.add(d.digest);
       const file = join(blobDir, d.digest.slice(7));
-      if (options.store && (await options.store.has(d.digest))) {
-        await linkOrCopy(options.store.path(d.digest), file);
+      // A prune may remove the blob between the check and the link: then it is downloaded like any other.
+      if (options.store && (await options.store.has(d.digest)) && (await options.store.linkInto(d.digest, file).then(() => true, () => false))) {
         reused.add(d.digest);
         continue;
       }

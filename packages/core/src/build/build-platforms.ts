@@ -30,7 +30,7 @@ export function parsePlatformList(text: string): Platform[] {
  */
 export async function buildPlatforms(options: Omit<BuildOptions, 'platform' | 'tar'>, platforms: Platform[]): Promise<MultiPlatformResult> {
   const started = performance.now();
-  const store = new BlobStore(options.cacheDir);
+  const store = new BlobStore(options.cacheDir, { hold: true });
   const results: BuildResult[] = [];
   const scratch: string[] = [];
   try {
@@ -39,7 +39,7 @@ export async function buildPlatforms(options: Omit<BuildOptions, 'platform' | 't
       // Each platform's image goes to a scratch layout; its blobs stay in the store for the index layout.
       const out = path.join(store.dir, 'tmp', `platform-${randomBytes(6).toString('hex')}`);
       scratch.push(out);
-      results.push(await build({ ...options, out, platform }));
+      results.push(await build({ ...options, out, platform, store }));
     }
     const first = results[0]!;
     const projectDir = (await stat(options.project)).isDirectory() ? options.project : path.dirname(options.project);
@@ -55,5 +55,6 @@ export async function buildPlatforms(options: Omit<BuildOptions, 'platform' | 't
     };
   } finally {
     for (const dir of scratch) await rm(dir, { recursive: true, force: true });
+    await store.release();
   }
 }

@@ -35,6 +35,8 @@ export interface BuildOptions {
   onProgress?: (event: { part: string; bytes: number }) => void;
   /** Build for this platform instead of the config's image.platform (one image of a multi-platform build). */
   platform?: Platform;
+  /** The blob store to build through (a multi-platform build shares one); default: one on `cacheDir`, holding its blobs. */
+  store?: BlobStore;
 }
 
 export interface PartSummary {
@@ -77,12 +79,23 @@ function epochFrom(options: BuildOptions): number {
 
 /** Builds the project into an OCI image: base | deps | weights | model code | entrypoint. */
 export async function build(options: BuildOptions): Promise<BuildResult> {
+  if (options.store) return buildThrough(options.store, options);
+  // The store keeps every blob the build reuses or writes open until the image is written, so a concurrent
+  // `pyml cache prune --blobs` cannot take them from under it.
+  const store = new BlobStore(options.cacheDir, { hold: true });
+  try {
+    return await buildThrough(store, options);
+  } finally {
+    await store.release();
+  }
+}
+
+async function buildThrough(store: BlobStore, options: BuildOptions): Promise<BuildResult> {
   const started = performance.now();
   const log = options.log ?? (() => {});
   const config = await loadConfig(options.project);
   if (options.platform) config.image.platform = options.platform;
   const epoch = epochFrom(options);
-  const store = new BlobStore(options.cacheDir);
   const ctx: HookContext = { config, platform: config.image.platform, log, cacheDir: path.join(store.dir, 'plugins') };
   const driver = new PluginDriver(config.plugins, ctx);
   await driver.sequential('configResolved', config);
