@@ -21,7 +21,8 @@ pyml keeps three things in its cache (PYML_CACHE_DIR, default ~/.cache/pyml):
 or 'pyml serve', which keeps its images open) and those used within --unused-for. They come back on their next
 use: unpacked again, or pulled again. Blobs are kept unless --blobs is given: they are what makes builds fast.
 With --blobs, blobs no build or pull linked into a layout within --unused-for go too (layouts and images keep
-their own hard links, so nothing built is lost; the next build of a pruned part is a cold one).
+their own hard links, so nothing built is lost; the next build of a pruned part is a cold one). Blobs a running
+build holds open are kept.
 
 Options:
   --unused-for DURATION  keep what was used within this long: 30m, 12h, 7d (default 0: keep only what is in use)
