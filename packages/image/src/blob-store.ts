@@ -1,5 +1,4 @@
 import { randomBytes, createHash } from 'node:crypto';
-import { createWriteStream } from 'node:fs';
 import { copyFile, type FileHandle, link, mkdir, open, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { pipeline } from 'node:stream/promises';
 import { join } from 'node:path';
@@ -52,7 +51,7 @@ export class BlobStore {
     if (!handle) return false;
     const temp = await this.tempPath();
     try {
-      await pipeline(handle.createReadStream({ start: 0, autoClose: false }), createWriteStream(temp));
+      await pipeline(handle.createReadStream({ start: 0, autoClose: false }), (await open(temp, 'w')).createWriteStream());
       await this.commit(temp, digest);
     } catch (error) {
       await rm(temp, { force: true });

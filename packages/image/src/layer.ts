@@ -1,5 +1,4 @@
-import { createWriteStream } from 'node:fs';
-import { rm } from 'node:fs/promises';
+import { open, rm } from 'node:fs/promises';
 import { pipeline } from 'node:stream/promises';
 import tarStream from 'tar-stream';
 import type { BlobStore } from './blob-store.ts';
@@ -87,10 +86,12 @@ async function writeLayerBlob(
   const temp = await o.store.tempPath();
   const stages: NodeJS.ReadWriteStream[] =
     o.compression === 'gzip' ? [tarHash, createDeterministicGzip(), new GzipHeaderPin(), blobHash] : [tarHash];
+  // Opened before the pipeline runs: a file that createWriteStream opened late could appear after a failure's rm.
+  const sink = (await open(temp, 'w')).createWriteStream();
   try {
     await Promise.all([
       writeEntries(pack, planned, o.epoch),
-      pipeline(packChunks(pack), ...(stages as [NodeJS.ReadWriteStream]), createWriteStream(temp)),
+      pipeline(packChunks(pack), ...(stages as [NodeJS.ReadWriteStream]), sink),
     ]);
     const digest = blobHash.digest();
     const size = blobHash.bytes;

@@ -1,6 +1,5 @@
 import { createHash, randomBytes } from 'node:crypto';
-import { createWriteStream } from 'node:fs';
-import { chmod, lchown, link, lstat, mkdir, readdir, realpath, rename, rm, rmdir, symlink, utimes } from 'node:fs/promises';
+import { chmod, lchown, link, lstat, mkdir, open, readdir, realpath, rename, rm, rmdir, symlink, utimes } from 'node:fs/promises';
 import { basename, dirname, join, posix, resolve, sep } from 'node:path';
 import { pipeline, Transform, type Readable, type TransformCallback } from 'node:stream';
 import { finished as streamFinished } from 'node:stream/promises';
@@ -373,8 +372,9 @@ async function writeSharedFile(header: tarStream.Header, body: AsyncIterable<unk
  * pipeline, which does not notice when a tar-stream (streamx) entry is destroyed mid-way and would wait forever.
  */
 async function writeEntryFile(entry: AsyncIterable<unknown>, hostPath: string): Promise<string> {
-  // 'wx' (O_EXCL) never follows a symlink someone slipped in at this path.
-  const out = createWriteStream(hostPath, { flags: 'wx', mode: 0o600 });
+  // 'wx' (O_EXCL) never follows a symlink someone slipped in at this path. Opened here, before any byte is read, so
+  // the file exists by the time a failure's cleanup runs (a stream opened late would create it after the rm).
+  const out = (await open(hostPath, 'wx', 0o600)).createWriteStream();
   const hash = createHash('sha256');
   try {
     for await (const chunk of entry) {
@@ -385,13 +385,7 @@ async function writeEntryFile(entry: AsyncIterable<unknown>, hostPath: string): 
     await streamFinished(out);
     return hash.digest('hex');
   } catch (error) {
-    // The file is opened asynchronously: wait for the close, or a caller's cleanup could run before the open
-    // and the file would appear after it.
-    if (!out.closed) {
-      const closed = new Promise<void>((done) => out.once('close', () => done()));
-      out.destroy();
-      await closed;
-    }
+    out.destroy();
     throw error;
   }
 }

@@ -1,5 +1,4 @@
-import { createWriteStream } from 'node:fs';
-import { mkdir, rename, rm, stat } from 'node:fs/promises';
+import { mkdir, open, rename, rm, stat } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { pipeline } from 'node:stream/promises';
@@ -35,6 +34,8 @@ export async function writeTarball(image: Image, file: string, opts: WriteTarbal
   await mkdir(dirname(file), { recursive: true });
   const temp = `${file}.tmp-${randomBytes(6).toString('hex')}`;
   const pack = tarStream.pack();
+  // Opened before the pipeline runs: a file that createWriteStream opened late could appear after a failure's rm.
+  const sink = (await open(temp, 'w')).createWriteStream();
   try {
     await Promise.all([
       (async () => {
@@ -50,7 +51,7 @@ export async function writeTarball(image: Image, file: string, opts: WriteTarbal
         }
         pack.finalize();
       })(),
-      pipeline(packChunks(pack), createWriteStream(temp)),
+      pipeline(packChunks(pack), sink),
     ]);
     await rename(temp, file);
   } catch (error) {

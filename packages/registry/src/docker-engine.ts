@@ -1,5 +1,5 @@
-import { createReadStream, createWriteStream } from 'node:fs';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { createReadStream } from 'node:fs';
+import { mkdtemp, open, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
@@ -59,7 +59,7 @@ export async function saveFromEngine(name: string, docker = connectEngine()): Pr
       if (error.statusCode === 404) throw new Error(`engine ${engineName()} has no image ${name}`);
       throw engineError(`looking up ${name}`, error);
     });
-    await pipeline(await image.get(), createWriteStream(file));
+    await pipeline(await image.get(), (await open(file, 'w')).createWriteStream());
     return { file, dir };
   } catch (error) {
     await rm(dir, { recursive: true, force: true });

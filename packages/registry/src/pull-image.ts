@@ -1,6 +1,5 @@
 import { createHash, randomBytes } from 'node:crypto';
-import { createWriteStream } from 'node:fs';
-import { mkdir, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { mkdir, open, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { basename, dirname, join, resolve } from 'node:path';
 import { Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -202,7 +201,8 @@ export async function downloadBlob(client: RegistryClient, d: OciDescriptor, wha
       },
     });
     try {
-      await pipeline(res.body, check, createWriteStream(file));
+      // Opened before the pipeline runs: a file that createWriteStream opened late could appear after a failure's rm.
+      await pipeline(res.body, check, (await open(file, 'w')).createWriteStream());
     } catch (error) {
       if ((error as Error).message.startsWith(label)) throw error;
       throw new ConnectionError(`${label}: the connection failed after ${bytes} of ${d.size} bytes (${(error as Error).message})`, 0);

@@ -1,5 +1,4 @@
-import { createWriteStream } from 'node:fs';
-import { mkdir, rename, rm } from 'node:fs/promises';
+import { mkdir, open, rename, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { openImage, type BlobStore, type Layer, type LayerMediaType, type OciDescriptor, type OciImageConfig } from '@pyml/image';
@@ -35,7 +34,8 @@ export async function importBaseImage(ref: string, config: ResolvedConfig, store
         await mkdir(path.dirname(target), { recursive: true });
         const tmp = `${target}.${process.pid}.tmp`;
         try {
-          await pipeline(await source.openBlob(d.digest), createWriteStream(tmp));
+          // Opened before the pipeline runs: a file that createWriteStream opened late could appear after a failure's rm.
+          await pipeline(await source.openBlob(d.digest), (await open(tmp, 'w')).createWriteStream());
           await rename(tmp, target);
         } finally {
           await rm(tmp, { force: true });
