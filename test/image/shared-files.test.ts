@@ -1,6 +1,6 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { lstat, readdir, readFile, readlink, rm, stat, writeFile } from 'node:fs/promises';
+import { appendFile, chmod, lstat, readdir, readFile, readlink, rm, stat, writeFile } from 'node:fs/promises';
 import { join, relative } from 'node:path';
 import { BlobStore, SharedFiles, appendLayers, buildLayer, openImage, unpack, writeLayout, type Image } from '@pyml/image';
 import { cleanupTempDirs, rejects, sampleImage, tamperedLayout, tempDir } from './helpers.ts';
@@ -169,6 +169,29 @@ test('a layer record that cannot be replayed is passed over: the unpack reads th
   await unpack(await openImage(v1), join(dir, 'plain'));
   assert.equal(await tree(join(dir, 'cache/again')), await tree(join(dir, 'plain')));
   await rejects(() => stat(join(dir, 'cache/escaped')), /ENOENT/);
+});
+
+test('a shared file that a process wrote into in place is not handed out again: the next trees get fresh copies', async () => {
+  const dir = await tempDir();
+  const [v1, v2] = await layouts(dir);
+  const shared = join(dir, 'cache/files');
+  await unpack(await openImage(v1), join(dir, 'cache/v1'), { sharedFilesDir: shared });
+  // A model process writing into its own tree: the base layer's bin/run, shared with v2 through the store.
+  await appendFile(join(dir, 'cache/v1/bin/run'), 'echo tampered\n');
+  // v2 shares the base layer, but its record names the changed copy: that layer comes from its blob again.
+  assert.equal(await unpack(await openImage(v2), join(dir, 'cache/v2'), { sharedFilesDir: shared }), { layers: 3, layersFromStore: 1 });
+  await unpack(await openImage(v2), join(dir, 'plain/v2'));
+  assert.equal(await tree(join(dir, 'cache/v2')), await tree(join(dir, 'plain/v2')));
+  assert.is(await readFile(join(dir, 'cache/v2/bin/run'), 'utf8'), '#!/bin/sh\necho run\n');
+  // The fresh copy took the stored name: a third tree replays every layer, and gets the right bytes.
+  assert.equal(await unpack(await openImage(v1), join(dir, 'cache/v1-again'), { sharedFilesDir: shared }), { layers: 3, layersFromStore: 3 });
+  await unpack(await openImage(v1), join(dir, 'plain/v1'));
+  assert.equal(await tree(join(dir, 'cache/v1-again')), await tree(join(dir, 'plain/v1')));
+  // A chmod is a change too.
+  await chmod(join(dir, 'cache/v1-again/app/keep.js'), 0o777);
+  const again = await unpack(await openImage(v1), join(dir, 'cache/v1-third'), { sharedFilesDir: shared });
+  assert.ok(again.layersFromStore < 3, 'the layer holding the chmod-ed file is read from its blob');
+  assert.is((await stat(join(dir, 'cache/v1-third/app/keep.js'))).mode & 0o777, (await stat(join(dir, 'plain/v1/app/keep.js'))).mode & 0o777);
 });
 
 test.run();

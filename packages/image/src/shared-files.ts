@@ -63,7 +63,12 @@ export class SharedFiles {
         await moveFile(temp, hostPath);
         return undefined;
       }
-      await rm(temp, { force: true });
+      if (await intact(stored, name)) {
+        await rm(temp, { force: true });
+      } else {
+        // The stored copy was changed in place: this fresh one takes its name (trees that link the old keep theirs).
+        await rename(temp, stored);
+      }
       await link(stored, hostPath);
       return name;
     }
@@ -97,7 +102,7 @@ export class SharedFiles {
       return undefined;
     }
     for (const entry of entries) {
-      if (entry.stored !== undefined && !(await lstat(join(this.dir, entry.stored)).then((i) => i.isFile(), () => false))) return undefined;
+      if (entry.stored !== undefined && !(await intact(join(this.dir, entry.stored), entry.stored))) return undefined;
     }
     return entries;
   }
@@ -137,6 +142,19 @@ const LAYERS = '.layers';
 
 function storedName(key: SharedFileKey): string {
   return `${key.sha256}-${(key.mode & 0o7777).toString(8)}-${key.uid}-${key.gid}-${Math.floor(key.mtime.getTime() / 1000)}`;
+}
+
+/**
+ * Whether the stored copy at `path` still is what its name says. Its trees are hard links to it: a process that
+ * wrote into its own tree's file in place (which sets the mtime to now) or chmod-ed it changed the copy for every
+ * tree, and such a copy is not handed out again.
+ */
+async function intact(path: string, name: string): Promise<boolean> {
+  const info = await lstat(path).catch(() => undefined);
+  const key = /^[0-9a-f]{64}-([0-7]+)-(\d+)-(\d+)-(-?\d+)$/.exec(name);
+  if (!info?.isFile() || !key) return false;
+  return (info.mode & 0o7777) === parseInt(key[1], 8) && info.uid === Number(key[2]) && info.gid === Number(key[3])
+    && Math.floor(info.mtimeMs / 1000) === Number(key[4]);
 }
 
 async function moveFile(from: string, to: string): Promise<void> {
