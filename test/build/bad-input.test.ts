@@ -1,7 +1,7 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { existsSync } from 'node:fs';
-import { mkdir, rm, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { pyml } from '../helpers/cli.ts';
 import { copyExample, editFile, tempDir } from '../helpers/project.ts';
@@ -67,6 +67,33 @@ test('unknown command and bad flags: exit 2', async () => {
   assert.match(r.stderr, /unknown command 'bild'/);
   const f = await pyml(['build', '--nope']);
   assert.is(f.code, 2);
+});
+
+test('--out that holds other files, or is a file, is refused before any work and left as it was', async () => {
+  const project = await copyExample('onnx-iris');
+  const out = await tempDir();
+  dirs.push(project, out);
+  const notes = path.join(out, 'notes');
+  await mkdir(notes);
+  await writeFile(path.join(notes, 'todo.txt'), 'precious\n');
+  const dir = await pyml(['build', project, '--out', notes]);
+  assert.is(dir.code, 2, dir.stderr);
+  assert.match(dir.stderr, new RegExp(`--out ${notes} holds files and is not an OCI image layout \\(no oci-layout file\\); refusing to replace it`));
+  assert.match(dir.stderr, /hint: give --out a new path, an empty directory, or an earlier image layout/);
+  assert.equal(await readdir(notes), ['todo.txt']);
+  assert.is(await readFile(path.join(notes, 'todo.txt'), 'utf8'), 'precious\n');
+  const file = path.join(out, 'report.pdf');
+  await writeFile(file, 'pdf');
+  const onFile = await pyml(['build', project, '--out', file, '--json']);
+  assert.is(onFile.code, 2);
+  assert.match(JSON.parse(onFile.stdout).error.message, /report\.pdf exists and is not a directory; refusing to replace it/);
+  assert.is(await readFile(file, 'utf8'), 'pdf');
+  assert.equal((await readdir(out)).sort(), ['notes', 'report.pdf'], 'no temp directory was made beside them');
+  // An earlier layout and an empty directory are fine targets.
+  const layout = path.join(out, 'layout');
+  for (let i = 0; i < 2; i++) assert.is((await pyml(['build', project, '--out', layout])).code, 0);
+  await mkdir(path.join(out, 'empty'));
+  assert.is((await pyml(['build', project, '--out', path.join(out, 'empty')])).code, 0);
 });
 
 test.run();

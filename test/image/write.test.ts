@@ -2,9 +2,9 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { createReadStream } from 'node:fs';
 import { createHash } from 'node:crypto';
-import { lstat, readFile, readdir, readlink, rm, stat } from 'node:fs/promises';
+import { lstat, mkdir, readFile, readdir, readlink, rm, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { BlobStore, appendLayers, writeLayout, writeTarball, type Layer } from '@pyml/image';
+import { BlobStore, appendLayers, writeIndexLayout, writeLayout, writeTarball, type Layer } from '@pyml/image';
 import { cleanupTempDirs, listTar, rejects, sampleImage, tempDir, tool } from './helpers.ts';
 
 test.after.each(cleanupTempDirs);
@@ -144,6 +144,21 @@ test('a store that holds its blobs puts back what a prune removed mid-build: lay
   await rm(plain.path(other.layers[1].digest));
   await rejects(() => writeLayout(other, join(dir, 'plain-layout'), { store: plain }), new RegExp(`layer ${other.layers[1].digest} is not in the blob store`));
   await rejects(() => stat(join(dir, 'plain-layout')), /ENOENT/);
+});
+
+test('writeLayout and writeIndexLayout never replace a directory of other files, nor a file', async () => {
+  const dir = await tempDir();
+  const store = new BlobStore(join(dir, 'store'));
+  const image = await sampleImage(store);
+  const mine = join(dir, 'mine');
+  await mkdir(mine);
+  await writeFile(join(mine, 'notes.txt'), 'mine\n');
+  await rejects(() => writeLayout(image, mine, { store }), /mine holds files and is not an OCI image layout \(no oci-layout file\); refusing to replace it/);
+  const written = await writeLayout(image, join(dir, 'layout'), { store });
+  await rejects(() => writeIndexLayout([{ manifestDigest: written.manifestDigest, platform: { os: 'linux', architecture: 'amd64' } }], join(mine, 'notes.txt'), { store }), /notes\.txt exists and is not a directory/);
+  assert.equal(await readdir(mine), ['notes.txt']);
+  assert.is(await readFile(join(mine, 'notes.txt'), 'utf8'), 'mine\n');
+  assert.equal((await readdir(dir)).sort(), ['layout', 'mine', 'store']);
 });
 
 test.run();

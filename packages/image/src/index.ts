@@ -11,6 +11,7 @@ export {
 } from './image.ts';
 export { writeLayout, type WriteLayoutOptions, type WrittenImage } from './write-layout.ts';
 export { writeTarball, type WriteTarballOptions } from './write-tarball.ts';
+export { refuseToReplaceNonLayout, replaceDirectory } from './replace-layout.ts';
 export { writeIndexLayout, type IndexEntry, type WrittenIndex } from './write-index.ts';
 export { openImage, type ImageSource, type VerifyResult, type OpenImageOptions } from './image-source.ts';
 export { unpack, type UnpackOptions } from './unpack.ts';

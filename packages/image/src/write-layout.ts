@@ -1,8 +1,9 @@
-import { mkdir, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { mkdir, rm, writeFile } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import type { BlobStore } from './blob-store.ts';
 import { canonicalJson } from './canonical-json.ts';
+import { refuseToReplaceNonLayout, replaceDirectory } from './replace-layout.ts';
 import { digestHex, sha256Digest } from './digest.ts';
 import type { Image } from './image.ts';
 import { imageDocuments, type ImageDocuments } from './image-json.ts';
@@ -63,6 +64,7 @@ export async function prepareBlobs(image: Image, store: BlobStore): Promise<{ do
  * image at `dir` untouched.
  */
 export async function writeLayout(image: Image, dir: string, opts: WriteLayoutOptions): Promise<WrittenImage> {
+  await refuseToReplaceNonLayout(dir).catch((error: Error) => { throw new Error(`writing OCI layout: ${error.message}`); });
   const { docs, blobs } = await prepareBlobs(image, opts.store);
   const { ociLayout, index } = layoutMetadata(image, docs, opts.refName);
   await mkdir(dirname(dir), { recursive: true });
@@ -78,22 +80,4 @@ export async function writeLayout(image: Image, dir: string, opts: WriteLayoutOp
     throw new Error(`writing OCI layout ${dir}: ${(error as Error).message}`);
   }
   return { manifestDigest: docs.manifestDigest, configDigest: docs.configDigest, manifest: docs.manifest };
-}
-
-/** Moves `from` to `to`, replacing whatever was at `to` only once `from` is complete. */
-export async function replaceDirectory(from: string, to: string): Promise<void> {
-  const exists = await stat(to).then(() => true, () => false);
-  if (!exists) {
-    await rename(from, to);
-    return;
-  }
-  const old = `${from}.old`;
-  await rename(to, old);
-  try {
-    await rename(from, to);
-  } catch (error) {
-    await rename(old, to); // put the old image back
-    throw error;
-  }
-  await rm(old, { recursive: true, force: true });
 }

@@ -1,11 +1,11 @@
 import { createHash, randomBytes } from 'node:crypto';
-import { mkdir, open, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { mkdir, open, readFile, rm, writeFile } from 'node:fs/promises';
 import { basename, dirname, join, resolve } from 'node:path';
 import { Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import {
   ANNOTATION_REF_NAME, MEDIA_TYPE_DOCKER_MANIFEST, MEDIA_TYPE_DOCKER_MANIFEST_LIST, MEDIA_TYPE_INDEX, MEDIA_TYPE_MANIFEST,
-  OCI_LAYOUT_VERSION, canonicalJson, isDigest, sha256Digest, type BlobStore, type OciDescriptor, type OciIndex, type OciManifest,
+  OCI_LAYOUT_VERSION, canonicalJson, isDigest, refuseToReplaceNonLayout, replaceDirectory, sha256Digest, type BlobStore, type OciDescriptor, type OciIndex, type OciManifest,
   type OciPlatform,
 } from '@pyml/image';
 import { ConnectionError, httpRequest, readBody, type HttpResponse } from './http.ts';
@@ -57,7 +57,7 @@ export async function pullImage(target: string | ImageReference, outDir: string,
   const { fetched, manifest, wanted, descriptorPlatform } = await resolveManifest(client, ref, platform);
 
   const layout = resolve(outDir);
-  await refuseNonLayout(layout);
+  await refuseToReplaceNonLayout(layout);
   await mkdir(dirname(layout), { recursive: true });
   const temp = join(dirname(layout), `.${basename(layout)}.pull-${process.pid}-${randomBytes(4).toString('hex')}`);
   try {
@@ -223,19 +223,4 @@ async function keepInStore(store: BlobStore, file: string, digest: string): Prom
   } finally {
     await rm(temp, { force: true });
   }
-}
-
-/** Refuses to replace a directory that holds something other than an OCI layout (a user's files). */
-async function refuseNonLayout(dir: string): Promise<void> {
-  const entries = await readdir(dir).catch(() => undefined);
-  if (!entries || entries.length === 0) return;
-  const isLayout = await stat(join(dir, 'oci-layout')).then(() => true, () => false);
-  if (!isLayout) throw new Error(`${dir} exists and is not an OCI image layout; refusing to replace it`);
-}
-
-async function replaceDirectory(temp: string, target: string): Promise<void> {
-  const old = `${temp}.old`;
-  const hadOld = await rename(target, old).then(() => true, () => false);
-  await rename(temp, target);
-  if (hadOld) await rm(old, { recursive: true, force: true });
 }

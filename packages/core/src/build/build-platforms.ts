@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { rm, stat } from 'node:fs/promises';
 import path from 'node:path';
-import { BlobStore, writeIndexLayout } from '@pyml/image';
+import { BlobStore, refuseToReplaceNonLayout, writeIndexLayout } from '@pyml/image';
 import { parsePlatform } from '../config/resolve-config.ts';
 import { ConfigError } from '../errors.ts';
 import type { Platform } from '../types.ts';
@@ -30,6 +30,11 @@ export function parsePlatformList(text: string): Platform[] {
  */
 export async function buildPlatforms(options: Omit<BuildOptions, 'platform' | 'tar'>, platforms: Platform[]): Promise<MultiPlatformResult> {
   const started = performance.now();
+  const projectDir = (await stat(options.project)).isDirectory() ? options.project : path.dirname(options.project);
+  const layout = path.resolve(options.out ?? path.join(projectDir, '.pyml', 'image'));
+  await refuseToReplaceNonLayout(layout).catch((error: Error) => {
+    throw new ConfigError(`--out ${error.message}`, 'give --out a new path, an empty directory, or an earlier image layout');
+  });
   const store = new BlobStore(options.cacheDir, { hold: true });
   const results: BuildResult[] = [];
   const scratch: string[] = [];
@@ -42,8 +47,6 @@ export async function buildPlatforms(options: Omit<BuildOptions, 'platform' | 't
       results.push(await build({ ...options, out, platform, store }));
     }
     const first = results[0]!;
-    const projectDir = (await stat(options.project)).isDirectory() ? options.project : path.dirname(options.project);
-    const layout = path.resolve(options.out ?? path.join(projectDir, '.pyml', 'image'));
     const { indexDigest } = await writeIndexLayout(
       results.map((r, i) => ({ manifestDigest: r.digest, platform: { os: platforms[i]!.os, architecture: platforms[i]!.architecture } })),
       layout, { store, refName: first.version, annotations: { 'org.opencontainers.image.title': first.name, 'org.opencontainers.image.version': first.version } },

@@ -3,7 +3,7 @@ import path from 'node:path';
 import { readFileSync } from 'node:fs';
 import type { Signature } from '@pyml/contract';
 import {
-  BlobStore, buildLayer, emptyImage, appendLayers, withConfig, withAnnotations, writeLayout, writeTarball, type Layer,
+  BlobStore, buildLayer, emptyImage, appendLayers, refuseToReplaceNonLayout, withConfig, withAnnotations, writeLayout, writeTarball, type Layer,
 } from '@pyml/image';
 import { ENTRYPOINT_PATH, MANIFEST_PATH, PYML_ROOT, type PartRecord, type PymlManifest, type DependencyEntry } from '@pyml/runtime/manifest';
 import { loadConfig } from '../config/load-config.ts';
@@ -96,6 +96,11 @@ async function buildThrough(store: BlobStore, options: BuildOptions): Promise<Bu
   const config = await loadConfig(options.project);
   if (options.platform) config.image.platform = options.platform;
   const epoch = epochFrom(options);
+  const layout = path.resolve(options.out ?? path.join(config.root, '.pyml', 'image'));
+  // Before any work: the layout replaces whatever is at --out, which must not be someone's files.
+  await refuseToReplaceNonLayout(layout).catch((error: Error) => {
+    throw new ConfigError(`--out ${error.message}`, 'give --out a new path, an empty directory, or an earlier image layout');
+  });
   const ctx: HookContext = { config, platform: config.image.platform, log, cacheDir: path.join(store.dir, 'plugins') };
   const driver = new PluginDriver(config.plugins, ctx);
   await driver.sequential('configResolved', config);
@@ -212,7 +217,6 @@ async function buildThrough(store: BlobStore, options: BuildOptions): Promise<Bu
     ...base.annotations,
   });
 
-  const layout = path.resolve(options.out ?? path.join(config.root, '.pyml', 'image'));
   log(`writing ${layout}`);
   let digest: string;
   try {
