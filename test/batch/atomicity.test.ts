@@ -144,6 +144,35 @@ test('kill -9 mid-way: the target untouched; the next run removes the dead run\'
   await rm(tmp, { recursive: true, force: true });
 });
 
+test('--out that is not a dataset (a file, or a directory with other files) is refused before any row runs, and kept', async () => {
+  const before = await datasetState();
+  const notes = join(dir, 'notes');
+  await mkdir(join(notes, 'ds=a'), { recursive: true });
+  await writeFile(join(notes, 'ds=a', 'data_0.parquet'), 'not really parquet');
+  await writeFile(join(notes, 'ds=a', 'README.md'), 'mine\n');
+  const run = (target: string) => pyml(['batch', image, '--query', good(), '--out', target, '--partition-by', 'ds', '--keep', 'id', '--json']);
+  const r = await run(notes);
+  assert.is(r.code, 2, r.stderr);
+  const error = parseJson<{ error: { message: string; hint: string } }>(r).error;
+  assert.is(error.message, `--out ${notes} is not a Parquet dataset (it holds ds=a/README.md); refusing to replace it (its files would be lost)`);
+  assert.is(error.hint, 'give --out a new path, an empty directory, or an earlier dataset');
+  assert.is(await readFile(join(notes, 'ds=a', 'README.md'), 'utf8'), 'mine\n');
+  const file = join(dir, 'scores.csv');
+  await writeFile(file, 'id\n');
+  const onFile = await run(file);
+  assert.is(onFile.code, 2);
+  assert.match(parseJson<{ error: { message: string } }>(onFile).error.message, /scores\.csv exists and is not a directory; refusing to replace it/);
+  assert.is(await readFile(file, 'utf8'), 'id\n');
+  // The earlier dataset (Parquet files in Hive directories) is still a fine target, and an empty directory too.
+  assert.is((await toDataset(good())).code, 0);
+  assert.equal(Object.keys(await datasetState()), Object.keys(before));
+  await mkdir(join(dir, 'empty'));
+  assert.is((await run(join(dir, 'empty'))).code, 0);
+  assert.equal(await leftovers(), []);
+  await rm(notes, { recursive: true });
+  await rm(file);
+});
+
 test('a dataset temp left beside the target by a killed run is removed by the next run; a live run\'s is not', async () => {
   const dead = spawn('true');
   await new Promise((resolve) => dead.on('exit', resolve));

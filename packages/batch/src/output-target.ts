@@ -4,6 +4,7 @@ import { basename, dirname, join, resolve } from 'node:path';
 import type { DuckDBConnection } from '@duckdb/node-api';
 import { quoteIdent, quoteString } from './duckdb-types.ts';
 import { ownedPrefix, removeDeadRunsLeftovers } from './dead-runs-leftovers.ts';
+import { refuseToReplaceNonDataset } from './dataset-dir.ts';
 
 /** Where `pyml batch` writes: a table of a DuckDB database, or a (Hive-partitioned) Parquet dataset. */
 export type OutputTarget =
@@ -43,6 +44,7 @@ export async function commitOutput(connection: DuckDBConnection, target: OutputT
     return;
   }
   const dir = resolve(target.dir);
+  await refuseToReplaceNonDataset(dir);
   await mkdir(dirname(dir), { recursive: true });
   // Temp (and moved-aside) datasets that killed runs left beside the target go first; ours carries our pid.
   const prefix = `.${basename(dir)}.pyml-`;

@@ -1,4 +1,5 @@
 import { availableParallelism } from 'node:os';
+import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { EXIT, PymlError } from '@pyml/core/errors';
 import type { BatchProgress, OutputTarget } from '@pyml/batch';
@@ -96,6 +97,11 @@ export async function run(args: string[]): Promise<number> {
   } else if (values.out) {
     if ((values.format ?? 'parquet') !== 'parquet') throw usage(`--format ${values.format}: only parquet is supported`);
     target = { kind: 'parquet', dir: values.out, partitionBy };
+    // Before any row runs: the dataset replaces the whole directory, which must not hold someone's other files.
+    const { refuseToReplaceNonDataset } = await import('@pyml/batch/dataset-dir');
+    await refuseToReplaceNonDataset(resolve(values.out)).catch((error: Error) => {
+      throw new PymlError(error.message, EXIT.usage, 'give --out a new path, an empty directory, or an earlier dataset');
+    });
   } else throw usage('pyml batch needs a target: --into TABLE --db FILE.duckdb, or --out DIR --format parquet');
 
   const workers = positiveInt(values.workers, '--workers') ?? availableParallelism();
