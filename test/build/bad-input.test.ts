@@ -69,7 +69,7 @@ test('unknown command and bad flags: exit 2', async () => {
   assert.is(f.code, 2);
 });
 
-test('--out that holds other files, or is a file, is refused before any work and left as it was', async () => {
+test('--out that holds other files, or is a file, and --tar that is a directory, are refused before any work and left as they were', async () => {
   const project = await copyExample('onnx-iris');
   const out = await tempDir();
   dirs.push(project, out);
@@ -89,6 +89,10 @@ test('--out that holds other files, or is a file, is refused before any work and
   assert.match(JSON.parse(onFile.stdout).error.message, /report\.pdf exists and is not a directory; refusing to replace it/);
   assert.is(await readFile(file, 'utf8'), 'pdf');
   assert.equal((await readdir(out)).sort(), ['notes', 'report.pdf'], 'no temp directory was made beside them');
+  const tarDir = await pyml(['build', project, '--out', path.join(out, 'fresh'), '--tar', notes]);
+  assert.is(tarDir.code, 2);
+  assert.match(tarDir.stderr, new RegExp(`--tar ${notes} is a directory`));
+  assert.equal(await readdir(notes), ['todo.txt']);
   // An earlier layout and an empty directory are fine targets.
   const layout = path.join(out, 'layout');
   for (let i = 0; i < 2; i++) assert.is((await pyml(['build', project, '--out', layout])).code, 0);

@@ -101,6 +101,9 @@ async function buildThrough(store: BlobStore, options: BuildOptions): Promise<Bu
   await refuseToReplaceNonLayout(layout).catch((error: Error) => {
     throw new ConfigError(`--out ${error.message}`, 'give --out a new path, an empty directory, or an earlier image layout');
   });
+  if (options.tar && (await stat(options.tar).then((s) => s.isDirectory(), () => false))) {
+    throw new ConfigError(`--tar ${path.resolve(options.tar)} is a directory`, 'give --tar the path of the tarball file to write, e.g. image.tar');
+  }
   const ctx: HookContext = { config, platform: config.image.platform, log, cacheDir: path.join(store.dir, 'plugins') };
   const driver = new PluginDriver(config.plugins, ctx);
   await driver.sequential('configResolved', config);
