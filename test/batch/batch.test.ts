@@ -1,4 +1,4 @@
-import { readdir } from 'node:fs/promises';
+import { readdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
@@ -106,6 +106,14 @@ test('columns are checked before any row runs: each missing or mistyped column i
   r = await run(`SELECT (sepal_length * 10)::SMALLINT AS a, (sepal_width * 10)::SMALLINT AS b, (petal_length * 10)::TINYINT AS c, (petal_width * 10)::UTINYINT AS d FROM read_parquet('${data.parquet}') LIMIT 10`);
   assert.is(r.code, 0, r.stderr);
   assert.equal(await sql(db, 'SELECT count(*)::INT AS n FROM t'), [{ n: 10 }]);
+
+  // A --db that is not a DuckDB database is named, and left as it was.
+  const notes = join(dir, 'notes.txt');
+  await writeFile(notes, 'not a database\n');
+  r = await pyml(['batch', image, '--query', `SELECT ${features} FROM read_parquet('${data.parquet}')`, '--into', 't', '--db', notes, '--json']);
+  assert.is(r.code, 1);
+  assert.match(parseJson<{ error: { message: string } }>(r).error.message, new RegExp(`^--db ${notes}: The file "${notes}" exists, but it is not a valid DuckDB database file`));
+  assert.is(await readFile(notes, 'utf8'), 'not a database\n');
 });
 
 test('an input given as its own FLOAT[4] column maps directly; an empty query writes an empty table', async () => {

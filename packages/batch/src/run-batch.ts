@@ -106,7 +106,9 @@ export async function runBatch(options: BatchOptions): Promise<BatchResult> {
   let inserter: TableInserter | undefined;
   try {
     const dbPath = options.target.kind === 'table' ? options.target.db : options.db;
-    const instanceNow = instance = await DuckDBInstance.create(dbPath ? resolve(dbPath) : ':memory:');
+    const instanceNow = instance = await DuckDBInstance.create(dbPath ? resolve(dbPath) : ':memory:').catch((error: Error) => {
+      throw dbPath ? new Error(`--db ${resolve(dbPath)}: ${error.message.replace(/^IO Error: /, '')}`) : error;
+    });
     connection = await instance.connect();
     await sweepStaleScratchDirs();
     scratchDir = await createScratchDir();
