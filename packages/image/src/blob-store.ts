@@ -121,8 +121,14 @@ export class BlobStore {
     const target = this.path(digest);
     await mkdir(join(this.dir, 'blobs', 'sha256'), { recursive: true });
     // Opened before the rename, so the store holds the very file it puts in place (a prune cannot come between).
-    if (this.options.hold && !this.held.has(digest)) this.held.set(digest, await open(tempFile, 'r'));
-    await rename(tempFile, target);
+    const handle = this.options.hold && !this.held.has(digest) ? await open(tempFile, 'r') : undefined;
+    try {
+      await rename(tempFile, target);
+    } catch (error) {
+      await handle?.close();
+      throw error;
+    }
+    if (handle) this.held.set(digest, handle);
   }
 
   async lookup(cacheKey: string): Promise<Layer | undefined> {
