@@ -3,7 +3,9 @@ import * as assert from 'uvu/assert';
 import { createReadStream } from 'node:fs';
 import { createHash } from 'node:crypto';
 import { lstat, mkdir, readFile, readdir, readlink, rm, stat, writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { basename, join } from 'node:path';
 import { BlobStore, appendLayers, writeIndexLayout, writeLayout, writeTarball, type Layer } from '@pyml/image';
 import { cleanupTempDirs, listTar, rejects, sampleImage, tempDir, tool } from './helpers.ts';
 
@@ -159,6 +161,20 @@ test('writeLayout and writeIndexLayout never replace a directory of other files,
   assert.equal(await readdir(mine), ['notes.txt']);
   assert.is(await readFile(join(mine, 'notes.txt'), 'utf8'), 'mine\n');
   assert.equal((await readdir(dir)).sort(), ['layout', 'mine', 'store']);
+});
+
+test('sweepDeadTemps removes what stopped builds left in the store\'s temp dir, and nothing of a live one', async () => {
+  const dir = await tempDir();
+  const store = new BlobStore(join(dir, 'store'));
+  const dead = spawn('true');
+  await once(dead, 'exit');
+  const tmp = join(dir, 'store', 'tmp');
+  await mkdir(join(tmp, `${dead.pid}-platform-0011aabb`), { recursive: true });
+  await writeFile(join(tmp, `${dead.pid}-0123456789abcdef`), 'half a layer');
+  const live = await store.tempPath();
+  await writeFile(live, 'this process is writing it');
+  await store.sweepDeadTemps();
+  assert.equal(await readdir(tmp), [basename(live)]);
 });
 
 test.run();

@@ -2,7 +2,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { REPO, parseJson, pyml } from '../helpers/cli.ts';
 import { tempDir } from '../helpers/project.ts';
@@ -130,7 +130,15 @@ test('prune --blobs keeps the blobs a build holds open, and removes them once it
 test('prune --blobs empties the blob store but not what was built from it; the next build is a cold one', async () => {
   const out = join(built.dir, 'iris-own-cache');
   const build = async () => parseJson<{ parts: { part: string; reused: boolean }[] }>(await pyml(['build', join(REPO, 'examples/onnx-iris'), '--out', out, '--json'], { env }));
+  // What a build killed mid-write leaves (named by its pid), beside a live build's file: the next build removes the first.
+  const dead = spawn('true');
+  await once(dead, 'exit');
+  await mkdir(join(cache, 'tmp'), { recursive: true });
+  await writeFile(join(cache, 'tmp', `${dead.pid}-0123456789abcdef`), 'half a layer');
+  await writeFile(join(cache, 'tmp', `${process.pid}-0123456789abcdef`), 'a live build\'s layer');
   await build();
+  assert.equal(await readdir(join(cache, 'tmp')), [`${process.pid}-0123456789abcdef`]);
+  await rm(join(cache, 'tmp', `${process.pid}-0123456789abcdef`));
   const recent = await prune(['--blobs', '--unused-for', '1h']);
   assert.equal(recent.removed.filter((r) => r.kind === 'blob'), [], 'blobs just linked into a layout are recent');
   const all = await prune(['--blobs']);

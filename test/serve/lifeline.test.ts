@@ -1,4 +1,4 @@
-import { processAlive } from '@pyml/launcher/process-alive';
+import { processAlive } from '@pyml/image';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { buildImages, echoRequest, startServe, v2Client, waitFor } from './fixtures.ts';

@@ -3,7 +3,7 @@ import { mkdir, rename, rm, stat } from 'node:fs/promises';
 import { basename, dirname, join, resolve } from 'node:path';
 import type { DuckDBConnection } from '@duckdb/node-api';
 import { quoteIdent, quoteString } from './duckdb-types.ts';
-import { ownedPrefix, removeDeadRunsLeftovers } from './dead-runs-leftovers.ts';
+import { ownedPrefix, removeDeadRunsLeftovers } from '@pyml/image';
 import { refuseToReplaceNonDataset } from './dataset-dir.ts';
 
 /** Where `pyml batch` writes: a table of a DuckDB database, or a (Hive-partitioned) Parquet dataset. */

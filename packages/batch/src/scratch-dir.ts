@@ -1,7 +1,7 @@
 import { mkdtemp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { ownedPrefix, removeDeadRunsLeftovers } from './dead-runs-leftovers.ts';
+import { ownedPrefix, removeDeadRunsLeftovers } from '@pyml/image';
 
 const PREFIX = 'pyml-batch-scratch-';
 

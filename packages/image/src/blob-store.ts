@@ -3,6 +3,7 @@ import { copyFile, type FileHandle, link, mkdir, open, readdir, readFile, rename
 import { pipeline } from 'node:stream/promises';
 import { join } from 'node:path';
 import { pymlCacheDir } from './cache-dir.ts';
+import { removeDeadRunsLeftovers } from './dead-runs-leftovers.ts';
 import { digestHex, isDigest, sha256Digest } from './digest.ts';
 import type { Layer } from './layer.ts';
 
@@ -109,7 +110,15 @@ export class BlobStore {
     return digest;
   }
 
-  /** A fresh path in the store's temp dir (same filesystem as the blobs, so `commit` is a rename). */
+  /**
+   * Removes what builds that were stopped (Ctrl-C, kill -9) left half-written in the temp dir: a layer blob each, as
+   * big as the weights. Names start with the writer's pid, so a live build's files stay.
+   */
+  sweepDeadTemps(): Promise<void> {
+    return removeDeadRunsLeftovers(join(this.dir, 'tmp'), '');
+  }
+
+  /** A fresh path in the store's temp dir (same filesystem as the blobs, so `commit` is a rename), named by our pid. */
   async tempPath(): Promise<string> {
     const dir = join(this.dir, 'tmp');
     await mkdir(dir, { recursive: true });

@@ -20,3 +20,4 @@ export { canonicalJson } from './canonical-json.ts';
 export { sha256Digest, isDigest } from './digest.ts';
 export { listCacheEntries, markUsed, decidePrune, removeEntry, type CacheEntry, type PruneDecision } from './cache-entries.ts';
 export { diskUsage } from './disk-usage.ts';
+export { ownedPrefix, processAlive, removeDeadRunsLeftovers } from './dead-runs-leftovers.ts';

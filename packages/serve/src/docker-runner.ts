@@ -3,7 +3,7 @@ import { basename, dirname } from 'node:path';
 import { PassThrough } from 'node:stream';
 import { createInterface } from 'node:readline';
 import Docker from 'dockerode';
-import { processAlive } from '@pyml/launcher/process-alive';
+import { processAlive } from '@pyml/image';
 import { imageTarStream } from './image-tar-stream.ts';
 import { type ModelExit, type ModelLaunch, type ModelProcess, type ModelRunner, ModelStartError, StartupLog, waitForReadyLine } from './model-runner.ts';
 

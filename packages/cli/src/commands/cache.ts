@@ -87,6 +87,8 @@ async function prune(unusedForMs: number, { blobs, dryRun, json }: { blobs: bool
   const rootfs = defaultRootfsCache();
   const pulled = pulledCacheDir();
   const store = new BlobStore();
+  // Half-written blobs of builds that were stopped are garbage whatever the options.
+  if (!dryRun) await store.sweepDeadTemps();
   const entries = [
     ...(await listCacheEntries(rootfs, ['files'])).map((entry) => ({ kind: 'unpacked' as Kind, entry })),
     ...(await listCacheEntries(pulled)).map((entry) => ({ kind: 'pulled' as Kind, entry })),

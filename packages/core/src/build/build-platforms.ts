@@ -36,13 +36,15 @@ export async function buildPlatforms(options: Omit<BuildOptions, 'platform' | 't
     throw new ConfigError(`--out ${error.message}`, 'give --out a new path, an empty directory, or an earlier image layout');
   });
   const store = new BlobStore(options.cacheDir, { hold: true });
+  await store.sweepDeadTemps();
   const results: BuildResult[] = [];
   const scratch: string[] = [];
   try {
     for (const platform of platforms) {
       options.log?.(`building for ${platform.os}/${platform.architecture}`);
       // Each platform's image goes to a scratch layout; its blobs stay in the store for the index layout.
-      const out = path.join(store.dir, 'tmp', `platform-${randomBytes(6).toString('hex')}`);
+      // Named by our pid first, so that a later build removes it should this one be killed (sweepDeadTemps).
+      const out = path.join(store.dir, 'tmp', `${process.pid}-platform-${randomBytes(6).toString('hex')}`);
       scratch.push(out);
       results.push(await build({ ...options, out, platform, store }));
     }

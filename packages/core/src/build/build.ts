@@ -83,6 +83,7 @@ export async function build(options: BuildOptions): Promise<BuildResult> {
   // The store keeps every blob the build reuses or writes open until the image is written, so a concurrent
   // `pyml cache prune --blobs` cannot take them from under it.
   const store = new BlobStore(options.cacheDir, { hold: true });
+  await store.sweepDeadTemps();
   try {
     return await buildThrough(store, options);
   } finally {

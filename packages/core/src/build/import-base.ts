@@ -1,4 +1,4 @@
-import { mkdir, open, rename, rm } from 'node:fs/promises';
+import { open, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { openImage, type BlobStore, type Layer, type LayerMediaType, type OciDescriptor, type OciImageConfig } from '@pyml/image';
@@ -30,13 +30,11 @@ export async function importBaseImage(ref: string, config: ResolvedConfig, store
     const layers: Layer[] = [];
     for (const [i, d] of source.layers.entries()) {
       if (!(await store.has(d.digest))) {
-        const target = store.path(d.digest);
-        await mkdir(path.dirname(target), { recursive: true });
-        const tmp = `${target}.${process.pid}.tmp`;
+        const tmp = await store.tempPath();
         try {
           // Opened before the pipeline runs: a file that createWriteStream opened late could appear after a failure's rm.
           await pipeline(await source.openBlob(d.digest), (await open(tmp, 'w')).createWriteStream());
-          await rename(tmp, target);
+          await store.commit(tmp, d.digest);
         } finally {
           await rm(tmp, { force: true });
         }

@@ -1,6 +1,5 @@
 import { readdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import { processAlive } from '@pyml/launcher/process-alive';
 
 /**
  * What a run leaves on disk while it works is named `<prefix><pid>-…`, so that a later run can tell the leftovers of
@@ -18,4 +17,14 @@ export async function removeDeadRunsLeftovers(parent: string, prefix: string): P
 /** The name prefix of this run's leftovers. */
 export function ownedPrefix(prefix: string): string {
   return `${prefix}${process.pid}-`;
+}
+
+/** Whether a process with this id exists on this host (EPERM: it does, as another user's): how leftovers of killed runs are told from live ones. */
+export function processAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === 'EPERM';
+  }
 }
