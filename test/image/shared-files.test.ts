@@ -1,7 +1,9 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { appendFile, chmod, lstat, readdir, readFile, readlink, rm, stat, writeFile } from 'node:fs/promises';
-import { join, relative } from 'node:path';
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { basename, join, relative } from 'node:path';
 import { BlobStore, SharedFiles, appendLayers, buildLayer, openImage, unpack, writeLayout, type Image } from '@pyml/image';
 import { cleanupTempDirs, rejects, sampleImage, tamperedLayout, tempDir } from './helpers.ts';
 
@@ -87,7 +89,15 @@ test('prune removes stored files only once no tree links them', async () => {
   assert.is(await readFile(join(dir, 'cache/v2/weights/w.bin')).then((b) => b.length), 200_000, 'v2 keeps its files');
 
   await rm(join(dir, 'cache/v2'), { recursive: true });
+  // What an unpack killed mid-file left (named by its pid) goes too; a live unpack's file stays.
+  const dead = spawn('true');
+  await once(dead, 'exit');
+  await writeFile(join(files.dir, `.incoming-${dead.pid}-00112233aabbccdd`), 'half of node');
+  const live = await files.tempPath();
+  await writeFile(live, 'being written');
   const second = await files.prune();
+  assert.equal((await readdir(files.dir)).filter((n) => n.startsWith('.incoming-')), [basename(live)]);
+  await rm(live);
   assert.is(first.files + second.files, stored, 'every stored file is gone with the last tree');
   assert.equal(await readdir(files.dir), ['.layers']);
   assert.equal(await readdir(join(files.dir, '.layers')), [], 'no layer record outlives its files');

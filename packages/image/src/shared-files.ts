@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { copyFile, link, lstat, mkdir, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { ownedPrefix, removeDeadRunsLeftovers } from './dead-runs-leftovers.ts';
 
 /** What makes two unpacked files interchangeable: a hard link shares mode, owner and times along with the bytes. */
 export interface SharedFileKey {
@@ -43,7 +44,7 @@ export class SharedFiles {
   /** A fresh name in the store's directory, so the finished file can be linked in without crossing filesystems. */
   async tempPath(): Promise<string> {
     await mkdir(this.dir, { recursive: true });
-    return join(this.dir, `.incoming-${randomBytes(8).toString('hex')}`);
+    return join(this.dir, `${INCOMING}${ownedPrefix('')}${randomBytes(8).toString('hex')}`);
   }
 
   /**
@@ -115,13 +116,15 @@ export class SharedFiles {
   /** Removes stored files that no unpacked tree links any more. */
   async prune(): Promise<PruneResult> {
     const result: PruneResult = { files: 0, bytes: 0 };
+    // Files an unpack that was killed was writing (named by its pid); a live unpack's stay.
+    await removeDeadRunsLeftovers(this.dir, INCOMING);
     const names = await readdir(this.dir).catch(() => [] as string[]);
     for (const name of names) {
       const path = join(this.dir, name);
       const info = await lstat(path).catch(() => undefined);
       if (!info?.isFile() || info.nlink > 1) continue;
-      // An `.incoming-` file with one link is an unpack in progress (or one that died): leave those to it.
-      if (name.startsWith('.incoming-')) continue;
+      // An incoming file with one link is an unpack in progress: leave it to it.
+      if (name.startsWith(INCOMING)) continue;
       await rm(path, { force: true });
       result.files += 1;
       result.bytes += info.size;
@@ -136,6 +139,9 @@ export class SharedFiles {
     return result;
   }
 }
+
+/** The name prefix of a file being written into the store, before `<pid>-`. */
+const INCOMING = '.incoming-';
 
 /** Where layer records live, inside the store (a directory, so prune's walk over files passes it by). */
 const LAYERS = '.layers';
