@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { readFile, stat } from 'node:fs/promises';
+import { readFile, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { test } from 'uvu';
 import { parseJson, pyml, runProcess } from '../helpers/cli.ts';
@@ -97,6 +97,17 @@ test('pyml pull of an image pushed by skopeo copy gives a verified layout with t
   // umoci, an independent reader, accepts the layout too.
   const umoci = await runProcess('umoci', ['stat', '--image', `${out}:1.0.0`]);
   assert.equal(umoci.code, 0, umoci.stderr);
+  // --out that is a file, or a directory of other files, is never replaced.
+  const file = path.join(path.dirname(out), 'notes.txt');
+  await writeFile(file, 'mine\n');
+  const onFile = await pyml(['pull', `docker://${ref}`, '--out', file]);
+  assert.notEqual(onFile.code, 0);
+  assert.match(onFile.stderr, /notes\.txt exists and is not a directory; refusing to replace it/);
+  assert.equal(await readFile(file, 'utf8'), 'mine\n');
+  const onDir = await pyml(['pull', `docker://${ref}`, '--out', path.dirname(out)]);
+  assert.notEqual(onDir.code, 0);
+  assert.match(onDir.stderr, /holds files and is not an OCI image layout/);
+  assert.equal(await readFile(file, 'utf8'), 'mine\n');
 });
 
 test('pyml inspect image reads straight from the registry', async () => {
