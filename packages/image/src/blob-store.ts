@@ -69,16 +69,18 @@ export class BlobStore {
     for (let attempt = 0; ; attempt++) {
       if (!(await this.ensure(digest))) throw new Error(`blob ${digest} is not in the blob store ${this.dir}`);
       try {
-        await link(this.path(digest), to).catch((error: NodeJS.ErrnoException) => {
-          if (error.code === 'ENOENT') throw error;
-          return copyFile(this.path(digest), to);
-        });
+        await link(this.path(digest), to);
         return;
       } catch (error) {
-        if ((error as NodeJS.ErrnoException).code !== 'ENOENT' || attempt > 0) throw error;
+        if ((error as NodeJS.ErrnoException).code !== 'ENOENT') {
+          await copyFile(this.path(digest), to); // another filesystem, or the link limit
+          return;
+        }
+        if (attempt > 0) throw error;
       }
     }
   }
+
 
   /** Closes the blobs this store holds open (see BlobStoreOptions.hold). */
   async release(): Promise<void> {

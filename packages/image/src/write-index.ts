@@ -8,7 +8,7 @@ import type { ImagePlatform } from './image.ts';
 import {
   ANNOTATION_REF_NAME, MEDIA_TYPE_INDEX, MEDIA_TYPE_MANIFEST, OCI_LAYOUT_VERSION, type OciIndex, type OciManifest,
 } from './oci.ts';
-import { refuseToReplaceNonLayout, replaceDirectory } from './replace-layout.ts';
+import { replaceDirectory } from './replace-layout.ts';
 
 export interface IndexEntry {
   /** A manifest already in the store (writeLayout puts it there). */
@@ -26,7 +26,6 @@ export interface WrittenIndex {
  * manifest per platform, and every manifest, config and layer blob is linked from the store.
  */
 export async function writeIndexLayout(entries: IndexEntry[], dir: string, opts: { store: BlobStore; refName?: string; annotations?: Record<string, string> }): Promise<WrittenIndex> {
-  await refuseToReplaceNonLayout(dir).catch((error: Error) => { throw new Error(`writing OCI layout: ${error.message}`); });
   const seen = new Set<string>();
   for (const e of entries) {
     const key = `${e.platform.os}/${e.platform.architecture}/${e.platform.variant ?? ''}`;

@@ -3,7 +3,7 @@ import { basename, dirname, join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import type { BlobStore } from './blob-store.ts';
 import { canonicalJson } from './canonical-json.ts';
-import { refuseToReplaceNonLayout, replaceDirectory } from './replace-layout.ts';
+import { replaceDirectory } from './replace-layout.ts';
 import { digestHex, sha256Digest } from './digest.ts';
 import type { Image } from './image.ts';
 import { imageDocuments, type ImageDocuments } from './image-json.ts';
@@ -64,7 +64,6 @@ export async function prepareBlobs(image: Image, store: BlobStore): Promise<{ do
  * image at `dir` untouched.
  */
 export async function writeLayout(image: Image, dir: string, opts: WriteLayoutOptions): Promise<WrittenImage> {
-  await refuseToReplaceNonLayout(dir).catch((error: Error) => { throw new Error(`writing OCI layout: ${error.message}`); });
   const { docs, blobs } = await prepareBlobs(image, opts.store);
   const { ociLayout, index } = layoutMetadata(image, docs, opts.refName);
   await mkdir(dirname(dir), { recursive: true });

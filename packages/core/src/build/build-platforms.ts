@@ -1,11 +1,11 @@
 import { randomBytes } from 'node:crypto';
 import { rm, stat } from 'node:fs/promises';
 import path from 'node:path';
-import { BlobStore, refuseToReplaceNonLayout, writeIndexLayout } from '@pyml/image';
+import { BlobStore, writeIndexLayout } from '@pyml/image';
 import { parsePlatform } from '../config/resolve-config.ts';
 import { ConfigError } from '../errors.ts';
 import type { Platform } from '../types.ts';
-import { build, type BuildOptions, type BuildResult } from './build.ts';
+import { build, refuseToReplaceOut, type BuildOptions, type BuildResult } from './build.ts';
 
 export interface MultiPlatformResult extends Omit<BuildResult, 'platform' | 'parts' | 'tar'> {
   /** The image index's digest: what a registry tag points at. */
@@ -32,9 +32,7 @@ export async function buildPlatforms(options: Omit<BuildOptions, 'platform' | 't
   const started = performance.now();
   const projectDir = (await stat(options.project)).isDirectory() ? options.project : path.dirname(options.project);
   const layout = path.resolve(options.out ?? path.join(projectDir, '.pyml', 'image'));
-  await refuseToReplaceNonLayout(layout).catch((error: Error) => {
-    throw new ConfigError(`--out ${error.message}`, 'give --out a new path, an empty directory, or an earlier image layout');
-  });
+  await refuseToReplaceOut(layout);
   const store = new BlobStore(options.cacheDir, { hold: true });
   await store.sweepDeadTemps();
   const results: BuildResult[] = [];

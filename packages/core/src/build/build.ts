@@ -77,6 +77,13 @@ function epochFrom(options: BuildOptions): number {
   return n;
 }
 
+/** Checked before any work: the layout replaces whatever is at --out, which must not be someone's files. */
+export async function refuseToReplaceOut(layout: string): Promise<void> {
+  await refuseToReplaceNonLayout(layout).catch((error: Error) => {
+    throw new ConfigError(`--out ${error.message}`, 'give --out a new path, an empty directory, or an earlier image layout');
+  });
+}
+
 /** Builds the project into an OCI image: base | deps | weights | model code | entrypoint. */
 export async function build(options: BuildOptions): Promise<BuildResult> {
   if (options.store) return buildThrough(options.store, options);
@@ -98,10 +105,7 @@ async function buildThrough(store: BlobStore, options: BuildOptions): Promise<Bu
   if (options.platform) config.image.platform = options.platform;
   const epoch = epochFrom(options);
   const layout = path.resolve(options.out ?? path.join(config.root, '.pyml', 'image'));
-  // Before any work: the layout replaces whatever is at --out, which must not be someone's files.
-  await refuseToReplaceNonLayout(layout).catch((error: Error) => {
-    throw new ConfigError(`--out ${error.message}`, 'give --out a new path, an empty directory, or an earlier image layout');
-  });
+  await refuseToReplaceOut(layout);
   if (options.tar && (await stat(options.tar).then((s) => s.isDirectory(), () => false))) {
     throw new ConfigError(`--tar ${path.resolve(options.tar)} is a directory`, 'give --tar the path of the tarball file to write, e.g. image.tar');
   }
