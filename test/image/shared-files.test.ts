@@ -127,16 +127,16 @@ test('a layer unpacked before is rebuilt from the store without its blob, whiteo
   const [v1, v2] = await layouts(dir);
   const shared = join(dir, 'cache/files');
   for (const [name, ref] of [['v1', v1], ['v2', v2]]) await unpack(await openImage(ref), join(dir, 'plain', name));
-  assert.equal(await unpack(await openImage(v1), join(dir, 'cache/v1'), { sharedFilesDir: shared }), { layers: 3, layersFromStore: 0 });
+  assert.equal(await unpack(await openImage(v1), join(dir, 'cache/v1'), { sharedFilesDir: shared }), { layers: 3, layersFromStore: 0, specialBitsStripped: 0, devicesSkipped: 0 });
 
   // v2 shares v1's base and weights layers: their blobs are not even there, and are not needed.
   const source = await openImage(v2);
   for (const layer of source.layers.slice(0, 2)) await rm(join(v2, 'blobs/sha256', layer.digest.slice('sha256:'.length)));
-  assert.equal(await unpack(source, join(dir, 'cache/v2'), { sharedFilesDir: shared }), { layers: 3, layersFromStore: 2 });
+  assert.equal(await unpack(source, join(dir, 'cache/v2'), { sharedFilesDir: shared }), { layers: 3, layersFromStore: 2, specialBitsStripped: 0, devicesSkipped: 0 });
   assert.equal(await tree(join(dir, 'cache/v2')), await tree(join(dir, 'plain/v2')));
 
   // v1 again: every layer from the store, its top layer's whiteouts and opaque directory applied as from the blob.
-  assert.equal(await unpack(await openImage(v1), join(dir, 'cache/v1-again'), { sharedFilesDir: shared }), { layers: 3, layersFromStore: 3 });
+  assert.equal(await unpack(await openImage(v1), join(dir, 'cache/v1-again'), { sharedFilesDir: shared }), { layers: 3, layersFromStore: 3, specialBitsStripped: 0, devicesSkipped: 0 });
   const again = await tree(join(dir, 'cache/v1-again'));
   assert.equal(again, await tree(join(dir, 'plain/v1')));
   assert.is(again['app/old.js'], undefined, 'whited out');
@@ -150,7 +150,7 @@ test('once a prune removes the files a layer record needs, the next unpack reads
   await unpack(await openImage(v1), join(dir, 'cache/v1'), { sharedFilesDir: files.dir });
   await rm(join(dir, 'cache/v1'), { recursive: true });
   await files.prune();
-  assert.equal(await unpack(await openImage(v1), join(dir, 'cache/v1'), { sharedFilesDir: files.dir }), { layers: 3, layersFromStore: 0 });
+  assert.equal(await unpack(await openImage(v1), join(dir, 'cache/v1'), { sharedFilesDir: files.dir }), { layers: 3, layersFromStore: 0, specialBitsStripped: 0, devicesSkipped: 0 });
   await unpack(await openImage(v1), join(dir, 'plain'));
   assert.equal(await tree(join(dir, 'cache/v1')), await tree(join(dir, 'plain')));
 });
@@ -175,7 +175,7 @@ test('a layer record that cannot be replayed is passed over: the unpack reads th
   const entries = JSON.parse(await readFile(join(records, first), 'utf8')) as { name: string }[];
   entries[entries.length - 1].name = '../escaped';
   await writeFile(join(records, first), JSON.stringify(entries));
-  assert.equal(await unpack(await openImage(v1), join(dir, 'cache/again'), { sharedFilesDir: shared }), { layers: 3, layersFromStore: 0 });
+  assert.equal(await unpack(await openImage(v1), join(dir, 'cache/again'), { sharedFilesDir: shared }), { layers: 3, layersFromStore: 0, specialBitsStripped: 0, devicesSkipped: 0 });
   await unpack(await openImage(v1), join(dir, 'plain'));
   assert.equal(await tree(join(dir, 'cache/again')), await tree(join(dir, 'plain')));
   await rejects(() => stat(join(dir, 'cache/escaped')), /ENOENT/);
@@ -189,12 +189,12 @@ test('a shared file that a process wrote into in place is not handed out again: 
   // A model process writing into its own tree: the base layer's bin/run, shared with v2 through the store.
   await appendFile(join(dir, 'cache/v1/bin/run'), 'echo tampered\n');
   // v2 shares the base layer, but its record names the changed copy: that layer comes from its blob again.
-  assert.equal(await unpack(await openImage(v2), join(dir, 'cache/v2'), { sharedFilesDir: shared }), { layers: 3, layersFromStore: 1 });
+  assert.equal(await unpack(await openImage(v2), join(dir, 'cache/v2'), { sharedFilesDir: shared }), { layers: 3, layersFromStore: 1, specialBitsStripped: 0, devicesSkipped: 0 });
   await unpack(await openImage(v2), join(dir, 'plain/v2'));
   assert.equal(await tree(join(dir, 'cache/v2')), await tree(join(dir, 'plain/v2')));
   assert.is(await readFile(join(dir, 'cache/v2/bin/run'), 'utf8'), '#!/bin/sh\necho run\n');
   // The fresh copy took the stored name: a third tree replays every layer, and gets the right bytes.
-  assert.equal(await unpack(await openImage(v1), join(dir, 'cache/v1-again'), { sharedFilesDir: shared }), { layers: 3, layersFromStore: 3 });
+  assert.equal(await unpack(await openImage(v1), join(dir, 'cache/v1-again'), { sharedFilesDir: shared }), { layers: 3, layersFromStore: 3, specialBitsStripped: 0, devicesSkipped: 0 });
   await unpack(await openImage(v1), join(dir, 'plain/v1'));
   assert.equal(await tree(join(dir, 'cache/v1-again')), await tree(join(dir, 'plain/v1')));
   // A chmod is a change too.

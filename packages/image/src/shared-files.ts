@@ -79,7 +79,7 @@ export class SharedFiles {
 
   /** Links a stored copy in at `hostPath` (a replayed layer's file). */
   async linkStored(name: string, hostPath: string): Promise<void> {
-    if (name.includes('/') || name.startsWith('.')) throw new Error(`stored file name ${JSON.stringify(name)} refused`);
+    if (name.includes('/') || name.startsWith('.') || !usableName(name)) throw new Error(`stored file name ${JSON.stringify(name)} refused`);
     await link(join(this.dir, name), hostPath);
   }
 
@@ -102,8 +102,13 @@ export class SharedFiles {
     } catch {
       return undefined;
     }
+    if (!Array.isArray(entries)) return undefined;
     for (const entry of entries) {
-      if (entry.stored !== undefined && !(await intact(join(this.dir, entry.stored), entry.stored))) return undefined;
+      if (entry === null || typeof entry !== 'object' || typeof entry.name !== 'string') return undefined;
+      if (entry.stored === undefined) continue;
+      // A copy stored with a setuid/setgid/sticky bit (by an unpack before they were dropped) is never linked again.
+      if (typeof entry.stored !== 'string' || !usableName(entry.stored)) return undefined;
+      if (!(await intact(join(this.dir, entry.stored), entry.stored))) return undefined;
     }
     return entries;
   }
@@ -146,8 +151,17 @@ const INCOMING = '.incoming-';
 /** Where layer records live, inside the store (a directory, so prune's walk over files passes it by). */
 const LAYERS = '.layers';
 
+/** The stored copy's name; `key.mode` is the mode the tree gets (unpack drops special bits before it gets here). */
 function storedName(key: SharedFileKey): string {
   return `${key.sha256}-${(key.mode & 0o7777).toString(8)}-${key.uid}-${key.gid}-${Math.floor(key.mtime.getTime() / 1000)}`;
+}
+
+const STORED_NAME = /^[0-9a-f]{64}-([0-7]+)-(\d+)-(\d+)-(-?\d+)$/;
+
+/** A well-formed stored name whose mode has no setuid, setgid or sticky bit. */
+function usableName(name: string): boolean {
+  const key = STORED_NAME.exec(name);
+  return key !== null && (parseInt(key[1], 8) & 0o7000) === 0;
 }
 
 /**
@@ -157,7 +171,7 @@ function storedName(key: SharedFileKey): string {
  */
 async function intact(path: string, name: string): Promise<boolean> {
   const info = await lstat(path).catch(() => undefined);
-  const key = /^[0-9a-f]{64}-([0-7]+)-(\d+)-(\d+)-(-?\d+)$/.exec(name);
+  const key = STORED_NAME.exec(name);
   if (!info?.isFile() || !key) return false;
   return (info.mode & 0o7777) === parseInt(key[1], 8) && info.uid === Number(key[2]) && info.gid === Number(key[3])
     && Math.floor(info.mtimeMs / 1000) === Number(key[4]);
