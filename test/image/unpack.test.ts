@@ -147,6 +147,10 @@ for (const attack of attacks) {
     await rejects(() => stat(join(dir, 'pyml-evil')), /ENOENT/);
     await rejects(() => stat('/tmp/pyml-evil'), /ENOENT/);
     await rejects(() => stat('/tmp/pyml-evil-absolute'), /ENOENT/);
+    // verify reads the same rules: it names the same entry, under the layer, without writing anything.
+    const entries = (await source.verify()).find((r) => r.what === 'layer 0 entries');
+    assert.is(entries?.ok, false);
+    assert.ok(entries?.unsafeEntries?.some((u) => u.entry === attack.entry && u.digest === layer.digest), JSON.stringify(entries));
   });
 }
 

@@ -1,6 +1,6 @@
 import { stat } from 'node:fs/promises';
 import { posix } from 'node:path';
-import { pipeline, Readable } from 'node:stream';
+import { pipeline, Readable, Transform } from 'node:stream';
 import { pipeline as pipelineAsync } from 'node:stream/promises';
 import { createGunzip } from 'node:zlib';
 import tarStream from 'tar-stream';
@@ -8,6 +8,8 @@ import { JSON_DOCUMENT_LIMIT, readLimited, type BlobAccess } from './blob-access
 import { canonicalJson } from './canonical-json.ts';
 import { HashingStream, VerifyingStream, blobFailure, isDigest, sha256Digest } from './digest.ts';
 import { uncompressedLayer } from './layer-stream.ts';
+import { EntrySafetyScan, type UnsafeEntryReport } from './entry-safety-scan.ts';
+import { UnpackedBytesBudget, unpackLimitsFromEnv } from './tar-entry-rules.ts';
 import { LayoutAccess } from './layout-access.ts';
 import {
   ANNOTATION_REF_NAME, MEDIA_TYPE_CONFIG, MEDIA_TYPE_DOCKER_MANIFEST, MEDIA_TYPE_DOCKER_MANIFEST_LIST,
@@ -25,6 +27,8 @@ export interface VerifyResult {
   actual?: string;
   /** Why the bytes could not be checked (missing blob, corrupt gzip). */
   error?: string;
+  /** For 'layer N entries': the entries unpack would refuse, strip or skip (ok is false when there is any). */
+  unsafeEntries?: UnsafeEntryReport[];
 }
 
 /** An image being read. Reading an image is reading untrusted input: every blob is checked before use. */
@@ -42,7 +46,10 @@ export interface ImageSource {
   openBlob(digest: string): Promise<NodeJS.ReadableStream>;
   /** A small file from the merged filesystem (top layer wins, whiteouts honoured), or undefined. */
   readFile(pathInImage: string): Promise<Buffer | undefined>;
-  /** Re-hashes the manifest, the config and every layer (compressed digest and diffId). */
+  /**
+   * Re-hashes the manifest, the config and every layer (compressed digest and diffId), and checks every layer's
+   * entries against unpack's rules (one 'layer N entries' result per layer, after the hashes).
+   */
   verify(): Promise<VerifyResult[]>;
   close(): Promise<void>;
 }
@@ -277,27 +284,61 @@ async function createSource(ref: string, kind: 'layout' | 'tarball', access: Blo
     const results: VerifyResult[] = [];
     results.push(await hashCheck(manifestDigest, 'manifest', () => access.open(manifestDigest)));
     results.push(await hashCheck(configDescriptor.digest, 'config', () => access.open(configDescriptor.digest)));
-    for (const [i, d] of layers.entries()) results.push(...(await checkLayer(i, d)));
+    const scan = new EntrySafetyScan();
+    const budget = new UnpackedBytesBudget(unpackLimitsFromEnv());
+    for (const [i, d] of layers.entries()) results.push(...(await checkLayer(i, d, scan, budget)));
+    await scan.finish();
+    for (const [i, d] of layers.entries()) {
+      const unsafeEntries = scan.reports.filter((r) => r.layer === i);
+      results.push({ digest: d.digest, what: `layer ${i} entries`, ok: unsafeEntries.length === 0, ...(unsafeEntries.length ? { unsafeEntries } : {}) });
+    }
     return results;
   }
 
-  /** One read of the blob hashes both forms: the stored bytes (digest) and the uncompressed tar (diffId). */
-  async function checkLayer(i: number, d: OciDescriptor): Promise<VerifyResult[]> {
+  /**
+   * One read of the blob hashes both forms, the stored bytes (digest) and the uncompressed tar (diffId), and scans
+   * its entries. A layer past its size limit is not read further: its diffId is then reported unchecked.
+   */
+  async function checkLayer(i: number, d: OciDescriptor, scan: EntrySafetyScan, budget: UnpackedBytesBudget): Promise<VerifyResult[]> {
     const diffId = diffIds![i];
     const blobHash = new HashingStream();
     const diffHash = new HashingStream();
+    const count = budget.layer(d.digest, d.size, isLayerGzip(d.mediaType));
+    let tooBig: Error | undefined;
+    const counter = new Transform({
+      transform(chunk: Buffer, _encoding, callback) {
+        try {
+          count(chunk.length);
+        } catch (error) {
+          callback((tooBig = error as Error));
+          return;
+        }
+        callback(null, chunk);
+      },
+    });
+    const extract = tarStream.extract();
     try {
-      const stages: NodeJS.ReadWriteStream[] = [blobHash, ...(isLayerGzip(d.mediaType) ? [createGunzip()] : []), diffHash];
-      await pipelineAsync(await access.open(d.digest), ...(stages as [NodeJS.ReadWriteStream]), drain);
+      const stages: NodeJS.ReadWriteStream[] = [blobHash, ...(isLayerGzip(d.mediaType) ? [createGunzip()] : []), counter, diffHash];
+      const piped = pipelineAsync(await access.open(d.digest), ...(stages as [NodeJS.ReadWriteStream]), extract as unknown as NodeJS.WritableStream);
+      piped.catch(() => {});
+      try {
+        await scan.scanLayer(i, d.digest, extract);
+      } catch (error) {
+        extract.destroy(error as Error);
+        await piped.catch(() => {});
+        throw error;
+      }
+      await piped;
       return [
         verdict(d.digest, `layer ${i}`, blobHash.digest()),
         verdict(diffId, `layer ${i} diffId`, diffHash.digest()),
       ];
     } catch (error) {
-      // Unreadable or not decompressible: still say whether the stored bytes match their digest.
+      if (tooBig) scan.report(i, d.digest, '', tooBig.message);
+      // Unreadable, not decompressible or too big: still say whether the stored bytes match their digest.
       return [
         await hashCheck(d.digest, `layer ${i}`, () => access.open(d.digest)),
-        { digest: diffId, what: `layer ${i} diffId`, ok: false, error: (error as Error).message },
+        { digest: diffId, what: `layer ${i} diffId`, ok: false, error: tooBig ? `not checked: ${tooBig.message}` : (error as Error).message },
       ];
     }
   }

@@ -143,6 +143,69 @@ export function throughSymlinkRefused(linkRel: string): UnsafeEntry {
   return new UnsafeEntry(`refused to write through symlink /${linkRel}: its target is missing or outside the image root`);
 }
 
+/** A tree being unpacked (on disk) or modelled (by verify): what the path rules need to look at and change. */
+export interface MutableTree {
+  lookup: TreeLookup;
+  /** Makes a directory at `rel`, whose parent exists; a non-directory there is replaced (the upper layer wins). */
+  makeDirectory(rel: string): Promise<void>;
+}
+
+/**
+ * The physical path (every component a real directory) of the directory `relDir` names, created as needed. A
+ * component that is a symlink is resolved beneath the root, never followed out; one that leads out, or to
+ * nothing, is refused.
+ */
+export async function directoryBeneath(tree: MutableTree, relDir: string, create: boolean): Promise<string> {
+  let current = '';
+  if (relDir === '') return current;
+  for (const part of relDir.split('/')) {
+    const next = current === '' ? part : `${current}/${part}`;
+    const node = await tree.lookup(next);
+    if (node?.kind === 'symlink') {
+      const resolved = await resolveInTree(tree.lookup, current, part);
+      if ('escapesVia' in resolved || !resolved.exists) throw throughSymlinkRefused(next);
+      if (resolved.node?.kind !== 'directory') throw new UnsafeEntry(`/${next} is not a directory`);
+      current = resolved.rel;
+      continue;
+    }
+    if (node?.kind !== 'directory') {
+      if (!create) throw new UnsafeEntry(node === undefined ? `/${relDir} does not exist` : `/${next} is not a directory`);
+      await tree.makeDirectory(next);
+    }
+    current = next;
+  }
+  return current;
+}
+
+/**
+ * The node a hard link at `physical` would share, found beneath the root like any path. A hard link to a symlink
+ * is a second symlink with the same text at a new place, so it must pass the rule a symlink written there would
+ * (its relative text may climb out from the new place). Directories cannot be hard-linked.
+ */
+export async function hardLinkSource(tree: MutableTree, linkname: string | null | undefined, physical: string): Promise<{ physical: string; node: TreeNode }> {
+  const targetRel = entryPath(linkname ?? '');
+  if (targetRel === '') throw new UnsafeEntry('hard link to the root refused');
+  let targetParent: string;
+  try {
+    targetParent = await directoryBeneath(tree, parentOf(targetRel), false);
+  } catch (error) {
+    if (error instanceof UnsafeEntry && / does not exist$/.test(error.message)) throw new UnsafeEntry(`hard link target ${linkname} does not exist`);
+    throw error;
+  }
+  const source = targetParent === '' ? posix.basename(targetRel) : `${targetParent}/${posix.basename(targetRel)}`;
+  if (source === physical) throw new UnsafeEntry('hard link to itself refused');
+  const node = await tree.lookup(source);
+  if (!node) throw new UnsafeEntry(`hard link target ${linkname} does not exist`);
+  if (node.kind === 'directory') throw new UnsafeEntry(`hard link to directory ${linkname} refused`);
+  if (node.kind === 'symlink') {
+    const resolved = await resolveInTree(tree.lookup, parentOf(physical), node.target);
+    if ('escapesVia' in resolved) {
+      throw new UnsafeEntry(`hard link to symlink ${linkname} (-> ${node.target}) refused: at /${physical} it would lead outside the image root; links must resolve beneath the root`);
+    }
+  }
+  return { physical: source, node };
+}
+
 /** Limits on how much a layer and an image may unpack to (uncompressed tar bytes): a compression bomb stops early. */
 export interface UnpackLimits {
   /** The whole image. */

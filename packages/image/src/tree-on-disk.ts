@@ -1,7 +1,7 @@
 import { constants } from 'node:fs';
 import { lstat, mkdir, open, readlink, rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import { UnsafeEntry, parentOf, resolveInTree, throughSymlinkRefused, type TreeLookup, type TreeNode } from './tar-entry-rules.ts';
+import { parentOf, resolveInTree, type MutableTree, type TreeLookup, type TreeNode } from './tar-entry-rules.ts';
 
 /**
  * The tree being unpacked, on disk under `root`. Paths handed around are relative to the root and physical: every
@@ -27,39 +27,17 @@ export function diskLookup(root: string): TreeLookup {
   };
 }
 
-/**
- * The physical path of the directory `relDir` names, created as needed. A component that is a symlink is resolved
- * beneath the root (never followed out); one that leads out, or to nothing, is refused.
- */
-export async function directoryBeneath(root: string, relDir: string, create: boolean): Promise<string> {
-  let current = '';
-  if (relDir === '') return current;
-  for (const part of relDir.split('/')) {
-    const next = current === '' ? part : `${current}/${part}`;
-    const path = join(root, next);
-    const info = await lstatOrUndefined(path);
-    if (info === undefined) {
-      if (!create) throw new UnsafeEntry(`/${relDir} does not exist`);
+/** The tree on disk, for the shared path rules (directoryBeneath, hardLinkSource). */
+export function diskTree(root: string): MutableTree {
+  return {
+    lookup: diskLookup(root),
+    async makeDirectory(rel: string): Promise<void> {
+      const path = join(root, rel);
+      // A lower layer's file (or link) where this layer has a directory: the upper layer wins.
+      if (await lstatOrUndefined(path)) await rm(path, { force: true });
       await mkdir(path, { mode: 0o755 });
-      current = next;
-      continue;
-    }
-    if (info.isSymbolicLink()) {
-      const resolved = await resolveInTree(diskLookup(root), current, part);
-      if ('escapesVia' in resolved || !resolved.exists) throw throughSymlinkRefused(next);
-      if (resolved.node?.kind !== 'directory') throw new UnsafeEntry(`/${next} is not a directory`);
-      current = resolved.rel;
-      continue;
-    }
-    if (!info.isDirectory()) {
-      if (!create) throw new UnsafeEntry(`/${next} is not a directory`);
-      // A lower layer's file where this layer has a directory: the upper layer wins.
-      await rm(path, { force: true });
-      await mkdir(path, { mode: 0o755 });
-    }
-    current = next;
-  }
-  return current;
+    },
+  };
 }
 
 /**

@@ -1,12 +1,12 @@
-import { link, lchown, lstat, mkdir, readdir, readlink, rm, symlink } from 'node:fs/promises';
+import { link, lchown, lstat, mkdir, readdir, rm, symlink } from 'node:fs/promises';
 import { join, posix } from 'node:path';
 import type tarStream from 'tar-stream';
 import { writeEntryFile, type FileMetadata } from './entry-file.ts';
 import type { RecordedEntry, SharedFiles } from './shared-files.ts';
 import {
-  UnsafeEntry, checkedSymlinkTarget, entryPath, isDeviceType, parentOf, resolveInTree, safeMode, whiteout,
+  checkedSymlinkTarget, directoryBeneath, entryPath, hardLinkSource, isDeviceType, parentOf, safeMode, whiteout,
 } from './tar-entry-rules.ts';
-import { diskLookup, directoryBeneath, lstatOrUndefined, type SymlinkOrigin } from './tree-on-disk.ts';
+import { diskLookup, diskTree, lstatOrUndefined, type SymlinkOrigin } from './tree-on-disk.ts';
 
 /** What stays the same across an image's layers while it unpacks. */
 export interface UnpackState {
@@ -56,7 +56,7 @@ export async function applyEntry(header: tarStream.Header, body: EntryBody, ctx:
     return; // no model needs one, and they need privileges to create
   }
 
-  const parent = await directoryBeneath(state.root, parentOf(rel), true);
+  const parent = await directoryBeneath(diskTree(state.root), parentOf(rel), true);
   const physical = parent === '' ? base : `${parent}/${base}`;
   const hostPath = join(state.root, physical);
   const existing = await lstatOrUndefined(hostPath);
@@ -107,47 +107,18 @@ export async function applyEntry(header: tarStream.Header, body: EntryBody, ctx:
   }
 }
 
-/**
- * A hard link shares its target's inode. Its target is found beneath the root like any path; a hard link to a
- * symlink is a second symlink with the same text at a new place, so it must pass the rule a symlink written
- * there would (its relative text may climb out from the new place).
- */
+/** A hard link shares its source's inode; which sources are allowed is hardLinkSource's rule. */
 async function applyHardLink(header: tarStream.Header, physical: string, hostPath: string, replacing: boolean, ctx: LayerContext): Promise<void> {
   const { root } = ctx.state;
-  const targetRel = entryPath(header.linkname ?? '');
-  if (targetRel === '') throw new UnsafeEntry('hard link to the root refused');
-  let targetParent: string;
-  try {
-    targetParent = await directoryBeneath(root, parentOf(targetRel), false);
-  } catch (error) {
-    if (error instanceof UnsafeEntry && / does not exist$/.test(error.message)) throw new UnsafeEntry(`hard link target ${header.linkname} does not exist`);
-    throw error;
-  }
-  const targetHost = join(root, targetParent, posix.basename(targetRel));
-  if (targetHost === hostPath) throw new UnsafeEntry('hard link to itself refused');
-  const info = await lstatOrUndefined(targetHost);
-  if (!info) throw new UnsafeEntry(`hard link target ${header.linkname} does not exist`);
-  if (info.isDirectory()) throw new UnsafeEntry(`hard link to directory ${header.linkname} refused`);
-  if (info.isSymbolicLink()) {
-    const text = await readlink(targetHost);
-    const resolved = await resolveInTree(diskLookup(root), parentOf(physical), text);
-    if ('escapesVia' in resolved) {
-      throw new UnsafeEntry(`hard link to symlink ${header.linkname} (-> ${text}) refused: at /${physical} it would lead outside the image root; links must resolve beneath the root`);
-    }
-  } else if (!info.isFile()) {
-    throw new UnsafeEntry(`hard link to ${header.linkname}, which is neither a file nor a symlink, refused`);
-  } else if ((info.mode & 0o7000) !== 0) {
-    // Only files this unpack made can be linked, and none keeps a special bit: a sign something is wrong.
-    throw new UnsafeEntry(`hard link to ${header.linkname}, a file with a setuid/setgid/sticky bit, refused`);
-  }
+  const source = await hardLinkSource(diskTree(root), header.linkname, physical);
   if (replacing) await rm(hostPath, { recursive: true, force: true });
-  await link(targetHost, hostPath);
-  if (info.isSymbolicLink()) ctx.state.symlinks.set(physical, { layer: ctx.layer, entry: header.name });
+  await link(join(root, source.physical), hostPath);
+  if (source.node.kind === 'symlink') ctx.state.symlinks.set(physical, { layer: ctx.layer, entry: header.name });
 }
 
 async function applyWhiteout(ctx: LayerContext, relParent: string, what: NonNullable<ReturnType<typeof whiteout>>): Promise<void> {
   if (what.kind === 'aufs-metadata') return; // other AUFS metadata, not a whiteout
-  const parent = await directoryBeneath(ctx.state.root, relParent, true);
+  const parent = await directoryBeneath(diskTree(ctx.state.root), relParent, true);
   const parentHost = join(ctx.state.root, parent);
   if (what.kind === 'opaque') {
     // Opaque directory: hide everything lower layers put here, keep what this layer wrote.

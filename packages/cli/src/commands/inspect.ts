@@ -10,7 +10,9 @@ REF is an OCI image layout directory, an image tarball (OCI archive or docker-ar
 (HOST[:PORT]/REPO:TAG or docker://…, pulled to a temp dir) or an engine's image (docker-daemon:NAME:TAG, via DOCKER_HOST).
 
 Options:
-  --verify     re-hash every blob (manifest, config, layers); exit 1 naming any that does not match
+  --verify     re-hash every blob (manifest, config, layers) and check every layer entry against unpack's rules
+               (paths and links that leave the root, bad whiteouts, setuid/setgid, devices, size over the limit);
+               exit 1 naming each blob that does not match and each unsafe entry, by layer
   --platform OS/ARCH  which image of a multi-platform index to describe (default: this machine's)
   --json       print one JSON object
   -h, --help   show this help
@@ -38,11 +40,22 @@ export async function run(args: string[]): Promise<number> {
       printJson({ ...description, ...(verification ? { verified: bad.length === 0, verification } : {}) });
     } else {
       printText(description);
-      if (verification) {
-        if (bad.length === 0) process.stdout.write(`verified: all ${verification.length} blobs match their digests\n`);
+      if (verification && bad.length === 0) {
+        const blobs = verification.filter((v) => !v.what.endsWith(' entries')).length;
+        process.stdout.write(`verified: all ${blobs} blobs match their digests, and every layer's entries unpack safely\n`);
       }
     }
-    for (const b of bad) process.stderr.write(`error: ${ref}: ${b.what} ${b.digest} does not match its content (sha256 is ${b.actual ?? 'unreadable'})\n`);
+    for (const b of bad) {
+      if (b.unsafeEntries) {
+        for (const u of b.unsafeEntries) {
+          process.stderr.write(`error: ${ref}: layer ${u.layer} ${u.digest}: ${u.entry === '' ? '' : `entry ${JSON.stringify(u.entry)}: `}${u.problem}\n`);
+        }
+      } else if (b.error !== undefined) {
+        process.stderr.write(`error: ${ref}: ${b.what} ${b.digest} could not be checked: ${b.error}\n`);
+      } else {
+        process.stderr.write(`error: ${ref}: ${b.what} ${b.digest} does not match its content (sha256 is ${b.actual ?? 'unreadable'})\n`);
+      }
+    }
     return bad.length ? EXIT.failure : EXIT.ok;
   }, { platform: values.platform });
 }
