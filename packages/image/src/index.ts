@@ -14,7 +14,11 @@ export { writeTarball, type WriteTarballOptions } from './write-tarball.ts';
 export { refuseToReplaceNonLayout, replaceDirectory } from './replace-layout.ts';
 export { writeIndexLayout, type IndexEntry, type WrittenIndex } from './write-index.ts';
 export { openImage, type ImageSource, type VerifyResult, type OpenImageOptions } from './image-source.ts';
-export { unpack, type UnpackOptions } from './unpack.ts';
+export { unpack, type UnpackOptions, type UnpackResult } from './unpack.ts';
+export {
+  DEFAULT_UNPACK_LIMITS, MAX_LAYER_EXPANSION_ENV, MAX_UNPACKED_BYTES_ENV, parseByteSize, unpackLimitsFromEnv, type UnpackLimits,
+} from './tar-entry-rules.ts';
+export type { UnsafeEntryReport } from './entry-safety-scan.ts';
 export { SharedFiles, type SharedFileKey, type PruneResult } from './shared-files.ts';
 export { canonicalJson } from './canonical-json.ts';
 export { sha256Digest, isDigest } from './digest.ts';
