@@ -10,7 +10,7 @@ import path from 'node:path';
 import { Ajv } from 'ajv';
 import { pyml, parseJson, REPO } from '../helpers/cli.ts';
 import { copyExample, editFile, tempDir } from '../helpers/project.ts';
-import { diffSignature } from '../../packages/cli/src/image-diff.ts';
+import { diffSignature } from '@pyml/image/pyml-format';
 
 const ajv = new Ajv({ allErrors: true, strict: true });
 const schema = (name: string) => ajv.compile(JSON.parse(readFileSync(path.join(REPO, 'schemas', name), 'utf8')));

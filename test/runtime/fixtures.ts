@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Signature } from '@pyml/contract';
-import type { PymlManifest } from '@pyml/runtime/manifest';
+import type { PymlManifest } from '@pyml/image/pyml-format';
 
 /**
  * Lays out temp directories the way an image's /opt/pyml looks (pyml.json, model/model.mjs, adapters/…), and runs

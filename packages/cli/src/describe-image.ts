@@ -1,95 +1,9 @@
 import type { ImageSource } from '@pyml/image';
 import { openAnyImage } from '@pyml/registry/open-any-image';
-import { MANIFEST_PATH, type PymlManifest } from '@pyml/runtime/manifest';
 import { PymlError } from '@pyml/core/errors';
 
-export interface ImagePart {
-  part: string;
-  name: string;
-  digest: string;
-  diffId?: string;
-  size: number;
-  mediaType: string;
-}
-
-/** What `pyml inspect image` shows: everything a reviewer or CI needs to know about an image. */
-export interface ImageDescription {
-  ref: string;
-  source: string;
-  name?: string;
-  version?: string;
-  digest: string;
-  platform: string;
-  created?: string;
-  kind?: string;
-  parts: ImagePart[];
-  totalSize: number;
-  signature?: PymlManifest['signature'];
-  weights: PymlManifest['weights']['files'];
-  deps: PymlManifest['deps'];
-  plugins: PymlManifest['plugins'];
-  entrypoint: { entrypoint: string[]; cmd: string[]; env: string[]; workingDir?: string };
-  labels: Record<string, string>;
-  annotations: Record<string, string>;
-  build?: PymlManifest['build'];
-  pyml: boolean;
-  /** When the image is one platform's of a multi-platform image index: the index and all its platforms. */
-  index?: { digest: string; platforms: { platform: string; digest: string; size: number }[] };
-}
-
-export async function readPymlManifest(source: ImageSource): Promise<PymlManifest | undefined> {
-  const bytes = await source.readFile(MANIFEST_PATH);
-  if (!bytes) return undefined;
-  try {
-    return JSON.parse(bytes.toString('utf8')) as PymlManifest;
-  } catch (err) {
-    throw new PymlError(`${source.ref}: ${MANIFEST_PATH} is not valid JSON: ${(err as Error).message}`);
-  }
-}
-
-export async function describeImage(source: ImageSource): Promise<ImageDescription> {
-  const manifest = await readPymlManifest(source);
-  const cfg = source.config;
-  const diffIds = cfg.rootfs?.diff_ids ?? [];
-  const parts = source.layers.map((d, i) => ({
-    part: d.annotations?.['dev.pyml.part'] ?? 'layer',
-    name: d.annotations?.['dev.pyml.part.name'] ?? `layer-${i}`,
-    digest: d.digest,
-    diffId: diffIds[i],
-    size: d.size,
-    mediaType: d.mediaType,
-  }));
-  return {
-    ref: source.ref,
-    source: source.kind,
-    name: manifest?.name ?? cfg.config?.Labels?.['org.opencontainers.image.title'],
-    version: manifest?.version ?? cfg.config?.Labels?.['org.opencontainers.image.version'],
-    digest: source.manifestDigest,
-    platform: `${cfg.os}/${cfg.architecture}${cfg.variant ? `/${cfg.variant}` : ''}`,
-    created: cfg.created,
-    kind: manifest?.kind,
-    parts,
-    totalSize: parts.reduce((n, p) => n + p.size, 0),
-    signature: manifest?.signature,
-    weights: manifest?.weights.files ?? [],
-    deps: manifest?.deps ?? [],
-    plugins: manifest?.plugins ?? [],
-    entrypoint: { entrypoint: cfg.config?.Entrypoint ?? [], cmd: cfg.config?.Cmd ?? [], env: cfg.config?.Env ?? [], workingDir: cfg.config?.WorkingDir },
-    labels: cfg.config?.Labels ?? {},
-    annotations: source.manifest.annotations ?? {},
-    build: manifest?.build,
-    pyml: Boolean(manifest),
-    ...(source.index ? {
-      index: {
-        digest: source.index.digest,
-        platforms: source.index.manifests.map((m) => ({
-          platform: m.platform ? `${m.platform.os}/${m.platform.architecture}${m.platform.variant ? `/${m.platform.variant}` : ''}` : 'unknown',
-          digest: m.digest, size: m.size,
-        })),
-      },
-    } : {}),
-  };
-}
+// What an image is and how two differ belong to the image format; the CLI only opens the image.
+export { describeImage, type ImageDescription, type ImagePart } from '@pyml/image/pyml-format';
 
 export async function withImage<T>(ref: string, fn: (source: ImageSource) => Promise<T>, options: { platform?: string } = {}): Promise<T> {
   let source: ImageSource;

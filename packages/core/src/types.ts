@@ -14,7 +14,7 @@
  * Any error a hook throws reaches the user as a PluginError carrying the plugin's and the hook's names.
  */
 import type { ContractKind, Signature, TensorSpec } from '@pyml/contract';
-import type { DependencyEntry } from '@pyml/runtime/manifest';
+import type { DependencyEntry } from '@pyml/image/pyml-format';
 import type { Plugin as EsbuildPlugin } from 'esbuild';
 import type { FileEntry } from '@pyml/image';
 

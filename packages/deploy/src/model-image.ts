@@ -1,5 +1,6 @@
 import { stat } from 'node:fs/promises';
 import { type ImageSource } from '@pyml/image';
+import { MANIFEST_PATH, requirePymlManifest } from '@pyml/image/pyml-format';
 import { DIGEST, digestReference, parseImageName, requireDigestReference } from './image-reference.ts';
 import { openLayoutImage } from './layout-image.ts';
 import { checkRequirements, type ResourceRequirements } from './resources.ts';
@@ -23,7 +24,6 @@ export interface ModelImage {
 export type OpenRemoteImage = (ref: string) => Promise<ImageSource>;
 
 const MODEL_NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$/;
-const PYML_JSON = '/opt/pyml/pyml.json';
 
 /**
  * Resolves one REF of `pyml deploy k8s`:
@@ -75,17 +75,11 @@ async function fromLayout(layout: string, target: string, spec: string): Promise
 }
 
 async function describe(source: ImageSource, spec: string): Promise<Pick<ModelImage, 'name' | 'weightsBytes' | 'resources'>> {
-  const bytes = await source.readFile(PYML_JSON);
-  if (!bytes) throw new Error(`${spec}: the image has no ${PYML_JSON}; is it a pyml image?`);
-  let manifest: { name?: unknown; weights?: { files?: { size?: number }[] }; deploy?: { resources?: unknown } };
-  try {
-    manifest = JSON.parse(bytes.toString('utf8'));
-  } catch (error) {
-    throw new Error(`${spec}: ${PYML_JSON} is not JSON: ${(error as Error).message}`);
-  }
-  if (typeof manifest.name !== 'string' || !MODEL_NAME.test(manifest.name)) throw new Error(`${spec}: ${PYML_JSON} has no valid "name"`);
+  // Typed loosely: a pushed image's pyml.json is checked here before a manifest is written from it.
+  const manifest: { name?: unknown; weights?: { files?: { size?: number }[] }; deploy?: { resources?: unknown } } = await requirePymlManifest(source, spec);
+  if (typeof manifest.name !== 'string' || !MODEL_NAME.test(manifest.name)) throw new Error(`${spec}: ${MANIFEST_PATH} has no valid "name"`);
   const weightsBytes = (manifest.weights?.files ?? []).reduce((n, f) => n + (typeof f.size === 'number' ? f.size : 0), 0);
-  const resources = manifest.deploy?.resources === undefined ? undefined : checkRequirements(manifest.deploy.resources, `${spec}: ${PYML_JSON} deploy.resources`);
+  const resources = manifest.deploy?.resources === undefined ? undefined : checkRequirements(manifest.deploy.resources, `${spec}: ${MANIFEST_PATH} deploy.resources`);
   return { name: manifest.name, weightsBytes, resources };
 }
 

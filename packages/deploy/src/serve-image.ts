@@ -6,6 +6,7 @@ import { nodeBaseFiles } from '@pyml/core/build/node-base';
 import {
   BlobStore, appendLayers, buildLayer, createdFromEpoch, emptyImage, withAnnotations, withConfig, writeLayout, writeTarball,
 } from '@pyml/image';
+import { PART, hostPlatform, partAnnotations } from '@pyml/image/pyml-format';
 import { RUN_AS } from './kubernetes-manifests.ts';
 
 const VERSION = (JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }).version;
@@ -44,14 +45,14 @@ export async function buildServeImage(opts: ServeImageOptions): Promise<ServeIma
   const bundle = await bundleFront();
   const { files } = await nodeBaseFiles();
   log('base layer (this machine\'s node)');
-  const base = await buildLayer(files, { store, compression: 'gzip', sourceDateEpoch: epoch, annotations: { 'dev.pyml.part': 'base', 'dev.pyml.part.name': 'base' } });
+  const base = await buildLayer(files, { store, compression: 'gzip', sourceDateEpoch: epoch, annotations: partAnnotations(PART.base, 'base') });
   const front = await buildLayer([
     { path: FRONT_BUNDLE, content: bundle, mode: 0o644 },
     // Extensionless, so node reads it as CommonJS; the dynamic import loads the ESM bundle.
     { path: FRONT_LAUNCHER, content: `#!/usr/local/bin/node\nimport(${JSON.stringify(FRONT_BUNDLE)});\n`, mode: 0o755 },
-  ], { store, compression: 'gzip', sourceDateEpoch: epoch, annotations: { 'dev.pyml.part': 'serve', 'dev.pyml.part.name': 'pyml-serve' } });
+  ], { store, compression: 'gzip', sourceDateEpoch: epoch, annotations: partAnnotations(PART.serve, 'pyml-serve') });
   const created = createdFromEpoch(epoch);
-  let image = emptyImage({ os: 'linux', architecture: process.arch === 'x64' ? 'amd64' : process.arch }, created);
+  let image = emptyImage(hostPlatform(), created);
   image = appendLayers(image, base, front);
   image = withConfig(image, {
     Entrypoint: [FRONT_LAUNCHER],

@@ -1,5 +1,6 @@
 import { canonicalJson } from './canonical-json.ts';
 import type { Image } from './image.ts';
+import { PART_ANNOTATION } from './pyml-format/parts.ts';
 import { MEDIA_TYPE_CONFIG, MEDIA_TYPE_MANIFEST, type OciDescriptor, type OciImageConfig, type OciManifest } from './oci.ts';
 
 /** An image's config and manifest, serialised canonically so their digests are reproducible. */
@@ -12,9 +13,6 @@ export interface ImageDocuments {
   manifestDigest: string;
 }
 
-/** The annotation pyml puts on each layer to name the part it is; used for history comments when present. */
-const PART_ANNOTATION = 'dev.pyml.part';
-
 export function imageDocuments(image: Image, digestOf: (bytes: Buffer) => string): ImageDocuments {
   const config: OciImageConfig = {
     architecture: image.platform.architecture,
@@ -26,6 +24,7 @@ export function imageDocuments(image: Image, digestOf: (bytes: Buffer) => string
     history: image.layers.map((layer) => ({
       created: image.created,
       created_by: 'pyml',
+      // The part a layer is, when pyml annotated it, becomes its history comment.
       ...(layer.annotations[PART_ANNOTATION] ? { comment: layer.annotations[PART_ANNOTATION] } : {}),
     })),
   };

@@ -2,6 +2,7 @@ import { open, rm } from 'node:fs/promises';
 import { pipeline } from 'node:stream/promises';
 import tarStream from 'tar-stream';
 import type { BlobStore } from './blob-store.ts';
+import { sourceDateEpochFromEnv } from './pyml-format/source-date-epoch.ts';
 import { estimateCompression } from './compression-choice.ts';
 import { createDeterministicGzip, GzipHeaderPin } from './deterministic-gzip.ts';
 import { HashingStream } from './digest.ts';
@@ -40,13 +41,7 @@ export interface BuildLayerOptions {
 }
 
 export function defaultSourceDateEpoch(): number {
-  const fromEnv = process.env.SOURCE_DATE_EPOCH;
-  if (fromEnv === undefined || fromEnv === '') return 0;
-  const seconds = Number(fromEnv);
-  if (!Number.isInteger(seconds) || seconds < 0) {
-    throw new Error(`SOURCE_DATE_EPOCH must be a non-negative integer of seconds, got ${JSON.stringify(fromEnv)}`);
-  }
-  return seconds;
+  return sourceDateEpochFromEnv();
 }
 
 /**

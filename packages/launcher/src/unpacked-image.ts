@@ -1,7 +1,7 @@
 import { access, mkdir, readFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { type ImageSource, openImage, pymlCacheDir, unpack } from '@pyml/image';
-import { MANIFEST_PATH, PYML_ROOT, type PymlManifest } from '@pyml/runtime/manifest';
+import { MANIFEST_PATH, PYML_ROOT, parsePymlManifest, requirePymlManifest, type PymlManifest } from '@pyml/image/pyml-format';
 import type { OciImageConfig } from '@pyml/image';
 import { markUsed } from '@pyml/image/cache-entries';
 
@@ -33,22 +33,12 @@ export function defaultRootfsCache(): string {
   return join(pymlCacheDir(), 'rootfs');
 }
 
-/** Reads an image's pyml.json without unpacking anything; a clear error for images pyml did not build. */
-export async function readPymlManifest(source: ImageSource): Promise<PymlManifest> {
-  const bytes = await source.readFile(MANIFEST_PATH);
-  if (!bytes) throw new Error(`image ${source.ref}: no ${MANIFEST_PATH}; is this an image built by pyml?`);
-  try {
-    return JSON.parse(bytes.toString('utf8')) as PymlManifest;
-  } catch (error) {
-    throw new Error(`image ${source.ref}: ${MANIFEST_PATH} is not JSON: ${(error as Error).message}`);
-  }
-}
-
 /** pyml.json from an unpacked copy when there is one (reading it from the layers means decompressing them). */
 async function manifestOf(source: ImageSource, cacheDir = defaultRootfsCache()): Promise<PymlManifest> {
   const unpacked = join(rootfsDir(cacheDir, source.manifestDigest), MANIFEST_PATH);
   const bytes = await readFile(unpacked).catch(() => undefined);
-  return bytes ? (JSON.parse(bytes.toString('utf8')) as PymlManifest) : readPymlManifest(source);
+  const where = `image ${source.ref}`;
+  return bytes ? parsePymlManifest(bytes, where) : requirePymlManifest(source, where);
 }
 
 /** The directory name has no ':' because it goes into colon-separated library paths. */

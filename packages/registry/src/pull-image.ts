@@ -8,6 +8,7 @@ import {
   OCI_LAYOUT_VERSION, canonicalJson, isDigest, refuseToReplaceNonLayout, replaceDirectory, sha256Digest, type BlobStore, type OciDescriptor, type OciIndex, type OciManifest,
   type OciPlatform,
 } from '@pyml/image';
+import { ociArchitecture } from '@pyml/image/pyml-format';
 import { ConnectionError, httpRequest, readBody, type HttpResponse } from './http.ts';
 import { linkOrCopy } from './link-or-copy.ts';
 import { formatReference, manifestReference, parseReference, type ImageReference } from './reference.ts';
@@ -39,8 +40,7 @@ const MANIFEST_ACCEPT = [MEDIA_TYPE_MANIFEST, MEDIA_TYPE_INDEX, MEDIA_TYPE_DOCKE
 const MANIFEST_LIMIT = 8 * 1024 * 1024;
 
 export function hostPlatform(): OciPlatform {
-  const arch = ({ x64: 'amd64', arm64: 'arm64', arm: 'arm', ppc64: 'ppc64le', s390x: 's390x' } as Record<string, string>)[process.arch] ?? process.arch;
-  return { os: 'linux', architecture: arch };
+  return { os: 'linux', architecture: ociArchitecture() };
 }
 
 /**

@@ -1,5 +1,6 @@
 import type { ImageSource, OciDescriptor } from '@pyml/image';
 import { MEDIA_TYPE_INDEX, MEDIA_TYPE_MANIFEST, openImage, sha256Digest } from '@pyml/image';
+import { PART_ANNOTATION, PART_NAME_ANNOTATION } from '@pyml/image/pyml-format';
 import { KnownBlobs } from './known-blobs.ts';
 import { discardBody } from './http.ts';
 import { formatReference, manifestReference, parseReference, type ImageReference } from './reference.ts';
@@ -98,8 +99,8 @@ export async function pushImage(source: ImageSource, target: string | ImageRefer
 }
 
 function partName(d: OciDescriptor): string {
-  const part = d.annotations?.['dev.pyml.part'];
-  const name = d.annotations?.['dev.pyml.part.name'];
+  const part = d.annotations?.[PART_ANNOTATION];
+  const name = d.annotations?.[PART_NAME_ANNOTATION];
   return part ? ` (${part}${name && name !== part ? ` ${name}` : ''})` : '';
 }
 

@@ -1,7 +1,7 @@
 import { parseArgs } from 'node:util';
 import { EXIT } from '@pyml/core/errors';
-import { describeImage, withImage } from '../describe-image.ts';
-import { diffImages, type ImageDiff } from '../image-diff.ts';
+import { describeImage, diffImages, type ImageDiff } from '@pyml/image/pyml-format';
+import { withImage } from '../describe-image.ts';
 import { formatBytes, printJson, usage } from '../output.ts';
 
 export const help = `Usage: pyml diff REF_A REF_B [options]

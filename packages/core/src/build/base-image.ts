@@ -1,6 +1,7 @@
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { buildLayer, type BlobStore, type Layer } from '@pyml/image';
+import { PART, ociArchitecture, partAnnotations } from '@pyml/image/pyml-format';
 import type { ResolvedConfig } from '../types.ts';
 import { DEFAULT_BASE } from '../config/resolve-config.ts';
 import { NODE_IN_IMAGE, nodeBaseFiles } from './node-base.ts';
@@ -25,7 +26,7 @@ export const DEFAULT_ENV = ['PATH=/usr/local/bin:/usr/bin:/bin', 'NODE_ENV=produ
 
 export async function resolveBase(config: ResolvedConfig, store: BlobStore, epoch: number, log: (m: string) => void): Promise<BaseImage> {
   if (config.image.base !== DEFAULT_BASE) return importBaseImage(config.image.base, config, store, log);
-  const host = config.image.platform.architecture === (process.arch === 'x64' ? 'amd64' : process.arch);
+  const host = config.image.platform.architecture === ociArchitecture();
   if (!host) {
     throw new ConfigError(`${config.configFile}: image.platform ${config.image.platform.os}/${config.image.platform.architecture} differs from this machine, and the default base is this machine's node`,
       'set image.base to an OCI layout of a Node image for that platform');
@@ -34,7 +35,7 @@ export async function resolveBase(config: ResolvedConfig, store: BlobStore, epoc
   log('base layer (this machine\'s node)');
   const layer = await buildLayer(files, {
     store, compression: 'gzip', sourceDateEpoch: epoch,
-    annotations: { 'dev.pyml.part': 'base', 'dev.pyml.part.name': 'base' },
+    annotations: partAnnotations(PART.base, 'base'),
   });
   const { stdout } = await run(process.execPath, ['--version']);
   return { layers: [layer], libraries, env: DEFAULT_ENV, labels: {}, nodePath: NODE_IN_IMAGE, nodeVersion: stdout.trim() };

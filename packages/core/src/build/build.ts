@@ -5,7 +5,10 @@ import type { Signature } from '@pyml/contract';
 import {
   BlobStore, buildLayer, emptyImage, appendLayers, refuseToReplaceNonLayout, withConfig, withAnnotations, writeLayout, writeTarball, type Layer,
 } from '@pyml/image';
-import { ENTRYPOINT_PATH, MANIFEST_PATH, PYML_ROOT, type PartRecord, type PymlManifest, type DependencyEntry } from '@pyml/runtime/manifest';
+import {
+  ADAPTERS_DIR, DEFAULT_SOCKET, ENTRYPOINT_PATH, MANIFEST_PATH, MODEL_DIR, PYML_ROOT, WEIGHTS_DIR, ociArchitecture, partAnnotations,
+  pymlManifestBytes, sourceDateEpochFromEnv, type DependencyEntry, type PartRecord, type PymlManifest,
+} from '@pyml/image/pyml-format';
 import { loadConfig } from '../config/load-config.ts';
 import { BuildError, ConfigError } from '../errors.ts';
 import { PluginDriver } from '../plugin-driver.ts';
@@ -63,18 +66,15 @@ export interface BuildResult {
   seconds: number;
 }
 
-const MODEL_DIR = `${PYML_ROOT}/model`;
-const WEIGHTS_DIR = `${PYML_ROOT}/weights`;
-const ADAPTERS_DIR = `${PYML_ROOT}/adapters`;
-export const DEFAULT_SOCKET = '/run/pyml/model.sock';
+export { DEFAULT_SOCKET };
 
 function epochFrom(options: BuildOptions): number {
   if (options.sourceDateEpoch !== undefined) return options.sourceDateEpoch;
-  const env = process.env.SOURCE_DATE_EPOCH;
-  if (env === undefined || env === '') return 0;
-  const n = Number(env);
-  if (!Number.isInteger(n) || n < 0) throw new ConfigError(`SOURCE_DATE_EPOCH='${env}' is not a whole number of seconds`);
-  return n;
+  try {
+    return sourceDateEpochFromEnv();
+  } catch (error) {
+    throw new ConfigError((error as Error).message);
+  }
 }
 
 /** Checked before any work: the layout replaces whatever is at --out, which must not be someone's files. */
@@ -135,13 +135,13 @@ async function buildThrough(store: BlobStore, options: BuildOptions): Promise<Bu
   const uncached: DependencyLayer[] = [];
   for (const d of depLayers) if (!d.cacheKey || !(await store.lookup(`${d.cacheKey}|epoch=${epoch}`))) uncached.push(d);
   // ldd can only read this machine's binaries; for another architecture the base must carry the libraries.
-  if (platform.architecture === (process.arch === 'x64' ? 'amd64' : process.arch)) await addMissingSystemLibraries(uncached, base.libraries);
+  if (platform.architecture === ociArchitecture()) await addMissingSystemLibraries(uncached, base.libraries);
 
   const progress = (part: string) => (bytes: number) => options.onProgress?.({ part, bytes });
   const layerOf = (part: PartName, name: string, files: LayerFile[], compression: 'auto' | 'gzip' | 'none', cacheKey?: string) =>
     buildLayer(files, {
       store, compression, cacheKey: cacheKey ? `${cacheKey}|epoch=${epoch}` : undefined, sourceDateEpoch: epoch,
-      annotations: { 'dev.pyml.part': part, 'dev.pyml.part.name': name }, onProgress: progress(part),
+      annotations: partAnnotations(part, name), onProgress: progress(part),
     });
 
   log('writing layers');
@@ -193,7 +193,7 @@ async function buildThrough(store: BlobStore, options: BuildOptions): Promise<Bu
   const entrypointLayer = await layerOf('entrypoint', 'entrypoint', [
     { path: ENTRYPOINT_PATH, content: runtimeCode },
     ...adapterSpecs.map((a, i) => ({ path: `${ADAPTERS_DIR}/${a.name}.mjs`, content: adapterCodes[i]! })),
-    { path: MANIFEST_PATH, content: `${JSON.stringify(manifest, null, 2)}\n` },
+    { path: MANIFEST_PATH, content: pymlManifestBytes(manifest) },
   ], 'gzip');
   named.push({ part: 'entrypoint', name: 'entrypoint', layer: entrypointLayer });
 

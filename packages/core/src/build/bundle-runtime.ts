@@ -2,10 +2,11 @@ import { build } from 'esbuild';
 import { createHash } from 'node:crypto';
 import { mkdir, readFile, rename, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { createRequire } from 'node:module';
 import { formatEsbuildError } from './bundle-model.ts';
 
-const RUNTIME_ENTRY = fileURLToPath(new URL('../../../runtime/src/entrypoint.ts', import.meta.url));
+// Resolved through the package (not a path into its folder), so the runtime stays a dependency like any other.
+const RUNTIME_ENTRY = createRequire(import.meta.url).resolve('@pyml/runtime/entrypoint');
 
 const BANNER = "import { createRequire as __pymlCreateRequire } from 'node:module'; const require = __pymlCreateRequire(import.meta.url);";
 

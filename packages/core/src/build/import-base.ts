@@ -2,6 +2,7 @@ import { open, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { openImage, type BlobStore, type Layer, type LayerMediaType, type OciDescriptor, type OciImageConfig } from '@pyml/image';
+import { PART, partAnnotations } from '@pyml/image/pyml-format';
 import { fetchToStore } from '@pyml/registry/fetch-to-store';
 import { looksLikeRegistryRef } from '@pyml/registry/reference';
 import { BuildError, ConfigError } from '../errors.ts';
@@ -80,7 +81,7 @@ function checkPlatform(ref: string, image: OciImageConfig, config: ResolvedConfi
 function baseLayer(d: OciDescriptor, diffId: string | undefined, i: number): Layer {
   return {
     mediaType: d.mediaType as LayerMediaType, digest: d.digest, diffId: diffId ?? '', size: d.size, reused: true,
-    annotations: { 'dev.pyml.part': 'base', 'dev.pyml.part.name': `base-${i}` },
+    annotations: partAnnotations(PART.base, `base-${i}`),
   };
 }
 

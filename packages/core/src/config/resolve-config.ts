@@ -1,14 +1,15 @@
 import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { looksLikeRegistryRef } from '@pyml/registry/reference';
+import { ociArchitecture } from '@pyml/image/pyml-format';
 import { ConfigError } from '../errors.ts';
 import type { Platform, ResolvedConfig, UserConfig } from '../types.ts';
 
 export const DEFAULT_BASE = 'pyml/node';
 
 export function hostPlatform(): Platform {
-  if (process.arch === 'x64') return { os: 'linux', architecture: 'amd64' };
-  if (process.arch === 'arm64') return { os: 'linux', architecture: 'arm64' };
+  const architecture = ociArchitecture();
+  if (architecture === 'amd64' || architecture === 'arm64') return { os: 'linux', architecture };
   throw new ConfigError(`this machine's architecture ${process.arch} is not supported`, 'pyml builds linux/amd64 and linux/arm64 images');
 }
 

@@ -1,5 +1,5 @@
 import type { TensorSpec } from '@pyml/contract';
-import type { ImageDescription } from './describe-image.ts';
+import type { ImageDescription } from './describe.ts';
 
 /**
  * What changed between two images, for a human or a CI gate.
