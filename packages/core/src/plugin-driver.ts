@@ -1,17 +1,27 @@
 import { PluginError } from './errors.ts';
-import type { HookContext, PymlPlugin } from './types.ts';
+import type {
+  FirstPluginHooks, HookContext, ParallelPluginHooks, PluginHookName, PymlPlugin, SequentialPluginHooks,
+} from './types.ts';
 
-type Hooks = Required<Omit<PymlPlugin, 'name' | 'apiVersion' | 'version'>>;
-type HookName = keyof Hooks;
+type Hooks = Required<Pick<PymlPlugin, PluginHookName>>;
 type DropLast<T extends unknown[]> = T extends [...infer Head, unknown] ? Head : T;
 /** A hook's own arguments: every hook also receives the HookContext last, which the driver supplies. */
-type HookArgs<H extends HookName> = Hooks[H] extends (...args: infer A) => unknown ? DropLast<A> : never;
-type HookResult<H extends HookName> = Hooks[H] extends (...args: never[]) => infer R ? Awaited<R> : never;
+type HookArgs<H extends PluginHookName> = Hooks[H] extends (...args: infer A) => unknown ? DropLast<A> : never;
+type HookResult<H extends PluginHookName> = Hooks[H] extends (...args: never[]) => infer R ? Awaited<R> : never;
+/** The value a sequential hook is handed and passes on. */
+type SequentialValue<H extends SequentialPluginHooks> = HookArgs<H>[0];
+/** One plugin's non-null answer. */
+export interface PluginResult<H extends PluginHookName> {
+  plugin: PymlPlugin;
+  result: NonNullable<HookResult<H>>;
+}
+
+const answered = <T>(value: T): value is NonNullable<T> => value !== undefined && value !== null;
 
 /**
- * Runs plugin hooks in plugin order. One method per hook kind, as Rollup's PluginDriver:
- * `first` (first non-null result wins), `sequential` (each may replace the value), `parallel` (all, results in
- * plugin order). Every error is re-thrown as a PluginError naming the plugin and the hook.
+ * Runs plugin hooks in plugin order. One method per hook kind (types.ts: FirstPluginHooks, SequentialPluginHooks,
+ * ParallelPluginHooks), as Rollup's PluginDriver. Every error is re-thrown as a PluginError naming the plugin and
+ * the hook: `[plugin NAME] HOOK: message`.
  */
 export class PluginDriver {
   constructor(readonly plugins: PymlPlugin[], private readonly ctx: HookContext) {
@@ -25,7 +35,7 @@ export class PluginDriver {
     }
   }
 
-  private async call<H extends HookName>(plugin: PymlPlugin, hook: H, args: HookArgs<H>): Promise<HookResult<H> | undefined> {
+  private async call<H extends PluginHookName>(plugin: PymlPlugin, hook: H, args: HookArgs<H>): Promise<HookResult<H> | undefined> {
     const fn = plugin[hook] as ((...a: unknown[]) => unknown) | undefined;
     if (!fn) return undefined;
     try {
@@ -35,26 +45,28 @@ export class PluginDriver {
     }
   }
 
-  async first<H extends 'transformWeights' | 'describeWeights' | 'defaultModel' | 'runtimeAdapter'>(hook: H, ...args: HookArgs<H>): Promise<{ plugin: PymlPlugin; result: NonNullable<HookResult<H>> } | undefined> {
+  /** The first plugin (in order) that answers; the ones after it are not called. */
+  async first<H extends FirstPluginHooks>(hook: H, ...args: HookArgs<H>): Promise<PluginResult<H> | undefined> {
     for (const plugin of this.plugins) {
       const result = await this.call(plugin, hook, args);
-      if (result !== null && result !== undefined) return { plugin, result: result as NonNullable<HookResult<H>> };
+      if (answered(result)) return { plugin, result };
     }
     return undefined;
   }
 
   /** Each plugin sees the value the previous one returned (or left in place when it returns nothing). */
-  async sequential<T, H extends 'configResolved' | 'bundleOptions'>(hook: H, value: T): Promise<T> {
+  async sequential<H extends SequentialPluginHooks>(hook: H, value: SequentialValue<H>): Promise<SequentialValue<H>> {
     let current = value;
     for (const plugin of this.plugins) {
-      const result = await this.call(plugin, hook, [current] as unknown as HookArgs<H>);
-      if (result !== undefined && result !== null) current = result as T;
+      const result = await this.call(plugin, hook, [current] as HookArgs<H>);
+      if (answered(result)) current = result as SequentialValue<H>;
     }
     return current;
   }
 
-  async parallel<H extends 'dependencies' | 'runtimeAdapter' | 'buildEnd'>(hook: H, ...args: HookArgs<H>): Promise<{ plugin: PymlPlugin; result: NonNullable<HookResult<H>> }[]> {
+  /** Every plugin at once; the answers in plugin order (plugins that return nothing left out). */
+  async parallel<H extends ParallelPluginHooks>(hook: H, ...args: HookArgs<H>): Promise<PluginResult<H>[]> {
     const results = await Promise.all(this.plugins.map(async (plugin) => ({ plugin, result: await this.call(plugin, hook, args) })));
-    return results.filter((r) => r.result !== undefined && r.result !== null) as { plugin: PymlPlugin; result: NonNullable<HookResult<H>> }[];
+    return results.flatMap(({ plugin, result }) => (answered(result) ? [{ plugin, result }] : []));
   }
 }

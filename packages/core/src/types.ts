@@ -192,3 +192,18 @@ export interface PymlPlugin {
   /** parallel, last: after the image is written (or writing it failed); cannot change the image. */
   buildEnd?(summary: BuildSummary, ctx: HookContext): void | Promise<void>;
 }
+
+/**
+ * How the driver runs each hook, as Rollup keeps FirstPluginHooks / SequentialPluginHooks / ParallelPluginHooks
+ * beside its hooks: the kind is part of a hook's contract, so it is stated once, here, and the driver's methods
+ * accept only hooks of their kind.
+ */
+/** The first non-null result in plugin order wins; later plugins are not called. */
+export type FirstPluginHooks = 'transformWeights' | 'describeWeights' | 'defaultModel';
+/** Each plugin in order sees the value the previous one returned (or left in place). */
+export type SequentialPluginHooks = 'configResolved' | 'bundleOptions';
+/** All plugins at once; results in plugin order. */
+export type ParallelPluginHooks = 'dependencies' | 'runtimeAdapter' | 'buildEnd';
+export type PluginHookName = FirstPluginHooks | SequentialPluginHooks | ParallelPluginHooks;
+/** Hooks of PymlPlugin without a kind: `never` while the lists above are complete (a test holds it so). */
+export type HooksWithoutKind = Exclude<keyof PymlPlugin, 'name' | 'apiVersion' | 'version' | PluginHookName>;

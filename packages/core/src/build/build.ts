@@ -115,7 +115,7 @@ async function buildThrough(store: BlobStore, options: BuildOptions): Promise<Bu
 
   const { signature, weightFiles } = await describeWeights(config, driver);
   const modelEntry = await resolveModelEntry(config, driver);
-  const bundleOptions = await driver.sequential<BundleOptions, 'bundleOptions'>('bundleOptions', { external: [], plugins: [], define: {} });
+  const bundleOptions = await driver.sequential('bundleOptions', { external: [], plugins: [], define: {} });
   log('bundling model code');
   const scratch = path.join(config.root, '.pyml', 'tmp');
   const model = await bundleModel(modelEntry, bundleOptions, config.kind, config.root, scratch);
