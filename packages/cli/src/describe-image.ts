@@ -1,6 +1,6 @@
 import type { ImageSource } from '@pyml/image';
 import { openAnyImage } from '@pyml/registry/open-any-image';
-import { PymlError } from '@pyml/core/errors';
+import { PymlError } from '@pyml/errors';
 
 // What an image is and how two differ belong to the image format; the CLI only opens the image.
 export { describeImage, type ImageDescription, type ImagePart } from '@pyml/image/pyml-format';

@@ -1,5 +1,5 @@
 import { stat } from 'node:fs/promises';
-import { EXIT, PymlError } from '@pyml/core/errors';
+import { EXIT, PymlError } from '@pyml/errors';
 import { DOCKER_DAEMON_PREFIX, looksLikeRegistryRef } from '@pyml/registry/reference';
 import { showProgress } from './output.ts';
 import { Progress } from './progress.ts';

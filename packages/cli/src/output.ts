@@ -1,5 +1,5 @@
-// The errors module alone: loading all of @pyml/core (the builder) would slow every command's start-up.
-import { PymlError, EXIT } from '@pyml/core/errors';
+// Not from @pyml/core: loading the builder would slow every command's start-up.
+import { PymlError, EXIT } from '@pyml/errors';
 
 export interface OutputOptions {
   json: boolean;

@@ -1,13 +1,7 @@
-/** Exit codes of the CLI, stable and documented in the README. */
-export const EXIT = { ok: 0, failure: 1, usage: 2 } as const;
+import { EXIT, PymlError } from '@pyml/errors';
 
-/** An error meant for the user: the message says what, where, and what to do. */
-export class PymlError extends Error {
-  constructor(message: string, readonly exitCode: number = EXIT.failure, readonly hint?: string) {
-    super(message);
-    this.name = new.target.name;
-  }
-}
+// The shared ones live in @pyml/errors (no dependencies); re-exported so the builder's API stays whole.
+export { EXIT, PymlError };
 
 /** The config is missing or wrong (exit code 2). */
 export class ConfigError extends PymlError {

@@ -12,7 +12,6 @@ import { RUN_AS } from './kubernetes-manifests.ts';
 const VERSION = (JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }).version;
 const SERVE_COMMAND = fileURLToPath(new URL('../../cli/src/commands/serve.ts', import.meta.url));
 const CLI_OUTPUT = fileURLToPath(new URL('../../cli/src/output.ts', import.meta.url));
-const CORE_ERRORS = fileURLToPath(new URL('../../core/src/errors.ts', import.meta.url));
 export const FRONT_BUNDLE = '/opt/pyml-serve/pyml.mjs';
 export const FRONT_LAUNCHER = '/usr/local/bin/pyml';
 
@@ -81,8 +80,6 @@ async function bundleFront(): Promise<string> {
   const slim: Plugin = {
     name: 'pyml-front',
     setup(b) {
-      // serve.ts takes EXIT from @pyml/core, whose index is the whole builder (esbuild, TypeScript): errors.ts is enough.
-      b.onResolve({ filter: /^@pyml\/core$/ }, () => ({ path: CORE_ERRORS }));
       // The Docker runner needs dockerode; in a pod the models are containers already.
       b.onResolve({ filter: /^@pyml\/serve\/docker-runner$/ }, () => ({ path: 'docker-runner', namespace: 'pyml-front' }));
       // Nor does it save engine images (docker-daemon: refs); registry images it can still pull.

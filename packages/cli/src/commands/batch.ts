@@ -1,7 +1,7 @@
 import { availableParallelism } from 'node:os';
 import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
-import { EXIT, PymlError } from '@pyml/core/errors';
+import { EXIT, PymlError } from '@pyml/errors';
 import type { BatchProgress, OutputTarget } from '@pyml/batch';
 import { localImagePaths } from '../local-images.ts';
 import { printJson, showProgress, usage } from '../output.ts';

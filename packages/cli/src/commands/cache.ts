@@ -1,7 +1,7 @@
 import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { EXIT } from '@pyml/core/errors';
+import { EXIT } from '@pyml/errors';
 import { BlobStore, decidePrune, diskUsage, listCacheEntries, pymlCacheDir, removeEntry, SharedFiles, type PruneDecision } from '@pyml/image';
 import { defaultRootfsCache, processesUsing, sharedFilesDir } from '@pyml/launcher';
 import { pulledCacheDir } from '@pyml/registry/cached-pull';

@@ -1,5 +1,5 @@
 import { parseArgs } from 'node:util';
-import { EXIT, PymlError } from '@pyml/core/errors';
+import { EXIT, PymlError } from '@pyml/errors';
 import {
   kubernetesObjects, readResourcesFile, resolveModelImage, resolveServeImage, writeManifests,
   type Format, type Layout, type ModelImage, type ResourcesFile,

@@ -1,5 +1,5 @@
 import { parseArgs } from 'node:util';
-import { EXIT } from '@pyml/core/errors';
+import { EXIT } from '@pyml/errors';
 import { describeImage, diffImages, type ImageDiff } from '@pyml/image/pyml-format';
 import { withImage } from '../describe-image.ts';
 import { formatBytes, printJson, usage } from '../output.ts';

@@ -1,6 +1,6 @@
 import path from 'node:path';
 import { parseArgs } from 'node:util';
-import { EXIT, PymlError } from '@pyml/core/errors';
+import { EXIT, PymlError } from '@pyml/errors';
 import { printJson, showProgress, usage } from '../output.ts';
 import { Progress } from '../progress.ts';
 import { FRAMEWORKS, pluginInstalled } from '../scaffold/frameworks.ts';

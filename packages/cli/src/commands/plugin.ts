@@ -1,6 +1,6 @@
 import path from 'node:path';
 import { parseArgs } from 'node:util';
-import { EXIT, PymlError } from '@pyml/core/errors';
+import { EXIT, PymlError } from '@pyml/errors';
 import { printJson, usage } from '../output.ts';
 import { PACKAGE_NAME, pluginNames, pluginPackageFiles } from '../scaffold/plugin-package.ts';
 import { existing, writeScaffold } from '../scaffold/write-files.ts';

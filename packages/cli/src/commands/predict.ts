@@ -1,5 +1,5 @@
 import { parseArgs } from 'node:util';
-import { EXIT, PymlError } from '@pyml/core';
+import { EXIT, PymlError } from '@pyml/errors';
 import { predictOnce } from '@pyml/serve/predict-once';
 import { localImagePaths } from '../local-images.ts';
 import { usage } from '../output.ts';

@@ -1,5 +1,5 @@
 import { parseArgs } from 'node:util';
-import { EXIT, PymlError } from '@pyml/core/errors';
+import { EXIT, PymlError } from '@pyml/errors';
 import { pullImage } from '@pyml/registry/pull-image';
 import { formatBytes, printJson, showProgress, usage } from '../output.ts';
 import { Progress } from '../progress.ts';

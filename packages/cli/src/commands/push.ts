@@ -1,5 +1,5 @@
 import { parseArgs } from 'node:util';
-import { EXIT, PymlError } from '@pyml/core/errors';
+import { EXIT, PymlError } from '@pyml/errors';
 import { pushAny, type PushResult } from '@pyml/registry/push-image';
 import { looksLikeRegistryRef, parseReference } from '@pyml/registry/reference';
 import { withImage } from '../describe-image.ts';

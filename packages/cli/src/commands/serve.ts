@@ -1,5 +1,5 @@
 import { parseArgs } from 'node:util';
-import { EXIT } from '@pyml/core';
+import { EXIT } from '@pyml/errors';
 import { createLogger } from '@pyml/runtime/logger';
 import { EmbeddedRunner } from '@pyml/serve/embedded-runner';
 import type { ModelRunner } from '@pyml/serve/model-runner';
