@@ -1,6 +1,5 @@
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { build as esbuild, type Plugin } from 'esbuild';
 import { nodeBaseFiles } from '@pyml/core/build/node-base';
 import {
@@ -10,13 +9,13 @@ import { PART, hostPlatform, partAnnotations } from '@pyml/image/pyml-format';
 import { RUN_AS } from './kubernetes-manifests.ts';
 
 const VERSION = (JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }).version;
-const SERVE_COMMAND = fileURLToPath(new URL('../../cli/src/commands/serve.ts', import.meta.url));
-const CLI_OUTPUT = fileURLToPath(new URL('../../cli/src/output.ts', import.meta.url));
 export const FRONT_BUNDLE = '/opt/pyml-serve/pyml.mjs';
 export const FRONT_LAUNCHER = '/usr/local/bin/pyml';
 
 export interface ServeImageOptions {
   out: string;
+  /** The module that runs `pyml serve` (the CLI's serve-front.ts): passed in, since the CLI is above this package. */
+  frontEntry: string;
   tar?: string;
   store?: BlobStore;
   sourceDateEpoch?: number;
@@ -41,7 +40,7 @@ export async function buildServeImage(opts: ServeImageOptions): Promise<ServeIma
   const store = opts.store ?? new BlobStore();
   const epoch = opts.sourceDateEpoch ?? 0;
   log('bundling pyml serve');
-  const bundle = await bundleFront();
+  const bundle = await bundleFront(opts.frontEntry);
   const { files } = await nodeBaseFiles();
   log('base layer (this machine\'s node)');
   const base = await buildLayer(files, { store, compression: 'gzip', sourceDateEpoch: epoch, annotations: partAnnotations(PART.base, 'base') });
@@ -69,14 +68,7 @@ export async function buildServeImage(opts: ServeImageOptions): Promise<ServeIma
 }
 
 /** `pyml serve` as one ESM file: the serve command and what it reaches, without the builder or an engine client. */
-async function bundleFront(): Promise<string> {
-  const entry = [
-    `import { run } from ${JSON.stringify(SERVE_COMMAND)};`,
-    `import { reportError } from ${JSON.stringify(CLI_OUTPUT)};`,
-    'const [verb, ...args] = process.argv.slice(2);',
-    "if (verb !== 'serve') { process.stderr.write(`error: this image runs \\`pyml serve\\` only, got '${verb ?? ''}'\\n`); process.exit(2); }",
-    'run(args).then((code) => process.exit(code), (error) => process.exit(reportError(error, { json: args.includes("--json") })));',
-  ].join('\n');
+async function bundleFront(frontEntry: string): Promise<string> {
   const slim: Plugin = {
     name: 'pyml-front',
     setup(b) {
@@ -93,7 +85,7 @@ async function bundleFront(): Promise<string> {
     },
   };
   const result = await esbuild({
-    stdin: { contents: entry, resolveDir: path.dirname(SERVE_COMMAND), sourcefile: 'pyml-serve-entry.mjs', loader: 'ts' },
+    entryPoints: [frontEntry],
     bundle: true, write: false, platform: 'node', format: 'esm', target: 'node20', plugins: [slim],
     logLevel: 'silent', legalComments: 'none', minifySyntax: true, minifyWhitespace: true,
     banner: { js: "import { createRequire as __pymlCreateRequire } from 'node:module'; const require = __pymlCreateRequire(import.meta.url);" },

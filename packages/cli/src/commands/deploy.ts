@@ -1,3 +1,4 @@
+import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { EXIT, PymlError } from '@pyml/errors';
 import {
@@ -6,6 +7,9 @@ import {
 } from '@pyml/deploy';
 import { printJson, showProgress, usage } from '../output.ts';
 import { Progress } from '../progress.ts';
+
+/** The program of the pyml-serve image, bundled by buildServeImage. */
+const SERVE_FRONT = fileURLToPath(new URL('../serve-front.ts', import.meta.url));
 
 export const help = `Usage: pyml deploy k8s REF... --out DIR --serve-image REPO@sha256:DIGEST [options]
        pyml deploy serve-image --out LAYOUT [--tar FILE] [--json]
@@ -123,7 +127,7 @@ async function serveImage(extra: string[], out: string | undefined, tar: string 
   const progress = new Progress(showProgress({ json }));
   let built;
   try {
-    built = await buildServeImage({ out, tar, log: (m) => progress.step(m) });
+    built = await buildServeImage({ out, tar, frontEntry: SERVE_FRONT, log: (m) => progress.step(m) });
   } catch (error) {
     throw new PymlError(`building the serve image: ${(error as Error).message}`);
   } finally {
