@@ -139,7 +139,7 @@ test('a gzip-compressed request (grpc-js client compression) is accepted', async
   }
 });
 
-test('raw HTTP/2: not POST → 405, not application/grpc → 415, a torn message → INTERNAL; a cancelled call leaves the service serving', async () => {
+test('raw HTTP/2: not POST → 405, not application/grpc → 415, a torn request message → INVALID_ARGUMENT; a cancelled call leaves the service serving', async () => {
   const session = connect(`http://${served.ready.grpc}`);
   const exchange = (headers: Record<string, string>, body?: Buffer, cancelAfterMs?: number) => new Promise<Record<string, unknown>>((resolve, reject) => {
     const stream = session.request(headers, { endStream: body === undefined });
@@ -159,7 +159,8 @@ test('raw HTTP/2: not POST → 405, not application/grpc → 415, a torn message
     const torn = Buffer.alloc(5 + 10);
     torn.writeUInt32BE(40, 1);
     const tornAnswer = await exchange(grpc, torn);
-    assert.is(tornAnswer['grpc-status'], String(status.INTERNAL));
+    // The caller's framing is the caller's fault.
+    assert.is(tornAnswer['grpc-status'], String(status.INVALID_ARGUMENT));
     assert.match(decodeURI(String(tornAnswer['grpc-message'])), /10 bytes of DATA for a message of 40 bytes/);
     const cancelledBefore = await cancelledCount('grpc');
     const cancelled = await exchange(grpc, frame(echoRequest(2000)), 100);

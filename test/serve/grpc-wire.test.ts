@@ -43,16 +43,34 @@ test('a peer sending past its own prefix is cut off at the limit; a torn or empt
   assert.is(failure(() => new UnaryMessage(100, 'request').message()).code, status.INTERNAL);
 });
 
-test('compressed messages: gzip and deflate are inflated, anything else is UNIMPLEMENTED', () => {
+test('compressed messages: gzip and deflate are inflated off the event loop, anything else is UNIMPLEMENTED', async () => {
   const packed = gzipSync(Buffer.from('a'.repeat(50)));
   const prefixed = Buffer.concat([Buffer.from([1, 0, 0, 0, 0]), packed]);
   prefixed.writeUInt32BE(packed.length, 1);
   const body = new UnaryMessage(100, 'request');
   body.push(prefixed);
-  assert.is(body.message('gzip').toString(), 'a'.repeat(50));
+  const inflated = body.message('gzip');
+  assert.ok(inflated instanceof Promise, 'inflated asynchronously');
+  assert.is((await inflated).toString(), 'a'.repeat(50));
   const unknown = failure(() => body.message('snappy'));
   assert.is(unknown.code, status.UNIMPLEMENTED);
   assert.match(unknown.message, /'snappy'; this service accepts identity, gzip and deflate/);
+});
+
+test('a compressed message that inflates past the limit is RESOURCE_EXHAUSTED; one that is not gzip is the malformed code', async () => {
+  const compressed = (bytes: Buffer, maxBytes: number, malformed?: number) => {
+    const body = new UnaryMessage(maxBytes, 'request', malformed);
+    const prefixed = frame(bytes);
+    prefixed[0] = 1;
+    body.push(prefixed);
+    return (body.message('gzip') as Promise<Buffer>).then(() => undefined, (error: RpcFailure) => error);
+  };
+  const bomb = await compressed(gzipSync(Buffer.alloc(10 << 20)), 1 << 20);
+  assert.is(bomb?.code, status.RESOURCE_EXHAUSTED);
+  assert.match(bomb!.message, /decompresses to more than the limit of 1048576 bytes/);
+  const garbage = await compressed(Buffer.from('not gzip'), 1 << 20, status.INVALID_ARGUMENT);
+  assert.is(garbage?.code, status.INVALID_ARGUMENT);
+  assert.match(garbage!.message, /not valid gzip data/);
 });
 
 test('grpc-timeout: every unit parses to ms; malformed values are ignored; formatting rounds up', () => {

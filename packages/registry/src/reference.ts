@@ -1,3 +1,5 @@
+import { redactCredentials } from './redact-credentials.ts';
+
 /** A parsed image reference: `[docker://]HOST[:PORT]/REPO[:TAG][@sha256:DIGEST]`, Docker's grammar. */
 export interface ImageReference {
   /** As the user wrote it (without `docker://`). */
@@ -30,7 +32,7 @@ export function looksLikeRegistryRef(text: string): boolean {
 export function parseReference(input: string): ImageReference {
   const result = tryParse(input);
   if (!result) {
-    throw new Error(`not an image reference: ${JSON.stringify(input)} (expected HOST[:PORT]/REPOSITORY[:TAG][@sha256:DIGEST], e.g. 127.0.0.1:5000/iris:1.0.0)`);
+    throw new Error(`not an image reference: ${JSON.stringify(redactCredentials(input))} (expected HOST[:PORT]/REPOSITORY[:TAG][@sha256:DIGEST], e.g. 127.0.0.1:5000/iris:1.0.0)`);
   }
   return result;
 }

@@ -7,11 +7,12 @@ import {
 import type { Logger } from '@pyml/contract';
 import type { Predictor } from './batcher.ts';
 import { InvalidInputError, ModelError, describeError } from './errors.ts';
+import { headerValue, wellFormed } from './header-text.ts';
 import type { ModelHost } from './model-host.ts';
 import { HealthStatus, decodeInferRequest } from './oip/codec.ts';
 import { encodeResponseFor, requestInputs } from './oip/infer-exchange.ts';
 import { HealthWatches } from './oip/health-watch.ts';
-import { HEALTH_SERVICE, INFERENCE_SERVICE, healthService, inferenceService } from './oip/service.ts';
+import { HEALTH_SERVICE, INFERENCE_SERVICE, type HealthCheckRequest, type ModelRef, healthService, inferenceService } from './oip/service.ts';
 import { RUNTIME_NAME, RUNTIME_VERSION } from './version.ts';
 
 export interface ServerOptions {
@@ -30,16 +31,38 @@ class RpcError extends Error {
   }
 }
 
+/**
+ * The status for a failure. Names and messages come from the caller and may hold any character: the tensor's name
+ * goes into `pyml-tensor` made header-safe and the details made well-formed, since a throw here (grpc-js refuses
+ * an illegal metadata value) would leave the call unanswered.
+ */
 function statusFor(error: unknown, logger: Logger): StatusError {
-  if (error instanceof RpcError) return { code: error.code, details: error.message };
+  if (error instanceof RpcError) return { code: error.code, details: wellFormed(error.message) };
   const metadata = new Metadata();
   if (error instanceof InvalidInputError) {
-    if (error.tensor) metadata.set('pyml-tensor', error.tensor);
-    return { code: status.INVALID_ARGUMENT, details: error.message, metadata };
+    if (error.tensor) metadata.set('pyml-tensor', headerValue(error.tensor));
+    return { code: status.INVALID_ARGUMENT, details: wellFormed(error.message), metadata };
   }
-  if (error instanceof ModelError && error.tensor) metadata.set('pyml-tensor', error.tensor);
+  if (error instanceof ModelError && error.tensor) metadata.set('pyml-tensor', headerValue(error.tensor));
   logger.error('prediction failed', { error: describeError(error) });
-  return { code: status.INTERNAL, details: error instanceof ModelError ? error.message : `internal error: ${describeError(error)}`, metadata };
+  return { code: status.INTERNAL, details: wellFormed(error instanceof ModelError ? error.message : `internal error: ${describeError(error)}`), metadata };
+}
+
+/** Answers a failed call, whatever happens: should building its status throw anyway, the call still gets one. */
+function answerFailure(cb: sendUnaryData<never>, error: unknown, logger: Logger): void {
+  let failure: StatusError;
+  try {
+    failure = statusFor(error, logger);
+  } catch (unexpected) {
+    logger.error('cannot build the status of a failed call', { error: describeError(unexpected) });
+    failure = { code: status.INTERNAL, details: 'internal error: the failure could not be described' };
+  }
+  cb(failure);
+}
+
+/** A request whose bytes did not decode (see service.ts `tolerant`). */
+function malformed(request: { malformed?: string }): StatusError | undefined {
+  return request.malformed === undefined ? undefined : { code: status.INVALID_ARGUMENT, details: wellFormed(`malformed request: ${request.malformed}`) };
 }
 
 /**
@@ -128,11 +151,16 @@ export class InferenceServer {
     return {
       ServerLive: (_call: ServerUnaryCall<unknown, boolean>, cb: sendUnaryData<boolean>) => reply(cb, true),
       ServerReady: (_call: ServerUnaryCall<unknown, boolean>, cb: sendUnaryData<boolean>) => reply(cb, this.ready),
-      ModelReady: (call: ServerUnaryCall<{ name: string; version: string }, boolean>, cb: sendUnaryData<boolean>) =>
-        reply(cb, this.ready && this.matches(call.request.name, call.request.version)),
+      ModelReady: (call: ServerUnaryCall<ModelRef, boolean>, cb: sendUnaryData<boolean>) => {
+        const bad = malformed(call.request);
+        if (bad) return cb(bad);
+        reply(cb, this.ready && this.matches(call.request.name, call.request.version));
+      },
       ServerMetadata: (_call: ServerUnaryCall<unknown, unknown>, cb: sendUnaryData<unknown>) =>
         reply(cb, { name: RUNTIME_NAME, version: RUNTIME_VERSION, extensions: [] }),
-      ModelMetadata: (call: ServerUnaryCall<{ name: string; version: string }, unknown>, cb: sendUnaryData<unknown>) => {
+      ModelMetadata: (call: ServerUnaryCall<ModelRef, unknown>, cb: sendUnaryData<unknown>) => {
+        const bad = malformed(call.request);
+        if (bad) return cb(bad);
         const host = this.host;
         if (!host) return cb({ code: status.UNAVAILABLE, details: 'model is still initialising' });
         if (!this.matches(call.request.name, call.request.version)) return cb(statusFor(this.notFound(call.request.name, call.request.version), this.options.logger));
@@ -146,9 +174,10 @@ export class InferenceServer {
         const settled = () => {
           if (--this.inFlight === 0 && this.idle) this.idle();
         };
+        // settled() first: whatever answering does, the call no longer holds a drain.
         this.infer(call.request).then(
-          (response) => { cb(null, response); settled(); },
-          (error: unknown) => { cb(statusFor(error, this.options.logger)); settled(); },
+          (response) => { settled(); cb(null, response); },
+          (error: unknown) => { settled(); answerFailure(cb, error, this.options.logger); },
         );
       },
     };
@@ -178,12 +207,16 @@ export class InferenceServer {
 
   private healthHandlers(): UntypedServiceImplementation {
     return {
-      Check: (call: ServerUnaryCall<{ service: string }, number>, cb: sendUnaryData<number>) => {
+      Check: (call: ServerUnaryCall<HealthCheckRequest, number>, cb: sendUnaryData<number>) => {
+        const bad = malformed(call.request);
+        if (bad) return cb(bad);
         const health = this.healthOf(call.request.service);
-        if (health === HealthStatus.SERVICE_UNKNOWN) return cb({ code: status.NOT_FOUND, details: `unknown service '${call.request.service}'` });
+        if (health === HealthStatus.SERVICE_UNKNOWN) return cb({ code: status.NOT_FOUND, details: wellFormed(`unknown service '${call.request.service}'`) });
         cb(null, health);
       },
-      Watch: (call: ServerWritableStream<{ service: string }, number>) => {
+      Watch: (call: ServerWritableStream<HealthCheckRequest, number>) => {
+        const bad = malformed(call.request);
+        if (bad) return void call.emit('error', bad);
         this.watches.add(call, call.request.service, (health) => health);
       },
     };

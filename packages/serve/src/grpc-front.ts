@@ -99,41 +99,72 @@ export class GrpcFront {
     if (this.closing) return fail(stream, new RpcFailure(status.UNAVAILABLE, 'the service is shutting down'));
     const timeout = parseTimeout(headers['grpc-timeout']);
     const deadline = timeout === undefined ? undefined : Date.now() + timeout;
-    const body = new UnaryMessage(this.maxMessageBytes, `request to ${path}`);
-    let refused = false;
+    const body = new UnaryMessage(this.maxMessageBytes, `request to ${path}`, status.INVALID_ARGUMENT);
+    // Receiving the request counts against its deadline (the caller's, capped by --deadline-ms): a request stream
+    // that never ends, or trickles, is answered DEADLINE_EXCEEDED then, and its bytes are dropped.
+    let receiving = true;
+    const receiveTimer = setTimeout(() => {
+      if (!receiving) return;
+      stopReceiving();
+      fail(stream, new RpcFailure(status.DEADLINE_EXCEEDED, 'Deadline exceeded while receiving the request'));
+    }, Math.max(0, this.router.deadline(deadline).getTime() - Date.now()));
+    const stopReceiving = () => {
+      receiving = false;
+      clearTimeout(receiveTimer);
+    };
+    stream.once('close', stopReceiving);
     stream.on('data', (chunk: Buffer) => {
-      if (refused) return;
+      if (!receiving) return;
       try {
         body.push(chunk);
       } catch (error) {
-        refused = true;
+        stopReceiving();
         fail(stream, asRpcFailure(error));
       }
     });
     stream.on('end', () => {
-      if (refused) return;
-      let request: Buffer;
+      if (!receiving) return;
+      let message: Buffer | Promise<Buffer>;
       try {
-        request = body.message(headers['grpc-encoding'] as string | undefined);
+        message = body.message(headers['grpc-encoding'] as string | undefined);
       } catch (error) {
+        stopReceiving();
         return fail(stream, asRpcFailure(error));
       }
-      if (path === WATCH_PATH) return this.watch(stream, request);
-      const method = this.unary.get(path);
-      if (!method) return fail(stream, new RpcFailure(status.UNIMPLEMENTED, `this service has no method ${path}`));
-      // Plain promise callbacks: the hot path (ModelInfer) takes no extra turns.
-      let result: Buffer | Promise<Buffer>;
-      const gone = new CallerGone();
-      // 'aborted': the client reset the stream before our answer.
-      stream.once('aborted', () => gone.fire());
-      try {
-        result = method(request, deadline, gone);
-      } catch (error) {
-        return fail(stream, asRpcFailure(error));
+      if (Buffer.isBuffer(message)) {
+        stopReceiving();
+        return this.dispatch(stream, path, message, deadline);
       }
-      if (Buffer.isBuffer(result)) succeed(stream, result);
-      else result.then((response) => succeed(stream, response), (error: unknown) => fail(stream, asRpcFailure(error)));
+      // Compressed: inflated off the event loop, still under the receive deadline.
+      message.then((request) => {
+        if (!receiving) return;
+        stopReceiving();
+        this.dispatch(stream, path, request, deadline);
+      }, (error: unknown) => {
+        if (!receiving) return;
+        stopReceiving();
+        fail(stream, asRpcFailure(error));
+      });
     });
+  }
+
+  /** Runs the method for a whole request message. */
+  private dispatch(stream: ServerHttp2Stream, path: string, request: Buffer, deadline: number | undefined): void {
+    if (path === WATCH_PATH) return this.watch(stream, request);
+    const method = this.unary.get(path);
+    if (!method) return fail(stream, new RpcFailure(status.UNIMPLEMENTED, `this service has no method ${path}`));
+    // Plain promise callbacks: the hot path (ModelInfer) takes no extra turns.
+    let result: Buffer | Promise<Buffer>;
+    const gone = new CallerGone();
+    // 'aborted': the client reset the stream before our answer.
+    stream.once('aborted', () => gone.fire());
+    try {
+      result = method(request, deadline, gone);
+    } catch (error) {
+      return fail(stream, asRpcFailure(error));
+    }
+    if (Buffer.isBuffer(result)) succeed(stream, result);
+    else result.then((response) => succeed(stream, response), (error: unknown) => fail(stream, asRpcFailure(error)));
   }
 
   private unaryMethods(): Map<string, Unary> {
@@ -198,7 +229,7 @@ export class GrpcFront {
 }
 
 function succeed(stream: ServerHttp2Stream, response: Buffer): void {
-  if (stream.destroyed || stream.closed) return;
+  if (stream.destroyed || stream.closed || stream.headersSent) return;
   stream.respond({ ':status': 200, 'content-type': GRPC_CONTENT_TYPE }, { waitForTrailers: true });
   stream.once('wantTrailers', () => stream.sendTrailers(statusHeaders(status.OK, '')));
   stream.end(frame(response));

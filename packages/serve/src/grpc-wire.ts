@@ -1,6 +1,7 @@
 import type { IncomingHttpHeaders, OutgoingHttpHeaders } from 'node:http2';
-import { gunzipSync, inflateSync } from 'node:zlib';
+import { gunzip, inflate } from 'node:zlib';
 import { Metadata, status } from '@grpc/grpc-js';
+import { grpcMessage } from '@pyml/runtime/header-text';
 import { RpcFailure } from './rpc-failure.ts';
 
 /**
@@ -33,7 +34,11 @@ export class UnaryMessage {
   private received = 0;
   private sizeChecked = false;
 
-  constructor(private readonly maxBytes: number, private readonly what: string) {}
+  /**
+   * `malformed`: the status for DATA that is not one well-framed message: INVALID_ARGUMENT for a caller's request,
+   * INTERNAL for a model's response.
+   */
+  constructor(private readonly maxBytes: number, private readonly what: string, private readonly malformed: status = status.INTERNAL) {}
 
   push(chunk: Buffer): void {
     this.chunks.push(chunk);
@@ -47,17 +52,29 @@ export class UnaryMessage {
     if (this.received > this.maxBytes + 5) throw new RpcFailure(status.RESOURCE_EXHAUSTED, `${this.what} carries more than the limit of ${this.maxBytes} bytes`);
   }
 
-  /** The message's bytes, uncompressed as `encoding` says. */
-  message(encoding?: string): Buffer {
+  /**
+   * The message's bytes, uncompressed as `encoding` says: a Buffer when it was not compressed (the hot path takes no
+   * extra turn), else a promise. Decompression runs on zlib's thread pool, never blocking the event loop, and stops
+   * at the message limit (RESOURCE_EXHAUSTED): a small gzip bomb costs no more than a message of the limit.
+   */
+  message(encoding?: string): Buffer | Promise<Buffer> {
     const all = this.chunks.length === 1 ? this.chunks[0] : Buffer.concat(this.chunks);
-    if (all.length < 5) throw new RpcFailure(status.INTERNAL, `${this.what} has no message (${all.length} bytes of DATA)`);
+    if (all.length < 5) throw new RpcFailure(this.malformed, `${this.what} has no message (${all.length} bytes of DATA)`);
     const length = all.readUInt32BE(1);
-    if (all.length !== 5 + length) throw new RpcFailure(status.INTERNAL, `${this.what} has ${all.length - 5} bytes of DATA for a message of ${length} bytes (a unary call carries exactly one message)`);
+    if (all.length !== 5 + length) throw new RpcFailure(this.malformed, `${this.what} has ${all.length - 5} bytes of DATA for a message of ${length} bytes (a unary call carries exactly one message)`);
     const body = all.subarray(5);
     if (all[0] === 0) return body;
-    if (encoding === 'gzip') return gunzipSync(body, { maxOutputLength: this.maxBytes });
-    if (encoding === 'deflate') return inflateSync(body, { maxOutputLength: this.maxBytes });
-    throw new RpcFailure(status.UNIMPLEMENTED, `${this.what} is compressed with '${encoding ?? 'no grpc-encoding'}'; this service accepts identity, gzip and deflate`);
+    const inflater = encoding === 'gzip' ? gunzip : encoding === 'deflate' ? inflate : undefined;
+    if (!inflater) throw new RpcFailure(status.UNIMPLEMENTED, `${this.what} is compressed with '${encoding ?? 'no grpc-encoding'}'; this service accepts identity, gzip and deflate`);
+    return new Promise((resolve, reject) => {
+      inflater(body, { maxOutputLength: this.maxBytes }, (error, out) => {
+        if (!error) return resolve(out);
+        if ((error as NodeJS.ErrnoException).code === 'ERR_BUFFER_TOO_LARGE') {
+          return reject(new RpcFailure(status.RESOURCE_EXHAUSTED, `${this.what} decompresses to more than the limit of ${this.maxBytes} bytes`));
+        }
+        reject(new RpcFailure(this.malformed, `${this.what} is not valid ${encoding} data: ${error.message}`));
+      });
+    });
   }
 
   private prefix(): Buffer {
@@ -81,8 +98,9 @@ export function formatTimeout(ms: number): string {
 
 /** A call's status as trailers (or as trailers-only response headers). */
 export function statusHeaders(code: status, details: string, metadata?: Metadata): OutgoingHttpHeaders {
-  // encodeURI, as grpc-js does: clients decode grpc-message with decodeURI.
-  return { ...(metadata ? metadata.toHttp2Headers() : {}), 'grpc-status': String(code), 'grpc-message': encodeURI(details) };
+  // Percent-encoded as grpc-js does (clients decode grpc-message with decodeURI), and never throwing on what a
+  // caller wrote into the details.
+  return { ...(metadata ? metadata.toHttp2Headers() : {}), 'grpc-status': String(code), 'grpc-message': grpcMessage(details) };
 }
 
 /** The metadata a peer sent in headers or trailers, without the transport's own headers. */

@@ -2,7 +2,7 @@ import { type IncomingMessage, type Server, type ServerResponse, createServer } 
 import type { AddressInfo } from 'node:net';
 import { InvalidInputError } from '@pyml/runtime/errors';
 import { decodeFlag, decodeInferResponse, decodeModelMetadata, encodeInferRequest, encodeModelRef } from '@pyml/runtime/oip/codec';
-import { formatJsonResponse, parseJsonRequest } from '@pyml/runtime/oip/json';
+import { type JsonInferRequest, formatJsonResponse, parseJsonBody } from '@pyml/runtime/oip/json';
 import { RUNTIME_VERSION } from '@pyml/runtime/version';
 import { CallerGone } from './caller-gone.ts';
 import type { ServiceMetrics } from './metrics.ts';
@@ -11,8 +11,14 @@ import { RpcFailure, httpStatusFor } from './rpc-failure.ts';
 
 const MODEL_PATH = /^\/v2\/models\/([^/]+)(?:\/versions\/([^/]+))?(\/ready|\/infer)?$/;
 
+/** Longest a request body may go without a byte arriving (the request's deadline bounds it as a whole). */
+const BODY_IDLE_MS = 5_000;
+/** Longest the request line and headers may take. */
+const HEADERS_MS = 10_000;
+
 class HttpFailure extends Error {
-  constructor(readonly status: number, message: string) {
+  /** `close`: the connection ends after the answer (the rest of the body is not read). */
+  constructor(readonly status: number, message: string, readonly close = false) {
     super(message);
   }
 }
@@ -25,7 +31,11 @@ export class HttpFront {
   private readonly server: Server;
 
   constructor(private readonly router: ModelRouter, private readonly metrics: ServiceMetrics, private readonly maxMessageBytes: number) {
-    this.server = createServer((req, res) => void this.handle(req, res));
+    // Node's own timeouts are the backstop (408 and a closed socket) for what readBody's timers do not see: headers
+    // that never end, and a request still arriving past its deadline. They are checked every second.
+    const requestTimeout = router.deadlineMs + 5_000;
+    this.server = createServer({ requestTimeout, headersTimeout: Math.min(HEADERS_MS, requestTimeout), connectionsCheckingInterval: 1_000 },
+      (req, res) => void this.handle(req, res));
     this.server.keepAliveTimeout = 65_000;
   }
 
@@ -44,8 +54,10 @@ export class HttpFront {
   }
 
   private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    // A request's deadline runs from its arrival: reading its body counts.
+    const deadline = Date.now() + this.router.deadlineMs;
     try {
-      const url = new URL(req.url ?? '/', 'http://localhost');
+      const url = parseUrl(req.url);
       const path = url.pathname.replace(/\/+$/, '') || '/';
       const get = req.method === 'GET' || req.method === 'HEAD';
       if (path === '/metrics' && get) {
@@ -61,10 +73,10 @@ export class HttpFront {
       if (path === '/v2' && get) return send(res, 200, { name: 'pyml-serve', version: RUNTIME_VERSION, extensions: [] });
       const m = MODEL_PATH.exec(path);
       if (!m) throw new HttpFailure(404, `no such endpoint: ${req.method} ${path}`);
-      const [, name, version = '', action] = m.map((s) => (s === undefined ? s : decodeURIComponent(s)));
+      const [, name, version = '', action] = m.map((s) => (s === undefined ? s : decodePathPart(s)));
       if (action === '/infer') {
         if (req.method !== 'POST') throw new HttpFailure(405, `${path} takes POST`);
-        return await this.infer(req, res, name, version);
+        return await this.infer(req, res, name, version, deadline);
       }
       if (!get) throw new HttpFailure(405, `${path} takes GET`);
       const model = this.router.find(name);
@@ -82,27 +94,22 @@ export class HttpFront {
         : error instanceof RpcFailure ? [httpStatusFor(error.code), error.message]
           : error instanceof InvalidInputError ? [400, error.message]
             : [500, `internal error: ${(error as Error).message}`];
-      if (!res.headersSent) send(res, code, { error: message });
+      if (!res.headersSent) send(res, code, { error: message }, error instanceof HttpFailure && error.close);
       else res.destroy();
     }
   }
 
-  private async infer(req: IncomingMessage, res: ServerResponse, name: string, version: string): Promise<void> {
+  private async infer(req: IncomingMessage, res: ServerResponse, name: string, version: string, deadline: number): Promise<void> {
     const model = this.router.find(name);
-    let parsed;
+    let parsed: JsonInferRequest;
     try {
-      const body = await readBody(req, this.maxMessageBytes);
-      let json: unknown;
-      try {
-        json = JSON.parse(body.toString('utf8'));
-      } catch (error) {
-        throw new InvalidInputError(`request body is not JSON: ${(error as Error).message}`);
-      }
-      parsed = parseJsonRequest(json);
+      const body = await readBody(req, this.maxMessageBytes, deadline);
+      // Nesting is refused before JSON.parse, and declared shapes against the limit before any tensor is made.
+      parsed = parseJsonBody(body, { maxBytes: this.maxMessageBytes });
     } catch (error) {
       // Failures before routing still count against the model.
       this.metrics.requests.inc({ model: model.name, protocol: 'http' });
-      this.metrics.errors.inc({ model: model.name, protocol: 'http', code: error instanceof HttpFailure ? 'RESOURCE_EXHAUSTED' : 'INVALID_ARGUMENT' });
+      this.metrics.errors.inc({ model: model.name, protocol: 'http', code: !(error instanceof HttpFailure) ? 'INVALID_ARGUMENT' : error.status === 408 ? 'DEADLINE_EXCEEDED' : 'RESOURCE_EXHAUSTED' });
       throw error;
     }
     const request = encodeInferRequest({
@@ -112,37 +119,72 @@ export class HttpFront {
     const gone = new CallerGone();
     // The client hung up before the answer: call the model off too.
     res.once('close', () => { if (!res.writableFinished) gone.fire(); });
-    const response = decodeInferResponse(await this.router.infer(request, 'http', undefined, model.name, gone));
+    const response = decodeInferResponse(await this.router.infer(request, 'http', deadline, model.name, gone));
     const text = formatJsonResponse({ modelName: response.modelName, modelVersion: response.modelVersion, id: response.id || undefined, outputs: response.outputs });
     res.writeHead(200, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text) }).end(text);
   }
 }
 
-function send(res: ServerResponse, code: number, body: unknown): void {
-  const text = JSON.stringify(body);
-  res.writeHead(code, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text) }).end(text);
+/** The request's URL; one that does not parse is the caller's error. */
+function parseUrl(raw: string | undefined): URL {
+  try {
+    return new URL(raw ?? '/', 'http://localhost');
+  } catch {
+    throw new HttpFailure(400, `malformed request URL: ${JSON.stringify(raw)}`);
+  }
 }
 
-function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
+/** A percent-decoded path segment (model name or version); a malformed escape is the caller's error. */
+function decodePathPart(part: string): string {
+  try {
+    return decodeURIComponent(part);
+  } catch {
+    throw new HttpFailure(400, `malformed percent-encoding in the URL path: ${JSON.stringify(part)}`);
+  }
+}
+
+function send(res: ServerResponse, code: number, body: unknown, close = false): void {
+  const text = JSON.stringify(body);
+  res.writeHead(code, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text), ...(close ? { connection: 'close' } : {}) }).end(text);
+}
+
+/**
+ * The request's body, refused (413) past `limit` bytes, and given up on (408, the connection closed) when it is not
+ * all there by `deadline` or no byte came for BODY_IDLE_MS: a slow sender, or a Content-Length larger than what is
+ * sent, holds no connection and no slot past that.
+ */
+function readBody(req: IncomingMessage, limit: number, deadline: number): Promise<Buffer> {
   const declared = Number(req.headers['content-length']);
   if (declared > limit) {
-    req.resume();
-    return Promise.reject(new HttpFailure(413, `request body of ${declared} bytes is over the limit of ${limit} bytes (--max-message-bytes)`));
+    return Promise.reject(new HttpFailure(413, `request body of ${declared} bytes is over the limit of ${limit} bytes (--max-message-bytes)`, true));
   }
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
     let size = 0;
-    req.on('data', (chunk: Buffer) => {
+    let idle: NodeJS.Timeout | undefined;
+    const whole = setTimeout(() => fail(new HttpFailure(408, 'the request body did not arrive before the request\'s deadline (--deadline-ms)', true)), Math.max(0, deadline - Date.now()));
+    const waitForBytes = () => {
+      clearTimeout(idle);
+      idle = setTimeout(() => fail(new HttpFailure(408, `no byte of the request body arrived for ${BODY_IDLE_MS} ms`, true)), BODY_IDLE_MS);
+    };
+    const stop = () => {
+      clearTimeout(whole);
+      clearTimeout(idle);
+      req.removeListener('data', onData);
+    };
+    const fail = (error: Error) => {
+      stop();
+      reject(error);
+    };
+    const onData = (chunk: Buffer) => {
       size += chunk.length;
-      if (size > limit) {
-        reject(new HttpFailure(413, `request body is over the limit of ${limit} bytes (--max-message-bytes)`));
-        req.removeAllListeners('data');
-        req.resume();
-        return;
-      }
+      if (size > limit) return fail(new HttpFailure(413, `request body is over the limit of ${limit} bytes (--max-message-bytes)`, true));
       chunks.push(chunk);
-    });
-    req.on('end', () => resolve(Buffer.concat(chunks)));
-    req.on('error', reject);
+      waitForBytes();
+    };
+    waitForBytes();
+    req.on('data', onData);
+    req.on('end', () => { stop(); resolve(Buffer.concat(chunks)); });
+    req.on('error', fail);
   });
 }

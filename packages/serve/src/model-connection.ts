@@ -2,7 +2,7 @@ import http2, { type ClientHttp2Session, type ClientHttp2Stream, type IncomingHt
 import net from 'node:net';
 import { type Metadata, status } from '@grpc/grpc-js';
 import { GRPC_CONTENT_TYPE, UnaryMessage, formatTimeout, frame, statusOf } from './grpc-wire.ts';
-import { RpcFailure } from './rpc-failure.ts';
+import { RpcFailure, asRpcFailure } from './rpc-failure.ts';
 
 const {
   HTTP2_HEADER_METHOD, HTTP2_HEADER_PATH, HTTP2_HEADER_STATUS, HTTP2_HEADER_CONTENT_TYPE, HTTP2_HEADER_TE,
@@ -130,9 +130,11 @@ export class ModelConnection {
       if (!withBody) return settle(new RpcFailure(status.UNIMPLEMENTED, 'No message received'));
       try {
         const encoding = responseHeaders?.['grpc-encoding'];
-        settle(undefined, body.message(typeof encoding === 'string' ? encoding : undefined));
+        const message = body.message(typeof encoding === 'string' ? encoding : undefined);
+        if (Buffer.isBuffer(message)) settle(undefined, message);
+        else message.then((m) => settle(undefined, m), (error: unknown) => settle(asRpcFailure(error)));
       } catch (error) {
-        settle(error as RpcFailure);
+        settle(asRpcFailure(error));
       }
     };
 

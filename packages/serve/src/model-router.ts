@@ -16,7 +16,7 @@ export class ModelRouter {
   /** Per model and protocol, the labelled counter and histogram children (prom-client hashes a label object per call otherwise). */
   private readonly series = new Map<string, { requests: { inc(): void }; latency: { observe(v: number): void } }>();
 
-  constructor(endpoints: ModelEndpoint[], private readonly metrics: ServiceMetrics, private readonly deadlineMs: number) {
+  constructor(endpoints: ModelEndpoint[], private readonly metrics: ServiceMetrics, readonly deadlineMs: number) {
     for (const e of endpoints) this.models.set(e.name, e);
   }
 

@@ -1,4 +1,5 @@
 import { Metadata, status } from '@grpc/grpc-js';
+import { InvalidInputError } from '@pyml/runtime/errors';
 
 /** A call's failure with its gRPC status (and trailers, e.g. the model's `pyml-tensor`), for both front ends. */
 export class RpcFailure extends Error {
@@ -12,9 +13,14 @@ export class RpcFailure extends Error {
   }
 }
 
-/** Any error as an RpcFailure: ours as they are, anything else INTERNAL (a bug here, not the caller's fault). */
+/**
+ * Any error as an RpcFailure: ours as they are, a request that does not decode (the codec's InvalidInputError)
+ * INVALID_ARGUMENT, anything else INTERNAL (a bug here, not the caller's fault).
+ */
 export function asRpcFailure(error: unknown): RpcFailure {
-  return error instanceof RpcFailure ? error : new RpcFailure(status.INTERNAL, `internal error: ${(error as Error).message}`);
+  if (error instanceof RpcFailure) return error;
+  if (error instanceof InvalidInputError) return new RpcFailure(status.INVALID_ARGUMENT, error.message);
+  return new RpcFailure(status.INTERNAL, `internal error: ${(error as Error).message}`);
 }
 
 /** gRPC status → HTTP status for the REST front end (as KServe/Triton map them). */

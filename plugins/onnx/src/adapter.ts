@@ -87,10 +87,21 @@ function applyLogLevel(): void {
   ort.env.logLevel = level as (typeof LOG_LEVELS)[number];
 }
 
+/**
+ * onnxruntime's Linux build carries Microsoft's telemetry SDK, which creates an empty `mat-debug-<pid>.log` in the
+ * temp directory of every process that makes a session, and never removes it (hundreds after a test run; one per
+ * model start in production). The SDK reads ORT_DISABLE_TELEMETRY when the first session is made; a value the
+ * user set is kept.
+ */
+function disableTelemetry(): void {
+  process.env.ORT_DISABLE_TELEMETRY ??= '1';
+}
+
 /** Builds the adapter with fixed defaults (the plugin's `onnx({ threads })` option ends up here). */
 export function createOnnxAdapter(defaults: OnnxAdapterOptions = {}): AdapterFactory<OnnxAdapter> {
   return (env) => {
     applyLogLevel();
+    disableTelemetry();
     const load = async (fileName: string, options: OnnxLoadOptions = {}): Promise<OnnxSession> => {
       const path = isAbsolute(fileName) ? fileName : env.weightsPath(fileName);
       const threads = options.threads ?? threadsFromEnv() ?? defaults.threads;

@@ -28,7 +28,9 @@ function runtimeVersion(): string | undefined {
 }
 
 // Loads the model with graph optimisation off (the point is operator support, not speed) and reports errors as JSON.
+// ORT_DISABLE_TELEMETRY: see adapter.ts (no mat-debug-PID.log left in the temp directory).
 const CHILD = `
+process.env.ORT_DISABLE_TELEMETRY ??= '1';
 const [ortUrl, model] = process.argv.slice(1);
 const ort = await import(ortUrl);
 ort.env.logLevel = 'error';

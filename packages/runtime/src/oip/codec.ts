@@ -2,7 +2,7 @@ import type { Tensor, TensorSpec } from '@pyml/contract';
 import { InvalidInputError } from '../errors.ts';
 import { parseDataType, rawBytesOf, tensorFromContents, tensorFromRaw, writeContents } from './contents.ts';
 import {
-  Reader, Writer, WIRE_LEN, WIRE_VARINT, asBuffer, int64ToNumber, lengthDelimitedEnd, readInt64sInto, readVarint64,
+  Reader, Writer, WIRE_LEN, WIRE_VARINT, asBuffer, int64ToNumber, lengthDelimitedEnd, readInt64sInto, readString, readVarint64,
   varint, writePackedInt64s,
 } from './wire.ts';
 
@@ -62,12 +62,14 @@ interface TensorHeader {
 /** Field 1 of a ModelInferRequest, read without decoding the rest (for routing by model name). */
 export function readModelName(buf: Uint8Array): string {
   const r = Reader.create(buf);
-  while (r.pos < r.len) {
-    const tag = r.uint32();
-    if (tag >>> 3 === 1 && (tag & 7) === WIRE_LEN) return r.string();
-    r.skipType(tag & 7);
-  }
-  return '';
+  return wireErrors(() => {
+    while (r.pos < r.len) {
+      const tag = r.uint32();
+      if (tag >>> 3 === 1 && (tag & 7) === WIRE_LEN) return readString(r);
+      r.skipType(tag & 7);
+    }
+    return '';
+  });
 }
 
 export function decodeInferRequest(buf: Uint8Array): InferRequest {
@@ -79,9 +81,9 @@ export function decodeInferRequest(buf: Uint8Array): InferRequest {
     while (r.pos < r.len) {
       const tag = r.uint32();
       switch (tag >>> 3) {
-        case 1: req.modelName = r.string(); break;
-        case 2: req.modelVersion = r.string(); break;
-        case 3: req.id = r.string(); break;
+        case 1: req.modelName = readString(r); break;
+        case 2: req.modelVersion = readString(r); break;
+        case 3: req.id = readString(r); break;
         case 4: readParameterEntry(r, req.parameters); break;
         case 5: headers.push(readTensorHeader(r)); break;
         case 6: req.outputs.push(readRequestedOutput(r)); break;
@@ -118,9 +120,9 @@ export function decodeInferResponse(buf: Uint8Array): InferResponse {
     while (r.pos < r.len) {
       const tag = r.uint32();
       switch (tag >>> 3) {
-        case 1: res.modelName = r.string(); break;
-        case 2: res.modelVersion = r.string(); break;
-        case 3: res.id = r.string(); break;
+        case 1: res.modelName = readString(r); break;
+        case 2: res.modelVersion = readString(r); break;
+        case 3: res.id = readString(r); break;
         case 4: readParameterEntry(r, res.parameters); break;
         case 5: headers.push(readTensorHeader(r)); break;
         case 6: raw.push(r.bytes()); break;
@@ -170,8 +172,8 @@ function readTensorHeader(r: Reader): TensorHeader {
   while (r.pos < end) {
     const tag = r.uint32();
     switch (tag >>> 3) {
-      case 1: h.name = r.string(); break;
-      case 2: h.datatype = r.string(); break;
+      case 1: h.name = readString(r); break;
+      case 2: h.datatype = readString(r); break;
       case 3: readInt64sInto(r, tag & 7, h.shape); break;
       case 4: readParameterEntry(r, h.parameters); break;
       case 5: {
@@ -192,7 +194,7 @@ function readRequestedOutput(r: Reader): { name: string; parameters?: InferParam
   const o: { name: string; parameters: InferParameters } = { name: '', parameters: {} };
   while (r.pos < end) {
     const tag = r.uint32();
-    if (tag >>> 3 === 1) o.name = r.string();
+    if (tag >>> 3 === 1) o.name = readString(r);
     else if (tag >>> 3 === 2) readParameterEntry(r, o.parameters);
     else r.skipType(tag & 7);
   }
@@ -211,6 +213,12 @@ function tensorsFrom(r: Reader, headers: TensorHeader[], raw: Uint8Array[], role
     const dtype = parseDataType(label, h.datatype);
     for (const d of h.shape) {
       if (!Number.isSafeInteger(d) || d < 0) throw new InvalidInputError(`${role} '${label}': shape [${h.shape.join(', ')}] has a negative or huge dimension`, label);
+    }
+    // Every element takes at least a byte of the message, so a shape declaring more elements than the message has
+    // bytes cannot be right: refused before any buffer is made for it.
+    const elements = h.shape.reduce((n, d) => n * d, 1);
+    if (elements > r.len) {
+      throw new InvalidInputError(`${role} '${label}': shape [${h.shape.join(', ')}] declares ${elements} elements, more than a message of ${r.len} bytes can hold`, label);
     }
     let tensor: Tensor;
     if (raw.length > 0) {
@@ -235,7 +243,7 @@ function readParameterEntry(r: Reader, into: InferParameters): void {
   let value: InferParameterValue = false;
   while (r.pos < end) {
     const tag = r.uint32();
-    if (tag >>> 3 === 1) key = r.string();
+    if (tag >>> 3 === 1) key = readString(r);
     else if (tag >>> 3 === 2) value = readParameterValue(r);
     else r.skipType(tag & 7);
   }
@@ -256,7 +264,7 @@ function readParameterValue(r: Reader): InferParameterValue {
       value = Number.isSafeInteger(n) ? n : f === 2
         ? BigInt.asIntN(64, (BigInt(varint.hi) << 32n) | BigInt(varint.lo))
         : (BigInt(varint.hi) << 32n) | BigInt(varint.lo);
-    } else if (f === 3) value = r.string();
+    } else if (f === 3) value = readString(r);
     else if (f === 4) value = r.double();
     else r.skipType(tag & 7);
   }
@@ -289,12 +297,14 @@ function writeParameters(w: Writer, field: number, parameters?: InferParameters)
 export function decodeModelRef(buf: Uint8Array): { name: string; version: string } {
   const r = Reader.create(buf);
   const ref = { name: '', version: '' };
-  while (r.pos < r.len) {
-    const tag = r.uint32();
-    if (tag >>> 3 === 1) ref.name = r.string();
-    else if (tag >>> 3 === 2) ref.version = r.string();
-    else r.skipType(tag & 7);
-  }
+  wireErrors(() => {
+    while (r.pos < r.len) {
+      const tag = r.uint32();
+      if (tag >>> 3 === 1) ref.name = readString(r);
+      else if (tag >>> 3 === 2) ref.version = readString(r);
+      else r.skipType(tag & 7);
+    }
+  });
   return ref;
 }
 
@@ -350,9 +360,9 @@ export function decodeServerMetadata(buf: Uint8Array): ServerMetadata {
   while (r.pos < r.len) {
     const tag = r.uint32();
     switch (tag >>> 3) {
-      case 1: m.name = r.string(); break;
-      case 2: m.version = r.string(); break;
-      case 3: m.extensions.push(r.string()); break;
+      case 1: m.name = readString(r); break;
+      case 2: m.version = readString(r); break;
+      case 3: m.extensions.push(readString(r)); break;
       default: r.skipType(tag & 7);
     }
   }
@@ -390,9 +400,9 @@ export function decodeModelMetadata(buf: Uint8Array): ModelMetadata {
   while (r.pos < r.len) {
     const tag = r.uint32();
     switch (tag >>> 3) {
-      case 1: m.name = r.string(); break;
-      case 2: m.versions.push(r.string()); break;
-      case 3: m.platform = r.string(); break;
+      case 1: m.name = readString(r); break;
+      case 2: m.versions.push(readString(r)); break;
+      case 3: m.platform = readString(r); break;
       case 4: case 5: {
         const h = readTensorHeader(r);
         (tag >>> 3 === 4 ? m.inputs : m.outputs).push({ name: h.name, dtype: h.datatype as TensorSpec['dtype'], shape: h.shape });
@@ -410,11 +420,13 @@ export const HealthStatus = { UNKNOWN: 0, SERVING: 1, NOT_SERVING: 2, SERVICE_UN
 export function decodeHealthCheckRequest(buf: Uint8Array): { service: string } {
   const r = Reader.create(buf);
   let service = '';
-  while (r.pos < r.len) {
-    const tag = r.uint32();
-    if (tag >>> 3 === 1) service = r.string();
-    else r.skipType(tag & 7);
-  }
+  wireErrors(() => {
+    while (r.pos < r.len) {
+      const tag = r.uint32();
+      if (tag >>> 3 === 1) service = readString(r);
+      else r.skipType(tag & 7);
+    }
+  });
   return { service };
 }
 

@@ -2,6 +2,7 @@ import { type DataType, type Tensor, elementCount, typedArrayFor } from '@pyml/c
 import { InvalidInputError } from '../errors.ts';
 import { formatShape } from '../validate.ts';
 import { parseDataType } from './contents.ts';
+import { checkJsonDepth } from './json-bounds.ts';
 import type { NamedTensor } from './codec.ts';
 
 /**
@@ -17,38 +18,102 @@ export interface JsonInferRequest {
   outputs: string[];
 }
 
-export function parseJsonRequest(body: unknown): JsonInferRequest {
+/** What a request may cost before any tensor buffer is made. */
+export interface JsonLimits {
+  /** Largest tensor data, in bytes (a dtype's width times the declared shape's element count), summed over inputs. */
+  maxBytes?: number;
+}
+
+/**
+ * A V2 JSON request from its body's bytes: nesting refused past MAX_JSON_DEPTH before JSON.parse runs (see
+ * json-bounds.ts), then parsed and checked as parseJsonRequest does.
+ */
+export function parseJsonBody(body: Uint8Array, limits: JsonLimits = {}): JsonInferRequest {
+  checkJsonDepth(body);
+  let json: unknown;
+  try {
+    json = JSON.parse(Buffer.from(body.buffer, body.byteOffset, body.byteLength).toString('utf8'));
+  } catch (error) {
+    throw new InvalidInputError(`request body is not JSON: ${(error as Error).message}`);
+  }
+  return parseJsonRequest(json, limits);
+}
+
+export function parseJsonRequest(body: unknown, limits: JsonLimits = {}): JsonInferRequest {
   if (!body || typeof body !== 'object' || !Array.isArray((body as { inputs?: unknown }).inputs)) {
     throw new InvalidInputError('request must be a JSON object with an "inputs" array');
   }
   const b = body as { id?: unknown; inputs: unknown[]; outputs?: unknown };
+  // The V2 protocol's id is a string: anything else is refused rather than turned into "[object Object]".
+  if (b.id !== undefined && typeof b.id !== 'string') throw new InvalidInputError(`"id" must be a string, got ${jsonType(b.id)}`);
+  let budget = limits.maxBytes ?? Infinity;
   const inputs = b.inputs.map((raw, i): NamedTensor => {
     const t = raw as { name?: unknown; datatype?: unknown; shape?: unknown; data?: unknown };
-    if (!t || typeof t.name !== 'string' || !t.name) throw new InvalidInputError(`inputs[${i}] has no "name"`);
+    if (!t || typeof t !== 'object' || typeof t.name !== 'string' || !t.name) throw new InvalidInputError(`inputs[${i}] has no "name"`);
     const name = t.name;
-    const dtype = parseDataType(name, String(t.datatype));
+    if (typeof t.datatype !== 'string') throw new InvalidInputError(`input '${name}': "datatype" must be a string, got ${jsonType(t.datatype)}`, name);
+    const dtype = parseDataType(name, t.datatype);
     if (!Array.isArray(t.shape) || t.shape.some((d) => !Number.isSafeInteger(d) || (d as number) < 0)) {
       throw new InvalidInputError(`input '${name}': "shape" must be a list of non-negative integers`, name);
     }
     const shape = t.shape as number[];
     if (!Array.isArray(t.data)) throw new InvalidInputError(`input '${name}': "data" must be an array`, name);
-    const flat = (t.data as unknown[]).flat(Infinity);
     const n = elementCount(shape);
-    if (flat.length !== n) throw new InvalidInputError(`input '${name}': shape ${formatShape(shape)} needs ${n} elements, "data" has ${flat.length}`, name);
-    return { name, tensor: { dtype, shape, data: convert(name, dtype, flat) } as Tensor };
+    // The declared size is checked before anything is made for it; BYTES count at least their 4-byte length prefix.
+    const bytes = n * (typedArrayFor(dtype)?.BYTES_PER_ELEMENT ?? 4);
+    if (bytes > budget) {
+      throw new InvalidInputError(`input '${name}': shape ${formatShape(shape)} of ${dtype} is ${bytes} bytes, over the limit of ${limits.maxBytes} bytes for a request`, name);
+    }
+    budget -= bytes;
+    const count = leafCount(t.data);
+    if (count !== n) throw new InvalidInputError(`input '${name}': shape ${formatShape(shape)} needs ${n} elements, "data" has ${count}`, name);
+    return { name, tensor: { dtype, shape, data: convert(name, dtype, t.data, n) } as Tensor };
   });
-  const outputs = Array.isArray(b.outputs) ? b.outputs.map((o) => String((o as { name?: unknown })?.name ?? o)) : [];
-  return { ...(b.id !== undefined ? { id: String(b.id) } : {}), inputs, outputs };
+  const outputs = b.outputs === undefined ? [] : requestedOutputs(b.outputs);
+  return { ...(b.id !== undefined ? { id: b.id } : {}), inputs, outputs };
 }
 
-function convert(name: string, dtype: DataType, values: unknown[]): Tensor['data'] {
-  const bad = (v: unknown) => new InvalidInputError(`input '${name}': ${JSON.stringify(v)} is not a valid ${dtype} value`, name);
-  if (dtype === 'BYTES') return values.map((v) => { if (typeof v !== 'string') throw bad(v); return v; });
+/** `outputs`: `[{"name": ...}]` as V2 says, or plain names. */
+function requestedOutputs(outputs: unknown): string[] {
+  if (!Array.isArray(outputs)) throw new InvalidInputError(`"outputs" must be an array, got ${jsonType(outputs)}`);
+  return outputs.map((o, i) => {
+    const name = typeof o === 'string' ? o : (o as { name?: unknown } | null)?.name;
+    if (typeof name !== 'string' || !name) throw new InvalidInputError(`outputs[${i}] must be an object with a "name" string`);
+    return name;
+  });
+}
+
+function jsonType(v: unknown): string {
+  return v === null ? 'null' : Array.isArray(v) ? 'an array' : typeof v;
+}
+
+/** Leaves of a (nested) data array, counted without copying it; nesting is bounded by checkJsonDepth. */
+function leafCount(data: unknown[]): number {
+  let n = 0;
+  for (const v of data) n += Array.isArray(v) ? leafCount(v) : 1;
+  return n;
+}
+
+/** Visits the leaves of a (nested) data array in order, without flattening it into a copy. */
+function eachLeaf(data: unknown[], visit: (v: unknown) => void): void {
+  for (const v of data) {
+    if (Array.isArray(v)) eachLeaf(v, visit);
+    else visit(v);
+  }
+}
+
+function convert(name: string, dtype: DataType, data: unknown[], count: number): Tensor['data'] {
+  const bad = (v: unknown) => new InvalidInputError(`input '${name}': ${String(JSON.stringify(v)).slice(0, 100)} is not a valid ${dtype} value`, name);
+  if (dtype === 'BYTES') {
+    const strings: string[] = [];
+    eachLeaf(data, (v) => { if (typeof v !== 'string') throw bad(v); strings.push(v); });
+    return strings;
+  }
   const Ctor = typedArrayFor(dtype)!;
-  const out = new Ctor(values.length) as unknown as Record<number, number | bigint>;
+  const out = new Ctor(count) as unknown as Record<number, number | bigint>;
   const big = dtype === 'INT64' || dtype === 'UINT64';
-  for (let i = 0; i < values.length; i++) {
-    const v = values[i];
+  let i = 0;
+  eachLeaf(data, (v) => {
     if (dtype === 'BOOL') {
       if (typeof v !== 'boolean' && v !== 0 && v !== 1) throw bad(v);
       out[i] = v ? 1 : 0;
@@ -69,7 +134,8 @@ function convert(name: string, dtype: DataType, values: unknown[]): Tensor['data
       if (conv[0] !== v) throw bad(v);
       out[i] = v;
     }
-  }
+    i++;
+  });
   return out as unknown as Tensor['data'];
 }
 

@@ -26,7 +26,25 @@ function unary<Req, Res>(
 }
 
 const identity = (b: Buffer): Buffer => b;
-type ModelRef = { name: string; version: string };
+/** `malformed`: why the request's bytes did not decode; the handler answers INVALID_ARGUMENT with it. */
+export type ModelRef = { name: string; version: string; malformed?: string };
+export type HealthCheckRequest = { service: string; malformed?: string };
+
+/**
+ * A request deserializer that never throws: grpc-js answers a throwing deserializer with INTERNAL, but corrupt
+ * bytes are the caller's fault (INVALID_ARGUMENT), so the failure travels to the handler instead.
+ */
+function tolerant<T extends object>(decode: (b: Buffer) => T, empty: T): (b: Buffer) => T & { malformed?: string } {
+  return (b) => {
+    try {
+      return decode(b);
+    } catch (error) {
+      return { ...empty, malformed: error instanceof Error ? error.message : String(error) };
+    }
+  };
+}
+const decodeModelRefOrWhy = tolerant(decodeModelRef, { name: '', version: '' });
+const decodeHealthCheckOrWhy = tolerant(decodeHealthCheckRequest, { service: '' });
 
 /**
  * The Open Inference Protocol service. ModelInfer carries encoded bytes both ways: the handler decodes and encodes
@@ -36,14 +54,14 @@ type ModelRef = { name: string; version: string };
 export const inferenceService = {
   ServerLive: unary<Record<string, never>, boolean>(INFERENCE_SERVICE, 'ServerLive', encodeEmpty, decodeEmpty, encodeFlag, decodeFlag),
   ServerReady: unary<Record<string, never>, boolean>(INFERENCE_SERVICE, 'ServerReady', encodeEmpty, decodeEmpty, encodeFlag, decodeFlag),
-  ModelReady: unary<ModelRef, boolean>(INFERENCE_SERVICE, 'ModelReady', encodeModelRef, decodeModelRef, encodeFlag, decodeFlag),
+  ModelReady: unary<ModelRef, boolean>(INFERENCE_SERVICE, 'ModelReady', encodeModelRef, decodeModelRefOrWhy, encodeFlag, decodeFlag),
   ServerMetadata: unary<Record<string, never>, ServerMetadata>(INFERENCE_SERVICE, 'ServerMetadata', encodeEmpty, decodeEmpty, encodeServerMetadata, decodeServerMetadata),
-  ModelMetadata: unary<ModelRef, ModelMetadata>(INFERENCE_SERVICE, 'ModelMetadata', encodeModelRef, decodeModelRef, encodeModelMetadata, decodeModelMetadata),
+  ModelMetadata: unary<ModelRef, ModelMetadata>(INFERENCE_SERVICE, 'ModelMetadata', encodeModelRef, decodeModelRefOrWhy, encodeModelMetadata, decodeModelMetadata),
   ModelInfer: unary<Buffer, Buffer>(INFERENCE_SERVICE, 'ModelInfer', identity, identity, identity, identity),
 } satisfies ServiceDefinition;
 
 /** grpc.health.v1.Health: Check (unary) and Watch (server streaming: the status now, then each change). */
 export const healthService = {
-  Check: unary<{ service: string }, number>(HEALTH_SERVICE, 'Check', encodeHealthCheckRequest, decodeHealthCheckRequest, encodeHealthCheckResponse, decodeHealthCheckResponse),
-  Watch: unary<{ service: string }, number>(HEALTH_SERVICE, 'Watch', encodeHealthCheckRequest, decodeHealthCheckRequest, encodeHealthCheckResponse, decodeHealthCheckResponse, true),
+  Check: unary<HealthCheckRequest, number>(HEALTH_SERVICE, 'Check', encodeHealthCheckRequest, decodeHealthCheckOrWhy, encodeHealthCheckResponse, decodeHealthCheckResponse),
+  Watch: unary<HealthCheckRequest, number>(HEALTH_SERVICE, 'Watch', encodeHealthCheckRequest, decodeHealthCheckOrWhy, encodeHealthCheckResponse, decodeHealthCheckResponse, true),
 } satisfies ServiceDefinition;

@@ -88,6 +88,18 @@ export function lengthDelimitedEnd(r: Reader): number {
   return end;
 }
 
+/**
+ * Reads a string field. protobufjs's BufferReader cuts a string whose length runs past the end of the message short
+ * without a word, which would let a truncated message pass (and be routed by a name it does not hold).
+ */
+export function readString(r: Reader): string {
+  const end = lengthDelimitedEnd(r);
+  const buf = r.buf;
+  const text = Buffer.from(buf.buffer, buf.byteOffset + r.pos, end - r.pos).toString('utf8');
+  r.pos = end;
+  return text;
+}
+
 /** Writes a packed repeated int64/shape field: tag, length, varints. */
 export function writePackedInt64s(w: Writer, field: number, values: readonly number[]): void {
   if (values.length === 0) return;

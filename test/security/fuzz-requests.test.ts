@@ -1,0 +1,252 @@
+import { existsSync, readdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { gzipSync } from 'node:zlib';
+import { status } from '@grpc/grpc-js';
+import type * as grpc from '@grpc/grpc-js';
+import { parseReference } from '@pyml/registry/reference';
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { tempDir } from '../helpers/project.ts';
+import { type Served, buildImages, startServe } from '../serve/fixtures.ts';
+import { closeRestAgent, grpcFrame, pool, rawGrpcClient, rawHttp, rawHttp2Call, rawUnary, rest, rssMb } from './fuzz-clients.ts';
+import { FLOWER, VALID_REST, grpcCase, restCase, validInfer } from './fuzz-mutations.ts';
+import { fp32, inferRequest } from './fuzz-protobuf.ts';
+import { Random, fuzzSeed } from './fuzz-random.ts';
+
+/**
+ * Bad requests against a real `pyml serve` of the iris image and against its model process's own socket: targeted
+ * cases for each finding of the security review, then a seeded fuzz run of mutated REST bodies and gRPC messages.
+ * Every bad request must get a 4xx / INVALID_ARGUMENT-like answer with a message, quickly: never a 5xx, INTERNAL,
+ * UNKNOWN or a hang, and afterwards both processes still answer correctly, within a bounded memory.
+ * PYML_FUZZ_SEED=N replays a run (the seed is printed).
+ */
+
+const DEADLINE_MS = 3000;
+const LIMIT = 1 << 20;
+const REST_CASES = 1200;
+const GRPC_CASES_EACH = 400;
+/** Growth of RSS a fuzz run may leave behind, per process (measured: well under half of this). */
+const RSS_GROWTH_BOUND_MB = 120;
+
+const seed = fuzzSeed();
+console.log(`fuzz seed ${seed} (PYML_FUZZ_SEED=${seed} replays this run)`);
+
+let built: Awaited<ReturnType<typeof buildImages>>;
+let served: Served;
+let tmp: string;
+let front: grpc.Client;
+let model: grpc.Client;
+let modelPid: number;
+let expectedRest: unknown;
+let expectedGrpc: Buffer;
+const rss = { serve: 0, model: 0 };
+
+const infer = '/v2/models/iris/infer';
+const base = () => served.ready.http;
+
+async function validAnswersMatch(): Promise<void> {
+  const r = await rest(base(), 'POST', infer, Buffer.from(JSON.stringify(VALID_REST)));
+  assert.is(r.status, 200, r.text);
+  assert.equal(JSON.parse(r.text), expectedRest);
+  for (const client of [front, model]) {
+    const g = await rawUnary(client, 'ModelInfer', inferRequest({ model: 'iris', inputs: validInfer() }), 10_000);
+    assert.is(g.code, status.OK, g.details);
+    assert.ok(g.response!.equals(expectedGrpc), 'the same answer as before');
+  }
+}
+
+test.before(async () => {
+  built = await buildImages(['iris']);
+  tmp = await tempDir('pyml-fuzz-tmp-');
+  served = await startServe([built.images.iris, '--deadline-ms', String(DEADLINE_MS), '--max-concurrency', '8', '--max-message-bytes', String(LIMIT)], { TMPDIR: tmp });
+  modelPid = served.ready.models[0].pid!;
+  front = rawGrpcClient(served.ready.grpc);
+  model = rawGrpcClient(join(served.ready.socketDir, 'iris.sock'));
+  const r = await rest(base(), 'POST', infer, Buffer.from(JSON.stringify(VALID_REST)));
+  assert.is(r.status, 200, r.text);
+  expectedRest = JSON.parse(r.text);
+  const g = await rawUnary(model, 'ModelInfer', inferRequest({ model: 'iris', inputs: validInfer() }), 10_000);
+  assert.is(g.code, status.OK, g.details);
+  expectedGrpc = g.response!;
+  await validAnswersMatch();
+  rss.serve = rssMb(served.ready.pid);
+  rss.model = rssMb(modelPid);
+});
+
+test.after(async () => {
+  front?.close();
+  model?.close();
+  closeRestAgent();
+  if (served) assert.is(await served.stop(), 0);
+  await built?.cleanup();
+});
+
+test('a non-ASCII tensor name is answered at once with INVALID_ARGUMENT naming it, by the model and through the service', async () => {
+  const request = inferRequest({ model: 'iris', inputs: [{ ...validInfer()[0], name: 'entrée' }] });
+  for (const client of [model, front]) {
+    const g = await rawUnary(client, 'ModelInfer', request, 10_000);
+    assert.is(g.code, status.INVALID_ARGUMENT, g.details);
+    assert.ok(g.ms < 1000, `answered after ${g.ms} ms`);
+    assert.match(g.details, /unknown input 'entrée'/);
+    assert.is(decodeURIComponent(String(g.metadata!.get('pyml-tensor')[0])), 'entrée');
+  }
+  // As many at once as --max-concurrency: none holds a slot, and the next valid request is served.
+  const body = Buffer.from(JSON.stringify({ inputs: [{ ...VALID_REST.inputs[0], name: '名前' }] }));
+  const answers = await Promise.all(Array.from({ length: 8 }, () => rest(base(), 'POST', infer, body)));
+  for (const a of answers) {
+    assert.is(a.status, 400, a.text);
+    assert.match(JSON.parse(a.text).error, /unknown input '名前'/);
+    assert.ok(a.ms < 1000, `answered after ${a.ms} ms`);
+  }
+  await validAnswersMatch();
+});
+
+test('a malformed percent-encoding in the URL path is a 400 naming it', async () => {
+  for (const path of ['/v2/models/%E0%A4%A/infer', '/v2/models/iris/versions/%zz/ready', '/v2/models/%']) {
+    const r = await rest(base(), path.endsWith('infer') ? 'POST' : 'GET', path, path.endsWith('infer') ? Buffer.from(JSON.stringify(VALID_REST)) : undefined);
+    assert.is(r.status, 400, `${path}: ${r.text}`);
+    assert.match(JSON.parse(r.text).error, /malformed percent-encoding/);
+  }
+});
+
+test('data nested 100,000 deep is a 400 before it is parsed', async () => {
+  const body = JSON.stringify(VALID_REST).replace(JSON.stringify(FLOWER), `${'['.repeat(100_000)}1${']'.repeat(100_000)}`);
+  const r = await rest(base(), 'POST', infer, Buffer.from(body));
+  assert.is(r.status, 400, r.text);
+  assert.match(JSON.parse(r.text).error, /nested more than 64 levels deep/);
+});
+
+test('"datatype" that is not a string, and an "id" that is not a string, are 400s', async () => {
+  const wrongType = await rest(base(), 'POST', infer, Buffer.from(JSON.stringify({ inputs: [{ ...VALID_REST.inputs[0], datatype: ['FP32'] }] })));
+  assert.is(wrongType.status, 400, wrongType.text);
+  assert.match(JSON.parse(wrongType.text).error, /"datatype" must be a string, got an array/);
+  const objectId = await rest(base(), 'POST', infer, Buffer.from(JSON.stringify({ ...VALID_REST, id: { a: 1 } })));
+  assert.is(objectId.status, 400, objectId.text);
+  assert.match(JSON.parse(objectId.text).error, /"id" must be a string, got object/);
+});
+
+test('corrupt protobuf is INVALID_ARGUMENT at the service as at the model socket, for every method', async () => {
+  // Field 1 says 16 bytes follow; one does.
+  const corrupt = Buffer.from([0x0a, 0x10, 0x41]);
+  for (const method of ['ModelInfer', 'ModelReady', 'ModelMetadata', 'Check']) {
+    for (const [where, client] of [['service', front], ['model', model]] as const) {
+      const g = await rawUnary(client, method, corrupt, 10_000);
+      assert.is(g.code, status.INVALID_ARGUMENT, `${method} at the ${where}: ${g.code} ${g.details}`);
+      assert.ok(g.details.length > 0);
+    }
+  }
+});
+
+test('a declared shape far past the message limit is refused before anything is made for it', async () => {
+  const r = await rest(base(), 'POST', infer, Buffer.from(JSON.stringify({ inputs: [{ ...VALID_REST.inputs[0], shape: [2 ** 40, 4] }] })));
+  assert.is(r.status, 400, r.text);
+  assert.match(JSON.parse(r.text).error, /over the limit of 1048576 bytes/);
+  const g = await rawUnary(front, 'ModelInfer', inferRequest({ model: 'iris', inputs: [{ name: 'input', datatype: 'FP32', shape: [2 ** 40, 4] }], raw: [fp32(FLOWER)] }), 10_000);
+  assert.is(g.code, status.INVALID_ARGUMENT, g.details);
+});
+
+test('a gzip bomb is RESOURCE_EXHAUSTED at once, without the service growing; bad gzip is INVALID_ARGUMENT; good gzip works', async () => {
+  const bomb = gzipSync(Buffer.alloc(64 << 20));
+  const before = rssMb(served.ready.pid);
+  const path = '/inference.GRPCInferenceService/ModelInfer';
+  const headers = { 'grpc-encoding': 'gzip', 'grpc-timeout': '10S' };
+  // The event loop keeps turning while the bomb is inflated (off-thread): a REST health check is answered meanwhile.
+  const [answer, live] = await Promise.all([
+    rawHttp2Call(served.ready.grpc, path, { headers, data: grpcFrame(bomb, true), endStream: true, giveUpMs: 10_000 }),
+    rest(base(), 'GET', '/v2/health/live'),
+  ]);
+  assert.is(answer.grpcStatus, status.RESOURCE_EXHAUSTED, answer.grpcMessage);
+  assert.match(answer.grpcMessage!, /decompresses to more than the limit of 1048576 bytes/);
+  assert.ok(answer.ms < 2000, `answered after ${answer.ms} ms`);
+  assert.is(live.status, 200);
+  const grown = rssMb(served.ready.pid) - before;
+  assert.ok(grown < 40, `the service grew by ${grown.toFixed(1)} MB for a ${bomb.length}-byte bomb`);
+  const bad = await rawHttp2Call(served.ready.grpc, path, { headers, data: grpcFrame(Buffer.from('not gzip at all'), true), endStream: true, giveUpMs: 10_000 });
+  assert.is(bad.grpcStatus, status.INVALID_ARGUMENT, bad.grpcMessage);
+  const good = await rawHttp2Call(served.ready.grpc, path, { headers, data: grpcFrame(gzipSync(inferRequest({ model: 'iris', inputs: validInfer() })), true), endStream: true, giveUpMs: 10_000 });
+  assert.is(good.grpcStatus, status.OK, good.grpcMessage);
+});
+
+test('a gRPC request stream that never ends gets DEADLINE_EXCEEDED: the caller\'s deadline, else --deadline-ms', async () => {
+  const path = '/inference.GRPCInferenceService/ModelInfer';
+  const partial = grpcFrame(inferRequest({ model: 'iris', inputs: validInfer() })).subarray(0, 20);
+  const [own, capped] = await Promise.all([
+    rawHttp2Call(served.ready.grpc, path, { headers: { 'grpc-timeout': '500m' }, data: partial, endStream: false, giveUpMs: 10_000 }),
+    rawHttp2Call(served.ready.grpc, path, { data: partial, endStream: false, giveUpMs: 10_000 }),
+  ]);
+  assert.is(own.grpcStatus, status.DEADLINE_EXCEEDED, own.grpcMessage);
+  assert.ok(own.ms >= 450 && own.ms < 1500, `after ${own.ms} ms`);
+  assert.is(capped.grpcStatus, status.DEADLINE_EXCEEDED, capped.grpcMessage);
+  assert.ok(capped.ms >= DEADLINE_MS - 100 && capped.ms < DEADLINE_MS + 1500, `after ${capped.ms} ms`);
+});
+
+test('a body trickled a byte at a time, and a Content-Length larger than the body, end with 408 and a closed connection', async () => {
+  const body = Buffer.from(JSON.stringify(VALID_REST));
+  const head = (length: number) => `POST ${infer} HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\nContent-Length: ${length}\r\n\r\n`;
+  const [slow, short] = await Promise.all([
+    rawHttp(base(), head(body.length), { bytes: body, everyMs: 100 }, 15_000),
+    rawHttp(base(), head(body.length + 100) + body.toString(), { bytes: Buffer.alloc(0), everyMs: 0 }, 15_000),
+  ]);
+  for (const [what, r] of [['trickled body', slow], ['short body', short]] as const) {
+    assert.match(r.answer, /^HTTP\/1\.1 408/, `${what}: ${r.answer}`);
+    assert.ok(r.closedAfterMs !== undefined && r.closedAfterMs < DEADLINE_MS + 1500, `${what}: closed after ${r.closedAfterMs} ms`);
+  }
+  await validAnswersMatch();
+});
+
+test('a model process leaves no onnxruntime debug log in the temp directory', () => {
+  // The model runs with the image's environment (temp dir /tmp); the service with the test's TMPDIR.
+  for (const dir of ['/tmp', tmp]) assert.not.ok(existsSync(join(dir, `mat-debug-${modelPid}.log`)), `${dir}/mat-debug-${modelPid}.log`);
+  assert.equal(readdirSync(tmp).filter((f) => f.startsWith('mat-debug-')), []);
+});
+
+test('credentials written into a registry reference are not echoed in its error', () => {
+  for (const ref of ['user:s3cret@registry.example.com/models/iris', 'docker://tok:s3cret@localhost/iris', 'u:pa/s3cret@host:5000/x@y']) {
+    let message = '';
+    try {
+      parseReference(ref);
+    } catch (error) {
+      message = (error as Error).message;
+    }
+    assert.match(message, /not an image reference/, ref);
+    assert.not.match(message, /s3cret/, message);
+    assert.match(message, /\*\*\*@/, message);
+  }
+});
+
+test(`fuzz: ${REST_CASES} mutated REST bodies, ${GRPC_CASES_EACH} gRPC messages each to the service and to the model socket`, async () => {
+  const rnd = new Random(seed);
+  const failures: string[] = [];
+  const restCases = Array.from({ length: REST_CASES }, () => restCase(rnd));
+  const grpcCases = Array.from({ length: GRPC_CASES_EACH * 2 }, (_, i) => ({ where: i % 2 ? 'model' : 'service', ...grpcCase(rnd, rnd.pick(['iris', ''])) }));
+  const started = Date.now();
+  const statuses = new Map<number, number>();
+  await pool(restCases.length, 4, async (i) => {
+    const c = restCases[i];
+    try {
+      const r = await rest(base(), c.method, c.path, c.body, c.headers);
+      statuses.set(r.status, (statuses.get(r.status) ?? 0) + 1);
+      const error = r.status >= 400 ? (JSON.parse(r.text) as { error?: unknown }).error : 'ok';
+      if (r.status >= 500 || typeof error !== 'string' || !error) failures.push(`REST #${i} ${c.label}: ${r.status} ${r.text.slice(0, 200)}`);
+      else if (r.ms > DEADLINE_MS + 1000) failures.push(`REST #${i} ${c.label}: answered after ${r.ms} ms`);
+    } catch (error) {
+      failures.push(`REST #${i} ${c.label}: ${(error as Error).message}`);
+    }
+  });
+  const codes = new Map<number, number>();
+  const refused = [status.INTERNAL, status.UNKNOWN, status.DEADLINE_EXCEEDED, status.UNAVAILABLE, status.CANCELLED];
+  await pool(grpcCases.length, 4, async (i) => {
+    const c = grpcCases[i];
+    const g = await rawUnary(c.where === 'model' ? model : front, c.method, c.bytes, DEADLINE_MS + 2000);
+    codes.set(g.code, (codes.get(g.code) ?? 0) + 1);
+    if (refused.includes(g.code) || (g.code !== status.OK && !g.details)) failures.push(`gRPC #${i} at the ${c.where} ${c.method} ${c.label}: ${g.code} ${g.details.slice(0, 200)}`);
+  });
+  console.log(`fuzz: ${restCases.length} REST (${[...statuses].map(([s, n]) => `${s}×${n}`).join(' ')}), ${grpcCases.length} gRPC (${[...codes].map(([s, n]) => `${status[s]}×${n}`).join(' ')}) in ${Date.now() - started} ms`);
+  assert.equal(failures.slice(0, 15), [], `seed ${seed}: ${failures.length} failures`);
+  await validAnswersMatch();
+  const grown = { serve: rssMb(served.ready.pid) - rss.serve, model: rssMb(modelPid) - rss.model };
+  console.log(`fuzz: RSS grew by ${grown.serve.toFixed(1)} MB (service), ${grown.model.toFixed(1)} MB (model)`);
+  assert.ok(grown.serve < RSS_GROWTH_BOUND_MB && grown.model < RSS_GROWTH_BOUND_MB, JSON.stringify(grown));
+});
+
+test.run();
