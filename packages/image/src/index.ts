@@ -21,7 +21,7 @@ export {
 export type { UnsafeEntryReport } from './entry-safety-scan.ts';
 export { SharedFiles, type SharedFileKey, type PruneResult } from './shared-files.ts';
 export { canonicalJson } from './canonical-json.ts';
-export { sha256Digest, isDigest } from './digest.ts';
+export { sha256Digest, isDigest, digestHex } from './digest.ts';
 export { listCacheEntries, markUsed, decidePrune, removeEntry, type CacheEntry, type PruneDecision } from './cache-entries.ts';
 export { diskUsage } from './disk-usage.ts';
 export { ownedPrefix, processAlive, removeDeadRunsLeftovers } from './dead-runs-leftovers.ts';

@@ -1,9 +1,8 @@
 import { access, mkdir, readFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
-import { type ImageSource, openImage, pymlCacheDir, unpack } from '@pyml/image';
+import { type ImageSource, markUsed, openImage, pymlCacheDir, unpack } from '@pyml/image';
 import { MANIFEST_PATH, PYML_ROOT, parsePymlManifest, requirePymlManifest, type PymlManifest } from '@pyml/image/pyml-format';
 import type { OciImageConfig } from '@pyml/image';
-import { markUsed } from '@pyml/image/cache-entries';
 
 /** What serve knows of an image before running it. */
 export interface ImageInfo {

@@ -1,7 +1,6 @@
 import { mkdir, rename, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
-import { BlobStore, markUsed, openImage, pymlCacheDir } from '@pyml/image';
-import { digestHex } from '@pyml/image/digest';
+import { BlobStore, digestHex, markUsed, openImage, pymlCacheDir } from '@pyml/image';
 import { linkOrCopy } from './link-or-copy.ts';
 import { pullImage, type PullOptions } from './pull-image.ts';
 

@@ -1,0 +1,145 @@
+/**
+ * The import boundaries of docs/architecture.md, checked on every import of packages/*\/src and plugins/*\/src:
+ * layering (who may import whom), entry points (no reaching into another package's src), no file paths into
+ * another package, no cycles between packages. Known exceptions are listed below, file by file.
+ */
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import {
+  againstAllowlist, checkBoundaries, parseRules, sourceFiles, workspacePackages, type KnownViolation, type SourceFile, type Violation,
+} from './import-boundaries.ts';
+
+const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
+const RULES = parseRules(readFileSync(path.join(ROOT, 'docs/architecture.md'), 'utf8'));
+const PACKAGES = workspacePackages(ROOT);
+
+/**
+ * Imports that break the rules today. Each waits for a change in the file it names (or in the package it
+ * imports); remove its line when the import goes: a line that matches nothing fails this test.
+ */
+const KNOWN: KnownViolation[] = [
+  // serve → runtime internals (19 imports): the runtime needs an entry point for what the front shares with it
+  // (the V2 codec and services, the batcher, the request errors, validation, the version). packages/serve/src
+  // is being edited elsewhere.
+  { file: 'packages/serve/src/external-model.ts', specifier: '@pyml/runtime/oip/codec' },
+  { file: 'packages/serve/src/front-batcher.ts', specifier: '@pyml/runtime/batcher' },
+  { file: 'packages/serve/src/front-batcher.ts', specifier: '@pyml/runtime/errors' },
+  { file: 'packages/serve/src/front-batcher.ts', specifier: '@pyml/runtime/oip/codec' },
+  { file: 'packages/serve/src/front-batcher.ts', specifier: '@pyml/runtime/oip/infer-exchange' },
+  { file: 'packages/serve/src/front-batcher.ts', specifier: '@pyml/runtime/validate' },
+  { file: 'packages/serve/src/grpc-front.ts', specifier: '@pyml/runtime/oip/codec' },
+  { file: 'packages/serve/src/grpc-front.ts', specifier: '@pyml/runtime/oip/health-watch' },
+  { file: 'packages/serve/src/grpc-front.ts', specifier: '@pyml/runtime/oip/service' },
+  { file: 'packages/serve/src/grpc-front.ts', specifier: '@pyml/runtime/version' },
+  { file: 'packages/serve/src/grpc-wire.ts', specifier: '@pyml/runtime/header-text' },
+  { file: 'packages/serve/src/http-front.ts', specifier: '@pyml/runtime/errors' },
+  { file: 'packages/serve/src/http-front.ts', specifier: '@pyml/runtime/oip/codec' },
+  { file: 'packages/serve/src/http-front.ts', specifier: '@pyml/runtime/oip/json' },
+  { file: 'packages/serve/src/http-front.ts', specifier: '@pyml/runtime/version' },
+  { file: 'packages/serve/src/model-endpoint.ts', specifier: '@pyml/runtime/batcher' },
+  { file: 'packages/serve/src/model-endpoint.ts', specifier: '@pyml/runtime/oip/infer-exchange' },
+  { file: 'packages/serve/src/model-router.ts', specifier: '@pyml/runtime/oip/codec' },
+  { file: 'packages/serve/src/prediction-service.ts', specifier: '@pyml/runtime/batcher' },
+  { file: 'packages/serve/src/raw-service.ts', specifier: '@pyml/runtime/oip/service' },
+  { file: 'packages/serve/src/rpc-failure.ts', specifier: '@pyml/runtime/errors' },
+  // cli → serve internals: @pyml/serve's index (packages/serve/src/index.ts, edited elsewhere) exports neither
+  // the runners nor the service the serve and predict verbs put together.
+  { file: 'packages/cli/src/commands/predict.ts', specifier: '@pyml/serve/predict-once' },
+  { file: 'packages/cli/src/commands/serve.ts', specifier: '@pyml/serve/docker-runner' },
+  { file: 'packages/cli/src/commands/serve.ts', specifier: '@pyml/serve/embedded-runner' },
+  { file: 'packages/cli/src/commands/serve.ts', specifier: '@pyml/serve/model-runner' },
+  { file: 'packages/cli/src/commands/serve.ts', specifier: '@pyml/serve/prediction-service' },
+  { file: 'packages/cli/src/commands/serve.ts', specifier: '@pyml/serve/supervised-model' },
+  // The runtime's index loads its gRPC server: these need a light runtime entry point (arrow-tensors.ts is
+  // being edited elsewhere).
+  { file: 'packages/cli/src/commands/serve.ts', specifier: '@pyml/runtime/logger' },
+  { file: 'packages/batch/src/run-batch.ts', specifier: '@pyml/runtime/arrow-tensors' },
+  { file: 'packages/batch/src/worker-pool.ts', specifier: '@pyml/runtime/writable-sink' },
+  // EXIT comes from @pyml/errors everywhere else; inspect.ts is being edited elsewhere.
+  { file: 'packages/cli/src/commands/inspect.ts', specifier: '@pyml/core/errors' },
+  // The serve front's image shares the model images' node base layer; core's index would load the builder.
+  { file: 'packages/deploy/src/serve-image.ts', specifier: '@pyml/core/build/node-base' },
+];
+
+const describe = (vs: { file: string; specifier: string; message?: string }[]) =>
+  vs.map((v) => `  ${v.file}: ${v.specifier}${v.message ? ` (${v.message})` : ''}`).join('\n');
+
+test('every import keeps to docs/architecture.md, but for the known exceptions', () => {
+  const violations = checkBoundaries(sourceFiles(ROOT, PACKAGES), PACKAGES, RULES);
+  const { unexpected, stale } = againstAllowlist(violations, KNOWN);
+  assert.ok(unexpected.length === 0, `imports against docs/architecture.md:\n${describe(unexpected)}`);
+  assert.ok(stale.length === 0, `these known exceptions are gone: remove them from KNOWN in test/structure/boundaries.test.ts:\n${describe(stale)}`);
+});
+
+test('the packages table covers every package of the workspace', () => {
+  const uncovered = PACKAGES.filter((p) => !RULES.some((r) => (r.key.endsWith('*') ? p.key.startsWith(r.key.slice(0, -1)) : r.key === p.key)));
+  assert.equal(uncovered.map((p) => p.key), []);
+});
+
+// The check itself, on a made-up workspace: each kind of violation is found, and a known one is let through.
+const SYNTHETIC_RULES = parseRules(`## Packages
+
+| package | owns | may import | entry points |
+| --- | --- | --- | --- |
+| \`low\` | the bottom | — | \`.\`, \`public\` |
+| \`high\` | the top | \`low\` | \`.\` |
+| \`plugin-*\` | plugins | \`low\` | \`.\` |
+`);
+const SYNTHETIC_PACKAGES = [
+  { key: 'low', dir: 'packages/low' }, { key: 'high', dir: 'packages/high' }, { key: 'plugin-a', dir: 'plugins/a' },
+];
+const check = (files: SourceFile[]): Violation[] => checkBoundaries(files, SYNTHETIC_PACKAGES, SYNTHETIC_RULES);
+
+test('the check accepts imports through entry points, down the layers', () => {
+  assert.equal(check([
+    { file: 'packages/high/src/a.ts', text: "import { x } from '@pyml/low';\nimport type { Y } from '@pyml/low/public';\nimport { z } from './z.ts';" },
+    { file: 'plugins/a/src/index.ts', text: "export { x } from '@pyml/low';\nconst m = await import('node:fs');" },
+  ]), []);
+});
+
+test('the check finds a deep import into another package\'s src', () => {
+  const found = check([{ file: 'packages/high/src/a.ts', text: "import { internal } from '@pyml/low/internal-thing';" }]);
+  assert.equal(found.map((v) => [v.rule, v.specifier]), [['entry-point', '@pyml/low/internal-thing']]);
+});
+
+test('the check finds an arrow against the layering, and the cycle it closes', () => {
+  const found = check([
+    { file: 'packages/high/src/a.ts', text: "import { x } from '@pyml/low';" },
+    { file: 'packages/low/src/b.ts', text: "const { y } = await import('@pyml/high');" },
+  ]);
+  assert.equal(found.filter((v) => v.rule === 'layering').map((v) => v.file), ['packages/low/src/b.ts']);
+  assert.equal(found.filter((v) => v.rule === 'cycle').map((v) => v.file).sort(), ['packages/high/src/a.ts', 'packages/low/src/b.ts']);
+});
+
+test('the check finds another package reached by a file URL, a relative path or a resolve()', () => {
+  const found = check([{
+    file: 'packages/low/src/bundle.ts',
+    text: [
+      "const entry = fileURLToPath(new URL('../../high/src/main.ts', import.meta.url));",
+      "import { helper } from '../../high/src/helper.ts';",
+      "const same = new URL('./own-file.ts', import.meta.url);",
+      "const other = createRequire(import.meta.url).resolve('@pyml/high/secret');",
+    ].join('\n'),
+  }]);
+  assert.equal(found.filter((v) => v.rule === 'path').map((v) => v.specifier), ['../../high/src/helper.ts', '../../high/src/main.ts']);
+  assert.ok(found.some((v) => v.rule === 'entry-point' && v.specifier === '@pyml/high/secret'));
+  assert.ok(found.some((v) => v.rule === 'layering' && v.specifier === '@pyml/high/secret'));
+  assert.ok(found.some((v) => v.rule === 'cycle') === false, 'one direction only: no cycle');
+});
+
+test('the allowlist lets a known violation through, fails on a new one, and reports entries that match nothing', () => {
+  const found = check([
+    { file: 'packages/high/src/a.ts', text: "import { old } from '@pyml/low/old-internal';\nimport { fresh } from '@pyml/low/new-internal';" },
+  ]);
+  const { unexpected, stale } = againstAllowlist(found, [
+    { file: 'packages/high/src/a.ts', specifier: '@pyml/low/old-internal' },
+    { file: 'packages/high/src/gone.ts', specifier: '@pyml/low/old-internal' },
+  ]);
+  assert.equal(unexpected.map((v) => v.specifier), ['@pyml/low/new-internal']);
+  assert.equal(stale.map((k) => k.file), ['packages/high/src/gone.ts']);
+});
+
+test.run();
