@@ -96,7 +96,7 @@ const cases: HostileCase[] = [
   {
     name: 'a write through a symlink that leads out',
     layers: ({ host }) => [entries({ name: 'out', type: 'symlink', linkname: climbTo(join(host, 'keep')) }, { name: 'out/planted', content: 'x' })],
-    expect: { refused: 'out' }, verifyNames: ['out', 'out/planted'],
+    expect: { refused: 'out' }, verifyNames: ['out'],
   },
   {
     name: 'a hard link to a host file by ".."',
@@ -114,7 +114,7 @@ const cases: HostileCase[] = [
       { name: 'a/', type: 'directory' }, { name: 'a/up', type: 'symlink', linkname: '..' }, { name: 'a/out', type: 'symlink', linkname: 'up/..' },
       { name: 'a/out/planted', content: 'x' },
     )],
-    expect: { refused: 'a/out' }, verifyNames: ['a/out', 'a/out/planted'], everyCommand: true,
+    expect: { refused: 'a/out' }, verifyNames: ['a/out'], everyCommand: true,
   },
   {
     name: 'the same chain made in the order that hides it, across two layers',
@@ -213,7 +213,7 @@ async function cacheProblems(): Promise<string[]> {
 
 async function assertNothingOutsideChanged(what: string): Promise<void> {
   assert.equal(await snapshot(ctx.host), hostBefore, `${what}: the sentinel outside the cache is unchanged`);
-  assert.equal((await readdir(dir)).filter((n) => n !== 'layouts' && n !== 'out').sort(), topBefore, `${what}: nothing new beside the cache`);
+  assert.equal((await readdir(dir)).filter((n) => n !== 'layouts').sort(), topBefore, `${what}: nothing new beside the cache`);
   assert.equal(await snapshot(join(cache, 'rootfs', irisRootfs)), irisTree, `${what}: the cache's iris tree is intact`);
   assert.equal(await cacheProblems(), [], `${what}: no setuid/setgid bit and no leftovers under the cache`);
 }
@@ -238,6 +238,7 @@ test.before(async () => {
   irisRootfs = (await readdir(join(cache, 'rootfs'))).find((n) => n.startsWith('sha256-'))!;
   irisTree = await snapshot(join(cache, 'rootfs', irisRootfs));
   hostBefore = await snapshot(ctx.host);
+  await mkdir(join(dir, 'out')); // batch's databases
   topBefore = (await readdir(dir)).sort();
 });
 
@@ -290,7 +291,7 @@ function assertRefusal(what: string, r: { code: number | null; stderr: string },
     const entry = c.expect.refused;
     if (entry !== '') assert.ok(r.stderr.includes(`entry ${JSON.stringify(entry)}`), `${what} names entry ${entry}: ${r.stderr}`);
     else assert.match(r.stderr, /absolute path refused/);
-    assert.match(r.stderr, /refused|does not exist|not a directory/);
+    assert.match(r.stderr, /refused|must resolve beneath the root/);
   } else {
     assert.match(r.stderr, c.expect.refusedFor);
   }
@@ -307,7 +308,7 @@ for (const [n, c] of cases.entries()) {
     await assertNothingOutsideChanged('after predict');
 
     const verified = await pyml(['inspect', 'image', layout, '--verify', '--json'], { env: env() });
-    const report = JSON.parse(verified.stdout) as { verified: boolean; verification: { what: string; ok: boolean; unsafeEntries?: { entry: string; digest: string; problem: string }[] }[] };
+    const report = JSON.parse(verified.stdout) as { verified?: boolean; verification: { what: string; ok: boolean; unsafeEntries?: { entry: string; digest: string; problem: string }[] }[] };
     assert.ok(validateInspect(report), `inspect --json matches its schema: ${ajv.errorsText(validateInspect.errors)}`);
     const unsafe = report.verification.flatMap((v) => v.unsafeEntries ?? []);
     const expectedNames = c.expect !== 'runs' && 'refused' in c.expect && c.expect.refused === '' ? [join(ctx.host, 'keep/planted')] : c.verifyNames;

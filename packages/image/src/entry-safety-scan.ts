@@ -61,7 +61,7 @@ export class EntrySafetyScan {
       if (node.kind !== 'symlink' || !origin) continue;
       const resolved = await resolveInTree(this.tree.lookup, parentOf(rel), node.target).catch((error: Error) => ({ error }));
       if ('escapesVia' in resolved) {
-        this.report(origin.layer, origin.digest, origin.entry, `symlink /${rel} -> ${node.target} resolves outside the image root once all layers are applied${resolved.escapesVia ? ` (through /${resolved.escapesVia})` : ''}`);
+        this.report(origin.layer, origin.digest, origin.entry, `symlink /${rel} -> ${node.target} resolves outside the image root once all layers are applied${resolved.escapesVia ? ` (through /${resolved.escapesVia})` : ''}; links must resolve beneath the root`);
       } else if ('error' in resolved) {
         this.report(origin.layer, origin.digest, origin.entry, resolved.error.message);
       }

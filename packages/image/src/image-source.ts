@@ -9,7 +9,7 @@ import { canonicalJson } from './canonical-json.ts';
 import { HashingStream, VerifyingStream, blobFailure, isDigest, sha256Digest } from './digest.ts';
 import { uncompressedLayer } from './layer-stream.ts';
 import { EntrySafetyScan, type UnsafeEntryReport } from './entry-safety-scan.ts';
-import { UnpackedBytesBudget, unpackLimitsFromEnv } from './tar-entry-rules.ts';
+import { UnpackedBytesBudget, unpackLimitsFromEnv, whiteout, type Whiteout } from './tar-entry-rules.ts';
 import { LayoutAccess } from './layout-access.ts';
 import {
   ANNOTATION_REF_NAME, MEDIA_TYPE_CONFIG, MEDIA_TYPE_DOCKER_MANIFEST, MEDIA_TYPE_DOCKER_MANIFEST_LIST,
@@ -255,7 +255,22 @@ async function createSource(ref: string, kind: 'layout' | 'tarball', access: Blo
   async function layerTar(index: number): Promise<Readable> {
     const d = layers[index];
     const blob = (await openBlob(d.digest)) as Readable;
-    return uncompressedLayer(blob, d, diffIds![index], `image ${ref}: layer ${d.digest}`);
+    const tar = uncompressedLayer(blob, d, diffIds![index], `image ${ref}: layer ${d.digest}`);
+    // Reading a file scans whole layers: a compression bomb stops at unpack's size limit here too.
+    const count = new UnpackedBytesBudget(unpackLimitsFromEnv()).layer(d.digest, d.size, isLayerGzip(d.mediaType));
+    const limited = new Transform({
+      transform(chunk: Buffer, _encoding, callback) {
+        try {
+          count(chunk.length);
+        } catch (error) {
+          callback(new Error(`image ${ref}: ${(error as Error).message}`));
+          return;
+        }
+        callback(null, chunk);
+      },
+    });
+    pipeline(tar, limited, () => {});
+    return limited;
   }
 
   async function readFile(pathInImage: string, depth = 0): Promise<Buffer | undefined> {
@@ -417,11 +432,19 @@ async function scanLayer(extract: tarStream.Extract, done: Promise<void>, target
       if (h.type === 'symlink') found = { kind: 'symlink', linkTarget: h.linkname };
       else if (h.type === 'link') found = { kind: 'hardlink', linkTarget: h.linkname };
       else found = { kind: 'other' };
-    } else if (base === '.wh..wh..opq' && (dir === '.' || ancestors.has(dir))) {
-      opaqueAncestor = true;
-    } else if (base.startsWith('.wh.') && found.kind === 'absent') {
-      const hidden = posix.join(dir, base.slice(4));
-      if (hidden === target || ancestors.has(hidden)) found = { kind: 'hidden' };
+    } else if (base.startsWith('.wh.')) {
+      // The whiteout rules unpack applies: one that names ".", ".." or nothing is refused, not read as hiding a parent.
+      let rule: Whiteout | undefined;
+      try {
+        rule = whiteout(base);
+      } catch (error) {
+        throw new Error(`${what}: entry ${JSON.stringify(entry.header.name)}: ${(error as Error).message}`);
+      }
+      if (rule?.kind === 'opaque' && (dir === '.' || ancestors.has(dir))) opaqueAncestor = true;
+      if (rule?.kind === 'hide' && found.kind === 'absent') {
+        const hidden = posix.join(dir, rule.name);
+        if (hidden === target || ancestors.has(hidden)) found = { kind: 'hidden' };
+      }
     }
     entry.resume();
   }

@@ -269,7 +269,10 @@ export class UnpackedBytesBudget {
       layerBytes += n;
       this.imageBytes += n;
       if (layerBytes > limit) {
-        throw new Error(`layer ${digest} unpacks to more than ${formatLimit(limit)} (a ${gzip ? `gzip layer of ${formatLimit(size)} may expand ${this.limits.maxLayerExpansion}×, at least ${formatLimit(this.limits.minLayerBytes)}` : 'layer'}): refused as a likely compression bomb; raise the limit with ${MAX_LAYER_EXPANSION_ENV} or ${MAX_UNPACKED_BYTES_ENV} (--max-unpacked-bytes)`);
+        const rule = gzip && limit < this.limits.maxImageBytes
+          ? `a gzip layer of ${formatLimit(size)} may expand ${this.limits.maxLayerExpansion}×, at least to ${formatLimit(this.limits.minLayerBytes)}; raise the factor with ${MAX_LAYER_EXPANSION_ENV}=N`
+          : `the image's limit; raise it with ${MAX_UNPACKED_BYTES_ENV} or --max-unpacked-bytes`;
+        throw new Error(`layer ${digest} unpacks to more than ${formatLimit(limit)}, refused as a likely compression bomb (${rule})`);
       }
       if (this.imageBytes > this.limits.maxImageBytes) {
         throw new Error(`layer ${digest}: the image unpacks to more than ${formatLimit(this.limits.maxImageBytes)}, the limit; raise it with ${MAX_UNPACKED_BYTES_ENV} or --max-unpacked-bytes`);

@@ -87,7 +87,7 @@ export async function checkSymlinksStayBeneath(root: string, symlinks: Map<strin
     if (node?.kind !== 'symlink') continue;
     const resolved = await resolveInTree(lookup, parentOf(rel), node.target);
     if ('escapesVia' in resolved) {
-      throw new Error(`layer ${origin.layer}: entry ${JSON.stringify(origin.entry)}: symlink /${rel} -> ${node.target} resolves outside the image root once all layers are applied${resolved.escapesVia ? ` (through /${resolved.escapesVia})` : ''}`);
+      throw new Error(`layer ${origin.layer}: entry ${JSON.stringify(origin.entry)}: symlink /${rel} -> ${node.target} resolves outside the image root once all layers are applied${resolved.escapesVia ? ` (through /${resolved.escapesVia})` : ''}; links must resolve beneath the root`);
     }
   }
 }

@@ -2,6 +2,7 @@ import { parseArgs } from 'node:util';
 import { EXIT } from '@pyml/core/errors';
 import { describeImage, withImage, type ImageDescription } from '../describe-image.ts';
 import { formatBytes, printJson, usage } from '../output.ts';
+import type { VerifyResult } from '@pyml/image';
 
 export const help = `Usage: pyml inspect image REF [options]
 
@@ -33,7 +34,20 @@ export async function run(args: string[]): Promise<number> {
   const [what, ref, ...rest] = positionals;
   if (what !== 'image' || !ref || rest.length) throw usage('usage: pyml inspect image REF [--verify] [--json]');
   return withImage(ref, async (source) => {
-    const description = await describeImage(source);
+    let description: ImageDescription;
+    try {
+      description = await describeImage(source);
+    } catch (error) {
+      if (!values.verify) throw error;
+      // An image that cannot be described (its top layer over the size limit, say) is still verified, so the
+      // report names every unsafe entry and blob.
+      const verification = await source.verify();
+      const message = (error as Error).message;
+      if (values.json) printJson({ ok: false, error: { message, exitCode: EXIT.failure }, verified: false, verification });
+      reportBad(ref, verification.filter((v) => !v.ok));
+      process.stderr.write(`error: ${message}\n`);
+      return EXIT.failure;
+    }
     const verification = values.verify ? await source.verify() : undefined;
     const bad = verification?.filter((v) => !v.ok) ?? [];
     if (values.json) {
@@ -45,19 +59,24 @@ export async function run(args: string[]): Promise<number> {
         process.stdout.write(`verified: all ${blobs} blobs match their digests, and every layer's entries unpack safely\n`);
       }
     }
-    for (const b of bad) {
-      if (b.unsafeEntries) {
-        for (const u of b.unsafeEntries) {
-          process.stderr.write(`error: ${ref}: layer ${u.layer} ${u.digest}: ${u.entry === '' ? '' : `entry ${JSON.stringify(u.entry)}: `}${u.problem}\n`);
-        }
-      } else if (b.error !== undefined) {
-        process.stderr.write(`error: ${ref}: ${b.what} ${b.digest} could not be checked: ${b.error}\n`);
-      } else {
-        process.stderr.write(`error: ${ref}: ${b.what} ${b.digest} does not match its content (sha256 is ${b.actual ?? 'unreadable'})\n`);
-      }
-    }
+    reportBad(ref, bad);
     return bad.length ? EXIT.failure : EXIT.ok;
   }, { platform: values.platform });
+}
+
+/** One stderr line per blob that does not match and per unsafe entry (by layer and name). */
+function reportBad(ref: string, bad: VerifyResult[]): void {
+  for (const b of bad) {
+    if (b.unsafeEntries) {
+      for (const u of b.unsafeEntries) {
+        process.stderr.write(`error: ${ref}: layer ${u.layer} ${u.digest}: ${u.entry === '' ? '' : `entry ${JSON.stringify(u.entry)}: `}${u.problem}\n`);
+      }
+    } else if (b.error !== undefined) {
+      process.stderr.write(`error: ${ref}: ${b.what} ${b.digest} could not be checked: ${b.error}\n`);
+    } else {
+      process.stderr.write(`error: ${ref}: ${b.what} ${b.digest} does not match its content (sha256 is ${b.actual ?? 'unreadable'})\n`);
+    }
+  }
 }
 
 function printText(d: ImageDescription): void {
