@@ -1,6 +1,6 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { appendFile, chmod, lstat, readdir, readFile, readlink, rm, stat, writeFile } from 'node:fs/promises';
+import { appendFile, chmod, copyFile, lstat, readdir, readFile, readlink, rm, stat, writeFile } from 'node:fs/promises';
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { basename, join, relative } from 'node:path';
@@ -179,6 +179,41 @@ test('a layer record that cannot be replayed is passed over: the unpack reads th
   await unpack(await openImage(v1), join(dir, 'plain'));
   assert.equal(await tree(join(dir, 'cache/again')), await tree(join(dir, 'plain')));
   await rejects(() => stat(join(dir, 'cache/escaped')), /ENOENT/);
+});
+
+test('a replayed record obeys unpack\'s rules: a hard link copying a symlink out is refused, a setuid stored copy is never linked', async () => {
+  const dir = await tempDir();
+  const [v1] = await layouts(dir);
+  const shared = join(dir, 'cache/files');
+  await unpack(await openImage(v1), join(dir, 'cache/v1'), { sharedFilesDir: shared });
+  const source = await openImage(v1);
+  const recordOf = (i: number) => join(shared, '.layers', `${source.config.rootfs.diff_ids[i].replace(':', '-')}.json`);
+  type Entry = { name: string; type: string; mode: number; uid: number; gid: number; mtime: number; linkname?: string; stored?: string };
+
+  // The base layer's etc/keep-link (-> ../app/keep.js) copied by a hard link to the root would climb out.
+  const base = JSON.parse(await readFile(recordOf(0), 'utf8')) as Entry[];
+  await writeFile(recordOf(0), JSON.stringify([...base, { name: 'esc', type: 'link', mode: 0o777, uid: 0, gid: 0, mtime: 0, linkname: 'etc/keep-link' }]));
+  // The top layer's file made to name a stored copy with the setuid bit.
+  const top = JSON.parse(await readFile(recordOf(2), 'utf8')) as Entry[];
+  const file = top.find((e) => e.stored !== undefined)!;
+  const setuidName = file.stored!.replace(/-([0-7]+)-/, (_, mode: string) => `-${(parseInt(mode, 8) | 0o4000).toString(8)}-`);
+  await copyFile(join(shared, file.stored!), join(shared, setuidName));
+  await chmod(join(shared, setuidName), parseInt(/-([0-7]+)-/.exec(setuidName)![1], 8));
+  file.stored = setuidName;
+  await writeFile(recordOf(2), JSON.stringify(top));
+
+  // The bad base record fails its replay, so the whole unpack reads the blobs (and the setuid copy is not used).
+  const result = await unpack(await openImage(v1), join(dir, 'cache/again'), { sharedFilesDir: shared });
+  assert.equal(result, { layers: 3, layersFromStore: 0, specialBitsStripped: 0, devicesSkipped: 0 });
+  await rejects(() => lstat(join(dir, 'cache/again/esc')), /ENOENT/);
+  await unpack(await openImage(v1), join(dir, 'plain'));
+  assert.equal(await tree(join(dir, 'cache/again')), await tree(join(dir, 'plain')));
+
+  // With the base record as it was, the base layer replays and the top layer (its record naming the setuid copy) does not.
+  await writeFile(recordOf(0), JSON.stringify(base));
+  await writeFile(recordOf(2), JSON.stringify(top));
+  assert.equal((await unpack(await openImage(v1), join(dir, 'cache/third'), { sharedFilesDir: shared })).layersFromStore, 2);
+  assert.equal(await tree(join(dir, 'cache/third')), await tree(join(dir, 'plain')));
 });
 
 test('a shared file that a process wrote into in place is not handed out again: the next trees get fresh copies', async () => {

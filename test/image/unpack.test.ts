@@ -154,6 +154,23 @@ for (const attack of attacks) {
   });
 }
 
+test('unpack keeps a symlink loop (it leads nowhere) and refuses a write through it', async () => {
+  const dir = await tempDir();
+  const loop: RawTarEntry[] = [{ name: 'a', type: 'symlink', linkname: 'b' }, { name: 'b', type: 'symlink', linkname: 'a' }];
+  const { image, store } = await maliciousImage(dir, loop);
+  await writeLayout(image, join(dir, 'layout'), { store });
+  await unpack(await openImage(join(dir, 'layout')), join(dir, 'rootfs'));
+  assert.is(await readlink(join(dir, 'rootfs/b')), 'a');
+  const entries = (await (await openImage(join(dir, 'layout'))).verify()).find((r) => r.what === 'layer 0 entries');
+  assert.is(entries?.ok, true, JSON.stringify(entries));
+
+  const through = await maliciousImage(join(dir, 'through'), [...loop, { name: 'a/x', content: 'x' }]);
+  await writeLayout(through.image, join(dir, 'through/layout'), { store: through.store });
+  const source = await openImage(join(dir, 'through/layout'));
+  const message = await rejects(() => unpack(source, join(dir, 'through/rootfs')), /refused to write through symlink \/a/);
+  assert.ok(message.includes(`layer ${through.layer.digest}: entry "a/x"`), message);
+});
+
 test('unpack refuses a layer whose bytes do not match its digest, and leaves nothing', async () => {
   const dir = await tempDir();
   const { layout, image } = await tamperedLayout(dir);

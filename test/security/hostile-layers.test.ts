@@ -344,4 +344,24 @@ for (const [n, c] of cases.entries()) {
   });
 }
 
+test('the size limits can be lowered and raised: --max-unpacked-bytes for the image, PYML_MAX_LAYER_EXPANSION for a gzip layer', async () => {
+  const small = join(dir, 'layouts', 'limit-small');
+  await appendHostileLayers(iris, small, [entries({ name: 'opt/note.txt', content: 'benign' })]);
+  const sample = join(REPO, 'examples/onnx-iris/sample.json');
+  // The iris layers come from the shared store's records here; their stored files count all the same.
+  const lowered = await pyml(['predict', small, '--input', sample, '--max-unpacked-bytes', '1M'], { env: env() });
+  assert.is(lowered.code, 1, lowered.stderr);
+  assert.match(lowered.stderr, /the image unpacks to more than 1 MiB, the limit; raise it with PYML_MAX_UNPACKED_BYTES or --max-unpacked-bytes/);
+  const badFlag = await pyml(['predict', small, '--input', sample, '--max-unpacked-bytes', 'lots'], { env: env() });
+  assert.is(badFlag.code, 2, badFlag.stderr);
+  assert.match(badFlag.stderr, /--max-unpacked-bytes=lots: expected a size such as 40G/);
+  await assertNothingOutsideChanged('after a lowered limit');
+
+  const bomb = join(dir, 'layouts', 'limit-bomb');
+  await appendHostileLayers(iris, bomb, [{ bomb: { name: 'opt/zeros', bytes: 256 * 1024 * 1024 } }]);
+  const raised = await pyml(['predict', bomb, '--input', sample, '--json'], { env: { ...env(), PYML_MAX_LAYER_EXPANSION: '2000' } });
+  assert.is(raised.code, 0, `with the factor raised the big layer is just a big file: ${raised.stderr}`);
+  await assertNothingOutsideChanged('after a raised limit');
+});
+
 test.run();

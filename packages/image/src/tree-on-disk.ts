@@ -85,7 +85,10 @@ export async function checkSymlinksStayBeneath(root: string, symlinks: Map<strin
   for (const [rel, origin] of symlinks) {
     const node = await lookup(rel);
     if (node?.kind !== 'symlink') continue;
-    const resolved = await resolveInTree(lookup, parentOf(rel), node.target);
+    const named = `layer ${origin.layer}: entry ${JSON.stringify(origin.entry)}`;
+    const resolved = await resolveInTree(lookup, parentOf(rel), node.target).catch((error: Error) => {
+      throw new Error(`${named}: ${error.message}`); // a loop of links
+    });
     if ('escapesVia' in resolved) {
       throw new Error(`layer ${origin.layer}: entry ${JSON.stringify(origin.entry)}: symlink /${rel} -> ${node.target} resolves outside the image root once all layers are applied${resolved.escapesVia ? ` (through /${resolved.escapesVia})` : ''}; links must resolve beneath the root`);
     }

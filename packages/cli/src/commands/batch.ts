@@ -5,6 +5,7 @@ import { EXIT, PymlError } from '@pyml/errors';
 import type { BatchProgress, OutputTarget } from '@pyml/batch';
 import { localImagePaths } from '../local-images.ts';
 import { printJson, showProgress, usage } from '../output.ts';
+import { applyMaxUnpackedBytes, maxUnpackedHelp, maxUnpackedOption } from '../max-unpacked-option.ts';
 
 // @pyml/batch (DuckDB, Apache Arrow) loads only once the arguments are good, and after the model processes have been
 // started: their start-up (node, onnxruntime, the model's init) then overlaps the loading of those modules.
@@ -36,6 +37,7 @@ Options:
   --memory-limit SIZE    DuckDB memory limit (default 256MB; staging spills to disk past it)
   --emit-spark FILE      write a PySpark job (mapInArrow through the image's batch entrypoint) instead of running
   --json                 print a JSON summary (rows, seconds, output)
+${maxUnpackedHelp(25)}
   -h, --help             show this help
 
 Examples:
@@ -65,9 +67,11 @@ export async function run(args: string[]): Promise<number> {
       format: { type: 'string' }, 'partition-by': { type: 'string', multiple: true }, keep: { type: 'string', multiple: true },
       workers: { type: 'string' }, 'batch-rows': { type: 'string' }, 'memory-limit': { type: 'string' },
       'emit-spark': { type: 'string' }, json: { type: 'boolean', default: false }, help: { type: 'boolean', short: 'h' },
+      ...maxUnpackedOption,
     },
   });
   if (values.help) { process.stdout.write(help); return EXIT.ok; }
+  applyMaxUnpackedBytes(values['max-unpacked-bytes']);
   const [ref, ...rest] = positionals;
   if (!ref) throw usage('pyml batch needs an image: pyml batch REF --query SQL ...');
   if (rest.length) throw usage(`unexpected argument '${rest[0]}' (give each --keep column its own --keep, or separate them with commas)`);

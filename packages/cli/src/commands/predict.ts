@@ -3,6 +3,7 @@ import { EXIT, PymlError } from '@pyml/errors';
 import { predictOnce } from '@pyml/serve/predict-once';
 import { localImagePaths } from '../local-images.ts';
 import { usage } from '../output.ts';
+import { applyMaxUnpackedBytes, maxUnpackedHelp, maxUnpackedOption } from '../max-unpacked-option.ts';
 
 export const help = `Usage: pyml predict REF --input FILE [options]
 
@@ -18,6 +19,7 @@ Options:
   --input FILE   the request (.json; - reads it from stdin) or columns (.csv)
   --json         print the V2 JSON response on one line
   --verbose      also print the model's log lines (stderr)
+${maxUnpackedHelp(15)}
   -h, --help     show this help
 
 Examples:
@@ -45,9 +47,10 @@ function modelMessages(stderr: string, verbose: boolean): string[] {
 export async function run(args: string[]): Promise<number> {
   const { values, positionals } = parseArgs({
     args, allowPositionals: true,
-    options: { input: { type: 'string' }, json: { type: 'boolean', default: false }, verbose: { type: 'boolean', default: false }, help: { type: 'boolean', short: 'h' } },
+    options: { input: { type: 'string' }, json: { type: 'boolean', default: false }, verbose: { type: 'boolean', default: false }, help: { type: 'boolean', short: 'h' }, ...maxUnpackedOption },
   });
   if (values.help) { process.stdout.write(help); return EXIT.ok; }
+  applyMaxUnpackedBytes(values['max-unpacked-bytes']);
   const [ref, ...rest] = positionals;
   if (!ref || rest.length) throw usage('usage: pyml predict REF --input FILE [--json]');
   if (!values.input) throw usage('pyml predict needs --input FILE (a V2 JSON request or a CSV)');

@@ -7,6 +7,7 @@ import { PredictionService } from '@pyml/serve/prediction-service';
 import { SupervisedModel } from '@pyml/serve/supervised-model';
 import { localImagePaths } from '../local-images.ts';
 import { usage } from '../output.ts';
+import { applyMaxUnpackedBytes, maxUnpackedHelp, maxUnpackedOption } from '../max-unpacked-option.ts';
 
 export const help = `Usage: pyml serve REF... [options]
 
@@ -41,6 +42,7 @@ Options:
   --idle-timeout-s N          on demand: stop a model no call used for N seconds; its next call starts it again
                               (default 0: keep it running)
   --json                      print the ready line and logs as JSON (the ready line is JSON always)
+${maxUnpackedHelp(30)}
   -h, --help                  show this help
 
 Examples:
@@ -79,12 +81,14 @@ export async function run(args: string[]): Promise<number> {
       'deadline-ms': { type: 'string', default: '30000' },
       'start-timeout-ms': { type: 'string', default: '120000' },
       start: { type: 'string', default: 'on-demand' },
+      ...maxUnpackedOption,
       'idle-timeout-s': { type: 'string', default: '0' },
       json: { type: 'boolean', default: false },
       help: { type: 'boolean', short: 'h' },
     },
   });
   if (values.help) { process.stdout.write(help); return EXIT.ok; }
+  applyMaxUnpackedBytes(values['max-unpacked-bytes']);
   const external = (values.model ?? []).map(parseModel);
   if (positionals.length === 0 && external.length === 0) throw usage('usage: pyml serve REF... [--grpc HOST:PORT] [--http HOST:PORT]');
   let runner: ModelRunner;
