@@ -2,21 +2,20 @@ import { readdir, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { readFileSync } from 'node:fs';
 import type { Signature } from '@pyml/contract';
+import { BlobStore, buildLayer, refuseToReplaceNonLayout, writeLayout, writeTarball, type Image, type Layer } from '@pyml/image';
 import {
-  BlobStore, buildLayer, emptyImage, appendLayers, refuseToReplaceNonLayout, withConfig, withAnnotations, writeLayout, writeTarball, type Layer,
-} from '@pyml/image';
-import {
-  ADAPTERS_DIR, DEFAULT_SOCKET, ENTRYPOINT_PATH, MANIFEST_PATH, MODEL_DIR, PYML_ROOT, WEIGHTS_DIR, ociArchitecture, partAnnotations,
+  ADAPTERS_DIR, DEFAULT_SOCKET, ENTRYPOINT_PATH, MANIFEST_PATH, MODEL_DIR, WEIGHTS_DIR, ociArchitecture, partAnnotations,
   pymlManifestBytes, sourceDateEpochFromEnv, type DependencyEntry, type PartRecord, type PymlManifest,
 } from '@pyml/image/pyml-format';
 import { loadConfig } from '../config/load-config.ts';
 import { BuildError, ConfigError } from '../errors.ts';
 import { PluginDriver } from '../plugin-driver.ts';
-import type { BundleOptions, DependencyLayer, HookContext, LayerFile, Platform, ResolvedConfig } from '../types.ts';
+import type { DependencyLayer, HookContext, LayerFile, Platform, ResolvedConfig, RuntimeAdapter } from '../types.ts';
 import { bundleModel } from './bundle-model.ts';
 import { bundleForImage, bundleRuntime } from './bundle-runtime.ts';
 import { checkDeclaredSignature } from './check-signature.ts';
 import { resolveBase, type BaseImage } from './base-image.ts';
+import { modelImage } from './image-config.ts';
 import { addMissingSystemLibraries } from './native-closure.ts';
 
 export const PYML_VERSION = (JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }).version;
@@ -98,9 +97,64 @@ export async function build(options: BuildOptions): Promise<BuildResult> {
   }
 }
 
+/** A built layer and the part it plays. */
+interface NamedLayer {
+  part: PartName;
+  name: string;
+  layer: Layer;
+}
+
+/** What the plugins and bundlers make of the project, before any layer is written. */
+interface BuildInputs {
+  signature: Signature;
+  weightFiles: WeightFile[];
+  model: { code: string; map: string };
+  depLayers: DependencyLayer[];
+  adapters: { spec: RuntimeAdapter; code: string }[];
+  runtimeCode: string;
+}
+
+type LayerOf = (part: PartName, name: string, files: LayerFile[], compression: 'auto' | 'gzip' | 'none', cacheKey?: string) => Promise<Layer>;
+
 async function buildThrough(store: BlobStore, options: BuildOptions): Promise<BuildResult> {
   const started = performance.now();
   const log = options.log ?? (() => {});
+  const { config, epoch, layout } = await prepareBuild(options);
+  const ctx: HookContext = { config, platform: config.image.platform, log, cacheDir: path.join(store.dir, 'plugins') };
+  const driver = new PluginDriver(config.plugins, ctx);
+  await driver.sequential('configResolved', config);
+
+  const inputs = await gatherInputs(config, driver, path.join(store.dir, 'bundles'), log);
+  const base = await resolveBase(config, store, epoch, log);
+  await addSystemLibraries(inputs.depLayers, base, store, epoch, config.image.platform);
+  const layerOf = layerBuilder(store, epoch, options.onProgress);
+  log('writing layers');
+  const named = await contentLayers(layerOf, base, inputs);
+  const created = new Date(epoch * 1000).toISOString();
+  const manifest = pymlManifest(config, base, inputs, named, created);
+  named.push({ part: 'entrypoint', name: 'entrypoint', layer: await layerOf('entrypoint', 'entrypoint', entrypointFiles(inputs, manifest), 'gzip') });
+
+  const image = modelImage(config, base, named.map((n) => n.layer), manifest.entrypoint.argv, created, PYML_VERSION);
+  log(`writing ${layout}`);
+  const digest = await writeImage(image, layout, store, config, options.tar, driver, log);
+  const { platform } = config.image;
+  return {
+    name: config.name,
+    version: config.version,
+    digest,
+    layout,
+    ...(options.tar ? { tar: path.resolve(options.tar) } : {}),
+    refName: `${config.name}:${config.version}`,
+    platform: `${platform.os}/${platform.architecture}`,
+    parts: named.map(({ part, name, layer }) => ({ part, name, digest: layer.digest, diffId: layer.diffId, size: layer.size, mediaType: layer.mediaType, reused: layer.reused })),
+    signature: inputs.signature,
+    kind: config.kind,
+    seconds: (performance.now() - started) / 1000,
+  };
+}
+
+/** The config, the timestamp and the checked output paths, before any work. */
+async function prepareBuild(options: BuildOptions): Promise<{ config: ResolvedConfig; epoch: number; layout: string }> {
   const config = await loadConfig(options.project);
   if (options.platform) config.image.platform = options.platform;
   const epoch = epochFrom(options);
@@ -109,152 +163,135 @@ async function buildThrough(store: BlobStore, options: BuildOptions): Promise<Bu
   if (options.tar && (await stat(options.tar).then((s) => s.isDirectory(), () => false))) {
     throw new ConfigError(`--tar ${path.resolve(options.tar)} is a directory`, 'give --tar the path of the tarball file to write, e.g. image.tar');
   }
-  const ctx: HookContext = { config, platform: config.image.platform, log, cacheDir: path.join(store.dir, 'plugins') };
-  const driver = new PluginDriver(config.plugins, ctx);
-  await driver.sequential('configResolved', config);
+  return { config, epoch, layout };
+}
 
+/** The plugins' hooks in their documented order, and the bundles: everything the layers are made of. */
+async function gatherInputs(config: ResolvedConfig, driver: PluginDriver, codeCache: string, log: (message: string) => void): Promise<BuildInputs> {
   const { signature, weightFiles } = await describeWeights(config, driver);
   const modelEntry = await resolveModelEntry(config, driver);
   const bundleOptions = await driver.sequential('bundleOptions', { external: [], plugins: [], define: {} });
   log('bundling model code');
-  const scratch = path.join(config.root, '.pyml', 'tmp');
-  const model = await bundleModel(modelEntry, bundleOptions, config.kind, config.root, scratch);
-
+  const model = await bundleModel(modelEntry, bundleOptions, config.kind, config.root, path.join(config.root, '.pyml', 'tmp'));
   const depLayers = (await driver.parallel('dependencies')).flatMap(({ plugin, result }) =>
     result.map((layer) => ({ ...layer, entries: layer.entries.map((e) => ({ plugin: plugin.name, ...e })) })));
   const adapterSpecs = (await driver.parallel('runtimeAdapter')).map((r) => r.result);
-  const codeCache = path.join(store.dir, 'bundles');
   const [runtimeCode, adapterCodes] = await Promise.all([
     bundleRuntime(codeCache),
     Promise.all(adapterSpecs.map((a) => bundleForImage(a.entry, a.external ?? [], codeCache))),
   ]);
+  return { signature, weightFiles, model, depLayers, adapters: adapterSpecs.map((spec, i) => ({ spec, code: adapterCodes[i]! })), runtimeCode };
+}
 
-  const platform = config.image.platform;
-  const base = await resolveBase(config, store, epoch, log);
+/** The system libraries the deps' native files load and the base lacks, added to those deps layers. */
+async function addSystemLibraries(depLayers: DependencyLayer[], base: BaseImage, store: BlobStore, epoch: number, platform: Platform): Promise<void> {
   // A layer the store already holds under its cache key carries its system libraries: skip the ldd scan (seconds for a Python env).
   const uncached: DependencyLayer[] = [];
   for (const d of depLayers) if (!d.cacheKey || !(await store.lookup(`${d.cacheKey}|epoch=${epoch}`))) uncached.push(d);
   // ldd can only read this machine's binaries; for another architecture the base must carry the libraries.
   if (platform.architecture === ociArchitecture()) await addMissingSystemLibraries(uncached, base.libraries);
+}
 
-  const progress = (part: string) => (bytes: number) => options.onProgress?.({ part, bytes });
-  const layerOf = (part: PartName, name: string, files: LayerFile[], compression: 'auto' | 'gzip' | 'none', cacheKey?: string) =>
-    buildLayer(files, {
-      store, compression, cacheKey: cacheKey ? `${cacheKey}|epoch=${epoch}` : undefined, sourceDateEpoch: epoch,
-      annotations: partAnnotations(part, name), onProgress: progress(part),
-    });
+/** Writes one layer of a part, named and annotated as that part, keyed by epoch when the plugin gave a key. */
+function layerBuilder(store: BlobStore, epoch: number, onProgress: BuildOptions['onProgress']): LayerOf {
+  return (part, name, files, compression, cacheKey) => buildLayer(files, {
+    store, compression, cacheKey: cacheKey ? `${cacheKey}|epoch=${epoch}` : undefined, sourceDateEpoch: epoch,
+    annotations: partAnnotations(part, name), onProgress: (bytes) => onProgress?.({ part, bytes }),
+  });
+}
 
-  log('writing layers');
+/** base | deps | weights | model: every layer but the entrypoint's, which holds pyml.json describing these. */
+async function contentLayers(layerOf: LayerOf, base: BaseImage, inputs: BuildInputs): Promise<NamedLayer[]> {
+  const { depLayers, weightFiles, model } = inputs;
   const [depBuilt, weightsLayer, modelLayer] = await Promise.all([
     Promise.all(depLayers.map((d) => layerOf('deps', d.name, d.files, 'gzip', d.cacheKey))),
-    layerOf('weights', 'weights', [
-      { path: WEIGHTS_DIR, directory: true },
-      // Subdirectories of weights directories (a model directory such as weights/model/), parents first.
-      ...[...new Set(weightFiles.flatMap((w) => w.name.split('/').slice(0, -1).map((_, i, parts) => parts.slice(0, i + 1).join('/'))))]
-        .sort().map((d) => ({ path: `${WEIGHTS_DIR}/${d}`, directory: true as const })),
-      ...weightFiles.map((w) => ({ path: `${WEIGHTS_DIR}/${w.name}`, source: w.path, mode: 0o644 })),
-    ], 'auto'),
+    layerOf('weights', 'weights', weightsLayerFiles(weightFiles), 'auto'),
     layerOf('model', 'model', [
       { path: `${MODEL_DIR}/model.mjs`, content: `${model.code}//# sourceMappingURL=model.mjs.map\n` },
       { path: `${MODEL_DIR}/model.mjs.map`, content: model.map },
     ], 'gzip'),
   ]);
-
-  const named: { part: PartName; name: string; layer: Layer }[] = [
+  return [
     ...base.layers.map((layer, i) => ({ part: 'base' as const, name: base.layers.length > 1 ? `base-${i}` : 'base', layer })),
     ...depBuilt.map((layer, i) => ({ part: 'deps' as const, name: depLayers[i]!.name, layer })),
     { part: 'weights', name: 'weights', layer: weightsLayer },
     { part: 'model', name: 'model', layer: modelLayer },
   ];
+}
+
+function weightsLayerFiles(weightFiles: WeightFile[]): LayerFile[] {
+  // Subdirectories of weights directories (a model directory such as weights/model/), parents first.
+  const subdirectories = [...new Set(weightFiles.flatMap((w) => w.name.split('/').slice(0, -1).map((_, i, parts) => parts.slice(0, i + 1).join('/'))))].sort();
+  return [
+    { path: WEIGHTS_DIR, directory: true },
+    ...subdirectories.map((d) => ({ path: `${WEIGHTS_DIR}/${d}`, directory: true as const })),
+    ...weightFiles.map((w) => ({ path: `${WEIGHTS_DIR}/${w.name}`, source: w.path, mode: 0o644 })),
+  ];
+}
+
+/** pyml.json: what the image is, for the runtime, serve, batch, inspect and deploy. */
+function pymlManifest(config: ResolvedConfig, base: BaseImage, inputs: BuildInputs, named: NamedLayer[], created: string): PymlManifest {
+  const { platform } = config.image;
   const parts: PartRecord[] = named.map(({ part, name, layer }) => ({
     part, name, digest: layer.digest, diffId: layer.diffId, size: layer.size, mediaType: layer.mediaType,
   }));
-  const created = new Date(epoch * 1000).toISOString();
-  const argv = [base.nodePath, ENTRYPOINT_PATH];
-  const manifest: PymlManifest = {
+  return {
     schemaVersion: 1,
     name: config.name,
     version: config.version,
     kind: config.kind,
-    signature,
+    signature: inputs.signature,
     model: { entry: 'model/model.mjs' },
     // Per-file digests would cost a second read of the weights; the weights part's digest identifies them.
-    weights: { dir: 'weights', files: weightFiles.map(({ name, size, format, details }) => ({ name, size, ...(format ? { format } : {}), ...(details ? { details } : {}) })) },
-    adapters: adapterSpecs.map((a) => ({ name: a.name, entry: `adapters/${a.name}.mjs` })),
+    weights: { dir: 'weights', files: inputs.weightFiles.map(({ name, size, format, details }) => ({ name, size, ...(format ? { format } : {}), ...(details ? { details } : {}) })) },
+    adapters: inputs.adapters.map(({ spec }) => ({ name: spec.name, entry: `adapters/${spec.name}.mjs` })),
     plugins: config.plugins.map((p) => ({ name: p.name, ...(p.version ? { version: p.version } : {}) })),
-    deps: depLayers.flatMap((d) => d.entries as DependencyEntry[]),
+    deps: inputs.depLayers.flatMap((d) => d.entries as DependencyEntry[]),
     parts,
-    entrypoint: { argv, socket: DEFAULT_SOCKET },
+    entrypoint: { argv: [base.nodePath, ENTRYPOINT_PATH], socket: DEFAULT_SOCKET },
     ...(Object.keys(config.serving).length ? { serving: config.serving } : {}),
     ...(config.deploy?.resources ? { deploy: { resources: config.deploy.resources } } : {}),
     build: { pyml: PYML_VERSION, node: base.nodeVersion, created, platform: { os: platform.os, architecture: platform.architecture } },
   };
+}
 
-  const entrypointLayer = await layerOf('entrypoint', 'entrypoint', [
-    { path: ENTRYPOINT_PATH, content: runtimeCode },
-    ...adapterSpecs.map((a, i) => ({ path: `${ADAPTERS_DIR}/${a.name}.mjs`, content: adapterCodes[i]! })),
+/** The entrypoint part: the runtime bundle, the plugins' adapters, and pyml.json. */
+function entrypointFiles(inputs: BuildInputs, manifest: PymlManifest): LayerFile[] {
+  return [
+    { path: ENTRYPOINT_PATH, content: inputs.runtimeCode },
+    ...inputs.adapters.map(({ spec, code }) => ({ path: `${ADAPTERS_DIR}/${spec.name}.mjs`, content: code })),
     { path: MANIFEST_PATH, content: pymlManifestBytes(manifest) },
-  ], 'gzip');
-  named.push({ part: 'entrypoint', name: 'entrypoint', layer: entrypointLayer });
+  ];
+}
 
-  const refName = `${config.name}:${config.version}`;
-  const labels: Record<string, string> = {
-    ...base.labels,
-    'org.opencontainers.image.title': config.name,
-    'org.opencontainers.image.version': config.version,
-    'org.opencontainers.image.created': created,
-    'dev.pyml.kind': config.kind,
-    'dev.pyml.version': PYML_VERSION,
-    ...config.image.labels,
-  };
-  let image = emptyImage({ os: platform.os, architecture: platform.architecture }, created);
-  image = appendLayers(image, ...named.map((n) => n.layer));
-  image = withConfig(image, {
-    Entrypoint: argv,
-    Cmd: ['serve', '--socket', DEFAULT_SOCKET],
-    Env: base.env,
-    WorkingDir: PYML_ROOT,
-    Labels: labels,
-  });
-  image = withAnnotations(image, {
-    'org.opencontainers.image.title': config.name,
-    'org.opencontainers.image.version': config.version,
-    'org.opencontainers.image.created': created,
-    'org.opencontainers.image.ref.name': config.version,
-    'dev.pyml.kind': config.kind,
-    ...base.annotations,
-  });
-
-  log(`writing ${layout}`);
+/** The layout (and tarball), then buildEnd with the digest, or with the error that stopped the writing. */
+async function writeImage(image: Image, layout: string, store: BlobStore, config: ResolvedConfig, tar: string | undefined, driver: PluginDriver, log: (message: string) => void): Promise<string> {
   let digest: string;
   try {
     ({ manifestDigest: digest } = await writeLayout(image, layout, { store, refName: config.version }));
-    if (options.tar) {
-      log(`writing ${options.tar}`);
-      await writeTarball(image, path.resolve(options.tar), { store, refName: config.version, repoTags: [refName, ...config.image.tags.map((t) => `${config.name}:${t}`)] });
+    if (tar) {
+      log(`writing ${tar}`);
+      await writeTarball(image, path.resolve(tar), { store, refName: config.version, repoTags: [`${config.name}:${config.version}`, ...config.image.tags.map((t) => `${config.name}:${t}`)] });
     }
   } catch (err) {
     await driver.parallel('buildEnd', { digest: '', error: err as Error });
     throw err;
   }
-  await driver.parallel('buildEnd', { digest, layout, tar: options.tar });
-  return {
-    name: config.name,
-    version: config.version,
-    digest,
-    layout,
-    ...(options.tar ? { tar: path.resolve(options.tar) } : {}),
-    refName,
-    platform: `${platform.os}/${platform.architecture}`,
-    parts: named.map(({ part, name, layer }) => ({ part, name, digest: layer.digest, diffId: layer.diffId, size: layer.size, mediaType: layer.mediaType, reused: layer.reused })),
-    signature,
-    kind: config.kind,
-    seconds: (performance.now() - started) / 1000,
-  };
+  await driver.parallel('buildEnd', { digest, layout, tar });
+  return digest;
 }
 
-async function describeWeights(config: ResolvedConfig, driver: PluginDriver) {
-  const weightFiles: { path: string; name: string; size: number; format?: string; details?: Record<string, string | number> }[] = [];
+/** A file of the weights part: where it is on this machine, its name under weights/, and what a plugin said of it. */
+interface WeightFile {
+  path: string;
+  name: string;
+  size: number;
+  format?: string;
+  details?: Record<string, string | number>;
+}
+
+async function describeWeights(config: ResolvedConfig, driver: PluginDriver): Promise<{ signature: Signature; weightFiles: WeightFile[] }> {
+  const weightFiles: WeightFile[] = [];
   let inferred: { signature: Signature; file: string } | undefined;
   const names = new Set<string>();
   for (const [i, file] of config.weights.entries()) {

@@ -1,0 +1,30 @@
+import { appendLayers, emptyImage, withAnnotations, withConfig, type Image, type Layer } from '@pyml/image';
+import { DEFAULT_SOCKET, PYML_ROOT } from '@pyml/image/pyml-format';
+import type { ResolvedConfig } from '../types.ts';
+import type { BaseImage } from './base-image.ts';
+
+/**
+ * The model image around its layers: what it is (written once, as config labels and as manifest annotations),
+ * how it runs (the entrypoint and its default command) and its environment.
+ */
+export function modelImage(config: ResolvedConfig, base: BaseImage, layers: Layer[], entrypoint: string[], created: string, pymlVersion: string): Image {
+  // Tools read an image's identity from its config labels (docker inspect) or its manifest annotations (registries).
+  const identity = {
+    'org.opencontainers.image.title': config.name,
+    'org.opencontainers.image.version': config.version,
+    'org.opencontainers.image.created': created,
+    'dev.pyml.kind': config.kind,
+  };
+  const { platform } = config.image;
+  let image = emptyImage({ os: platform.os, architecture: platform.architecture }, created);
+  image = appendLayers(image, ...layers);
+  image = withConfig(image, {
+    Entrypoint: entrypoint,
+    Cmd: ['serve', '--socket', DEFAULT_SOCKET],
+    Env: base.env,
+    WorkingDir: PYML_ROOT,
+    // The base's labels first, the user's last: a config's image.labels may override any of them.
+    Labels: { ...base.labels, ...identity, 'dev.pyml.version': pymlVersion, ...config.image.labels },
+  });
+  return withAnnotations(image, { ...identity, 'org.opencontainers.image.ref.name': config.version, ...base.annotations });
+}
