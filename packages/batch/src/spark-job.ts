@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { rename, writeFile } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import type { Signature } from '@pyml/contract';
+import { ENTRYPOINT_PATH, PYML_ROOT } from '@pyml/image/pyml-format';
 import { readImageInfo } from '@pyml/launcher';
 
 export interface SparkJobOptions {
@@ -99,11 +100,11 @@ def entrypoint_command():
     """The image's own node and runtime; from an unpacked rootfs, its own loader and libraries too."""
     root = PYML_ROOTFS.rstrip("/")
     if not root:
-        return ["/usr/local/bin/node", "/opt/pyml/runtime/entrypoint.mjs", "batch"], {"PYML_ROOT": "/opt/pyml"}
+        return ["/usr/local/bin/node", ${py(ENTRYPOINT_PATH)}, "batch"], {"PYML_ROOT": ${py(PYML_ROOT)}}
     return ([root + "/lib64/ld-linux-x86-64.so.2", "--library-path",
              root + "/lib/x86_64-linux-gnu:" + root + "/usr/lib/x86_64-linux-gnu",
-             root + "/usr/local/bin/node", root + "/opt/pyml/runtime/entrypoint.mjs", "batch"],
-            {"PYML_ROOT": root + "/opt/pyml"})
+             root + "/usr/local/bin/node", root + ${py(ENTRYPOINT_PATH)}, "batch"],
+            {"PYML_ROOT": root + ${py(PYML_ROOT)}})
 
 
 def spark_leaf_dtype(data_type):
