@@ -81,6 +81,11 @@ await probe(image, `REST body of ${(zeros.length / 1e6).toFixed(0)} MB of zeros`
   const r = await rest(s.http, 'POST', '/v2/models/iris/infer', zeros);
   return `${r.status} ${r.text.slice(0, 100)}`;
 });
+const mismatched = Buffer.from(`{"inputs":[{"name":"input","datatype":"FP32","shape":[1,4],"data":[${'0,'.repeat(12_000_000 - 1)}0]}]}`);
+await probe(image, `REST body of ${(mismatched.length / 1e6).toFixed(0)} MB of zeros, shape [1, 4]`, async (s) => {
+  const r = await rest(s.http, 'POST', '/v2/models/iris/infer', mismatched);
+  return `${r.status} ${r.text.slice(0, 100)}`;
+});
 for (const size of [60e6, 1e9]) {
   const bomb = gzipSync(Buffer.alloc(size));
   await probe(image, `gRPC gzip bomb ${(bomb.length / 1e3).toFixed(0)} KB -> ${(size / 1e6).toFixed(0)} MB`, async (s) => {

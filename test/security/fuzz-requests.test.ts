@@ -4,6 +4,7 @@ import { gzipSync } from 'node:zlib';
 import { status } from '@grpc/grpc-js';
 import type * as grpc from '@grpc/grpc-js';
 import { parseReference } from '@pyml/registry/reference';
+import { NumberRun, parseJsonBytes } from '@pyml/runtime/oip/json-parse';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { tempDir } from '../helpers/project.ts';
@@ -212,6 +213,43 @@ test('credentials written into a registry reference are not echoed in its error'
     assert.not.match(message, /s3cret/, message);
     assert.match(message, /\*\*\*@/, message);
   }
+});
+
+/** A parsed value with its number runs as plain arrays, as JSON.parse gives them. */
+function plain(value: unknown): unknown {
+  if (value instanceof NumberRun) {
+    const numbers: number[] = [];
+    value.forEach((x) => numbers.push(x));
+    return numbers;
+  }
+  if (Array.isArray(value)) return value.map(plain);
+  if (value && typeof value === 'object') return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, plain(v)]));
+  return value;
+}
+
+test('the request body parser agrees with JSON.parse on every mutated body it does not refuse for nesting', () => {
+  const rnd = new Random(seed ^ 0x5eed);
+  const long = Buffer.from(JSON.stringify({ inputs: [{ ...VALID_REST.inputs[0], shape: [300, 4], data: Array.from({ length: 1200 }, (_, i) => (i % 7) * 0.37 - 1) }] }));
+  let compared = 0;
+  for (let i = 0; i < 3000; i++) {
+    const body = i % 10 === 0 ? Buffer.from(long.toString().replace(/,/g, (m) => (rnd.int(400) === 0 ? ',"x",' : m))) : restCase(rnd).body ?? Buffer.alloc(0);
+    let expected: string | undefined;
+    let actual: string | undefined;
+    try {
+      expected = JSON.stringify(JSON.parse(body.toString('utf8')));
+    } catch {
+      // JSON.parse refuses it: so must the parser.
+    }
+    try {
+      actual = JSON.stringify(plain(parseJsonBytes(body)));
+    } catch (error) {
+      if (/nested more than 64 levels/.test((error as Error).message)) continue;
+      assert.match((error as Error).message, /request body is not JSON/);
+    }
+    assert.is(actual, expected, `seed ${seed}, body #${i}: ${body.toString('utf8').slice(0, 200)}`);
+    compared++;
+  }
+  assert.ok(compared > 2500, `${compared} compared`);
 });
 
 test(`fuzz: ${REST_CASES} mutated REST bodies, ${GRPC_CASES_EACH} gRPC messages each to the service and to the model socket`, async () => {

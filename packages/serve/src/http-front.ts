@@ -2,7 +2,7 @@ import { type IncomingMessage, type Server, type ServerResponse, createServer } 
 import type { AddressInfo } from 'node:net';
 import { InvalidInputError } from '@pyml/runtime/errors';
 import { decodeFlag, decodeInferResponse, decodeModelMetadata, encodeInferRequest, encodeModelRef } from '@pyml/runtime/oip/codec';
-import { type JsonInferRequest, formatJsonResponse, parseJsonBody } from '@pyml/runtime/oip/json';
+import { type JsonInferRequest, jsonResponseChunks, parseJsonBody } from '@pyml/runtime/oip/json';
 import { RUNTIME_VERSION } from '@pyml/runtime/version';
 import { CallerGone } from './caller-gone.ts';
 import type { ServiceMetrics } from './metrics.ts';
@@ -120,9 +120,39 @@ export class HttpFront {
     // The client hung up before the answer: call the model off too.
     res.once('close', () => { if (!res.writableFinished) gone.fire(); });
     const response = decodeInferResponse(await this.router.infer(request, 'http', deadline, model.name, gone));
-    const text = formatJsonResponse({ modelName: response.modelName, modelVersion: response.modelVersion, id: response.id || undefined, outputs: response.outputs });
-    res.writeHead(200, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text) }).end(text);
+    await writeJson(res, jsonResponseChunks({ modelName: response.modelName, modelVersion: response.modelVersion, id: response.id || undefined, outputs: response.outputs }));
   }
+}
+
+/** Pieces of text below this size are gathered and written at once (with a Content-Length, as small answers always were). */
+const WRITE_AT_ONCE = 64 * 1024;
+
+/**
+ * Writes a JSON answer made piece by piece. A small one goes out in one write with its Content-Length; a large one
+ * is streamed (chunked), waiting for the socket to drain, so the service never holds the whole text of a large
+ * answer (3M rows of probabilities are ~200 MB of JSON) nor buffers it all in the socket.
+ */
+async function writeJson(res: ServerResponse, chunks: Iterable<string>): Promise<void> {
+  const pending: string[] = [];
+  let size = 0;
+  let streaming = false;
+  for (const chunk of chunks) {
+    pending.push(chunk);
+    size += chunk.length;
+    if (size < WRITE_AT_ONCE) continue;
+    if (!streaming) {
+      res.writeHead(200, { 'content-type': 'application/json' });
+      streaming = true;
+    }
+    if (res.destroyed) return;
+    const more = res.write(pending.join(''));
+    pending.length = 0;
+    size = 0;
+    if (!more) await new Promise<void>((resolve) => { res.once('drain', resolve); res.once('close', resolve); });
+  }
+  const rest = pending.join('');
+  if (!streaming) res.writeHead(200, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(rest) });
+  res.end(rest);
 }
 
 /** The request's URL; one that does not parse is the caller's error. */

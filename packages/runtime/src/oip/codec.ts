@@ -66,7 +66,7 @@ export function readModelName(buf: Uint8Array): string {
     while (r.pos < r.len) {
       const tag = r.uint32();
       if (tag >>> 3 === 1 && (tag & 7) === WIRE_LEN) return readString(r);
-      r.skipType(tag & 7);
+      skipField(r, tag);
     }
     return '';
   });
@@ -88,7 +88,7 @@ export function decodeInferRequest(buf: Uint8Array): InferRequest {
         case 5: headers.push(readTensorHeader(r)); break;
         case 6: req.outputs.push(readRequestedOutput(r)); break;
         case 7: raw.push(r.bytes()); break;
-        default: r.skipType(tag & 7);
+        default: skipField(r, tag);
       }
     }
   });
@@ -451,6 +451,15 @@ export function decodeHealthCheckResponse(buf: Uint8Array): number {
     else r.skipType(tag & 7);
   }
   return status;
+}
+
+/**
+ * Skips an unknown field. Field number 0 does not exist in protobuf; refusing it ends garbage early (60 MB of
+ * zeros read as 30M empty fields 0 kept the service's event loop busy for a second).
+ */
+function skipField(r: Reader, tag: number): void {
+  if (tag >>> 3 === 0) throw new RangeError(`field number 0 at byte ${r.pos}`);
+  r.skipType(tag & 7);
 }
 
 /** Malformed protobuf (truncated, bad lengths) is the caller's fault: report it as InvalidInputError. */

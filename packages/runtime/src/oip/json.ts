@@ -2,7 +2,7 @@ import { type DataType, type Tensor, elementCount, typedArrayFor } from '@pyml/c
 import { InvalidInputError } from '../errors.ts';
 import { formatShape } from '../validate.ts';
 import { parseDataType } from './contents.ts';
-import { checkJsonDepth } from './json-bounds.ts';
+import { NumberRun, parseJsonBytes } from './json-parse.ts';
 import type { NamedTensor } from './codec.ts';
 
 /**
@@ -25,18 +25,11 @@ export interface JsonLimits {
 }
 
 /**
- * A V2 JSON request from its body's bytes: nesting refused past MAX_JSON_DEPTH before JSON.parse runs (see
- * json-bounds.ts), then parsed and checked as parseJsonRequest does.
+ * A V2 JSON request from its body's bytes, parsed by json-parse.ts (bounded nesting, 8 bytes per number of a long
+ * array, no string copy of the body) and checked as parseJsonRequest does.
  */
 export function parseJsonBody(body: Uint8Array, limits: JsonLimits = {}): JsonInferRequest {
-  checkJsonDepth(body);
-  let json: unknown;
-  try {
-    json = JSON.parse(Buffer.from(body.buffer, body.byteOffset, body.byteLength).toString('utf8'));
-  } catch (error) {
-    throw new InvalidInputError(`request body is not JSON: ${(error as Error).message}`);
-  }
-  return parseJsonRequest(json, limits);
+  return parseJsonRequest(parseJsonBytes(body), limits);
 }
 
 export function parseJsonRequest(body: unknown, limits: JsonLimits = {}): JsonInferRequest {
@@ -57,7 +50,7 @@ export function parseJsonRequest(body: unknown, limits: JsonLimits = {}): JsonIn
       throw new InvalidInputError(`input '${name}': "shape" must be a list of non-negative integers`, name);
     }
     const shape = t.shape as number[];
-    if (!Array.isArray(t.data)) throw new InvalidInputError(`input '${name}': "data" must be an array`, name);
+    if (!Array.isArray(t.data) && !(t.data instanceof NumberRun)) throw new InvalidInputError(`input '${name}': "data" must be an array`, name);
     const n = elementCount(shape);
     // The declared size is checked before anything is made for it; BYTES count at least their 4-byte length prefix.
     const bytes = n * (typedArrayFor(dtype)?.BYTES_PER_ELEMENT ?? 4);
@@ -87,22 +80,27 @@ function jsonType(v: unknown): string {
   return v === null ? 'null' : Array.isArray(v) ? 'an array' : typeof v;
 }
 
-/** Leaves of a (nested) data array, counted without copying it; nesting is bounded by checkJsonDepth. */
-function leafCount(data: unknown[]): number {
+/** Nested data: plain arrays, or (from parseJsonBody) runs of numbers. */
+type JsonData = unknown[] | NumberRun;
+
+/** Leaves of a (nested) data array, counted without copying it; nesting is bounded by the parser. */
+function leafCount(data: JsonData): number {
+  if (data instanceof NumberRun) return data.length;
   let n = 0;
-  for (const v of data) n += Array.isArray(v) ? leafCount(v) : 1;
+  for (const v of data) n += Array.isArray(v) || v instanceof NumberRun ? leafCount(v) : 1;
   return n;
 }
 
 /** Visits the leaves of a (nested) data array in order, without flattening it into a copy. */
-function eachLeaf(data: unknown[], visit: (v: unknown) => void): void {
+function eachLeaf(data: JsonData, visit: (v: unknown) => void): void {
+  if (data instanceof NumberRun) return data.forEach(visit);
   for (const v of data) {
-    if (Array.isArray(v)) eachLeaf(v, visit);
+    if (Array.isArray(v) || v instanceof NumberRun) eachLeaf(v, visit);
     else visit(v);
   }
 }
 
-function convert(name: string, dtype: DataType, data: unknown[], count: number): Tensor['data'] {
+function convert(name: string, dtype: DataType, data: JsonData, count: number): Tensor['data'] {
   const bad = (v: unknown) => new InvalidInputError(`input '${name}': ${String(JSON.stringify(v)).slice(0, 100)} is not a valid ${dtype} value`, name);
   if (dtype === 'BYTES') {
     const strings: string[] = [];
@@ -140,7 +138,8 @@ function convert(name: string, dtype: DataType, data: unknown[], count: number):
 }
 
 /** JSON text of a V2 response; bigints become exact JSON numbers. */
-export function formatJsonResponse(res: { modelName: string; modelVersion: string; id?: string; outputs: NamedTensor[] }, indent?: number): string {
+export function formatJsonResponse(res: JsonResponse, indent?: number): string {
+  if (indent === undefined) return compactJsonResponse(res);
   const body = {
     model_name: res.modelName,
     model_version: res.modelVersion,
@@ -149,6 +148,54 @@ export function formatJsonResponse(res: { modelName: string; modelVersion: strin
   };
   const text = JSON.stringify(body, (_k, v) => (typeof v === 'bigint' ? `\u0000big:${v}` : v), indent);
   return text.replace(/"\\u0000big:(-?\d+)"/g, '$1');
+}
+
+/**
+ * The same text, written straight from the typed arrays: no array of boxed numbers per tensor and no replacer call
+ * per element (a 3M-row answer took 2.4 GB and stalled the event loop 30 s that way).
+ */
+function compactJsonResponse(res: JsonResponse): string {
+  return [...jsonResponseChunks(res)].join('');
+}
+
+type JsonResponse = { modelName: string; modelVersion: string; id?: string; outputs: NamedTensor[] };
+
+/** Elements per chunk of a tensor's data: bounds what one chunk holds. */
+const JSON_BLOCK = 8192;
+
+/**
+ * The compact JSON text of a V2 response in pieces of at most JSON_BLOCK elements each, in order, so a front end can
+ * write a large answer to its socket as it is made instead of holding all of its text at once.
+ */
+export function* jsonResponseChunks(res: JsonResponse): Generator<string> {
+  yield `{"model_name":${JSON.stringify(res.modelName)},"model_version":${JSON.stringify(res.modelVersion)}${res.id ? `,"id":${JSON.stringify(res.id)}` : ''},"outputs":[`;
+  for (let o = 0; o < res.outputs.length; o++) {
+    const { name, tensor } = res.outputs[o];
+    yield `${o ? ',' : ''}{"name":${JSON.stringify(name)},"datatype":${JSON.stringify(tensor.dtype)},"shape":${JSON.stringify(tensor.shape)},"data":[`;
+    yield* jsonDataChunks(tensor);
+    yield ']}';
+  }
+  yield ']}';
+}
+
+function* jsonDataChunks(t: Tensor): Generator<string> {
+  const data = t.data as ArrayLike<number | bigint | string>;
+  const text: (v: number | bigint | string) => string = t.dtype === 'BYTES' ? (v) => JSON.stringify(v)
+    : t.dtype === 'BOOL' ? (v) => (v !== 0 ? 'true' : 'false')
+      : t.dtype === 'FP16' ? (h) => finiteText(fromHalfBits(h as number))
+        : t.dtype === 'FP32' || t.dtype === 'FP64' ? (x) => finiteText(x as number)
+          : (v) => String(v);
+  const block: string[] = [];
+  for (let start = 0; start < data.length; start += JSON_BLOCK) {
+    const end = Math.min(start + JSON_BLOCK, data.length);
+    block.length = end - start;
+    for (let i = start; i < end; i++) block[i - start] = text(data[i]);
+    yield (start ? ',' : '') + block.join(',');
+  }
+}
+
+function finiteText(x: number): string {
+  return Number.isFinite(x) ? String(x) : `"${x}"`;
 }
 
 function jsonData(t: Tensor): unknown[] {
