@@ -195,6 +195,22 @@ test('a body trickled a byte at a time, and a Content-Length larger than the bod
   await validAnswersMatch();
 });
 
+test('a large JSON answer is streamed whole: 5,000 rows give each row the one-flower answer', async () => {
+  const rows = 5000;
+  const body = Buffer.from(JSON.stringify({ inputs: [{ ...VALID_REST.inputs[0], shape: [rows, 4], data: Array.from({ length: rows }, () => FLOWER) }] }));
+  const r = await rest(base(), 'POST', infer, body);
+  assert.is(r.status, 200, r.text.slice(0, 200));
+  assert.ok(r.text.length > 128 * 1024, `${r.text.length} bytes of JSON`);
+  const one = expectedRest as { outputs: { name: string; shape: number[]; data: unknown[] }[] };
+  const many = JSON.parse(r.text) as typeof one;
+  for (const [i, output] of many.outputs.entries()) {
+    const width = one.outputs[i].data.length;
+    assert.equal(output.shape, [rows, ...one.outputs[i].shape.slice(1)]);
+    assert.is(output.data.length, rows * width);
+    for (const at of [0, 1, rows - 1]) assert.equal(output.data.slice(at * width, (at + 1) * width), one.outputs[i].data, `${output.name} row ${at}`);
+  }
+});
+
 test('a model process leaves no onnxruntime debug log in the temp directory', () => {
   // The model runs with the image's environment (temp dir /tmp); the service with the test's TMPDIR.
   for (const dir of ['/tmp', tmp]) assert.not.ok(existsSync(join(dir, `mat-debug-${modelPid}.log`)), `${dir}/mat-debug-${modelPid}.log`);
@@ -285,6 +301,14 @@ test(`fuzz: ${REST_CASES} mutated REST bodies, ${GRPC_CASES_EACH} gRPC messages 
   const grown = { serve: rssMb(served.ready.pid) - rss.serve, model: rssMb(modelPid) - rss.model };
   console.log(`fuzz: RSS grew by ${grown.serve.toFixed(1)} MB (service), ${grown.model.toFixed(1)} MB (model)`);
   assert.ok(grown.serve < RSS_GROWTH_BOUND_MB && grown.model < RSS_GROWTH_BOUND_MB, JSON.stringify(grown));
+});
+
+test('after all of that the service drains and stops at once (no call was left unanswered)', async () => {
+  const started = Date.now();
+  const code = await served.stop();
+  served = undefined as unknown as Served;
+  assert.is(code, 0);
+  assert.ok(Date.now() - started < 5000, `stopped after ${Date.now() - started} ms`);
 });
 
 test.run();
