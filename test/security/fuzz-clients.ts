@@ -85,7 +85,8 @@ export interface Http2Answer {
 export function rawHttp2Call(address: string, path: string, opts: { headers?: Record<string, string>; data?: Buffer; endStream: boolean; giveUpMs: number }): Promise<Http2Answer> {
   const started = Date.now();
   return new Promise((resolve) => {
-    const session = http2.connect(`http://${address}`);
+    // A path is a Unix socket (the model's); anything else HOST:PORT.
+    const session = address.startsWith('/') ? http2.connect('http://localhost', { createConnection: () => net.connect(address) }) : http2.connect(`http://${address}`);
     session.on('error', () => {});
     const stream = session.request({ ':method': 'POST', ':path': path, 'content-type': 'application/grpc', te: 'trailers', ...opts.headers }, { endStream: false });
     let answer: Http2Answer | undefined;

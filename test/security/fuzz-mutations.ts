@@ -1,4 +1,4 @@
-import { gzipSync } from 'node:zlib';
+import { deflateSync, gzipSync } from 'node:zlib';
 import { type TensorSpec, fp32, inferRequest, message } from './fuzz-protobuf.ts';
 import type { Random } from './fuzz-random.ts';
 
@@ -139,4 +139,40 @@ const GRPC_MUTATIONS: ((rnd: Random, model: string) => GrpcCase)[] = [
 
 export function grpcCase(rnd: Random, model: string): GrpcCase {
   return rnd.pick(GRPC_MUTATIONS)(rnd, model);
+}
+
+/** A gRPC call as HTTP/2 frames, for what grpc-js will not send: compression flags, encodings, torn framing. */
+export interface FrameCase {
+  label: string;
+  headers: Record<string, string>;
+  data: Buffer;
+}
+
+function prefixed(message: Buffer, flag: number, length = message.length): Buffer {
+  const prefix = Buffer.alloc(5);
+  prefix[0] = flag;
+  prefix.writeUInt32BE(length >>> 0, 1);
+  return Buffer.concat([prefix, message]);
+}
+
+const FRAME_MUTATIONS: ((rnd: Random, request: Buffer) => FrameCase)[] = [
+  (rnd, request) => { const flips = 1 + rnd.int(6); return { label: `gzip of a request with ${flips} bit flips`, headers: { 'grpc-encoding': 'gzip' }, data: prefixed(gzipSync(flipBits(rnd, request, flips)), 1) }; },
+  (rnd, request) => { const gz = gzipSync(request); const at = rnd.int(gz.length); return { label: `gzip truncated at ${at}`, headers: { 'grpc-encoding': 'gzip' }, data: prefixed(gz.subarray(0, at), 1) }; },
+  (rnd, request) => ({ label: 'gzip with bit flips', headers: { 'grpc-encoding': 'gzip' }, data: prefixed(flipBits(rnd, gzipSync(request), 1 + rnd.int(4)), 1) }),
+  (rnd) => ({ label: 'compressed garbage', headers: { 'grpc-encoding': rnd.pick(['gzip', 'deflate']) }, data: prefixed(rnd.bytes(rnd.int(300)), 1) }),
+  (rnd) => ({ label: 'gzip of protobuf garbage', headers: { 'grpc-encoding': 'gzip' }, data: prefixed(gzipSync(rnd.bytes(rnd.int(300))), 1) }),
+  (rnd, request) => ({ label: 'deflate of a request', headers: { 'grpc-encoding': 'deflate' }, data: prefixed(deflateSync(request), 1) }),
+  (rnd, request) => ({ label: 'compressed flag, unknown encoding', headers: { 'grpc-encoding': rnd.pick(['snappy', 'br', '']) }, data: prefixed(gzipSync(request), 1) }),
+  (rnd, request) => ({ label: 'compressed flag, no grpc-encoding', headers: {}, data: prefixed(gzipSync(request), 1) }),
+  (rnd, request) => ({ label: `flag byte ${rnd.int(256)}`, headers: { 'grpc-encoding': 'gzip' }, data: prefixed(request, 2 + rnd.int(254)) }),
+  (rnd, request) => { const length = request.length + 1 + rnd.int(100); return { label: `prefix says ${length} bytes, ${request.length} sent`, headers: {}, data: prefixed(request, 0, length) }; },
+  (rnd, request) => { const length = rnd.int(request.length); return { label: `prefix says ${length} bytes, ${request.length} sent`, headers: {}, data: prefixed(request, 0, length) }; },
+  (rnd, request) => ({ label: 'two messages in a unary call', headers: {}, data: Buffer.concat([prefixed(request, 0), prefixed(request, 0)]) }),
+  (rnd) => ({ label: `${rnd.int(5)} bytes of DATA`, headers: {}, data: rnd.bytes(rnd.int(5)) }),
+  // Malformed timeouts are ignored (the service's own deadline applies); a tiny valid one would rightly expire.
+  (rnd, request) => ({ label: 'malformed grpc-timeout', headers: { 'grpc-timeout': rnd.pick(['', 'x', '999999999S', '-1m', '1.5S', 'S']) }, data: prefixed(request, 0) }),
+];
+
+export function frameCase(rnd: Random, request: Buffer): FrameCase {
+  return rnd.pick(FRAME_MUTATIONS)(rnd, request);
 }

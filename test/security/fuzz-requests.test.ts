@@ -10,7 +10,7 @@ import * as assert from 'uvu/assert';
 import { tempDir } from '../helpers/project.ts';
 import { type Served, buildImages, startServe } from '../serve/fixtures.ts';
 import { closeRestAgent, grpcFrame, pool, rawGrpcClient, rawHttp, rawHttp2Call, rawUnary, rest, rssMb } from './fuzz-clients.ts';
-import { FLOWER, VALID_REST, grpcCase, restCase, validInfer } from './fuzz-mutations.ts';
+import { FLOWER, VALID_REST, frameCase, grpcCase, restCase, validInfer } from './fuzz-mutations.ts';
 import { fp32, inferRequest } from './fuzz-protobuf.ts';
 import { Random, fuzzSeed } from './fuzz-random.ts';
 
@@ -26,6 +26,8 @@ const DEADLINE_MS = 3000;
 const LIMIT = 1 << 20;
 const REST_CASES = 1200;
 const GRPC_CASES_EACH = 400;
+/** Hand-framed HTTP/2 calls (compression, framing) to the service. */
+const FRAME_CASES = 150;
 /** Growth of RSS a fuzz run may leave behind, per process (measured: well under half of this). */
 const RSS_GROWTH_BOUND_MB = 120;
 
@@ -268,7 +270,7 @@ test('the request body parser agrees with JSON.parse on every mutated body it do
   assert.ok(compared > 2500, `${compared} compared`);
 });
 
-test(`fuzz: ${REST_CASES} mutated REST bodies, ${GRPC_CASES_EACH} gRPC messages each to the service and to the model socket`, async () => {
+test(`fuzz: ${REST_CASES} mutated REST bodies, ${GRPC_CASES_EACH} gRPC messages each to the service and to the model socket, ${FRAME_CASES} hand-framed calls`, async () => {
   const rnd = new Random(seed);
   const failures: string[] = [];
   const restCases = Array.from({ length: REST_CASES }, () => restCase(rnd));
@@ -295,6 +297,17 @@ test(`fuzz: ${REST_CASES} mutated REST bodies, ${GRPC_CASES_EACH} gRPC messages 
     codes.set(g.code, (codes.get(g.code) ?? 0) + 1);
     if (refused.includes(g.code) || (g.code !== status.OK && !g.details)) failures.push(`gRPC #${i} at the ${c.where} ${c.method} ${c.label}: ${g.code} ${g.details.slice(0, 200)}`);
   });
+  const frameCodes = new Map<string, number>();
+  const request = inferRequest({ model: 'iris', inputs: validInfer() });
+  const frameCases = Array.from({ length: FRAME_CASES }, () => frameCase(rnd, request));
+  await pool(frameCases.length, 4, async (i) => {
+    const c = frameCases[i];
+    const a = await rawHttp2Call(served.ready.grpc, '/inference.GRPCInferenceService/ModelInfer', { headers: c.headers, data: c.data, endStream: true, giveUpMs: DEADLINE_MS + 2000 });
+    const key = a.grpcStatus === undefined ? 'none' : status[a.grpcStatus];
+    frameCodes.set(key, (frameCodes.get(key) ?? 0) + 1);
+    if (a.grpcStatus === undefined || refused.includes(a.grpcStatus) || (a.grpcStatus !== status.OK && !a.grpcMessage)) failures.push(`frames #${i} ${c.label}: ${a.grpcStatus} ${a.grpcMessage}`);
+  });
+  console.log(`fuzz: ${frameCases.length} hand-framed gRPC calls (${[...frameCodes].map(([s, n]) => `${s}×${n}`).join(' ')})`);
   console.log(`fuzz: ${restCases.length} REST (${[...statuses].map(([s, n]) => `${s}×${n}`).join(' ')}), ${grpcCases.length} gRPC (${[...codes].map(([s, n]) => `${status[s]}×${n}`).join(' ')}) in ${Date.now() - started} ms`);
   assert.equal(failures.slice(0, 15), [], `seed ${seed}: ${failures.length} failures`);
   await validAnswersMatch();
