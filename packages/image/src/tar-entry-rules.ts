@@ -38,7 +38,7 @@ export function whiteout(base: string): Whiteout | undefined {
   return { kind: 'hide', name };
 }
 
-/** Permission bits kept when unpacking: setuid, setgid and sticky are dropped (a model needs none of them). */
+/** setuid, setgid and sticky: dropped when unpacking (a model needs none of them, and a setuid file is a way up). */
 export const SPECIAL_MODE_BITS = 0o7000;
 
 export function safeMode(mode: number | undefined, fallback: number): { mode: number; stripped: boolean } {
@@ -46,12 +46,7 @@ export function safeMode(mode: number | undefined, fallback: number): { mode: nu
   return { mode: bits & ~SPECIAL_MODE_BITS, stripped: (bits & SPECIAL_MODE_BITS) !== 0 };
 }
 
-/** Entry types that are unpacked; others (devices, FIFOs) are skipped: no model needs one, and they need privileges. */
-export function isUnpackedType(type: string | null | undefined): boolean {
-  return type === 'file' || type === 'contiguous-file' || type === 'directory' || type === 'symlink' || type === 'link'
-    || type === undefined || type === null;
-}
-
+/** Devices and FIFOs are skipped by unpack (no model needs one, and they need privileges) and reported by verify. */
 export function isDeviceType(type: string | null | undefined): boolean {
   return type === 'character-device' || type === 'block-device' || type === 'fifo';
 }
