@@ -56,7 +56,7 @@ test('unpack keeps hard links, long and unicode names, drops setuid bits; reads 
   const long = '/opt/' + 'x'.repeat(120) + '/' + 'y'.repeat(130) + '/ünïcode.txt';
   const built = await buildLayer([{ path: long, content: 'long' }, { path: '/opt/link', linkTarget: 'z'.repeat(150) }], { store });
   const raw = await rawLayer(store, [
-    { name: 'data/', type: 'directory' },
+    { name: 'data/', type: 'directory', mode: 0o2750 },
     { name: 'data/a', content: 'A' },
     { name: 'data/b', type: 'link', linkname: 'data/a' },
     { name: './data/suid', content: 'S', mode: 0o4755 },
@@ -72,7 +72,8 @@ test('unpack keeps hard links, long and unicode names, drops setuid bits; reads 
   assert.is(await readFile(join(rootfs, long), 'utf8'), 'long');
   assert.is((await stat(join(rootfs, 'data/a'))).ino, (await stat(join(rootfs, 'data/b'))).ino);
   assert.is((await stat(join(rootfs, 'data/suid'))).mode & 0o7777, 0o755, 'setuid dropped, the rest kept');
-  assert.is(result.specialBitsStripped, 1);
+  assert.is((await stat(join(rootfs, 'data'))).mode & 0o7777, 0o750, 'setgid dropped from a directory, its mode applied');
+  assert.is(result.specialBitsStripped, 2);
   assert.is(await readlink(join(rootfs, 'opt/link')), 'z'.repeat(150));
 });
 
@@ -110,6 +111,19 @@ const attacks: { name: string; entries: RawTarEntry[]; entry: string; reason: Re
     ],
     entry: 'a/out', reason: /symlink to up\/\.\. refused/,
   },
+  {
+    // The issue's finding 1: the copy's text climbs out from its new place; the directory's mode must not follow it.
+    name: 'a hard link that copies a symlink to where it leads out', entries: [
+      { name: 'victim/', type: 'directory', mode: 0o6777 },
+      { name: 'a/b/c/d/', type: 'directory' },
+      { name: 'a/b/c/d/l', type: 'symlink', linkname: '../../../../tmp/pyml-evil' },
+      { name: 'victim', type: 'link', linkname: 'a/b/c/d/l' },
+    ],
+    entry: 'victim', reason: /hard link to symlink a\/b\/c\/d\/l \(-> \.\.\/\.\.\/\.\.\/\.\.\/tmp\/pyml-evil\) refused: at \/victim it would lead outside the image root/,
+  },
+  { name: 'a whiteout of ".."', entries: [{ name: '.wh..', content: '' }], entry: '.wh..', reason: /whiteout "\.wh\.\." refused: a whiteout must name one file of its own directory/ },
+  { name: 'a whiteout of "."', entries: [{ name: 'a/', type: 'directory' }, { name: 'a/.wh..', content: '' }], entry: 'a/.wh..', reason: /whiteout "\.wh\.\." refused/ },
+  { name: 'a whiteout of nothing', entries: [{ name: '.wh.', content: '' }], entry: '.wh.', reason: /whiteout "\.wh\." refused/ },
   {
     name: 'a hard link to a file outside', entries: [{ name: 'passwd', type: 'link', linkname: '../../../../../etc/passwd' }],
     entry: 'passwd', reason: /"\.\." refused/,
