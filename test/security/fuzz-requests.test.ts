@@ -24,6 +24,8 @@ import { Random, fuzzSeed } from './fuzz-random.ts';
 
 const DEADLINE_MS = 3000;
 const LIMIT = 1 << 20;
+/** The model server's bound on a request arriving when its caller set no deadline. */
+const MODEL_RECEIVE_MS = 2000;
 const REST_CASES = 1200;
 const GRPC_CASES_EACH = 400;
 /** Hand-framed HTTP/2 calls (compression, framing) to the service. */
@@ -61,7 +63,8 @@ async function validAnswersMatch(): Promise<void> {
 test.before(async () => {
   built = await buildImages(['iris']);
   tmp = await tempDir('pyml-fuzz-tmp-');
-  served = await startServe([built.images.iris, '--deadline-ms', String(DEADLINE_MS), '--max-concurrency', '8', '--max-message-bytes', String(LIMIT)], { TMPDIR: tmp });
+  served = await startServe([built.images.iris, '--deadline-ms', String(DEADLINE_MS), '--max-concurrency', '8', '--max-message-bytes', String(LIMIT)],
+    { TMPDIR: tmp, PYML_RECEIVE_TIMEOUT_MS: String(MODEL_RECEIVE_MS) });
   modelPid = served.ready.models[0].pid!;
   front = rawGrpcClient(served.ready.grpc);
   model = rawGrpcClient(join(served.ready.socketDir, 'iris.sock'));
@@ -170,17 +173,21 @@ test('a gzip bomb is RESOURCE_EXHAUSTED at once, without the service growing; ba
   assert.is(good.grpcStatus, status.OK, good.grpcMessage);
 });
 
-test('a gRPC request stream that never ends gets DEADLINE_EXCEEDED: the caller\'s deadline, else --deadline-ms', async () => {
+test('a gRPC request stream that never ends gets DEADLINE_EXCEEDED: the caller\'s deadline, else the service\'s or model\'s bound', async () => {
   const path = '/inference.GRPCInferenceService/ModelInfer';
+  const socket = join(served.ready.socketDir, 'iris.sock');
   const partial = grpcFrame(inferRequest({ model: 'iris', inputs: validInfer() })).subarray(0, 20);
-  const [own, capped] = await Promise.all([
+  const [own, capped, modelOwn, modelCapped] = await Promise.all([
     rawHttp2Call(served.ready.grpc, path, { headers: { 'grpc-timeout': '500m' }, data: partial, endStream: false, giveUpMs: 10_000 }),
     rawHttp2Call(served.ready.grpc, path, { data: partial, endStream: false, giveUpMs: 10_000 }),
+    rawHttp2Call(socket, path, { headers: { 'grpc-timeout': '500m' }, data: partial, endStream: false, giveUpMs: 10_000 }),
+    rawHttp2Call(socket, path, { data: partial, endStream: false, giveUpMs: 10_000 }),
   ]);
-  assert.is(own.grpcStatus, status.DEADLINE_EXCEEDED, own.grpcMessage);
-  assert.ok(own.ms >= 450 && own.ms < 1500, `after ${own.ms} ms`);
-  assert.is(capped.grpcStatus, status.DEADLINE_EXCEEDED, capped.grpcMessage);
-  assert.ok(capped.ms >= DEADLINE_MS - 100 && capped.ms < DEADLINE_MS + 1500, `after ${capped.ms} ms`);
+  for (const [what, answer, after] of [['service, caller deadline', own, 500], ['service, --deadline-ms', capped, DEADLINE_MS],
+    ['model, caller deadline', modelOwn, 500], ['model, PYML_RECEIVE_TIMEOUT_MS', modelCapped, MODEL_RECEIVE_MS]] as const) {
+    assert.is(answer.grpcStatus, status.DEADLINE_EXCEEDED, `${what}: ${answer.grpcStatus} ${answer.grpcMessage}`);
+    assert.ok(answer.ms >= after - 100 && answer.ms < after + 1500, `${what}: after ${answer.ms} ms`);
+  }
 });
 
 test('a body trickled a byte at a time, and a Content-Length larger than the body, end with 408 and a closed connection', async () => {

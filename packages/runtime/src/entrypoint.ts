@@ -21,7 +21,7 @@ const USAGE = `usage: entrypoint <command> [options]
   predict  --input FILE|- [--json]     one V2 JSON request in, the V2 JSON response out (--json: one line)
   batch                                Arrow IPC stream on stdin → Arrow IPC stream on stdout
   describe                             print pyml.json
-env: PYML_ROOT (default: the directory above runtime/), PYML_MAX_MESSAGE_BYTES, PYML_DRAIN_TIMEOUT_MS, PYML_LOG_LEVEL`;
+env: PYML_ROOT (default: the directory above runtime/), PYML_MAX_MESSAGE_BYTES, PYML_RECEIVE_TIMEOUT_MS, PYML_DRAIN_TIMEOUT_MS, PYML_LOG_LEVEL`;
 
 const EXIT = { ok: 0, failed: 1, usage: 2, init: 3 } as const;
 
@@ -110,7 +110,9 @@ async function serveCommand(args: string[]): Promise<number> {
   const logger = createLogger({ model: manifest.name });
 
   // Listen first so liveness answers while init runs; readiness follows init.
-  const server = new InferenceServer({ logger, maxMessageBytes });
+  // A request that has not arrived by then gets DEADLINE_EXCEEDED (pyml serve always sends a deadline; others may not).
+  const receiveTimeoutMs = positiveInt(process.env.PYML_RECEIVE_TIMEOUT_MS, 'PYML_RECEIVE_TIMEOUT_MS') ?? 30_000;
+  const server = new InferenceServer({ logger, maxMessageBytes, receiveTimeoutMs });
   const tcp = typeof flags.tcp === 'string' ? flags.tcp : undefined;
   const { tcpPort } = await server.listen(resolve(socket), tcp);
   // A stop request during init has nothing to drain.

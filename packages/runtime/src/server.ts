@@ -9,6 +9,7 @@ import type { Predictor } from './batcher.ts';
 import { InvalidInputError, ModelError, describeError } from './errors.ts';
 import { headerValue, wellFormed } from './header-text.ts';
 import type { ModelHost } from './model-host.ts';
+import { receiveDeadline } from './receive-deadline.ts';
 import { HealthStatus, decodeInferRequest } from './oip/codec.ts';
 import { encodeResponseFor, requestInputs } from './oip/infer-exchange.ts';
 import { HealthWatches } from './oip/health-watch.ts';
@@ -19,6 +20,8 @@ export interface ServerOptions {
   logger: Logger;
   /** Largest request or response, in bytes. */
   maxMessageBytes: number;
+  /** Longest a call's request may take to arrive when its caller set no deadline (default 30 s). */
+  receiveTimeoutMs?: number;
 }
 
 /** A gRPC status (with the tensor to blame in the `pyml-tensor` trailer, when there is one). */
@@ -84,6 +87,7 @@ export class InferenceServer {
       'grpc.max_send_message_length': options.maxMessageBytes,
       // Channelz bookkeeping costs per call and nothing here reads it.
       'grpc.enable_channelz': 0,
+      interceptors: [receiveDeadline(options.receiveTimeoutMs ?? 30_000)],
     });
     this.server.addService(inferenceService, this.inferenceHandlers());
     this.server.addService(healthService, this.healthHandlers());
