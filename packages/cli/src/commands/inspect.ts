@@ -1,5 +1,5 @@
 import { parseArgs } from 'node:util';
-import { EXIT } from '@pyml/core/errors';
+import { EXIT } from '@pyml/errors';
 import { describeImage, withImage, type ImageDescription } from '../describe-image.ts';
 import { formatBytes, printJson, usage } from '../output.ts';
 import type { VerifyResult } from '@pyml/image';
