@@ -128,6 +128,12 @@ test('the check finds another package reached by a file URL, a relative path or 
   assert.ok(found.some((v) => v.rule === 'cycle') === false, 'one direction only: no cycle');
 });
 
+test('the check finds an import of a package that package.json does not list', () => {
+  const packages = SYNTHETIC_PACKAGES.map((p) => (p.key === 'high' ? { ...p, declared: ['@pyml/other'] } : p));
+  const found = checkBoundaries([{ file: 'packages/high/src/a.ts', text: "import { x } from '@pyml/low';" }], packages, SYNTHETIC_RULES);
+  assert.equal(found.map((v) => [v.rule, v.specifier]), [['undeclared', '@pyml/low']]);
+});
+
 test('the allowlist lets a known violation through, fails on a new one, and reports entries that match nothing', () => {
   const found = check([
     { file: 'packages/high/src/a.ts', text: "import { old } from '@pyml/low/old-internal';\nimport { fresh } from '@pyml/low/new-internal';" },

@@ -22,6 +22,8 @@ export interface PackageRule {
 export interface WorkspacePackage {
   key: string;
   dir: string;
+  /** The `@pyml/*` names its package.json lists (dependencies, peer or dev): what an installed copy will have. */
+  declared?: string[];
 }
 
 /** A source file: its path relative to the repo, and its text. */
@@ -30,7 +32,7 @@ export interface SourceFile {
   text: string;
 }
 
-export type Rule = 'layering' | 'entry-point' | 'path' | 'cycle';
+export type Rule = 'layering' | 'entry-point' | 'path' | 'cycle' | 'undeclared';
 
 export interface Violation {
   file: string;
@@ -61,8 +63,9 @@ export function workspacePackages(root: string): WorkspacePackage[] {
     for (const name of readdirSync(path.join(root, top)).sort()) {
       const manifest = path.join(root, top, name, 'package.json');
       if (!statSync(manifest, { throwIfNoEntry: false })?.isFile()) continue;
-      const npmName = (JSON.parse(readFileSync(manifest, 'utf8')) as { name: string }).name;
-      if (npmName.startsWith(SCOPE)) found.push({ key: npmName.slice(SCOPE.length), dir: `${top}/${name}` });
+      const json = JSON.parse(readFileSync(manifest, 'utf8')) as { name: string } & Record<'dependencies' | 'peerDependencies' | 'devDependencies', Record<string, string> | undefined>;
+      const declared = [json.dependencies, json.peerDependencies, json.devDependencies].flatMap((deps) => Object.keys(deps ?? {}));
+      if (json.name.startsWith(SCOPE)) found.push({ key: json.name.slice(SCOPE.length), dir: `${top}/${name}`, declared });
     }
   }
   return found;
@@ -108,6 +111,10 @@ export function checkBoundaries(files: SourceFile[], packages: WorkspacePackage[
         const target = packages.find((p) => p.key === name);
         if (!target || target.key === own.key) continue;
         edges.push({ from: own.key, to: target.key, file, specifier });
+        // Inside the checkout every workspace resolves; installed from npm, only what package.json lists does.
+        if (own.declared && !own.declared.includes(SCOPE + target.key)) {
+          violations.push({ file, specifier, rule: 'undeclared', message: `${own.key}'s package.json does not list ${SCOPE}${target.key}` });
+        }
         if (!ownRule?.mayImport.some((allowed) => matches(allowed, target.key))) {
           violations.push({ file, specifier, rule: 'layering', message: `${own.key} may not import ${target.key} (docs/architecture.md)` });
         }
