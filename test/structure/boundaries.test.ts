@@ -21,30 +21,6 @@ const PACKAGES = workspacePackages(ROOT);
  * imports); remove its line when the import goes: a line that matches nothing fails this test.
  */
 const KNOWN: KnownViolation[] = [
-  // serve → runtime internals (19 imports): the runtime needs an entry point for what the front shares with it
-  // (the V2 codec and services, the batcher, the request errors, validation, the version). packages/serve/src
-  // is being edited elsewhere.
-  { file: 'packages/serve/src/external-model.ts', specifier: '@pyml/runtime/oip/codec' },
-  { file: 'packages/serve/src/front-batcher.ts', specifier: '@pyml/runtime/batcher' },
-  { file: 'packages/serve/src/front-batcher.ts', specifier: '@pyml/runtime/errors' },
-  { file: 'packages/serve/src/front-batcher.ts', specifier: '@pyml/runtime/oip/codec' },
-  { file: 'packages/serve/src/front-batcher.ts', specifier: '@pyml/runtime/oip/infer-exchange' },
-  { file: 'packages/serve/src/front-batcher.ts', specifier: '@pyml/runtime/validate' },
-  { file: 'packages/serve/src/grpc-front.ts', specifier: '@pyml/runtime/oip/codec' },
-  { file: 'packages/serve/src/grpc-front.ts', specifier: '@pyml/runtime/oip/health-watch' },
-  { file: 'packages/serve/src/grpc-front.ts', specifier: '@pyml/runtime/oip/service' },
-  { file: 'packages/serve/src/grpc-front.ts', specifier: '@pyml/runtime/version' },
-  { file: 'packages/serve/src/grpc-wire.ts', specifier: '@pyml/runtime/header-text' },
-  { file: 'packages/serve/src/http-front.ts', specifier: '@pyml/runtime/errors' },
-  { file: 'packages/serve/src/http-front.ts', specifier: '@pyml/runtime/oip/codec' },
-  { file: 'packages/serve/src/http-front.ts', specifier: '@pyml/runtime/oip/json' },
-  { file: 'packages/serve/src/http-front.ts', specifier: '@pyml/runtime/version' },
-  { file: 'packages/serve/src/model-endpoint.ts', specifier: '@pyml/runtime/batcher' },
-  { file: 'packages/serve/src/model-endpoint.ts', specifier: '@pyml/runtime/oip/infer-exchange' },
-  { file: 'packages/serve/src/model-router.ts', specifier: '@pyml/runtime/oip/codec' },
-  { file: 'packages/serve/src/prediction-service.ts', specifier: '@pyml/runtime/batcher' },
-  { file: 'packages/serve/src/raw-service.ts', specifier: '@pyml/runtime/oip/service' },
-  { file: 'packages/serve/src/rpc-failure.ts', specifier: '@pyml/runtime/errors' },
   // cli → serve internals: @pyml/serve's index (packages/serve/src/index.ts, edited elsewhere) exports neither
   // the runners nor the service the serve and predict verbs put together.
   { file: 'packages/cli/src/commands/predict.ts', specifier: '@pyml/serve/predict-once' },
@@ -53,11 +29,6 @@ const KNOWN: KnownViolation[] = [
   { file: 'packages/cli/src/commands/serve.ts', specifier: '@pyml/serve/model-runner' },
   { file: 'packages/cli/src/commands/serve.ts', specifier: '@pyml/serve/prediction-service' },
   { file: 'packages/cli/src/commands/serve.ts', specifier: '@pyml/serve/supervised-model' },
-  // The runtime's index loads its gRPC server: these need a light runtime entry point (arrow-tensors.ts is
-  // being edited elsewhere).
-  { file: 'packages/cli/src/commands/serve.ts', specifier: '@pyml/runtime/logger' },
-  { file: 'packages/batch/src/row-pipeline.ts', specifier: '@pyml/runtime/arrow-tensors' },
-  { file: 'packages/batch/src/worker-pool.ts', specifier: '@pyml/runtime/writable-sink' },
   // The serve front's image shares the model images' node base layer; core's index would load the builder.
   { file: 'packages/deploy/src/serve-image.ts', specifier: '@pyml/core/build/node-base' },
 ];

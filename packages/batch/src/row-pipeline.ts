@@ -1,7 +1,7 @@
 import type { DuckDBConnection, DuckDBInstance } from '@duckdb/node-api';
 import type { RecordBatch } from 'apache-arrow';
 import type { TensorSpec } from '@pyml/contract';
-import { columnsToTensors, tensorsToRecordBatch } from '@pyml/runtime/arrow-tensors';
+import { columnsToTensors, tensorsToRecordBatch } from '@pyml/runtime/arrow-io';
 import { BatchInterruptedError } from './batch-interrupted.ts';
 import { ChunkBatcher, type InputBatch, NullInputError } from './chunk-batcher.ts';
 import type { RowWriter } from './row-writer.ts';

@@ -1,5 +1,5 @@
 import { type RecordBatch, RecordBatchReader, RecordBatchStreamWriter } from 'apache-arrow';
-import { WritableSink } from '@pyml/runtime/writable-sink';
+import { WritableSink } from '@pyml/runtime/arrow-io';
 import type { ModelProcess } from './model-processes.ts';
 
 /** A batch's place in the query result, for error messages. */

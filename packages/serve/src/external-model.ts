@@ -1,6 +1,6 @@
 import { Client, credentials } from '@grpc/grpc-js';
 import type { Logger } from '@pyml/contract';
-import { decodeFlag, encodeModelRef } from '@pyml/runtime/oip/codec';
+import { decodeFlag, encodeModelRef } from '@pyml/runtime/protocol';
 import { type EndpointOptions, ModelEndpoint } from './model-endpoint.ts';
 import { methodPath } from './raw-service.ts';
 

@@ -1,10 +1,8 @@
 import { status } from '@grpc/grpc-js';
 import type { Tensors } from '@pyml/contract';
-import { AdaptiveBatcher, type BatchingOptions } from '@pyml/runtime/batcher';
-import { ModelError } from '@pyml/runtime/errors';
-import { type InferRequest, decodeInferRequest, decodeInferResponse, encodeInferRequest } from '@pyml/runtime/oip/codec';
-import { type ServedModel, encodeResponseFor, requestInputs } from '@pyml/runtime/oip/infer-exchange';
-import { checkInputs } from '@pyml/runtime/validate';
+import {
+  AdaptiveBatcher, type BatchingOptions, ModelError, type InferRequest, decodeInferRequest, decodeInferResponse, encodeInferRequest, type ServedModel, encodeResponseFor, requestInputs, checkInputs,
+} from '@pyml/runtime/protocol';
 import type { CallerGone } from './caller-gone.ts';
 import { RpcFailure } from './rpc-failure.ts';
 

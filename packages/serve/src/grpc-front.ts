@@ -1,11 +1,8 @@
 import http2, { type Http2Server, type IncomingHttpHeaders, type ServerHttp2Session, type ServerHttp2Stream } from 'node:http2';
 import { status } from '@grpc/grpc-js';
 import {
-  HealthStatus, decodeHealthCheckRequest, decodeModelRef, encodeFlag, encodeHealthCheckResponse, encodeServerMetadata,
-} from '@pyml/runtime/oip/codec';
-import { HealthWatches, type WatchCall } from '@pyml/runtime/oip/health-watch';
-import { HEALTH_SERVICE, INFERENCE_SERVICE } from '@pyml/runtime/oip/service';
-import { RUNTIME_VERSION } from '@pyml/runtime/version';
+  HealthStatus, decodeHealthCheckRequest, decodeModelRef, encodeFlag, encodeHealthCheckResponse, encodeServerMetadata, HealthWatches, type WatchCall, HEALTH_SERVICE, INFERENCE_SERVICE, RUNTIME_VERSION,
+} from '@pyml/runtime/protocol';
 import { CallerGone } from './caller-gone.ts';
 import { GRPC_CONTENT_TYPE, UnaryMessage, frame, parseTimeout, statusHeaders } from './grpc-wire.ts';
 import type { ModelRouter } from './model-router.ts';

@@ -1,7 +1,7 @@
 import type { IncomingHttpHeaders, OutgoingHttpHeaders } from 'node:http2';
 import { gunzip, inflate } from 'node:zlib';
 import { Metadata, status } from '@grpc/grpc-js';
-import { grpcMessage } from '@pyml/runtime/header-text';
+import { grpcMessage } from '@pyml/runtime/protocol';
 import { RpcFailure } from './rpc-failure.ts';
 
 /**

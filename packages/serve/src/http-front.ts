@@ -1,9 +1,8 @@
 import { type IncomingMessage, type Server, type ServerResponse, createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { InvalidInputError } from '@pyml/runtime/errors';
-import { decodeFlag, decodeInferResponse, decodeModelMetadata, encodeInferRequest, encodeModelRef } from '@pyml/runtime/oip/codec';
-import { type JsonInferRequest, jsonResponseChunks, parseJsonBody } from '@pyml/runtime/oip/json';
-import { RUNTIME_VERSION } from '@pyml/runtime/version';
+import {
+  InvalidInputError, decodeFlag, decodeInferResponse, decodeModelMetadata, encodeInferRequest, encodeModelRef, type JsonInferRequest, jsonResponseChunks, parseJsonBody, RUNTIME_VERSION,
+} from '@pyml/runtime/protocol';
 import { CallerGone } from './caller-gone.ts';
 import type { ServiceMetrics } from './metrics.ts';
 import type { ModelRouter } from './model-router.ts';

@@ -1,6 +1,5 @@
 import { Metadata, status } from '@grpc/grpc-js';
-import type { BatchingOptions } from '@pyml/runtime/batcher';
-import type { ServedModel } from '@pyml/runtime/oip/infer-exchange';
+import type { BatchingOptions, ServedModel } from '@pyml/runtime/protocol';
 import type { CallerGone } from './caller-gone.ts';
 import { FrontBatcher } from './front-batcher.ts';
 import { type CallHandle, ModelConnection } from './model-connection.ts';

@@ -1,5 +1,5 @@
 import { status } from '@grpc/grpc-js';
-import { readModelName } from '@pyml/runtime/oip/codec';
+import { readModelName } from '@pyml/runtime/protocol';
 import type { CallerGone } from './caller-gone.ts';
 import type { ModelEndpoint } from './model-endpoint.ts';
 import type { Protocol, ServiceMetrics } from './metrics.ts';

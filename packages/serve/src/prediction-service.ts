@@ -11,7 +11,7 @@ import { ModelRouter } from './model-router.ts';
 import type { ModelRunner } from './model-runner.ts';
 import { SupervisedModel, type SupervisionOptions } from './supervised-model.ts';
 import { holdOpen, type ImageInfo, readImageInfo, unpackImage } from '@pyml/launcher';
-import { AdaptiveBatcher } from '@pyml/runtime/batcher';
+import { AdaptiveBatcher } from '@pyml/runtime/protocol';
 
 export interface ServeOptions {
   /** Image refs (OCI layout dirs or tarballs), each served under the model name in its pyml.json. */

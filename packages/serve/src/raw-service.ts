@@ -1,4 +1,4 @@
-import { HEALTH_SERVICE, INFERENCE_SERVICE } from '@pyml/runtime/oip/service';
+import { HEALTH_SERVICE, INFERENCE_SERVICE } from '@pyml/runtime/protocol';
 
 /**
  * The V2 inference and health methods by path: the service forwards message bytes as they are, decoding only what

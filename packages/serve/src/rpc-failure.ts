@@ -1,5 +1,5 @@
 import { Metadata, status } from '@grpc/grpc-js';
-import { InvalidInputError } from '@pyml/runtime/errors';
+import { InvalidInputError } from '@pyml/runtime/protocol';
 
 /** A call's failure with its gRPC status (and trailers, e.g. the model's `pyml-tensor`), for both front ends. */
 export class RpcFailure extends Error {
