@@ -1,10 +1,7 @@
 import { parseArgs } from 'node:util';
 import { EXIT } from '@pyml/errors';
 import { createLogger } from '@pyml/runtime/logger';
-import { EmbeddedRunner } from '@pyml/serve/embedded-runner';
-import type { ModelRunner } from '@pyml/serve/model-runner';
-import { PredictionService } from '@pyml/serve/prediction-service';
-import { SupervisedModel } from '@pyml/serve/supervised-model';
+import { EmbeddedRunner, type ModelRunner, PredictionService, SupervisedModel } from '@pyml/serve';
 import { localImagePaths } from '../local-images.ts';
 import { usage } from '../output.ts';
 import { applyMaxUnpackedBytes, maxUnpackedHelp, maxUnpackedOption } from '../max-unpacked-option.ts';
