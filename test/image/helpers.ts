@@ -66,7 +66,7 @@ export async function rawLayer(store: import('@pyml/image').BlobStore, entries: 
   await writeRawTar(file, entries);
   const bytes = await (await import('node:fs/promises')).readFile(file);
   const digest = await store.putBytes(bytes);
-  return { mediaType: 'application/vnd.oci.image.layer.v1.tar', digest, diffId: digest, size: bytes.length, annotations: {}, reused: false };
+  return (await import('@pyml/image')).storedLayer({ mediaType: 'application/vnd.oci.image.layer.v1.tar', digest, diffId: digest, size: bytes.length, annotations: {} }, store);
 }
 
 /** Every member of a tar buffer or file: header fields and content, in archive order. */
@@ -118,8 +118,14 @@ export async function sampleImage(store: import('@pyml/image').BlobStore): Promi
     { path: '/app/cache/c', content: 'c' },
     { path: '/app/keep.js', content: 'version 2\n' },
   ], { store, compression: 'gzip', annotations: { 'dev.pyml.part': 'code' } });
+  return sampleImageWith([base, weights, top]);
+}
+
+/** The sample image's platform, config and annotations over other layers (a few of its own, say). */
+export async function sampleImageWith(layers: import('@pyml/image').Layer[]): Promise<import('@pyml/image').Image> {
+  const img = await import('@pyml/image');
   let image = img.emptyImage({ os: 'linux', architecture: 'amd64' }, img.createdFromEpoch(0));
-  image = img.appendLayers(image, base, weights, top);
+  image = img.appendLayers(image, ...layers);
   image = img.withConfig(image, { Entrypoint: ['/bin/run'], Env: ['PATH=/bin'], Labels: { model: 'sample' } });
   return img.withAnnotations(image, { 'org.opencontainers.image.title': 'sample' });
 }

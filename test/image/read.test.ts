@@ -6,12 +6,12 @@ import { join } from 'node:path';
 import { createGunzip } from 'node:zlib';
 import { pipeline } from 'node:stream/promises';
 import { createWriteStream } from 'node:fs';
-import { BlobStore, openImage, writeLayout, writeTarball, type ImageSource } from '@pyml/image';
-import { cleanupTempDirs, listTar, rejects, sampleImage, tempDir, tool, writeRawTar } from './helpers.ts';
+import { BlobStore, openImage, writeLayout, writeTarball, type OpenedImage } from '@pyml/image';
+import { cleanupTempDirs, listTar, rejects, sampleImage, sampleImageWith, tempDir, tool, writeRawTar } from './helpers.ts';
 
 test.after.each(cleanupTempDirs);
 
-async function checkSample(source: ImageSource, kind: 'layout' | 'tarball', ours = true): Promise<void> {
+async function checkSample(source: OpenedImage, kind: 'layout' | 'tarball', ours = true): Promise<void> {
   assert.is(source.kind, kind);
   assert.is(source.layers.length, 3);
   if (ours) assert.equal(source.layers.map((l) => l.annotations?.['dev.pyml.part']), ['base', 'weights', 'code']);
@@ -36,7 +36,7 @@ test('openImage reads a layout and a tarball; readFile sees the merged filesyste
   const store = new BlobStore(join(dir, 'store'));
   const image = await sampleImage(store);
   const { manifestDigest } = await writeLayout(image, join(dir, 'layout'), { store, refName: 'v1' });
-  await writeTarball(image, join(dir, 'image.tar'), { store, refName: 'v1', repoTags: ['sample:v1'] });
+  await writeTarball(image, join(dir, 'image.tar'), { refName: 'v1', repoTags: ['sample:v1'] });
   for (const [ref, kind] of [[join(dir, 'layout'), 'layout'], [join(dir, 'image.tar'), 'tarball'], [`${join(dir, 'layout')}:v1`, 'layout']] as const) {
     const source = await openImage(ref);
     try {
@@ -110,6 +110,8 @@ test('verify names a corrupted layer; openBlob errors at its end; a corrupted co
   assert.ok(await store.has(weights), 'the store copy is intact');
   const stream = await source.openBlob(weights);
   await rejects(async () => { for await (const _ of stream); }, new RegExp(`blob ${weights}: content hashes to sha256:`));
+  const layerStream = await source.layers[1].openBlob();
+  await rejects(async () => { for await (const _ of layerStream); }, new RegExp(`blob ${weights}: content hashes to sha256:`));
   await rejects(() => source.openBlob('sha256:../../etc/passwd'), /not a sha256 digest/);
   await rejects(() => source.readFile('/weights/w.bin'), new RegExp(`blob ${weights}: content hashes to sha256:`));
 
@@ -126,7 +128,7 @@ test('openImage errors name the ref and the problem', async () => {
   // Two manifests in one layout: pick by name, or fail listing them.
   const layout = join(dir, 'layout');
   await writeLayout(image, layout, { store, refName: 'a' });
-  const other = await writeLayout({ ...image, layers: image.layers.slice(0, 1) }, join(dir, 'other'), { store, refName: 'b' });
+  const other = await writeLayout(await sampleImageWith(image.layers.slice(0, 1)), join(dir, 'other'), { store, refName: 'b' });
   const indexA = JSON.parse(await readFile(join(layout, 'index.json'), 'utf8'));
   const indexB = JSON.parse(await readFile(join(dir, 'other/index.json'), 'utf8'));
   for (const name of ['config', 'manifest']) {
@@ -158,6 +160,45 @@ test('a gzip layer reads back to the tar its diffId names', async () => {
   const hash = createHash('sha256');
   for await (const c of createReadStream(out)) hash.update(c as Buffer);
   assert.is('sha256:' + hash.digest('hex'), image.layers[0].diffId);
+});
+
+test('a read image is an Image: the writers write it again byte for byte, with no store', async () => {
+  const dir = await tempDir();
+  const store = new BlobStore(join(dir, 'store'));
+  const image = await sampleImage(store);
+  const written = await writeLayout(image, join(dir, 'l'), { store, refName: 'v1' });
+  for (const ref of [join(dir, 'l'), (await writeTarball(image, join(dir, 'i.tar'), { refName: 'v1' }), join(dir, 'i.tar'))]) {
+    const read = await openImage(ref);
+    const copy = join(dir, `copy-${read.kind}`);
+    assert.is((await writeLayout(read, copy, { refName: 'v1' })).manifestDigest, written.manifestDigest);
+    assert.equal(await readFile(join(copy, 'index.json')), await readFile(join(dir, 'l/index.json')));
+    await writeTarball(read, `${copy}.tar`, { refName: 'v1' });
+    assert.equal(await readFile(`${copy}.tar`), await readFile(join(dir, 'i.tar')), 'the same tarball');
+    const again = await openImage(copy);
+    assert.equal((await again.verify()).filter((r) => !r.ok), []);
+    await again.close();
+    await read.close();
+  }
+});
+
+test('a read image\'s layers are layers: each opens its blob and its tar, checked against digest and diffId', async () => {
+  const dir = await tempDir();
+  const store = new BlobStore(join(dir, 'store'));
+  const image = await sampleImage(store);
+  await writeLayout(image, join(dir, 'l'), { store });
+  const source = await openImage(join(dir, 'l'));
+  const { createHash } = await import('node:crypto');
+  const sha256Of = async (stream: AsyncIterable<unknown>) => {
+    const hash = createHash('sha256');
+    for await (const c of stream) hash.update(c as Buffer);
+    return 'sha256:' + hash.digest('hex');
+  };
+  assert.equal(source.layers.map((l) => [l.digest, l.diffId, l.size, l.mediaType]), image.layers.map((l) => [l.digest, l.diffId, l.size, l.mediaType]));
+  for (const layer of source.layers) {
+    assert.is(await sha256Of(await layer.openBlob()), layer.digest);
+    assert.is(await sha256Of(await layer.openTar()), layer.diffId);
+  }
+  await source.close();
 });
 
 test.run();

@@ -5,7 +5,7 @@ import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { basename, join, relative } from 'node:path';
 import { BlobStore, SharedFiles, appendLayers, buildLayer, openImage, unpack, writeLayout, type Image } from '@pyml/image';
-import { cleanupTempDirs, rejects, sampleImage, tamperedLayout, tempDir } from './helpers.ts';
+import { cleanupTempDirs, rejects, sampleImage, sampleImageWith, tamperedLayout, tempDir } from './helpers.ts';
 
 test.after.each(cleanupTempDirs);
 
@@ -30,7 +30,7 @@ async function secondVersion(store: BlobStore, first: Image): Promise<Image> {
     { path: '/app/keep.js', content: 'version 3\n' },
     { path: '/bin/run-copy', content: '#!/bin/sh\necho run\n', mode: 0o644 },
   ], { store, compression: 'gzip' });
-  return appendLayers({ ...first, layers: first.layers.slice(0, 2) }, top);
+  return appendLayers(await sampleImageWith(first.layers.slice(0, 2)), top);
 }
 
 async function layouts(dir: string): Promise<[string, string]> {

@@ -6,8 +6,8 @@ import { lstat, mkdir, readFile, readdir, readlink, rm, stat, writeFile } from '
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { basename, join } from 'node:path';
-import { BlobStore, appendLayers, writeIndexLayout, writeLayout, writeTarball, type Layer } from '@pyml/image';
-import { cleanupTempDirs, listTar, rejects, sampleImage, tempDir, tool } from './helpers.ts';
+import { BlobStore, appendLayers, layerRecord, storedLayer, writeIndexLayout, writeLayout, writeTarball, type BuiltLayer, type Layer } from '@pyml/image';
+import { cleanupTempDirs, listTar, rejects, sampleImage, sampleImageWith, tempDir, tool } from './helpers.ts';
 
 test.after.each(cleanupTempDirs);
 
@@ -58,8 +58,8 @@ test('the same image written twice gives byte-identical layouts and tarballs', a
   const b = await writeLayout(image, join(dir, 'b'), { store, refName: 'x' });
   assert.is(a.manifestDigest, b.manifestDigest);
   assert.equal(await readFile(join(dir, 'a/index.json')), await readFile(join(dir, 'b/index.json')));
-  await writeTarball(image, join(dir, 'a.tar'), { store, refName: 'x', repoTags: ['sample:1'] });
-  await writeTarball(image, join(dir, 'b.tar'), { store, refName: 'x', repoTags: ['sample:1'] });
+  await writeTarball(image, join(dir, 'a.tar'), { refName: 'x', repoTags: ['sample:1'] });
+  await writeTarball(image, join(dir, 'b.tar'), { refName: 'x', repoTags: ['sample:1'] });
   assert.equal(await readFile(join(dir, 'a.tar')), await readFile(join(dir, 'b.tar')));
 });
 
@@ -69,13 +69,13 @@ test('writeLayout replaces an old image only when the new one is complete', asyn
   const image = await sampleImage(store);
   const layout = join(dir, 'layout');
   const first = await writeLayout(image, layout, { store });
-  const missing: Layer = { ...image.layers[0], digest: 'sha256:' + 'f'.repeat(64) };
+  const missing: Layer = storedLayer({ ...layerRecord(image.layers[0]), digest: 'sha256:' + 'f'.repeat(64) }, store);
   await rejects(() => writeLayout(appendLayers(image, missing), layout, { store }), /sha256:f{64} is not in the blob store/);
   const index = JSON.parse(await readFile(join(layout, 'index.json'), 'utf8'));
   assert.is(index.manifests[0].digest, first.manifestDigest, 'old image untouched');
   assert.equal((await readdir(dir)).sort(), ['layout', 'store'], 'no temp dirs left behind');
 
-  const smaller = appendLayers({ ...image, layers: [] }, image.layers[2]);
+  const smaller = appendLayers(await sampleImageWith([]), image.layers[2]);
   const second = await writeLayout(smaller, layout, { store });
   const index2 = JSON.parse(await readFile(join(layout, 'index.json'), 'utf8'));
   assert.is(index2.manifests[0].digest, second.manifestDigest, 'replaced');
@@ -88,7 +88,7 @@ test('skopeo accepts the tarball as oci-archive and as docker-archive', async ()
   const store = new BlobStore(join(dir, 'store'));
   const image = await sampleImage(store);
   const file = join(dir, 'out', 'image.tar');
-  const written = await writeTarball(image, file, { store, refName: 'v1', repoTags: ['sample:v1'] });
+  const written = await writeTarball(image, file, { refName: 'v1', repoTags: ['sample:v1'] });
 
   const asOci = JSON.parse(await tool('skopeo', ['inspect', `oci-archive:${file}`]));
   assert.is(asOci.Digest, written.manifestDigest);
@@ -121,7 +121,7 @@ test('a store that holds its blobs puts back what a prune removed mid-build: lay
   const store = new BlobStore(storeDir, { hold: true });
   const image = await sampleImage(store);
   // Base and code layers are found in the cache; the weights (random bytes) are written anew: both kinds are held.
-  assert.equal(image.layers.map((l) => l.reused), [true, false, true]);
+  assert.equal(image.layers.map((l) => (l as BuiltLayer).reused), [true, false, true]);
   const held = await readdir(`/proc/${process.pid}/fd`).then((fds) => Promise.all(fds.map((fd) => readlink(`/proc/${process.pid}/fd/${fd}`).catch(() => ''))));
   for (const layer of image.layers) assert.ok(held.includes(store.path(layer.digest)), `blob ${layer.digest} is held open (a prune reads that from /proc)`);
 
@@ -130,7 +130,7 @@ test('a store that holds its blobs puts back what a prune removed mid-build: lay
   const layout = join(dir, 'layout');
   const written = await writeLayout(image, layout, { store, refName: 'v1' });
   const file = join(dir, 'image.tar');
-  await writeTarball(image, file, { store, refName: 'v1' });
+  await writeTarball(image, file, { refName: 'v1' });
   for (const layer of image.layers) {
     const bytes = await readFile(join(layout, 'blobs/sha256', layer.digest.slice(7)));
     assert.is(`sha256:${createHash('sha256').update(bytes).digest('hex')}`, layer.digest, 'put back byte for byte');

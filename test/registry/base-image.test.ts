@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { test } from 'uvu';
-import { BlobStore, appendLayers, emptyImage, withConfig, writeLayout, type Layer, type LayerMediaType } from '@pyml/image';
+import { BlobStore, appendLayers, emptyImage, storedLayer, withConfig, writeLayout, type Layer } from '@pyml/image';
 import { parseJson, pyml, testEnv } from '../helpers/cli.ts';
 import { copyExample, editFile, tempDir } from '../helpers/project.ts';
 import { startRegistry, type RegistryServer } from '../helpers/registry-server.ts';
@@ -40,7 +40,7 @@ test.before(async () => {
   registry = await startRegistry();
   iris = await buildIris();
   const b = iris.parts.find((p) => p.part === 'base')!;
-  baseLayer = { mediaType: b.mediaType as LayerMediaType, digest: b.digest, diffId: b.diffId, size: b.size, annotations: {}, reused: false };
+  baseLayer = storedLayer({ mediaType: b.mediaType, digest: b.digest, diffId: b.diffId, size: b.size, annotations: {} }, new BlobStore(testEnv().PYML_CACHE_DIR));
   await pushBase('base/node', 'amd64');
 });
 test.after(async () => { await registry?.stop(); });

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import path from 'node:path';
 import { test } from 'uvu';
 import {
-  BlobStore, appendLayers, buildLayer, emptyImage, openImage, withConfig, writeIndexLayout, writeLayout, type Layer, type LayerMediaType,
+  BlobStore, appendLayers, buildLayer, emptyImage, openImage, withConfig, storedLayer, writeIndexLayout, writeLayout, type Layer,
 } from '@pyml/image';
 import { parseJson, pyml, runProcess, testEnv } from '../helpers/cli.ts';
 import { copyExample, editFile, tempDir } from '../helpers/project.ts';
@@ -45,7 +45,7 @@ test.after(async () => { await registry?.stop(); });
 test('--platform linux/amd64,linux/arm64 writes an image index with each platform\'s native binaries and base', async () => {
   const iris = await buildIris();
   const b = iris.parts.find((p) => p.part === 'base')!;
-  const baseLayers = await pushMultiPlatformBase({ mediaType: b.mediaType as LayerMediaType, digest: b.digest, diffId: b.diffId, size: b.size, annotations: {}, reused: false });
+  const baseLayers = await pushMultiPlatformBase(storedLayer({ mediaType: b.mediaType, digest: b.digest, diffId: b.diffId, size: b.size, annotations: {} }, store()));
   const project = await copyExample('onnx-iris');
   await editFile(path.join(project, 'pyml.config.ts'), (t) => t.replace('plugins: [onnx()],', `plugins: [onnx()],\n  image: { base: '${registry.host}/base/multi:latest' },`));
   const out = path.join(await tempDir(), 'image');

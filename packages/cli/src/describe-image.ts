@@ -1,12 +1,12 @@
-import type { ImageSource } from '@pyml/image';
+import type { OpenedImage } from '@pyml/image';
 import { openAnyImage } from '@pyml/registry/open-any-image';
 import { PymlError } from '@pyml/errors';
 
 // What an image is and how two differ belong to the image format; the CLI only opens the image.
 export { describeImage, type ImageDescription, type ImagePart } from '@pyml/image/pyml-format';
 
-export async function withImage<T>(ref: string, fn: (source: ImageSource) => Promise<T>, options: { platform?: string } = {}): Promise<T> {
-  let source: ImageSource;
+export async function withImage<T>(ref: string, fn: (source: OpenedImage) => Promise<T>, options: { platform?: string } = {}): Promise<T> {
+  let source: OpenedImage;
   try {
     source = await openAnyImage(ref, options);
   } catch (err) {

@@ -1,10 +1,10 @@
 import { mkdtemp, readFile, rm, stat, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { MEDIA_TYPE_INDEX, openImage, sha256Digest, type ImageSource, type OciIndex } from '@pyml/image';
+import { MEDIA_TYPE_INDEX, openImage, sha256Digest, type OpenedImage, type OciIndex } from '@pyml/image';
 
 export interface LayoutImage {
-  source: ImageSource;
+  source: OpenedImage;
   /** What a registry tag for this layout points at: the manifest's digest, or the image index's for multi-platform. */
   digest: string;
   /** Set for a multi-platform layout: the platform whose image `source` is. */

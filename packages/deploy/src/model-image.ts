@@ -1,5 +1,5 @@
 import { stat } from 'node:fs/promises';
-import { type ImageSource } from '@pyml/image';
+import { type OpenedImage } from '@pyml/image';
 import { MANIFEST_PATH, requirePymlManifest } from '@pyml/image/pyml-format';
 import { DIGEST, digestReference, parseImageName, requireDigestReference } from './image-reference.ts';
 import { openLayoutImage } from './layout-image.ts';
@@ -21,7 +21,7 @@ export interface ModelImage {
 }
 
 /** Opens a registry image (e.g. @pyml/registry's openAnyImage); passed in so this package reads OCI files only. */
-export type OpenRemoteImage = (ref: string) => Promise<ImageSource>;
+export type OpenRemoteImage = (ref: string) => Promise<OpenedImage>;
 
 const MODEL_NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$/;
 
@@ -74,7 +74,7 @@ async function fromLayout(layout: string, target: string, spec: string): Promise
   }
 }
 
-async function describe(source: ImageSource, spec: string): Promise<Pick<ModelImage, 'name' | 'weightsBytes' | 'resources'>> {
+async function describe(source: OpenedImage, spec: string): Promise<Pick<ModelImage, 'name' | 'weightsBytes' | 'resources'>> {
   // Typed loosely: a pushed image's pyml.json is checked here before a manifest is written from it.
   const manifest: { name?: unknown; weights?: { files?: { size?: number }[] }; deploy?: { resources?: unknown } } = await requirePymlManifest(source, spec);
   if (typeof manifest.name !== 'string' || !MODEL_NAME.test(manifest.name)) throw new Error(`${spec}: ${MANIFEST_PATH} has no valid "name"`);

@@ -63,7 +63,7 @@ export async function buildServeImage(opts: ServeImageOptions): Promise<ServeIma
   image = withAnnotations(image, { 'org.opencontainers.image.title': 'pyml-serve', 'org.opencontainers.image.version': VERSION, 'org.opencontainers.image.created': created });
   log(`writing ${opts.out}`);
   const written = await writeLayout(image, path.resolve(opts.out), { store, refName: VERSION });
-  if (opts.tar) await writeTarball(image, path.resolve(opts.tar), { store, refName: VERSION, repoTags: [`pyml-serve:${VERSION}`] });
+  if (opts.tar) await writeTarball(image, path.resolve(opts.tar), { refName: VERSION, repoTags: [`pyml-serve:${VERSION}`] });
   return { digest: written.manifestDigest, layout: path.resolve(opts.out), ...(opts.tar ? { tar: path.resolve(opts.tar) } : {}), refName: `pyml-serve:${VERSION}`, bundleBytes: Buffer.byteLength(bundle) };
 }
 

@@ -1,7 +1,7 @@
 import type { Readable } from 'node:stream';
 
 /**
- * Raw, unverified access to the blobs of one stored image (a layout directory or a tarball). ImageSource
+ * Raw, unverified access to the blobs of one stored image (a layout directory or a tarball). openImage
  * wraps it with digest checks; nothing else should read through it.
  */
 export interface BlobAccess {

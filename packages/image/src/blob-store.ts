@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { pymlCacheDir } from './cache-dir.ts';
 import { removeDeadRunsLeftovers } from './dead-runs-leftovers.ts';
 import { digestHex, isDigest, sha256Digest } from './digest.ts';
-import type { Layer } from './layer.ts';
+import { layerRecord, type LayerRecord } from './layer.ts';
 
 export interface BlobStoreOptions {
   /**
@@ -142,16 +142,16 @@ export class BlobStore {
     if (handle) this.held.set(digest, handle);
   }
 
-  async lookup(cacheKey: string): Promise<Layer | undefined> {
+  async lookup(cacheKey: string): Promise<LayerRecord | undefined> {
     let text: string;
     try {
       text = await readFile(this.indexPath(cacheKey), 'utf8');
     } catch {
       return undefined;
     }
-    let layer: Layer;
+    let layer: LayerRecord;
     try {
-      layer = JSON.parse(text) as Layer;
+      layer = JSON.parse(text) as LayerRecord;
     } catch {
       return undefined; // a torn or foreign index entry is a miss, not an error
     }
@@ -177,7 +177,7 @@ export class BlobStore {
     let dropped = 0;
     for (const name of await readdir(dir).catch(() => [] as string[])) {
       const file = join(dir, name);
-      const layer = await readFile(file, 'utf8').then((t) => JSON.parse(t) as Partial<Layer>, () => undefined);
+      const layer = await readFile(file, 'utf8').then((t) => JSON.parse(t) as Partial<LayerRecord>, () => undefined);
       if (layer?.digest && isDigest(layer.digest) && (await this.has(layer.digest))) continue;
       await rm(file, { force: true });
       dropped += 1;
@@ -185,12 +185,11 @@ export class BlobStore {
     return dropped;
   }
 
-  async remember(cacheKey: string, layer: Layer): Promise<void> {
+  async remember(cacheKey: string, layer: LayerRecord): Promise<void> {
     const file = this.indexPath(cacheKey);
     await mkdir(join(this.dir, 'layers'), { recursive: true });
     const temp = await this.tempPath();
-    const { reused: _reused, ...stored } = layer;
-    await writeFile(temp, JSON.stringify(stored));
+    await writeFile(temp, JSON.stringify(layerRecord(layer)));
     await rename(temp, file);
   }
 

@@ -4,16 +4,18 @@ export { BlobStore } from './blob-store.ts';
 export { pymlCacheDir } from './cache-dir.ts';
 export type { FileEntry } from './file-entry.ts';
 export { directoryEntries } from './directory-entries.ts';
-export { buildLayer, defaultSourceDateEpoch, type Layer, type LayerMediaType, type BuildLayerOptions } from './layer.ts';
+export { layerRecord, type Layer, type LayerRecord } from './layer.ts';
+export { storedLayer } from './stored-layer.ts';
+export { buildLayer, defaultSourceDateEpoch, type BuiltLayer, type LayerMediaType, type BuildLayerOptions } from './build-layer.ts';
 export { estimateCompression, type CompressionEstimate } from './compression-choice.ts';
 export {
-  emptyImage, appendLayers, withConfig, withAnnotations, createdFromEpoch, type Image, type ImagePlatform,
+  emptyImage, appendLayers, withConfig, withAnnotations, createdFromEpoch, imagePlatform, type Image, type ImagePlatform,
 } from './image.ts';
 export { writeLayout, type WriteLayoutOptions, type WrittenImage } from './write-layout.ts';
 export { writeTarball, type WriteTarballOptions } from './write-tarball.ts';
 export { refuseToReplaceNonLayout, replaceDirectory } from './replace-layout.ts';
 export { writeIndexLayout, type IndexEntry, type WrittenIndex } from './write-index.ts';
-export { openImage, type ImageSource, type VerifyResult, type OpenImageOptions } from './image-source.ts';
+export { openImage, type OpenedImage, type VerifyResult, type OpenImageOptions } from './open-image.ts';
 export { unpack, type UnpackOptions, type UnpackResult } from './unpack.ts';
 export {
   DEFAULT_UNPACK_LIMITS, MAX_LAYER_EXPANSION_ENV, MAX_UNPACKED_BYTES_ENV, parseByteSize, unpackLimitsFromEnv, type UnpackLimits,

@@ -18,19 +18,26 @@ export function addTarEntry(pack: tarStream.Pack, header: TarHeader, body?: Buff
  * Fails if the file no longer has that many bytes.
  */
 export async function addTarFileEntry(pack: tarStream.Pack, header: TarHeader & { size: number }, file: string): Promise<void> {
+  const source = header.size > 0 ? createReadStream(file, { start: 0, end: header.size - 1 }) : [];
+  await addTarStreamEntry(pack, header, source, (written) => `${file} shrank while it was being written (${written} of ${header.size} bytes)`);
+}
+
+/** Streams an entry's body with backpressure; fails unless the source has exactly `header.size` bytes. */
+export async function addTarStreamEntry(
+  pack: tarStream.Pack, header: TarHeader & { size: number }, source: AsyncIterable<unknown> | Iterable<unknown>, wrongSize: (written: number) => string,
+): Promise<void> {
   let sink!: ReturnType<tarStream.Pack['entry']>;
   const finished = new Promise<void>((ok, fail) => {
     sink = pack.entry(header, (error) => (error ? fail(error) : ok()));
   });
   let written = 0;
-  if (header.size > 0) {
-    for await (const chunk of createReadStream(file, { start: 0, end: header.size - 1 })) {
-      written += (chunk as Buffer).length;
-      if (!sink.write(chunk as Buffer)) await once(sink as unknown as NodeJS.EventEmitter, 'drain');
-    }
+  for await (const chunk of source) {
+    written += (chunk as Buffer).length;
+    if (written > header.size) break;
+    if (!sink.write(chunk as Buffer)) await once(sink as unknown as NodeJS.EventEmitter, 'drain');
   }
   if (written !== header.size) {
-    const error = new Error(`${file} shrank while it was being written (${written} of ${header.size} bytes)`);
+    const error = new Error(wrongSize(written));
     sink.destroy(error);
     throw error;
   }

@@ -3,7 +3,7 @@ import { mkdir, readdir, realpath, rename, rm, rmdir } from 'node:fs/promises';
 import { basename, dirname, join, resolve } from 'node:path';
 import { pipeline, Transform, type Readable, type TransformCallback } from 'node:stream';
 import tarStream from 'tar-stream';
-import type { ImageSource } from './image-source.ts';
+import type { Image } from './image.ts';
 import { blobFailure } from './digest.ts';
 import { uncompressedLayer } from './layer-stream.ts';
 import { isLayerGzip } from './oci.ts';
@@ -47,8 +47,10 @@ export interface UnpackResult {
  * root. With a shared store, a layer unpacked before (by its diffId, from any image) is rebuilt from the store's
  * record without reading its blob, under the same rules.
  */
-export async function unpack(source: ImageSource, targetDir: string, opts: UnpackOptions = {}): Promise<UnpackResult> {
+export async function unpack(image: Image & { ref?: string }, targetDir: string, opts: UnpackOptions = {}): Promise<UnpackResult> {
   const target = resolve(targetDir);
+  // An opened image is named by its ref, a built one by its digest.
+  const source = { ...image, ref: image.ref ?? image.manifestDigest };
   const existing = await readdir(target).catch((error: NodeJS.ErrnoException) => {
     if (error.code === 'ENOENT') return undefined;
     throw new Error(`unpack ${source.ref} to ${target}: ${error.message}`);
@@ -74,7 +76,7 @@ export async function unpack(source: ImageSource, targetDir: string, opts: Unpac
 class StaleLayerRecord extends Error {}
 
 async function unpackOnce(
-  source: ImageSource, target: string, targetExists: boolean, opts: UnpackOptions, limits: UnpackLimits, useRecords: boolean,
+  source: Image & { ref: string }, target: string, targetExists: boolean, opts: UnpackOptions, limits: UnpackLimits, useRecords: boolean,
 ): Promise<UnpackResult> {
   const temp = join(dirname(target), `.${basename(target)}.unpack-${randomBytes(6).toString('hex')}`);
   await mkdir(temp, { mode: 0o755 });
@@ -87,20 +89,19 @@ async function unpackOnce(
     };
     const budget = new UnpackedBytesBudget(limits);
     let done = 0;
-    const diffIds = source.config.rootfs.diff_ids;
     let layersFromStore = 0;
-    for (const [i, descriptor] of source.layers.entries()) {
-      const count = budget.layer(descriptor.digest, descriptor.size, isLayerGzip(descriptor.mediaType));
-      const recorded = useRecords ? await state.sharedFiles?.recordedLayer(diffIds[i]) : undefined;
+    for (const layer of source.layers) {
+      const count = budget.layer(layer.digest, layer.size, isLayerGzip(layer.mediaType));
+      const recorded = useRecords ? await state.sharedFiles?.recordedLayer(layer.diffId) : undefined;
       if (recorded) {
         replaying = true;
-        await replayLayer(recorded, { state, layer: descriptor.digest, written: new Set() }, count);
+        await replayLayer(recorded, { state, layer: layer.digest, written: new Set() }, count);
         replaying = false;
         layersFromStore += 1;
         continue;
       }
-      const blob = (await source.openBlob(descriptor.digest)) as Readable;
-      const tar = uncompressedLayer(blob, descriptor, diffIds[i], `layer ${descriptor.digest}`);
+      const blob = await layer.openBlob();
+      const tar = uncompressedLayer(blob, layer, layer.diffId, `layer ${layer.digest}`);
       let streamError: Error | undefined;
       const counted = tar.pipe(new ByteCounter((n) => {
         count(n);
@@ -110,17 +111,17 @@ async function unpackOnce(
         tar.destroy(); // stop decompressing now: the rest of a bomb is never inflated
       }));
       tar.on('error', (error) => counted.destroy((streamError ??= error)));
-      const ctx: LayerContext = { state, layer: descriptor.digest, written: new Set(), record: state.sharedFiles ? [] : undefined };
+      const ctx: LayerContext = { state, layer: layer.digest, written: new Set(), record: state.sharedFiles ? [] : undefined };
       try {
         await applyLayer(counted, ctx, () => streamError);
       } catch (error) {
         // A tar or gzip error in a blob that fails its digest is the digest failure; anything else, say which layer.
         const message = (error as Error).message;
         if (message.startsWith('layer ') || message.startsWith('image ')) throw error;
-        throw (await blobFailure(() => source.openBlob(descriptor.digest))) ?? new Error(`layer ${descriptor.digest}: ${message}`);
+        throw (await blobFailure(() => layer.openBlob())) ?? new Error(`layer ${layer.digest}: ${message}`);
       }
       // Recorded only once the whole blob streamed and matched its digest and diffId.
-      if (state.sharedFiles && ctx.record) await state.sharedFiles.recordLayer(diffIds[i], ctx.record);
+      if (state.sharedFiles && ctx.record) await state.sharedFiles.recordLayer(layer.diffId, ctx.record);
     }
     await checkSymlinksStayBeneath(state.root, state.symlinks);
     await applyDirectoryModes(state.root, state.dirModes);

@@ -1,18 +1,17 @@
-import { mkdir, open, rename, rm, stat } from 'node:fs/promises';
+import { mkdir, open, rename, rm } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { pipeline } from 'node:stream/promises';
 import tarStream from 'tar-stream';
-import type { BlobStore } from './blob-store.ts';
 import { canonicalJson } from './canonical-json.ts';
 import { digestHex } from './digest.ts';
 import type { Image } from './image.ts';
+import { imageBlobs } from './image-blobs.ts';
 import type { DockerArchiveManifestEntry } from './oci.ts';
-import { addTarEntry, addTarFileEntry, packChunks, type TarHeader } from './tar-writing.ts';
-import { layoutMetadata, prepareBlobs } from './write-layout.ts';
+import { addTarEntry, addTarStreamEntry, packChunks, type TarHeader } from './tar-writing.ts';
+import { layoutMetadata } from './write-layout.ts';
 
 export interface WriteTarballOptions {
-  store: BlobStore;
   refName?: string;
   /** docker-archive tags, e.g. `name:version`; `docker load` names the image after them. */
   repoTags?: string[];
@@ -20,14 +19,13 @@ export interface WriteTarballOptions {
 
 /**
  * Writes one tar that is both an OCI layout (for `skopeo ... oci-archive:`) and a docker-archive (its
- * `manifest.json` points at the same blobs, for `docker load` / `podman load`). Streamed from the store to a
- * temp file that is renamed into place.
+ * `manifest.json` points at the same blobs, for `docker load` / `podman load`). Each layer's bytes stream from
+ * the layer into a temp file that is renamed into place.
  */
-export async function writeTarball(image: Image, file: string, opts: WriteTarballOptions): Promise<{ manifestDigest: string; configDigest: string }> {
-  const { docs, blobs } = await prepareBlobs(image, opts.store);
-  const { ociLayout, index } = layoutMetadata(image, docs, opts.refName);
+export async function writeTarball(image: Image, file: string, opts: WriteTarballOptions = {}): Promise<{ manifestDigest: string; configDigest: string }> {
+  const { ociLayout, index } = layoutMetadata(image, opts.refName);
   const dockerManifest: DockerArchiveManifestEntry[] = [{
-    Config: blobPath(docs.configDigest),
+    Config: blobPath(image.manifest.config.digest),
     RepoTags: opts.repoTags ?? [],
     Layers: image.layers.map((layer) => blobPath(layer.digest)),
   }];
@@ -44,10 +42,10 @@ export async function writeTarball(image: Image, file: string, opts: WriteTarbal
         await addEntry(pack, { name: 'manifest.json' }, Buffer.from(canonicalJson(dockerManifest)));
         await addEntry(pack, { name: 'blobs/', type: 'directory', mode: 0o755 });
         await addEntry(pack, { name: 'blobs/sha256/', type: 'directory', mode: 0o755 });
-        for (const digest of blobs) {
-          if (!(await opts.store.ensure(digest))) throw new Error(`blob ${digest} is not in the blob store ${opts.store.dir}`);
-          const source = opts.store.path(digest);
-          await addTarFileEntry(pack, { ...FIXED, name: blobPath(digest), size: (await stat(source)).size }, source);
+        for (const blob of imageBlobs(image)) {
+          const name = blobPath(blob.digest);
+          if (blob.bytes) await addEntry(pack, { name }, blob.bytes);
+          else await addTarStreamEntry(pack, { ...FIXED, name, size: blob.size }, await blob.open(), (n) => `blob ${blob.digest} has ${n} bytes, not the ${blob.size} its manifest says`);
         }
         pack.finalize();
       })(),
@@ -59,7 +57,7 @@ export async function writeTarball(image: Image, file: string, opts: WriteTarbal
     await rm(temp, { force: true });
     throw new Error(`writing image tarball ${file}: ${(error as Error).message}`);
   }
-  return { manifestDigest: docs.manifestDigest, configDigest: docs.configDigest };
+  return { manifestDigest: image.manifestDigest, configDigest: image.manifest.config.digest };
 }
 
 function blobPath(digest: string): string {

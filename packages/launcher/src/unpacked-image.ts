@@ -1,6 +1,6 @@
 import { access, mkdir, readFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
-import { type ImageSource, markUsed, openImage, pymlCacheDir, unpack } from '@pyml/image';
+import { type OpenedImage, markUsed, openImage, pymlCacheDir, unpack } from '@pyml/image';
 import { MANIFEST_PATH, PYML_ROOT, parsePymlManifest, requirePymlManifest, type PymlManifest } from '@pyml/image/pyml-format';
 import type { OciImageConfig } from '@pyml/image';
 
@@ -33,7 +33,7 @@ export function defaultRootfsCache(): string {
 }
 
 /** pyml.json from an unpacked copy when there is one (reading it from the layers means decompressing them). */
-async function manifestOf(source: ImageSource, cacheDir = defaultRootfsCache()): Promise<PymlManifest> {
+async function manifestOf(source: OpenedImage, cacheDir = defaultRootfsCache()): Promise<PymlManifest> {
   const unpacked = join(rootfsDir(cacheDir, source.manifestDigest), MANIFEST_PATH);
   const bytes = await readFile(unpacked).catch(() => undefined);
   const where = `image ${source.ref}`;

@@ -1,7 +1,7 @@
 import { mkdtemp, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { openImage, type ImageSource } from '@pyml/image';
+import { openImage, type OpenedImage } from '@pyml/image';
 import { parsePlatform, pullImage, type PullOptions } from './pull-image.ts';
 import { DOCKER_DAEMON_PREFIX, looksLikeRegistryRef } from './reference.ts';
 
@@ -10,7 +10,7 @@ import { DOCKER_DAEMON_PREFIX, looksLikeRegistryRef } from './reference.ts';
  * image (`docker-daemon:NAME:TAG`), or a registry's (`HOST/REPO:TAG`, `docker://…`). Remote images are copied
  * to a temp directory first, which `close()` removes.
  */
-export async function openAnyImage(ref: string, options: PullOptions = {}): Promise<ImageSource> {
+export async function openAnyImage(ref: string, options: PullOptions = {}): Promise<OpenedImage> {
   if (ref.startsWith(DOCKER_DAEMON_PREFIX)) {
     const name = ref.slice(DOCKER_DAEMON_PREFIX.length);
     if (!name) throw new Error(`${ref}: name an image, e.g. docker-daemon:iris:1.0.0`);
@@ -33,8 +33,8 @@ export async function openAnyImage(ref: string, options: PullOptions = {}): Prom
   return openImage(ref, options.platform ? { platform: parsePlatform(options.platform) } : {});
 }
 
-async function wrap(ref: string, path: string, tempDir: string): Promise<ImageSource> {
-  let source: ImageSource;
+async function wrap(ref: string, path: string, tempDir: string): Promise<OpenedImage> {
+  let source: OpenedImage;
   try {
     source = await openImage(path);
   } catch (error) {

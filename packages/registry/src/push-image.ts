@@ -1,4 +1,5 @@
-import type { ImageSource, OciDescriptor } from '@pyml/image';
+import { Readable } from 'node:stream';
+import type { Image, OpenedImage, OciDescriptor } from '@pyml/image';
 import { MEDIA_TYPE_INDEX, MEDIA_TYPE_MANIFEST, openImage, sha256Digest } from '@pyml/image';
 import { PART_ANNOTATION, PART_NAME_ANNOTATION } from '@pyml/image/pyml-format';
 import { KnownBlobs } from './known-blobs.ts';
@@ -36,25 +37,25 @@ export interface PushResult {
 }
 
 /**
- * Pushes one image: every blob the registry lacks is mounted from a sibling repository or uploaded (POST then
+ * Pushes one image, built or read: every blob the registry lacks is mounted from a sibling repository or uploaded (POST then
  * a streamed PUT), and only when all are there is the manifest PUT, so a failed push never leaves a manifest
  * pointing at missing blobs.
  */
-export async function pushImage(source: ImageSource, target: string | ImageReference, options: PushOptions = {}): Promise<PushResult> {
+export async function pushImage(image: Image, target: string | ImageReference, options: PushOptions = {}): Promise<PushResult> {
   const started = performance.now();
   const ref = typeof target === 'string' ? parseReference(target) : target;
   const log = options.log ?? (() => {});
   const known = options.knownBlobs === false ? undefined : options.knownBlobs ?? new KnownBlobs();
   // An image built on a base from this registry names it (org.opencontainers.image.base.name): mount its layers.
-  const baseName = source.manifest.annotations?.['org.opencontainers.image.base.name'];
+  const baseName = image.manifest.annotations?.['org.opencontainers.image.base.name'];
   const base = baseName ? tryParse(baseName) : undefined;
   const fromBase = base && base.registry === ref.registry ? [base.repository] : [];
   const mountFrom = [...new Set([...(options.mountFrom ?? []), ...fromBase])].filter((r) => r !== ref.repository);
   const client = new RegistryClient(ref, { actions: 'pull,push', alsoPull: mountFrom, onRetry: log });
 
-  const blobs: { descriptor: OciDescriptor; what: string }[] = [
-    { descriptor: source.manifest.config, what: 'config' },
-    ...source.layers.map((d, i) => ({ descriptor: d, what: `layer ${i}${partName(d)}` })),
+  const blobs: BlobToPush[] = [
+    { descriptor: image.manifest.config, what: 'config', open: async () => Readable.from([image.configBytes]) },
+    ...image.layers.map((layer, i) => ({ descriptor: layer, what: `layer ${i}${partName(layer)}`, open: () => layer.openBlob() })),
   ];
   const unique = [...new Map(blobs.map((b) => [b.descriptor.digest, b])).values()];
   // Biggest first, so the long uploads overlap the short ones.
@@ -64,7 +65,7 @@ export async function pushImage(source: ImageSource, target: string | ImageRefer
   const worker = async () => {
     for (let next = queue.shift(); next && !failure; next = queue.shift()) {
       try {
-        const pushed = await pushBlob(client, source, next.descriptor, next.what, mountFrom, known, options);
+        const pushed = await pushBlob(client, next, mountFrom, known, options);
         results.set(next.descriptor.digest, pushed);
         log(`${next.what} ${next.descriptor.digest.slice(0, 19)}: ${pushed.action}${pushed.from ? ` from ${pushed.from}` : ''}`);
       } catch (error) {
@@ -75,8 +76,8 @@ export async function pushImage(source: ImageSource, target: string | ImageRefer
   await Promise.all(Array.from({ length: Math.max(1, options.concurrency ?? 3) }, worker));
   if (failure) throw new Error(`push to ${formatReference(ref)} failed, no manifest was written: ${failure.message}`);
 
-  const manifestBytes = await readAll(await source.openBlob(source.manifestDigest));
-  const mediaType = source.manifest.mediaType ?? MEDIA_TYPE_MANIFEST;
+  const manifestBytes = image.manifestBytes;
+  const mediaType = image.manifest.mediaType ?? MEDIA_TYPE_MANIFEST;
   const res = await client.send({
     method: 'PUT', url: client.path(`/manifests/${manifestReference(ref)}`), what: 'putting the manifest',
     headers: { 'Content-Type': mediaType }, body: () => manifestBytes, expect: [200, 201],
@@ -104,10 +105,17 @@ function partName(d: OciDescriptor): string {
   return part ? ` (${part}${name && name !== part ? ` ${name}` : ''})` : '';
 }
 
+/** One blob to push: what the manifest says of it, and its bytes. */
+interface BlobToPush {
+  descriptor: OciDescriptor;
+  what: string;
+  open(): Promise<NodeJS.ReadableStream>;
+}
+
 async function pushBlob(
-  client: RegistryClient, source: ImageSource, d: OciDescriptor, what: string,
-  mountFrom: string[], known: KnownBlobs | undefined, options: PushOptions,
+  client: RegistryClient, blob: BlobToPush, mountFrom: string[], known: KnownBlobs | undefined, options: PushOptions,
 ): Promise<PushedBlob> {
+  const { descriptor: d, what } = blob;
   const base = { what, digest: d.digest, size: d.size };
   const head = await client.send({ method: 'HEAD', url: client.path(`/blobs/${d.digest}`), what: `checking ${what}`, expect: [200, 404] });
   await discardBody(head);
@@ -139,7 +147,7 @@ async function pushBlob(
     const put = await client.send({
       method: 'PUT', url: url.toString(), what: `uploading ${what} ${d.digest}`, expect: [201, 204], retry: false,
       headers: { 'Content-Type': 'application/octet-stream', 'Content-Length': d.size },
-      body: () => source.openBlob(d.digest),
+      body: () => blob.open(),
       onBodyProgress: (bytes) => options.onProgress?.(what, bytes),
     });
     await discardBody(put);
@@ -171,7 +179,7 @@ export interface IndexPushResult extends PushResult {
  * layout, every platform's image (by digest) and then the index under the tag, so the tag never names an
  * index whose images are missing.
  */
-export async function pushAny(source: ImageSource, target: string | ImageReference, options: PushOptions = {}): Promise<PushResult | IndexPushResult> {
+export async function pushAny(source: OpenedImage, target: string | ImageReference, options: PushOptions = {}): Promise<PushResult | IndexPushResult> {
   if (!source.index) return pushImage(source, target, options);
   const started = performance.now();
   const ref = typeof target === 'string' ? parseReference(target) : target;

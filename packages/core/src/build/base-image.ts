@@ -1,6 +1,6 @@
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
-import { buildLayer, type BlobStore, type Layer } from '@pyml/image';
+import { buildLayer, type BlobStore, type BuiltLayer } from '@pyml/image';
 import { PART, ociArchitecture, partAnnotations } from '@pyml/image/pyml-format';
 import type { ResolvedConfig } from '../types.ts';
 import { DEFAULT_BASE } from '../config/resolve-config.ts';
@@ -11,7 +11,7 @@ import { ConfigError } from '../errors.ts';
 const run = promisify(execFile);
 
 export interface BaseImage {
-  layers: Layer[];
+  layers: BuiltLayer[];
   /** Shared libraries the base provides (paths inside the image). */
   libraries: string[];
   env: string[];

@@ -2,7 +2,7 @@ import { readdir, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { readFileSync } from 'node:fs';
 import type { Signature } from '@pyml/contract';
-import { BlobStore, buildLayer, refuseToReplaceNonLayout, writeLayout, writeTarball, type Image, type Layer } from '@pyml/image';
+import { BlobStore, buildLayer, refuseToReplaceNonLayout, writeLayout, writeTarball, type BuiltLayer, type Image } from '@pyml/image';
 import {
   ADAPTERS_DIR, DEFAULT_SOCKET, ENTRYPOINT_PATH, MANIFEST_PATH, MODEL_DIR, WEIGHTS_DIR, ociArchitecture, partAnnotations,
   pymlManifestBytes, sourceDateEpochFromEnv, type DependencyEntry, type PartRecord, type PymlManifest,
@@ -101,7 +101,7 @@ export async function build(options: BuildOptions): Promise<BuildResult> {
 interface NamedLayer {
   part: PartName;
   name: string;
-  layer: Layer;
+  layer: BuiltLayer;
 }
 
 /** What the plugins and bundlers make of the project, before any layer is written. */
@@ -114,7 +114,7 @@ interface BuildInputs {
   runtimeCode: string;
 }
 
-type LayerOf = (part: PartName, name: string, files: LayerFile[], compression: 'auto' | 'gzip' | 'none', cacheKey?: string) => Promise<Layer>;
+type LayerOf = (part: PartName, name: string, files: LayerFile[], compression: 'auto' | 'gzip' | 'none', cacheKey?: string) => Promise<BuiltLayer>;
 
 async function buildThrough(store: BlobStore, options: BuildOptions): Promise<BuildResult> {
   const started = performance.now();
@@ -271,7 +271,7 @@ async function writeImage(image: Image, layout: string, store: BlobStore, config
     ({ manifestDigest: digest } = await writeLayout(image, layout, { store, refName: config.version }));
     if (tar) {
       log(`writing ${tar}`);
-      await writeTarball(image, path.resolve(tar), { store, refName: config.version, repoTags: [`${config.name}:${config.version}`, ...config.image.tags.map((t) => `${config.name}:${t}`)] });
+      await writeTarball(image, path.resolve(tar), { refName: config.version, repoTags: [`${config.name}:${config.version}`, ...config.image.tags.map((t) => `${config.name}:${t}`)] });
     }
   } catch (err) {
     await driver.parallel('buildEnd', { digest: '', error: err as Error });

@@ -1,7 +1,7 @@
 import { open, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { pipeline } from 'node:stream/promises';
-import { openImage, type BlobStore, type Layer, type LayerMediaType, type OciDescriptor, type OciImageConfig } from '@pyml/image';
+import { openImage, storedLayer, type BlobStore, type BuiltLayer, type LayerMediaType, type OciDescriptor, type OciImageConfig } from '@pyml/image';
 import { PART, partAnnotations } from '@pyml/image/pyml-format';
 import { fetchToStore } from '@pyml/registry/fetch-to-store';
 import { looksLikeRegistryRef } from '@pyml/registry/reference';
@@ -28,7 +28,7 @@ export async function importBaseImage(ref: string, config: ResolvedConfig, store
     checkPlatform(ref, source.config, config);
     log(`base layers from ${ref}`);
     const diffIds = source.config.rootfs?.diff_ids ?? [];
-    const layers: Layer[] = [];
+    const layers: BuiltLayer[] = [];
     for (const [i, d] of source.layers.entries()) {
       if (!(await store.has(d.digest))) {
         const tmp = await store.tempPath();
@@ -40,7 +40,7 @@ export async function importBaseImage(ref: string, config: ResolvedConfig, store
           await rm(tmp, { force: true });
         }
       }
-      layers.push(baseLayer(d, diffIds[i], i));
+      layers.push(baseLayer(d, diffIds[i], i, store));
     }
     return baseFrom(source.config, layers);
   } finally {
@@ -65,7 +65,7 @@ async function importRegistryBase(ref: string, config: ResolvedConfig, store: Bl
   log(`base layers from ${fetched.name} (${fetched.manifestDigest.slice(0, 19)})`);
   const diffIds = fetched.config.rootfs.diff_ids;
   return {
-    ...baseFrom(fetched.config, fetched.layers.map((d, i) => baseLayer(d, diffIds[i], i))),
+    ...baseFrom(fetched.config, fetched.layers.map((d, i) => baseLayer(d, diffIds[i], i, store))),
     annotations: { 'org.opencontainers.image.base.name': fetched.name, 'org.opencontainers.image.base.digest': fetched.manifestDigest },
   };
 }
@@ -78,15 +78,14 @@ function checkPlatform(ref: string, image: OciImageConfig, config: ResolvedConfi
   }
 }
 
-function baseLayer(d: OciDescriptor, diffId: string | undefined, i: number): Layer {
-  return {
-    mediaType: d.mediaType as LayerMediaType, digest: d.digest, diffId: diffId ?? '', size: d.size, reused: true,
-    annotations: partAnnotations(PART.base, `base-${i}`),
-  };
+/** A base layer, now in the blob store: it opens its bytes there. */
+function baseLayer(d: OciDescriptor, diffId: string | undefined, i: number, store: BlobStore): BuiltLayer {
+  const record = { mediaType: d.mediaType, digest: d.digest, diffId: diffId ?? '', size: d.size, annotations: partAnnotations(PART.base, `base-${i}`) };
+  return { ...storedLayer(record, store), mediaType: d.mediaType as LayerMediaType, reused: true };
 }
 
 /** The base's config is kept and extended: its Env and labels; the node the entrypoint runs is the base's. */
-function baseFrom(image: OciImageConfig, layers: Layer[]): BaseImage {
+function baseFrom(image: OciImageConfig, layers: BuiltLayer[]): BaseImage {
   const env = image.config?.Env ?? [];
   const labels = image.config?.Labels ?? {};
   const nodeVersion = env.find((e: string) => e.startsWith('NODE_VERSION='))?.slice('NODE_VERSION='.length);

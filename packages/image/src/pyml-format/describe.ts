@@ -1,4 +1,4 @@
-import type { ImageSource } from '../image-source.ts';
+import type { OpenedImage } from '../open-image.ts';
 import type { PymlManifest } from './manifest.ts';
 import { PART_ANNOTATION, PART_NAME_ANNOTATION } from './parts.ts';
 import { readPymlManifest } from './read-manifest.ts';
@@ -37,7 +37,7 @@ export interface ImageDescription {
   index?: { digest: string; platforms: { platform: string; digest: string; size: number }[] };
 }
 
-export async function describeImage(source: ImageSource): Promise<ImageDescription> {
+export async function describeImage(source: OpenedImage): Promise<ImageDescription> {
   const manifest = await readPymlManifest(source);
   const cfg = source.config;
   const diffIds = cfg.rootfs?.diff_ids ?? [];

@@ -1,4 +1,4 @@
-import type { ImageSource } from '../image-source.ts';
+import type { OpenedImage } from '../open-image.ts';
 import type { PymlManifest } from './manifest.ts';
 import { MANIFEST_PATH } from './paths.ts';
 
@@ -17,13 +17,13 @@ export function parsePymlManifest(bytes: Buffer, where: string): PymlManifest {
 }
 
 /** An image's pyml.json, read from its layers without unpacking; undefined for an image pyml did not build. */
-export async function readPymlManifest(source: Pick<ImageSource, 'readFile' | 'ref'>, where = source.ref): Promise<PymlManifest | undefined> {
+export async function readPymlManifest(source: Pick<OpenedImage, 'readFile' | 'ref'>, where = source.ref): Promise<PymlManifest | undefined> {
   const bytes = await source.readFile(MANIFEST_PATH);
   return bytes ? parsePymlManifest(bytes, where) : undefined;
 }
 
 /** As readPymlManifest, for callers that need a pyml image: a clear error for any other. */
-export async function requirePymlManifest(source: Pick<ImageSource, 'readFile' | 'ref'>, where = source.ref): Promise<PymlManifest> {
+export async function requirePymlManifest(source: Pick<OpenedImage, 'readFile' | 'ref'>, where = source.ref): Promise<PymlManifest> {
   const manifest = await readPymlManifest(source, where);
   if (!manifest) throw new Error(`${where}: no ${MANIFEST_PATH}; is this an image built by pyml?`);
   return manifest;

@@ -8,6 +8,8 @@ import { JSON_DOCUMENT_LIMIT, readLimited, type BlobAccess } from './blob-access
 import { canonicalJson } from './canonical-json.ts';
 import { HashingStream, VerifyingStream, blobFailure, isDigest, sha256Digest } from './digest.ts';
 import { uncompressedLayer } from './layer-stream.ts';
+import type { Image } from './image.ts';
+import type { Layer } from './layer.ts';
 import { EntrySafetyScan, type UnsafeEntryReport } from './entry-safety-scan.ts';
 import { UnpackedBytesBudget, unpackLimitsFromEnv, whiteout, type Whiteout } from './tar-entry-rules.ts';
 import { LayoutAccess } from './layout-access.ts';
@@ -31,15 +33,13 @@ export interface VerifyResult {
   unsafeEntries?: UnsafeEntryReport[];
 }
 
-/** An image being read. Reading an image is reading untrusted input: every blob is checked before use. */
-export interface ImageSource {
+/**
+ * An image opened from a layout or a tarball: the one Image value (its layers open their bytes checked against
+ * their digests), plus what reading it takes. Reading an image is reading untrusted input: every blob is checked.
+ */
+export interface OpenedImage extends Image {
   ref: string;
   kind: 'layout' | 'tarball';
-  manifestDigest: string;
-  manifest: OciManifest;
-  config: OciImageConfig;
-  /** The manifest's layer descriptors, bottom to top, with their annotations. */
-  layers: OciDescriptor[];
   /** When the image was picked from a multi-platform image index: that index and every platform it lists. */
   index?: { digest: string; manifests: OciDescriptor[] };
   /** The blob's bytes; the stream errors at its end if they do not hash to `digest`. */
@@ -72,7 +72,7 @@ function hostPlatform(): { os: string; architecture: string } {
  * `manifest.json`). `PATH:NAME` picks the manifest whose ref name is NAME when a layout holds several.
  * skopeo-style `oci:`, `oci-archive:` and `docker-archive:` prefixes are accepted.
  */
-export async function openImage(ref: string, options: OpenImageOptions = {}): Promise<ImageSource> {
+export async function openImage(ref: string, options: OpenImageOptions = {}): Promise<OpenedImage> {
   try {
     const { path, refName } = await splitRef(ref);
     const info = await stat(path);
@@ -98,7 +98,7 @@ async function exists(path: string): Promise<boolean> {
   return stat(path).then(() => true, () => false);
 }
 
-async function openLayout(ref: string, access: LayoutAccess | TarballAccess, refName: string | undefined, platform?: OpenImageOptions['platform']): Promise<ImageSource> {
+async function openLayout(ref: string, access: LayoutAccess | TarballAccess, refName: string | undefined, platform?: OpenImageOptions['platform']): Promise<OpenedImage> {
   const kind = access instanceof LayoutAccess ? 'layout' : 'tarball';
   const indexBytes = access instanceof LayoutAccess ? await access.readRootFile('index.json') : await access.readMember('index.json');
   if (!indexBytes) throw new Error('no index.json: not an OCI image layout');
@@ -172,7 +172,7 @@ function parseJson<T>(bytes: Buffer, what: string): T {
   }
 }
 
-async function openTarball(ref: string, file: string, refName: string | undefined): Promise<ImageSource> {
+async function openTarball(ref: string, file: string, refName: string | undefined): Promise<OpenedImage> {
   const access = await TarballAccess.index(file);
   if (access.has('index.json')) return openLayout(ref, access, refName);
   if (access.has('manifest.json')) return openDockerArchive(ref, access, refName);
@@ -183,7 +183,7 @@ async function openTarball(ref: string, file: string, refName: string | undefine
  * A docker-archive without an OCI index: its config and layers are named by path, so their descriptors are
  * synthesised by hashing them, and the manifest is built from those descriptors.
  */
-async function openDockerArchive(ref: string, access: TarballAccess, refName: string | undefined): Promise<ImageSource> {
+async function openDockerArchive(ref: string, access: TarballAccess, refName: string | undefined): Promise<OpenedImage> {
   const entries = parseJson<DockerArchiveManifestEntry[]>((await access.readMember('manifest.json'))!, 'manifest.json');
   if (!Array.isArray(entries)) throw new Error('manifest.json is not an array');
   const chosen = refName === undefined
@@ -223,13 +223,14 @@ async function openDockerArchive(ref: string, access: TarballAccess, refName: st
   return createSource(ref, 'tarball', synthesised, manifestDigest, manifestBytes);
 }
 
-async function createSource(ref: string, kind: 'layout' | 'tarball', access: BlobAccess, manifestDigest: string, manifestBytes: Buffer): Promise<ImageSource> {
+async function createSource(ref: string, kind: 'layout' | 'tarball', access: BlobAccess, manifestDigest: string, manifestBytes: Buffer): Promise<OpenedImage> {
   const manifest = parseJson<OciManifest>(manifestBytes, `manifest ${manifestDigest}`);
   if (manifest.schemaVersion !== 2) throw new Error(`manifest ${manifestDigest}: schemaVersion is not 2`);
   if (!Array.isArray(manifest.layers)) throw new Error(`manifest ${manifestDigest}: no "layers" array`);
   const configDescriptor = checkDescriptor(manifest.config, `manifest ${manifestDigest} config`);
   const layers = manifest.layers.map((d, i) => checkDescriptor(d, `manifest ${manifestDigest} layer ${i}`));
-  const config = parseJson<OciImageConfig>(await readVerified(access, configDescriptor, 'config'), `config ${configDescriptor.digest}`);
+  const configBytes = await readVerified(access, configDescriptor, 'config');
+  const config = parseJson<OciImageConfig>(configBytes, `config ${configDescriptor.digest}`);
   const diffIds = config.rootfs?.diff_ids;
   if (!Array.isArray(diffIds) || diffIds.length !== layers.length || !diffIds.every(isDigest)) {
     throw new Error(`config ${configDescriptor.digest}: rootfs.diff_ids must list one sha256 digest per layer (${layers.length})`);
@@ -237,6 +238,12 @@ async function createSource(ref: string, kind: 'layout' | 'tarball', access: Blo
 
   const descriptorOf = new Map<string, OciDescriptor>([[configDescriptor.digest, configDescriptor]]);
   for (const d of layers) descriptorOf.set(d.digest, d);
+
+  const layerValues = layers.map((d, i): Layer => ({
+    mediaType: d.mediaType, digest: d.digest, diffId: diffIds[i], size: d.size, annotations: d.annotations ?? {},
+    openBlob: async () => (await openBlob(d.digest)) as Readable,
+    openTar: async () => uncompressedLayer((await openBlob(d.digest)) as Readable, d, diffIds[i], `image ${ref}: layer ${d.digest}`),
+  }));
 
   async function openBlob(digest: string): Promise<NodeJS.ReadableStream> {
     if (!isDigest(digest)) throw new Error(`image ${ref}: not a sha256 digest: ${JSON.stringify(digest)}`);
@@ -254,8 +261,7 @@ async function createSource(ref: string, kind: 'layout' | 'tarball', access: Blo
 
   async function layerTar(index: number): Promise<Readable> {
     const d = layers[index];
-    const blob = (await openBlob(d.digest)) as Readable;
-    const tar = uncompressedLayer(blob, d, diffIds![index], `image ${ref}: layer ${d.digest}`);
+    const tar = await layerValues[index].openTar();
     // Reading a file scans whole layers: a compression bomb stops at unpack's size limit here too.
     const count = new UnpackedBytesBudget(unpackLimitsFromEnv()).layer(d.digest, d.size, isLayerGzip(d.mediaType));
     const limited = new Transform({
@@ -359,7 +365,7 @@ async function createSource(ref: string, kind: 'layout' | 'tarball', access: Blo
   }
 
   return {
-    ref, kind, manifestDigest, manifest, config, layers,
+    ref, kind, manifestDigest, manifest, manifestBytes, config, configBytes, layers: layerValues,
     openBlob,
     readFile: (path) => readFile(path),
     verify,
