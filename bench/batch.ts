@@ -32,7 +32,7 @@ import { RowWriter } from '../packages/batch/src/row-writer.ts';
 import { TableInserter } from '../packages/batch/src/table-inserter.ts';
 import * as ort from 'onnxruntime-node';
 import { type Tensor, type TensorSpec, elementCount } from '@pyml/contract';
-import { columnsToTensors, tensorsToRecordBatch } from '@pyml/runtime/arrow-tensors';
+import { columnsToTensors, tensorsToRecordBatch } from '@pyml/runtime/arrow-io';
 import { ChunkBatcher } from '../packages/batch/src/chunk-batcher.ts';
 import { writeWideMlp } from './serve-wide-mlp.ts';
 

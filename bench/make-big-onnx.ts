@@ -107,7 +107,7 @@ if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) 
   const rss = process.memoryUsage().rss / 2 ** 20;
   console.log(`wrote ${r.path}: ${r.bytes} bytes (W [${INPUT_DIM},${r.columns}]) in ${((performance.now() - started) / 1000).toFixed(1)} s, rss ${rss.toFixed(0)} MB`);
   if (describe) {
-    const { readOnnxModel } = await import('@pyml/plugin-onnx/onnx-reader');
+    const { readOnnxModel } = await import('../plugins/onnx/src/onnx-reader.ts');
     const before = process.memoryUsage();
     const t = performance.now();
     const info = await readOnnxModel(out);

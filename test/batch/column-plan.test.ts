@@ -3,7 +3,7 @@ import * as assert from 'uvu/assert';
 import { ARRAY, BIGINT, DOUBLE, FLOAT, INTEGER, LIST, SMALLINT, VARCHAR } from '@duckdb/node-api';
 import type { Signature } from '@pyml/contract';
 import { ColumnCheckError, planColumns } from '@pyml/batch';
-import { sqlTypeFor, widensLosslessly } from '@pyml/batch/duckdb-types';
+import { sqlTypeFor, widensLosslessly } from '../../packages/batch/src/duckdb-types.ts';
 
 /** The column rules on their own: lossless widening, packing, direct mapping, and every problem named at once. */
 

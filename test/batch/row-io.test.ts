@@ -3,7 +3,7 @@ import * as assert from 'uvu/assert';
 import { type DuckDBConnection, DuckDBInstance } from '@duckdb/node-api';
 import { tableFromArrays } from 'apache-arrow';
 import { type DataType, type Tensor, type TensorSpec, typedArrayFor } from '@pyml/contract';
-import { columnsToTensors, tensorsToRecordBatch } from '@pyml/runtime/arrow-tensors';
+import { columnsToTensors, tensorsToRecordBatch } from '@pyml/runtime/arrow-io';
 import { ChunkBatcher, type InputBatch, NullInputError } from '../../packages/batch/src/chunk-batcher.ts';
 import { SQL_TYPE } from '../../packages/batch/src/duckdb-types.ts';
 import { RowWriter } from '../../packages/batch/src/row-writer.ts';

@@ -8,7 +8,7 @@ import {
 } from 'apache-arrow';
 import { DATA_TYPES } from '@pyml/contract';
 import { entrypointCommand, unpackImage, type UnpackedImage } from '@pyml/launcher';
-import { widensLosslessly } from '@pyml/batch/duckdb-types';
+import { widensLosslessly } from '../../packages/batch/src/duckdb-types.ts';
 import { parseJson, pyml, testEnv } from '../helpers/cli.ts';
 import { tempDir } from '../helpers/project.ts';
 import { requireTool } from '../helpers/tools.ts';

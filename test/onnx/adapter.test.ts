@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import * as ort from 'onnxruntime-node';
 import { tensor, type Tensor, type InitContext } from '@pyml/contract';
 import onnxAdapterFactory, { createOnnxAdapter } from '@pyml/plugin-onnx/adapter';
-import OnnxPassThroughModel from '@pyml/plugin-onnx/default-model';
+import OnnxPassThroughModel from '../../plugins/onnx/src/default-model.ts';
 import { IRIS_DIR, adapterEnv, identityGraph, tempDir, writeModel, zipMapGraph, ML_OPSETS, OnnxDataType, silentLogger } from './helpers.ts';
 
 const weightsDir = join(IRIS_DIR, 'weights');

@@ -6,8 +6,8 @@ import { join } from 'node:path';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import * as ort from 'onnxruntime-node';
-import { readOnnxModel } from '@pyml/plugin-onnx/onnx-reader';
-import { onnxSignature } from '@pyml/plugin-onnx/onnx-signature';
+import { readOnnxModel } from '../../plugins/onnx/src/onnx-reader.ts';
+import { onnxSignature } from '../../plugins/onnx/src/onnx-signature.ts';
 import { writeBigOnnx } from '../../bench/make-big-onnx.ts';
 import { tempDir } from './helpers.ts';
 

@@ -3,8 +3,8 @@ import * as assert from 'uvu/assert';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import * as ort from 'onnxruntime-node';
-import { readOnnxModel, OnnxFormatError } from '@pyml/plugin-onnx/onnx-reader';
-import { onnxSignature, formatOnnxType } from '@pyml/plugin-onnx/onnx-signature';
+import { readOnnxModel, OnnxFormatError } from '../../plugins/onnx/src/onnx-reader.ts';
+import { onnxSignature, formatOnnxType } from '../../plugins/onnx/src/onnx-signature.ts';
 import { IRIS_MODEL, tempDir, writeModel, tensorType, OnnxDataType } from './helpers.ts';
 
 ort.env.logLevel = 'error'; // the initializer-as-input model warns, on purpose

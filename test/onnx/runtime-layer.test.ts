@@ -3,7 +3,7 @@ import * as assert from 'uvu/assert';
 import { closeSync, copyFileSync, mkdirSync, openSync, readFileSync, readSync, writeFileSync, statSync } from 'node:fs';
 import { execFileSync } from 'node:child_process';
 import { dirname, join } from 'node:path';
-import { onnxRuntimeLayer, IMAGE_NODE_MODULES } from '@pyml/plugin-onnx/runtime-layer';
+import { onnxRuntimeLayer, IMAGE_NODE_MODULES } from '../../plugins/onnx/src/runtime-layer.ts';
 import { IRIS_MODEL, tempDir } from './helpers.ts';
 
 const amd64 = onnxRuntimeLayer({ os: 'linux', architecture: 'amd64' });

@@ -3,7 +3,7 @@ import * as assert from 'uvu/assert';
 import { stat } from 'node:fs/promises';
 import type { Logger, Signature, Tensors } from '@pyml/contract';
 import { createPytorchAdapter, PYTHON_PATH_DIR, type PytorchSession, type PythonModelSource } from '@pyml/plugin-pytorch';
-import { decodeFrame, encodeFrame, FrameReader } from '@pyml/plugin-pytorch/framing';
+import { decodeFrame, encodeFrame, FrameReader } from '../../plugins/pytorch/src/framing.ts';
 
 /**
  * The adapter and its Python sidecar on this machine's Debian Python (the same files the image carries): every

@@ -7,7 +7,7 @@ import {
 import { build } from 'esbuild';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { runtimeBundleOptions } from '@pyml/runtime/bundle';
+import { runtimeBundleOptions } from '@pyml/runtime';
 import { makeRoot } from './fixtures.ts';
 import { v2Client } from './v2-client.ts';
 

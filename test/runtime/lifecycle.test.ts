@@ -102,7 +102,7 @@ test('optional TCP listener serves the same protocol', async () => {
     assert.match(String(served.ready.tcp), /^127\.0\.0\.1:\d+$/);
     assert.not.match(String(served.ready.tcp), /:0$/);
     const grpc = await import('@grpc/grpc-js');
-    const { inferenceService } = await import('@pyml/runtime/oip/service');
+    const { inferenceService } = await import('@pyml/runtime/protocol');
     const Client = grpc.makeGenericClientConstructor(inferenceService, 'GRPCInferenceService');
     const c = new Client(String(served.ready.tcp), grpc.credentials.createInsecure()) as unknown as Record<string, (r: unknown, cb: (e: Error | null, v: unknown) => void) => void> & { close(): void };
     const live = await new Promise((resolve, reject) => c.ServerLive({}, (e, v) => (e ? reject(e) : resolve(v))));

@@ -4,7 +4,7 @@ import { gzipSync } from 'node:zlib';
 import { status } from '@grpc/grpc-js';
 import type * as grpc from '@grpc/grpc-js';
 import { parseReference } from '@pyml/registry/reference';
-import { NumberRun, parseJsonBytes } from '@pyml/runtime/oip/json-parse';
+import { NumberRun, parseJsonBytes } from '../../packages/runtime/src/oip/json-parse.ts';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { tempDir } from '../helpers/project.ts';

@@ -1,5 +1,5 @@
 import { Client, Metadata, credentials, status } from '@grpc/grpc-js';
-import { decodeInferResponse, encodeInferRequest } from '@pyml/runtime/oip/codec';
+import { decodeInferResponse, encodeInferRequest } from '@pyml/runtime/protocol';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { type Msg, type Served, type V2Client, buildImages, callError, echoRequest, http, startServe, v2Client } from './fixtures.ts';

@@ -3,10 +3,10 @@ import { connect as tcpConnect } from 'node:net';
 import { Client, Metadata, credentials, status } from '@grpc/grpc-js';
 import {
   HealthStatus, decodeFlag, decodeHealthCheckResponse, decodeInferResponse, encodeHealthCheckRequest, encodeInferRequest, encodeModelRef,
-} from '@pyml/runtime/oip/codec';
+} from '@pyml/runtime/protocol';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { frame } from '@pyml/serve/grpc-wire';
+import { frame } from '../../packages/serve/src/grpc-wire.ts';
 import { runProcess } from '../helpers/cli.ts';
 import { requireTool } from '../helpers/tools.ts';
 import { type Served, buildImages, http, startServe, waitFor } from './fixtures.ts';

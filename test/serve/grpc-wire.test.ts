@@ -1,7 +1,7 @@
 import { gzipSync } from 'node:zlib';
 import { Metadata, status } from '@grpc/grpc-js';
-import { UnaryMessage, formatTimeout, frame, metadataOf, parseTimeout, statusHeaders, statusOf } from '@pyml/serve/grpc-wire';
-import { RpcFailure } from '@pyml/serve/rpc-failure';
+import { UnaryMessage, formatTimeout, frame, metadataOf, parseTimeout, statusHeaders, statusOf } from '../../packages/serve/src/grpc-wire.ts';
+import { RpcFailure } from '../../packages/serve/src/rpc-failure.ts';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 

@@ -10,7 +10,7 @@ import path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import '@tensorflow/tfjs-backend-wasm';
 import { initBackend, wasmDir } from '@pyml/plugin-tfjs/adapter';
-import { loadTfjsModel } from '@pyml/plugin-tfjs/load-model';
+import { loadTfjsModel } from '../../plugins/tfjs/src/load-model.ts';
 import type { Tensor } from '@pyml/contract';
 import { pyml, parseJson, REPO, runProcess } from '../helpers/cli.ts';
 import { copyExample, tempDir } from '../helpers/project.ts';
