@@ -83,6 +83,15 @@ test('writeLayout replaces an old image only when the new one is complete', asyn
   assert.equal((await readdir(dir)).sort(), ['layout', 'store']);
 });
 
+test('writeTarball of an image whose layer cannot be read fails naming the layer, and leaves no file', async () => {
+  const dir = await tempDir();
+  const store = new BlobStore(join(dir, 'store'));
+  const image = await sampleImage(store);
+  const missing = storedLayer({ ...layerRecord(image.layers[0]), digest: 'sha256:' + 'f'.repeat(64) }, store);
+  await rejects(() => writeTarball(appendLayers(image, missing), join(dir, 'out', 'image.tar')), /writing image tarball .*: layer sha256:f{64} is not in the blob store/);
+  assert.equal(await readdir(join(dir, 'out')), []);
+});
+
 test('skopeo accepts the tarball as oci-archive and as docker-archive', async () => {
   const dir = await tempDir();
   const store = new BlobStore(join(dir, 'store'));

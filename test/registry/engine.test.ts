@@ -3,7 +3,10 @@ import { spawn } from 'node:child_process';
 import { readdir, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
+import Docker from 'dockerode';
 import { test } from 'uvu';
+import { openImage } from '@pyml/image';
+import { loadIntoEngine } from '@pyml/registry/docker-engine';
 import { REPO, parseJson, pyml, runProcess } from '../helpers/cli.ts';
 import { startDockerd, type DockerEngine } from '../helpers/dockerd.ts';
 import { copyExample, tempDir } from '../helpers/project.ts';
@@ -37,6 +40,17 @@ test('pyml build --load loads the image into the engine and tags it', async () =
   assert.deepEqual(info.RootFS.Layers, built.parts.map((p) => p.diffId));
   assert.equal(info.Id, built.loaded.imageId);
   assert.equal(info.Config.Entrypoint[0], '/usr/local/bin/node');
+});
+
+test('loadIntoEngine takes any Image: the layout, opened, streams in as a tarball, with none written to disk', async () => {
+  const image = await openImage(layout);
+  try {
+    const loaded = await loadIntoEngine(image, ['iris:streamed'], new Docker({ socketPath: engine.socket }));
+    assert.equal(loaded.imageId, built.loaded.imageId, 'the image --load put there');
+    assert.ok(loaded.tags.includes('iris:streamed'), JSON.stringify(loaded));
+  } finally {
+    await image.close();
+  }
 });
 
 test('docker run --network none serves predictions through a bind-mounted Unix socket', async () => {

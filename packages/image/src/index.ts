@@ -12,7 +12,7 @@ export {
   emptyImage, appendLayers, withConfig, withAnnotations, createdFromEpoch, imagePlatform, type Image, type ImagePlatform,
 } from './image.ts';
 export { writeLayout, type WriteLayoutOptions, type WrittenImage } from './write-layout.ts';
-export { writeTarball, type WriteTarballOptions } from './write-tarball.ts';
+export { imageTarball, writeTarball, type WriteTarballOptions } from './write-tarball.ts';
 export { refuseToReplaceNonLayout, replaceDirectory } from './replace-layout.ts';
 export { writeIndexLayout, type IndexEntry, type WrittenIndex } from './write-index.ts';
 export { openImage, type OpenedImage, type VerifyResult, type OpenImageOptions } from './open-image.ts';

@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import Docker from 'dockerode';
+import { imageTarball, type Image } from '@pyml/image';
 
 /** The engine named by DOCKER_HOST (unix://, tcp://), else the default socket: as the docker CLI does. */
 export function connectEngine(): Docker {
@@ -22,23 +23,24 @@ export interface LoadResult {
 }
 
 /**
- * Loads a docker-archive tarball (`pyml build --tar`) into the engine (`docker load`), then tags the image with
- * every name in `tags` that the archive did not already carry.
+ * Loads an image into the engine (`docker load`): a docker-archive tarball (`pyml build --tar`), or any Image,
+ * streamed as one with nothing written to disk. Then tags it with every name in `tags` the archive did not carry.
  */
-export async function loadIntoEngine(tarball: string, tags: string[], docker = connectEngine()): Promise<LoadResult> {
+export async function loadIntoEngine(source: string | Image, tags: string[], docker = connectEngine()): Promise<LoadResult> {
+  const what = typeof source === 'string' ? source : `image ${source.manifestDigest}`;
   let output: NodeJS.ReadableStream;
   try {
-    output = await docker.loadImage(createReadStream(tarball), { quiet: true });
+    output = await docker.loadImage(typeof source === 'string' ? createReadStream(source) : imageTarball(source), { quiet: true });
   } catch (error) {
     throw engineError('loading the image', error);
   }
   const loaded: string[] = [];
   for (const message of await readJsonLines(output)) {
-    if (message.error) throw new Error(`engine ${engineName()} refused the image from ${tarball}: ${message.error}`);
+    if (message.error) throw new Error(`engine ${engineName()} refused the image from ${what}: ${message.error}`);
     const match = /Loaded image(?: ID)?: (\S+)/.exec(message.stream ?? '');
     if (match) loaded.push(match[1]);
   }
-  if (loaded.length === 0) throw new Error(`engine ${engineName()} loaded nothing from ${tarball}`);
+  if (loaded.length === 0) throw new Error(`engine ${engineName()} loaded nothing from ${what}`);
   const image = docker.getImage(loaded[0]);
   for (const tag of tags) {
     const colon = tag.lastIndexOf(':');
