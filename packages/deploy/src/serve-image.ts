@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
-import { build as esbuild, type Plugin } from 'esbuild';
+import { build as esbuild } from 'esbuild';
 import { nodeBaseFiles } from '@pyml/core/node-base';
 import {
   BlobStore, appendLayers, buildLayer, createdFromEpoch, emptyImage, withAnnotations, withConfig, writeLayout, writeTarball,
@@ -41,11 +41,12 @@ export async function buildServeImage(opts: ServeImageOptions): Promise<ServeIma
   const epoch = opts.sourceDateEpoch ?? 0;
   log('bundling pyml serve');
   const bundle = await bundleFront(opts.frontEntry);
+  if (!bundle.some((file) => file.path === FRONT_BUNDLE)) throw new Error(`bundling pyml serve gave no ${FRONT_BUNDLE}`);
   const { files } = await nodeBaseFiles();
   log('base layer (this machine\'s node)');
   const base = await buildLayer(files, { store, compression: 'gzip', sourceDateEpoch: epoch, annotations: partAnnotations(PART.base, 'base') });
   const front = await buildLayer([
-    { path: FRONT_BUNDLE, content: bundle, mode: 0o644 },
+    ...bundle.map((file) => ({ path: file.path, content: file.content, mode: 0o644 })),
     // Extensionless, so node reads it as CommonJS; the dynamic import loads the ESM bundle.
     { path: FRONT_LAUNCHER, content: `#!/usr/local/bin/node\nimport(${JSON.stringify(FRONT_BUNDLE)});\n`, mode: 0o755 },
   ], { store, compression: 'gzip', sourceDateEpoch: epoch, annotations: partAnnotations(PART.serve, 'pyml-serve') });
@@ -64,31 +65,21 @@ export async function buildServeImage(opts: ServeImageOptions): Promise<ServeIma
   log(`writing ${opts.out}`);
   const written = await writeLayout(image, path.resolve(opts.out), { store, refName: VERSION });
   if (opts.tar) await writeTarball(image, path.resolve(opts.tar), { refName: VERSION, repoTags: [`pyml-serve:${VERSION}`] });
-  return { digest: written.manifestDigest, layout: path.resolve(opts.out), ...(opts.tar ? { tar: path.resolve(opts.tar) } : {}), refName: `pyml-serve:${VERSION}`, bundleBytes: Buffer.byteLength(bundle) };
+  return { digest: written.manifestDigest, layout: path.resolve(opts.out), ...(opts.tar ? { tar: path.resolve(opts.tar) } : {}), refName: `pyml-serve:${VERSION}`, bundleBytes: bundle.reduce((sum, file) => sum + Buffer.byteLength(file.content), 0) };
 }
 
-/** `pyml serve` as one ESM file: the serve command and what it reaches, without the builder or an engine client. */
-async function bundleFront(frontEntry: string): Promise<string> {
-  const slim: Plugin = {
-    name: 'pyml-front',
-    setup(b) {
-      // The Docker runner needs dockerode; in a pod the models are containers already.
-      b.onResolve({ filter: /^@pyml\/serve\/docker-runner$/ }, () => ({ path: 'docker-runner', namespace: 'pyml-front' }));
-      // Nor does it save engine images (docker-daemon: refs); registry images it can still pull.
-      b.onResolve({ filter: /^\.\/docker-engine\.ts$/ }, () => ({ path: 'docker-engine', namespace: 'pyml-front' }));
-      b.onLoad({ filter: /.*/, namespace: 'pyml-front' }, (args) => ({
-        contents: args.path === 'docker-runner'
-          ? "export class DockerRunner { constructor() { throw new Error('the pyml-serve image has no Docker runner: give models as --model NAME=unix:///path.sock (or image refs, run embedded)'); } }"
-          : "export async function saveFromEngine() { throw new Error('the pyml-serve image has no Docker engine client: give it layouts, tarballs or registry images'); }",
-        loader: 'js',
-      }));
-    },
-  };
+/**
+ * `pyml serve` as ESM files: the entry (FRONT_BUNDLE) and the chunks its dynamic imports load, without the builder
+ * or an engine client. dockerode stays external: it is imported only in the chunks of the Docker runner and the
+ * engine reader, which a pod never loads (its models are containers already), so it is not shipped.
+ */
+async function bundleFront(frontEntry: string): Promise<{ path: string; content: string }[]> {
   const result = await esbuild({
-    entryPoints: [frontEntry],
-    bundle: true, write: false, platform: 'node', format: 'esm', target: 'node20', plugins: [slim],
+    entryPoints: { [path.posix.basename(FRONT_BUNDLE, '.mjs')]: frontEntry },
+    outdir: path.posix.dirname(FRONT_BUNDLE), entryNames: '[name]', chunkNames: 'chunks/[name]-[hash]', outExtension: { '.js': '.mjs' },
+    bundle: true, splitting: true, write: false, platform: 'node', format: 'esm', target: 'node20', external: ['dockerode'],
     logLevel: 'silent', legalComments: 'none', minifySyntax: true, minifyWhitespace: true,
     banner: { js: "import { createRequire as __pymlCreateRequire } from 'node:module'; const require = __pymlCreateRequire(import.meta.url);" },
   });
-  return result.outputFiles[0]!.text;
+  return result.outputFiles.map((file) => ({ path: file.path, content: file.text })).sort((a, b) => a.path.localeCompare(b.path));
 }

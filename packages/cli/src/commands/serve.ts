@@ -90,7 +90,7 @@ export async function run(args: string[]): Promise<number> {
   if (positionals.length === 0 && external.length === 0) throw usage('usage: pyml serve REF... [--grpc HOST:PORT] [--http HOST:PORT]');
   let runner: ModelRunner;
   if (values.runner === 'embedded') runner = new EmbeddedRunner();
-  else if (values.runner === 'docker') runner = new (await import('@pyml/serve/docker-runner')).DockerRunner();
+  else if (values.runner === 'docker') runner = new (await loadDockerRunner()).DockerRunner();
   else throw usage(`--runner must be embedded or docker, got '${values.runner}'`);
 
   for (const [flag, value] of [['--grpc', values.grpc], ['--http', values.http]] as const) {
@@ -134,4 +134,15 @@ export async function run(args: string[]): Promise<number> {
     process.on('SIGTERM', () => stop('SIGTERM'));
     process.on('SIGINT', () => stop('SIGINT'));
   });
+}
+
+/** The Docker runner, loaded only when asked for: it needs dockerode, which the pyml-serve image does not ship. */
+async function loadDockerRunner(): Promise<typeof import('@pyml/serve/docker-runner')> {
+  try {
+    return await import('@pyml/serve/docker-runner');
+  } catch (error) {
+    const e = error as NodeJS.ErrnoException;
+    if (e.code !== 'ERR_MODULE_NOT_FOUND' || !e.message.includes('dockerode')) throw error;
+    throw usage('--runner docker needs the Docker engine client (dockerode), which this pyml does not have (the pyml-serve image runs its models as containers of its pod): give models as --model NAME=unix:///path.sock, or run them embedded');
+  }
 }
