@@ -1,10 +1,11 @@
 import { stat } from 'node:fs/promises';
 import { posix } from 'node:path';
-import { pipeline, Readable, Transform } from 'node:stream';
+import { pipeline, Readable } from 'node:stream';
 import { pipeline as pipelineAsync } from 'node:stream/promises';
 import { createGunzip } from 'node:zlib';
 import tarStream from 'tar-stream';
 import { JSON_DOCUMENT_LIMIT, readLimited, type BlobAccess } from './blob-access.ts';
+import { ByteCounter } from './byte-counter.ts';
 import { canonicalJson } from './canonical-json.ts';
 import { HashingStream, VerifyingStream, blobFailure, isDigest, sha256Digest } from './digest.ts';
 import { uncompressedLayer } from './layer-stream.ts';
@@ -19,6 +20,7 @@ import {
   type DockerArchiveManifestEntry, type OciDescriptor, type OciImageConfig, type OciIndex, type OciManifest,
 } from './oci.ts';
 import { TarballAccess } from './tarball-access.ts';
+import { hostPlatform } from './pyml-format/platform.ts';
 
 export interface VerifyResult {
   digest: string;
@@ -61,10 +63,6 @@ const TRANSPORT_PREFIXES = ['oci:', 'oci-archive:', 'docker-archive:'];
 export interface OpenImageOptions {
   /** Which image of a multi-platform index (default: this machine's platform). */
   platform?: { os: string; architecture: string; variant?: string };
-}
-
-function hostPlatform(): { os: string; architecture: string } {
-  return { os: 'linux', architecture: process.arch === 'x64' ? 'amd64' : process.arch };
 }
 
 /**
@@ -264,16 +262,12 @@ async function createSource(ref: string, kind: 'layout' | 'tarball', access: Blo
     const tar = await layerValues[index].openTar();
     // Reading a file scans whole layers: a compression bomb stops at unpack's size limit here too.
     const count = new UnpackedBytesBudget(unpackLimitsFromEnv()).layer(d.digest, d.size, isLayerGzip(d.mediaType));
-    const limited = new Transform({
-      transform(chunk: Buffer, _encoding, callback) {
-        try {
-          count(chunk.length);
-        } catch (error) {
-          callback(new Error(`image ${ref}: ${(error as Error).message}`));
-          return;
-        }
-        callback(null, chunk);
-      },
+    const limited = new ByteCounter((n) => {
+      try {
+        count(n);
+      } catch (error) {
+        throw new Error(`image ${ref}: ${(error as Error).message}`);
+      }
     });
     pipeline(tar, limited, () => {});
     return limited;
@@ -326,16 +320,8 @@ async function createSource(ref: string, kind: 'layout' | 'tarball', access: Blo
     const diffHash = new HashingStream();
     const count = budget.layer(d.digest, d.size, isLayerGzip(d.mediaType));
     let tooBig: Error | undefined;
-    const counter = new Transform({
-      transform(chunk: Buffer, _encoding, callback) {
-        try {
-          count(chunk.length);
-        } catch (error) {
-          callback((tooBig = error as Error));
-          return;
-        }
-        callback(null, chunk);
-      },
+    const counter = new ByteCounter(count, (error) => {
+      tooBig = error;
     });
     const extract = tarStream.extract();
     try {

@@ -1,8 +1,9 @@
 import { randomBytes } from 'node:crypto';
 import { mkdir, readdir, realpath, rename, rm, rmdir } from 'node:fs/promises';
 import { basename, dirname, join, resolve } from 'node:path';
-import { pipeline, Transform, type Readable, type TransformCallback } from 'node:stream';
+import { pipeline, type Readable } from 'node:stream';
 import tarStream from 'tar-stream';
+import { ByteCounter } from './byte-counter.ts';
 import type { Image } from './image.ts';
 import { blobFailure } from './digest.ts';
 import { uncompressedLayer } from './layer-stream.ts';
@@ -133,24 +134,6 @@ async function unpackOnce(
     const message = (error as Error).message;
     if (replaying) throw new StaleLayerRecord(message);
     throw new Error(`unpack ${source.ref}: ${message}`);
-  }
-}
-
-/** Counts a layer's uncompressed bytes as they pass; the count may refuse them (a size limit), which ends the stream. */
-class ByteCounter extends Transform {
-  constructor(private readonly count: (n: number) => void, private readonly onRefused: (error: Error) => void) {
-    super();
-  }
-
-  override _transform(chunk: Buffer, _encoding: BufferEncoding, callback: TransformCallback): void {
-    try {
-      this.count(chunk.length);
-    } catch (error) {
-      this.onRefused(error as Error);
-      callback(error as Error);
-      return;
-    }
-    callback(null, chunk);
   }
 }
 
