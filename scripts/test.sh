@@ -6,6 +6,9 @@
 set -uo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh || { echo "0 passed, 1 failed"; exit 1; }
+# The checkout's tests load @pyml/* from their TypeScript sources (the exports' `source` condition), also when
+# this script runs without npm (which sets it from .npmrc). The installed-path tests clear it for their pyml.
+case " ${NODE_OPTIONS:-} " in *" --conditions=source "*) ;; *) export NODE_OPTIONS="--conditions=source${NODE_OPTIONS:+ $NODE_OPTIONS}";; esac
 # Everything a run writes lives in one directory, removed at the end.
 run_dir=$(mktemp -d /tmp/pyml-test-run.XXXXXX)
 trap 'rm -rf "$run_dir"' EXIT

@@ -28,11 +28,13 @@ test('pyml --help lists the verbs and the exit codes; exit 0', async () => {
   for (const v of ['build', 'inspect', 'predict', 'serve', 'batch', 'push', 'pull', 'diff', 'init', 'plugin']) assert.ok(list.includes(v), v);
 });
 
-test('pyml --version prints the CLI package version', async () => {
+test('pyml --version prints the CLI package version and where it runs from', async () => {
   const r = await pyml(['--version']);
   assert.is(r.code, 0);
   const { version } = JSON.parse(readFileSync(path.join(REPO, 'packages', 'cli', 'package.json'), 'utf8')) as { version: string };
-  assert.is(r.stdout.trim(), version);
+  assert.is(r.stdout.trim(), `pyml ${version} (${path.join(REPO, 'packages', 'cli')}, node ${process.version})`);
+  const j = await pyml(['--version', '--json']);
+  assert.equal(JSON.parse(j.stdout), { version, path: path.join(REPO, 'packages', 'cli'), node: process.version });
 });
 
 test('every verb: --help exits 0 with a usage line and at least one example', async () => {

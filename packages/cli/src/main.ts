@@ -1,4 +1,5 @@
 import { readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
 import { reportError, usage } from './output.ts';
 
 /** Every command module exports these two. */
@@ -27,6 +28,8 @@ const COMMANDS: Record<string, { summary: string; load: () => Promise<CommandMod
 };
 
 const version = (JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }).version;
+/** The @pyml/cli package directory this pyml runs from: which of several installs answered is the first question. */
+const installedAt = fileURLToPath(new URL('..', import.meta.url)).replace(/\/$/, '');
 
 function mainHelp(): string {
   const w = Math.max(...Object.keys(COMMANDS).map((k) => k.length));
@@ -43,19 +46,27 @@ Environment: PYML_CACHE_DIR (blob cache), SOURCE_DATE_EPOCH (timestamps), NO_COL
 `;
 }
 
+function printVersionJson(): void {
+  process.stdout.write(`${JSON.stringify({ version, path: installedAt, node: process.version })}\n`);
+}
+
 export async function main(argv: string[]): Promise<number> {
   const [name, ...args] = argv;
   const json = args.includes('--json');
   try {
     if (!name || name === '--help' || name === '-h' || name === 'help') { process.stdout.write(mainHelp()); return 0; }
-    if (name === '--version' || name === '-v') { process.stdout.write(`${version}\n`); return 0; }
+    if (name === '--version' || name === '-v') {
+      if (json) printVersionJson();
+      else process.stdout.write(`pyml ${version} (${installedAt}, node ${process.version})\n`);
+      return 0;
+    }
     const entry = COMMANDS[name];
     if (!entry) throw usage(`unknown command '${name}' (commands: ${Object.keys(COMMANDS).join(', ')})`);
     let command: CommandModule;
     try {
       command = await entry.load();
     } catch (err) {
-      if ((err as { code?: string }).code === 'ERR_MODULE_NOT_FOUND' && String((err as Error).message).includes(`commands/${name}.ts`)) {
+      if ((err as { code?: string }).code === 'ERR_MODULE_NOT_FOUND' && new RegExp(`commands/${name}\\.[jt]s`).test(String((err as Error).message))) {
         throw usage(`'pyml ${name}' is not available in this version`);
       }
       throw err;

@@ -78,6 +78,8 @@ async function bundleFront(frontEntry: string): Promise<{ path: string; content:
     entryPoints: { [path.posix.basename(FRONT_BUNDLE, '.mjs')]: frontEntry },
     outdir: path.posix.dirname(FRONT_BUNDLE), entryNames: '[name]', chunkNames: 'chunks/[name]-[hash]', outExtension: { '.js': '.mjs' },
     bundle: true, splitting: true, write: false, platform: 'node', format: 'esm', target: 'node20', external: ['dockerode'],
+    // From pyml's checkout, @pyml/* packages are bundled from their sources (the `source` export condition); installed, from dist/.
+    conditions: import.meta.url.endsWith('.ts') ? ['source'] : [],
     logLevel: 'silent', legalComments: 'none', minifySyntax: true, minifyWhitespace: true,
     banner: { js: "import { createRequire as __pymlCreateRequire } from 'node:module'; const require = __pymlCreateRequire(import.meta.url);" },
   });

@@ -32,8 +32,10 @@ export interface PytorchPluginOptions {
   wheels?: string;
 }
 
-const ADAPTER_ENTRY = fileURLToPath(new URL('./adapter.ts', import.meta.url));
-const DEFAULT_MODEL_ENTRY = fileURLToPath(new URL('./default-model.ts', import.meta.url));
+// Entry modules beside this one, with its own extension: .ts in pyml's checkout, .js once compiled and installed.
+const EXT = import.meta.url.endsWith('.ts') ? '.ts' : '.js';
+const ADAPTER_ENTRY = fileURLToPath(new URL(`./adapter${EXT}`, import.meta.url));
+const DEFAULT_MODEL_ENTRY = fileURLToPath(new URL(`./default-model${EXT}`, import.meta.url));
 export const PYTHON_PACKAGE_DIR = fileURLToPath(new URL('../python/pyml', import.meta.url));
 /** For tests and benches on the host: the directory to put on sys.path for `import pyml`. */
 export const PYTHON_PATH_DIR = dirname(PYTHON_PACKAGE_DIR);

@@ -22,7 +22,8 @@ function toVector(data: Tensor['data']): Vector {
 
 export function createSklearnModel(plan: DataFramePlan) {
   return class SklearnModel extends DataFrameModel {
-    private session?: OnnxSession;
+    // Not `private`: the class is returned, and declaration emit cannot name private members of an anonymous class.
+    session?: OnnxSession;
 
     async init(ctx: InitContext): Promise<void> {
       this.session = await ctx.adapter<OnnxAdapter>('sklearn').load(plan.weights);

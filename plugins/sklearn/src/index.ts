@@ -28,7 +28,9 @@ export interface SklearnPluginOptions {
 }
 
 const PLUGIN_VERSION = (JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }).version;
-const MODEL_FACTORY = fileURLToPath(new URL('./default-model.ts', import.meta.url));
+// Entry modules beside this one, with its own extension: .ts in pyml's checkout, .js once compiled and installed.
+const EXT = import.meta.url.endsWith('.ts') ? '.ts' : '.js';
+const MODEL_FACTORY = fileURLToPath(new URL(`./default-model${EXT}`, import.meta.url));
 // The ONNX plugin's adapter, registered under this plugin's name so both plugins can share one config.
 const ADAPTER_ENTRY = fileURLToPath(import.meta.resolve('@pyml/plugin-onnx/adapter'));
 

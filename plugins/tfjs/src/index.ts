@@ -19,8 +19,10 @@ export { fileLoadHandler, fileSaveHandler, readModelDirectory, type ModelDirecto
 export type { TfjsAdapter, TfjsSession } from './adapter.ts';
 
 const PLUGIN_VERSION = (JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }).version;
-const ADAPTER_ENTRY = fileURLToPath(new URL('./adapter.ts', import.meta.url));
-const DEFAULT_MODEL_ENTRY = fileURLToPath(new URL('./default-model.ts', import.meta.url));
+// Entry modules beside this one, with its own extension: .ts in pyml's checkout, .js once compiled and installed.
+const EXT = import.meta.url.endsWith('.ts') ? '.ts' : '.js';
+const ADAPTER_ENTRY = fileURLToPath(new URL(`./adapter${EXT}`, import.meta.url));
+const DEFAULT_MODEL_ENTRY = fileURLToPath(new URL(`./default-model${EXT}`, import.meta.url));
 
 function displayPathOf(path: string, ctx: HookContext): string {
   const rel = relative(ctx.config.root, path);

@@ -9,7 +9,7 @@ import { printJson, showProgress, usage } from '../output.ts';
 import { Progress } from '../progress.ts';
 
 /** The program of the pyml-serve image, bundled by buildServeImage. */
-const SERVE_FRONT = fileURLToPath(new URL('../serve-front.ts', import.meta.url));
+const SERVE_FRONT = fileURLToPath(new URL(import.meta.url.endsWith('.ts') ? '../serve-front.ts' : '../serve-front.js', import.meta.url));
 
 export const help = `Usage: pyml deploy k8s REF... --out DIR --serve-image REPO@sha256:DIGEST [options]
        pyml deploy serve-image --out LAYOUT [--tar FILE] [--json]

@@ -8,6 +8,9 @@ import { formatEsbuildError } from './bundle-model.ts';
 // Resolved through the package (not a path into its folder), so the runtime stays a dependency like any other.
 const RUNTIME_ENTRY = createRequire(import.meta.url).resolve('@pyml/runtime/entrypoint');
 
+// From pyml's checkout, @pyml/* packages are bundled from their sources (the `source` export condition); installed, from dist/.
+const CONDITIONS = import.meta.url.endsWith('.ts') ? ['source'] : [];
+
 const BANNER = "import { createRequire as __pymlCreateRequire } from 'node:module'; const require = __pymlCreateRequire(import.meta.url);";
 
 /**
@@ -24,7 +27,7 @@ export async function bundleForImage(entry: string, external: string[], cacheDir
   try {
     const result = await build({
       entryPoints: [entry], bundle: true, write: false, platform: 'node', format: 'esm', target: 'node20',
-      external, logLevel: 'silent', metafile: true, legalComments: 'none', banner: { js: BANNER },
+      external, conditions: CONDITIONS, logLevel: 'silent', metafile: true, legalComments: 'none', banner: { js: BANNER },
       minifySyntax: true, minifyWhitespace: true, absWorkingDir: path.dirname(entry),
     });
     code = result.outputFiles[0]!.text;
