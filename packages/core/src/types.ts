@@ -27,7 +27,15 @@ export interface Platform {
   variant?: string;
 }
 
-/** The config as the user writes it in pyml.config.ts (validated against schemas/pyml.config.schema.json). */
+/**
+ * A plugin as a config names it. A TS/JS config usually passes the object its factory returns (`onnx()`); any
+ * config, JSON and YAML too, may name it instead: a short name ('onnx' → @pyml/plugin-onnx or pyml-plugin-onnx), a
+ * package name, a path relative to the config ('./plugins/my-plugin'), or [nameOrPath, options] to call the
+ * package's default-exported factory with options.
+ */
+export type PluginEntry = PymlPlugin | string | [string, Record<string, unknown>];
+
+/** The config as the user writes it in pyml.config.ts (validated against @pyml/core's schema/pyml.config.schema.json). */
 export interface UserConfig {
   name: string;
   version: string;
@@ -35,7 +43,7 @@ export interface UserConfig {
   model?: string;
   kind?: ContractKind;
   weights?: string[];
-  plugins?: PymlPlugin[];
+  plugins?: PluginEntry[];
   signature?: Signature;
   image?: {
     /** 'pyml/node' (default: built from this machine's node) or a path to an OCI image layout directory. */

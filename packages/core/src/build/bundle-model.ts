@@ -4,7 +4,8 @@ import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { randomBytes } from 'node:crypto';
 import { contractKindOf, type ContractKind } from '@pyml/contract';
-import { BuildError } from '../errors.ts';
+import { BuildError, ConfigError } from '../errors.ts';
+import { configErrorIn, pymlImportsPlugin, PymlPackageResolver } from '../config/pyml-package-resolver.ts';
 import type { BundleOptions } from '../types.ts';
 import { stableSourceMap } from './stable-source-map.ts';
 
@@ -32,7 +33,8 @@ export async function bundleModel(entry: string, options: BundleOptions, expecte
     const result = await build({
       entryPoints: [entry], bundle: true, write: false, platform: 'node', format: 'esm', target: 'node20',
       sourcemap: 'external', sourcesContent: true, outfile: 'model.mjs', external: options.external,
-      plugins: options.plugins, define: options.define, logLevel: 'silent', metafile: true, legalComments: 'none',
+      // @pyml/* (the contract) from the project when it has them, else from this pyml: a project needs no npm install.
+      plugins: [...options.plugins, pymlImportsPlugin(new PymlPackageResolver(projectRoot), 'bundle')], define: options.define, logLevel: 'silent', metafile: true, legalComments: 'none',
       // No path comments in the code (they would name this checkout); the source map carries the names instead.
       minifyWhitespace: true, absWorkingDir: path.dirname(entry),
       // Bundled CommonJS may call require(): give the ESM output one.
@@ -41,6 +43,8 @@ export async function bundleModel(entry: string, options: BundleOptions, expecte
     outputs = result.outputFiles;
     metafile = result.metafile;
   } catch (err) {
+    const config = configErrorIn(err);
+    if (config) throw new ConfigError(`${entry}: ${config.message}`, config.hint);
     throw formatEsbuildError(err, 'bundling the model', path.dirname(entry));
   }
   const code = outputs.find((o) => o.path.endsWith('.mjs'))!.text;

@@ -5,9 +5,11 @@ import { ConfigError } from '../errors.ts';
 import { loadTsConfigFile } from './compile-ts-config.ts';
 import { validateUserConfig } from './validate-config.ts';
 import { resolveConfig } from './resolve-config.ts';
+import { pluginsOf } from './plugin-entries.ts';
+import { PymlPackageResolver } from './pyml-package-resolver.ts';
 import type { ResolvedConfig } from '../types.ts';
 
-export const CONFIG_FILES = ['pyml.config.ts', 'pyml.config.mts', 'pyml.config.js', 'pyml.config.mjs', 'pyml.config.json'];
+export const CONFIG_FILES = ['pyml.config.ts', 'pyml.config.mts', 'pyml.config.js', 'pyml.config.mjs', 'pyml.config.json', 'pyml.config.yaml', 'pyml.config.yml'];
 
 const explorer = cosmiconfig('pyml', {
   searchPlaces: CONFIG_FILES,
@@ -41,5 +43,6 @@ export async function loadConfig(projectOrFile: string): Promise<ResolvedConfig>
     throw new ConfigError(`${found.filepath}: the config is empty`, 'export default defineConfig({ name, version, ... })');
   }
   const user = validateUserConfig(found.config, found.filepath);
-  return resolveConfig(user, found.filepath);
+  const plugins = await pluginsOf(user.plugins ?? [], found.filepath, new PymlPackageResolver(path.dirname(found.filepath)));
+  return resolveConfig(user, found.filepath, plugins);
 }

@@ -3,7 +3,7 @@ import path from 'node:path';
 import { looksLikeRegistryRef } from '@pyml/registry/reference';
 import { ociArchitecture } from '@pyml/image/pyml-format';
 import { ConfigError } from '../errors.ts';
-import type { Platform, ResolvedConfig, UserConfig } from '../types.ts';
+import type { Platform, PymlPlugin, ResolvedConfig, UserConfig } from '../types.ts';
 
 export const DEFAULT_BASE = 'pyml/node';
 
@@ -19,8 +19,8 @@ export function parsePlatform(value: string, where: string): Platform {
   return { os: 'linux', architecture: m[1] as Platform['architecture'] };
 }
 
-/** Makes paths absolute (relative to the config file) and fills defaults. */
-export function resolveConfig(user: UserConfig, configFile: string): ResolvedConfig {
+/** Makes paths absolute (relative to the config file) and fills defaults; `plugins` are the config's entries as plugin objects. */
+export function resolveConfig(user: UserConfig, configFile: string, plugins: PymlPlugin[]): ResolvedConfig {
   const root = path.dirname(configFile);
   const abs = (p: string) => path.resolve(root, p);
   const base = user.image?.base ?? DEFAULT_BASE;
@@ -32,7 +32,7 @@ export function resolveConfig(user: UserConfig, configFile: string): ResolvedCon
     kind: user.kind ?? 'tensor',
     model: user.model ? abs(user.model) : undefined,
     weights: (user.weights ?? []).map(abs),
-    plugins: user.plugins ?? [],
+    plugins,
     signature: user.signature,
     image: {
       base: base === DEFAULT_BASE || isRegistryBase(base, root) ? base : abs(base),

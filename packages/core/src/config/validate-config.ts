@@ -4,11 +4,14 @@ import { fileURLToPath } from 'node:url';
 import { ConfigError } from '../errors.ts';
 import type { UserConfig } from '../types.ts';
 
-const schemaPath = fileURLToPath(new URL('../../../../schemas/pyml.config.schema.json', import.meta.url));
+// Shipped inside @pyml/core (its `schema` directory), two levels above both src/config/ and dist/config/.
+const schemaPath = fileURLToPath(new URL('../../schema/pyml.config.schema.json', import.meta.url));
 const schema = JSON.parse(readFileSync(schemaPath, 'utf8')) as Record<string, unknown>;
 
 const ajv = new Ajv({ allErrors: true, strict: true });
 ajv.addKeyword({ keyword: 'x-hint', schemaType: 'string' });
+// What an anyOf expects, said once instead of one line per alternative.
+ajv.addKeyword({ keyword: 'x-expected', schemaType: 'string' });
 const validate = ajv.compile(schema);
 
 /** JSON path in the style users read: `signature.inputs[0].dtype`. */
@@ -44,11 +47,21 @@ function describe(error: ErrorObject): { field: string; expected: string; hint?:
     case 'additionalProperties':
       return { field: fieldPath(error.instancePath, String(p.additionalProperty)), expected: 'is not a known field',
         hint: `known fields here: ${knownFields(error.schemaPath).join(', ')}` };
+    case 'anyOf':
+      return { field: fieldPath(error.instancePath), expected: expectedAt(error.schemaPath) ?? 'does not match any of the allowed forms', hint: hintAt(error.schemaPath) };
     case 'enum':
       return { field: fieldPath(error.instancePath), expected: `must be one of ${(p.allowedValues as unknown[]).map((v) => JSON.stringify(v)).join(', ')}`, hint: hintAt(error.schemaPath) };
     default:
       return { field: fieldPath(error.instancePath), expected: error.message ?? 'is invalid', hint: hintAt(error.schemaPath) };
   }
+}
+
+/** The x-expected of the schema node holding the anyOf at `schemaPath`. */
+function expectedAt(schemaPath: string): string | undefined {
+  let node: unknown = schema;
+  for (const seg of schemaPath.replace(/^#\/?/, '').split('/').filter(Boolean).slice(0, -1)) node = (node as Record<string, unknown>)?.[seg];
+  const expected = (node as Record<string, unknown> | undefined)?.['x-expected'];
+  return typeof expected === 'string' ? expected : undefined;
 }
 
 function knownFields(schemaPath: string): string[] {
@@ -59,12 +72,14 @@ function knownFields(schemaPath: string): string[] {
   return Object.keys(((node as Record<string, unknown>)?.properties as object) ?? {});
 }
 
-/** Validates the config object against schemas/pyml.config.schema.json; every error names file, field, expectation. */
+/** Validates the config object against @pyml/core's schema/pyml.config.schema.json; every error names file, field, expectation. */
 export function validateUserConfig(config: unknown, file: string): UserConfig {
   if (validate(config)) return config as UserConfig;
   const seen = new Set<string>();
   const lines: string[] = [];
   for (const error of validate.errors ?? []) {
+    // Each alternative's own complaint is noise: the anyOf's error says what any of them would take.
+    if (error.schemaPath.includes('/anyOf/')) continue;
     const d = describe(error);
     const line = `${file}: ${d.field} ${d.expected}${d.hint ? ` (hint: ${d.hint})` : ''}`;
     if (seen.has(line)) continue;
