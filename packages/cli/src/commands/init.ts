@@ -4,14 +4,16 @@ import { EXIT, PymlError } from '@pyml/errors';
 import { printJson, showProgress, usage } from '../output.ts';
 import { Progress } from '../progress.ts';
 import { FRAMEWORKS, pluginInstalled } from '../scaffold/frameworks.ts';
-import { modelProjectFiles } from '../scaffold/model-project.ts';
+import { modelProjectFiles, nextSteps } from '../scaffold/model-project.ts';
 import { existing, writeScaffold } from '../scaffold/write-files.ts';
 
 export const help = `Usage: pyml init [DIR] [options]
 
 Scaffolds a model project in DIR (default '.'): pyml.config.ts, the model class, a tiny starter model in weights/
-(made by the project's make-model script, so the project builds and predicts as it stands), sample.json (a V2
-request), test/model.test.ts (builds the image and predicts sample.json), package.json, README.md, .gitignore.
+(so the project builds and predicts as it stands; sklearn and pytorch make it with the project's make-model.py
+and /usr/bin/python3, or PYML_PYTHON), sample.json (a V2 request), test/model.test.mjs (node:test: builds the
+image and predicts sample.json with the pyml on PATH), package.json (scripts only), README.md, .gitignore.
+The project needs no npm install: its config's imports of @pyml/* resolve to this pyml's own packages.
 Never overwrites: if any of those files exists, nothing is written and the command exits 2 naming them.
 
 Options:
@@ -23,7 +25,7 @@ Options:
 Examples:
   pyml init my-model
   pyml init fraud --framework sklearn --name fraud-lr
-  cd my-model && npm test            # build + predict sample.json
+  cd my-model && npm test            # build + predict sample.json, with the pyml on PATH
 `;
 
 const NAME_PATTERN = /^[a-z0-9]+([._-][a-z0-9]+)*$/;
@@ -59,8 +61,8 @@ export async function run(args: string[]): Promise<number> {
     throw new PymlError(`${dir}: ${clash.join(', ')} already exist${clash.length === 1 ? 's' : ''}; pyml init never overwrites, nothing was written`,
       EXIT.usage, 'choose an empty directory, or move those files away');
   }
-  // The starter model can take seconds (Python, TF.js): say what is happening, on a terminal only.
-  new Progress(showProgress({ json: values.json! })).step(`making the starter ${framework} model (${fw.makeModel})`);
+  // The Python starters take seconds: say what is happening, on a terminal only.
+  new Progress(showProgress({ json: values.json! })).step(`making the starter ${framework} model${fw.makeModel ? ` (${fw.makeModel})` : ''}`);
   await writeScaffold(dir, files);
   const written = files.map((f) => f.path).sort();
   if (values.json) {
@@ -70,6 +72,7 @@ export async function run(args: string[]): Promise<number> {
   const relative = path.relative(process.cwd(), dir) || '.';
   const rel = relative.startsWith('..') ? dir : relative;
   process.stdout.write(`created ${framework} model project '${name}' in ${rel}\n${written.map((f) => `  ${f}`).join('\n')}\n\n`);
-  process.stdout.write(`next:\n${rel === '.' ? '' : `  cd ${rel}\n`}  npm install          # @pyml/core, ${fw.plugin}, @pyml/cli\n  npx pyml build . --out .pyml/image\n  npx pyml predict .pyml/image --input sample.json\n  npm test\n`);
+  const needs = fw.needs ? `\nthe build machine needs ${fw.needs}\n` : '';
+  process.stdout.write(`next:\n${nextSteps(rel === '.' ? undefined : rel).map((l) => `  ${l}\n`).join('')}${needs}`);
   return EXIT.ok;
 }

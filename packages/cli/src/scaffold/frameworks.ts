@@ -1,8 +1,13 @@
 import { spawn } from 'node:child_process';
 import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
+import { writeOnnxStarter } from './starters/onnx-model.ts';
+import { writeTfjsStarter } from './starters/tfjs-model.ts';
 
-/** Where the project templates live: packages/cli/templates/<framework>/... and templates/common/... */
+/**
+ * Where the project templates live: packages/cli/templates/<framework>/... and templates/common/... They are data
+ * (shipped in the package's files, read as text), never imported: the same path holds from src/ and from dist/.
+ */
 export const TEMPLATES = fileURLToPath(new URL('../../templates/', import.meta.url));
 
 /** What `pyml init --framework X` needs to know about X. */
@@ -13,12 +18,13 @@ export interface FrameworkScaffold {
   files: string[];
   /** The weights the generator writes, relative to the project. */
   weights: string;
-  /** How a user remakes the weights (shown in the README). */
-  makeModel: string;
-  /** What the build machine needs besides node (shown in the README). */
+  /**
+   * How a user remakes the weights, when the project keeps a script for it (Python frameworks: make-model.py runs
+   * with the machine's python3). The onnx and tfjs starters are written by pyml itself and need no script.
+   */
+  makeModel?: string;
+  /** What the build machine needs besides pyml (shown in the README and the next steps). */
   needs?: string;
-  /** Extra npm dependencies of the project (besides @pyml/contract, @pyml/core and the plugin). */
-  extraDeps?: Record<string, string>;
   /** Writes the starter weights to `out` (absolute). */
   generate(out: string): Promise<void>;
 }
@@ -42,24 +48,15 @@ function runPython(script: string, out: string, debianPackage: string): Promise<
 export const FRAMEWORKS: Record<string, FrameworkScaffold> = {
   onnx: {
     plugin: '@pyml/plugin-onnx',
-    files: ['pyml.config.ts', 'src/model.ts', 'make-model.ts', 'sample.json'],
+    files: ['pyml.config.ts', 'src/model.ts', 'sample.json'],
     weights: 'weights/model.onnx',
-    makeModel: 'node --import tsx make-model.ts',
-    async generate(out) {
-      const { writeModel } = await import('../../templates/onnx/make-model.ts');
-      await writeModel(out);
-    },
+    generate: writeOnnxStarter,
   },
   tfjs: {
     plugin: '@pyml/plugin-tfjs',
-    files: ['pyml.config.ts', 'src/model.ts', 'make-model.ts', 'sample.json'],
+    files: ['pyml.config.ts', 'src/model.ts', 'sample.json'],
     weights: 'weights/model',
-    makeModel: 'node --import tsx make-model.ts',
-    extraDeps: { '@tensorflow/tfjs': '^4.22.0' },
-    async generate(out) {
-      const { writeModel } = await import('../../templates/tfjs/make-model.ts');
-      await writeModel(out);
-    },
+    generate: writeTfjsStarter,
   },
   sklearn: {
     plugin: '@pyml/plugin-sklearn',

@@ -42,3 +42,8 @@ export async function writeScaffold(dir: string, files: ScaffoldFile[]): Promise
     await rm(staging, { recursive: true, force: true });
   }
 }
+
+/** Quotes a path for a POSIX shell when it needs it (a directory named "My Model"), for printed next steps. */
+export function shellQuote(s: string): string {
+  return /^[\w@%+=:,./-]+$/.test(s) ? s : `'${s.replaceAll("'", `'\\''`)}'`;
+}

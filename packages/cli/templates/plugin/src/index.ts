@@ -10,7 +10,7 @@
  * Only types come from '@pyml/core/types'; the model contract comes from '@pyml/contract'.
  */
 import { mkdir, readFile, writeFile, rename } from 'node:fs/promises';
-import { join } from 'node:path';
+import { dirname, extname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type {
   BundleOptions, BuildSummary, DependencyLayer, HookContext, ModelSource, PymlPlugin, ResolvedConfig, RuntimeAdapter,
@@ -27,9 +27,12 @@ export interface PluginOptions {
 
 const NAME = '__PLUGIN__';
 const VERSION = '0.1.0';
-const ADAPTER_ENTRY = fileURLToPath(new URL('./adapter.ts', import.meta.url));
-const DEFAULT_MODEL_ENTRY = fileURLToPath(new URL('./default-model.ts', import.meta.url));
-const NOTICE = fileURLToPath(new URL('../README.md', import.meta.url));
+// The modules the build bundles into the image sit beside this one, with its own extension: .ts while the package
+// ships its sources, .js if you compile it (tsc) and point `exports` at the output. The notice is the package's.
+const HERE = fileURLToPath(import.meta.url);
+const ADAPTER_ENTRY = join(dirname(HERE), `adapter${extname(HERE)}`);
+const DEFAULT_MODEL_ENTRY = join(dirname(HERE), `default-model${extname(HERE)}`);
+const NOTICE = join(dirname(HERE), '..', 'README.md');
 
 const isLinear = (name: string) => name.endsWith('.linear.json');
 

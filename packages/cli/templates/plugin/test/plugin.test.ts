@@ -1,9 +1,10 @@
 /**
  * Tests a pyml plugin two ways:
  *  - hooks called directly with a HookContext, as the build calls them (fast, precise errors);
- *  - the example project built into a real image with the pyml CLI and run once with `pyml predict`.
+ *  - the example project built into a real image with the `pyml` on PATH and run once with `pyml predict`
+ *    (set PYML to another command to try another pyml).
  *
- *   npm test        (node --import tsx --test test/plugin.test.ts)
+ *   npm test        (node --import tsx --test test/plugin.test.ts; `npm install` first, for tsx)
  */
 import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -51,8 +52,8 @@ test('describeWeights ignores other formats and rejects a corrupt file, naming t
 });
 
 test('the example builds into an image and predicts sample.json', () => {
-  const PYML = fileURLToPath(new URL('../bin/pyml.js', import.meta.resolve('@pyml/cli/main')));
-  const run = (...args: string[]) => JSON.parse(execFileSync(process.execPath, [PYML, ...args], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] }));
+  const PYML = process.env.PYML || 'pyml';
+  const run = (...args: string[]) => JSON.parse(execFileSync(PYML, args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] }));
   const image = path.join(scratch, 'image');
   const built = run('build', example, '--out', image, '--json');
   assert.equal(built.ok, true);
