@@ -60,15 +60,15 @@ export async function compilePackage(root: string, resolver: PymlPackageResolver
   try {
     const result = await build({
       entryPoints: sources.map((f) => path.join(root, f)), outbase: root, outdir: virtualOut, write: false,
-      bundle: true, platform: 'node', format: 'esm', target: 'node20', logLevel: 'silent', sourcemap: 'inline',
+      bundle: true, platform: 'node', format: 'esm', target: 'node20', logLevel: 'silent', sourcemap: 'inline', absWorkingDir: root,
       plugins: [pymlImportsPlugin(resolver, 'absolute'), keepImports(root)],
     });
     outputs = result.outputFiles.map((f) => ({ path: path.relative(virtualOut, f.path), contents: f.contents }));
   } catch (err) {
-    const config = configErrorIn(err);
-    if (config) throw new ConfigError(`${root}: ${config.message}`, config.hint);
     const first = (err as { errors?: { text: string; location?: { file: string; line: number; column: number } | null }[] }).errors?.[0];
     const where = first?.location ? `${path.resolve(root, first.location.file)}:${first.location.line}:${first.location.column}: ` : `${root}: `;
+    const config = configErrorIn(err);
+    if (config) throw new ConfigError(`${where}${config.message}`, config.hint);
     throw new ConfigError(`${where}cannot compile the plugin package: ${first?.text ?? (err as Error).message}`);
   }
   // esbuild names .mts outputs .js; the imports were rewritten to .mjs.

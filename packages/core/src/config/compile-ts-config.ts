@@ -62,7 +62,12 @@ function typeScriptPackages(resolver: PymlPackageResolver, cacheRoot: string): P
         if (args.kind === 'entry-point' || isPymlSpecifier(args.path) || isBuiltin(args.path)) return undefined;
         const entry = entryOf(args.path, args.resolveDir);
         if (!entry || !isTypeScriptFile(entry)) return undefined;
-        return { path: pathToFileURL(await importableEntry(entry, resolver, cacheRoot)).href, external: true };
+        try {
+          return { path: pathToFileURL(await importableEntry(entry, resolver, cacheRoot)).href, external: true };
+        } catch (err) {
+          // Returned, not thrown, so esbuild locates the error at the import.
+          return { errors: [{ text: (err as Error).message, detail: err }] };
+        }
       });
     },
   };

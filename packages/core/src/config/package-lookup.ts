@@ -60,10 +60,13 @@ export function packageRootOf(file: string): string | undefined {
 
 /**
  * The conditions this process resolves with: Node's own for `import` plus any `--conditions`/`-C` given on the
- * command line or in NODE_OPTIONS (the checkout's tests run with `source`, which points packages at src/*.ts).
+ * command line or in NODE_OPTIONS (the checkout's tests run with `source`, which points packages at src/*.ts),
+ * and `source` whenever this module itself runs from its TypeScript source.
  */
 export function activeConditions(): Set<string> {
   const conditions = new Set(['node', 'import', 'default']);
+  // pyml run from its checkout adds `source` with a resolve hook (packages/cli/bin), which leaves no trace in argv.
+  if (import.meta.url.endsWith('.ts')) conditions.add('source');
   const args = [...process.execArgv, ...(process.env.NODE_OPTIONS ?? '').split(/\s+/).filter(Boolean)];
   for (let i = 0; i < args.length; i++) {
     const arg = args[i]!;

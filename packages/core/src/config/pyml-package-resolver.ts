@@ -145,7 +145,13 @@ export function pymlImportsPlugin(resolver: PymlPackageResolver, mode: 'external
     name: 'pyml-packages',
     setup(build) {
       build.onResolve({ filter: /^@pyml\/[^/]+/ }, (args) => {
-        const resolved = resolver.resolve(args.path);
+        let resolved: ResolvedModule;
+        try {
+          resolved = resolver.resolve(args.path);
+        } catch (err) {
+          // Returned rather than thrown, so esbuild locates it at the import (a thrown error is located in this file).
+          return { errors: [{ text: (err as Error).message, detail: err }] };
+        }
         if (mode === 'bundle') return { path: resolved.path };
         return { path: mode === 'external' ? resolved.url : resolved.path, external: true };
       });
