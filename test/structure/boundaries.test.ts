@@ -5,7 +5,7 @@
  */
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import {
@@ -47,6 +47,28 @@ test('each package.json exports its entry points and nothing else (a glob row: s
     const listed = [...rule.entryPoints].sort();
     const ok = rule.key.endsWith('*') ? exported.every((e) => listed.includes(e)) : exported.join() === listed.join();
     if (!ok) wrong.push(`${p.dir}/package.json exports ${exported.join(', ')}; docs/architecture.md lists ${listed.join(', ')}`);
+  }
+  assert.equal(wrong, []);
+});
+
+test('each package.json is shaped for release: files ship dist/, every entry point has source, types and default', () => {
+  const wrong: string[] = [];
+  for (const p of PACKAGES) {
+    const json = JSON.parse(readFileSync(path.join(ROOT, p.dir, 'package.json'), 'utf8')) as {
+      private?: boolean; files?: string[]; bin?: Record<string, string>; exports?: Record<string, unknown>;
+    };
+    if (json.private) wrong.push(`${p.dir}/package.json: private (npm pack would pack it, npm publish would refuse it)`);
+    if (!json.files?.includes('dist')) wrong.push(`${p.dir}/package.json: files must list dist (the compiled JavaScript)`);
+    for (const target of Object.values(json.bin ?? {})) {
+      if (!json.files?.some((f) => target.replace(/^\.\//, '').startsWith(`${f}/`))) wrong.push(`${p.dir}/package.json: bin ${target} is not under files`);
+    }
+    for (const [key, value] of Object.entries(json.exports ?? {})) {
+      const v = value as Record<string, string>;
+      const stem = /^\.\/src\/(.+)\.ts$/.exec(v.source ?? '')?.[1];
+      if (!stem || !existsSync(path.join(ROOT, p.dir, v.source!))) { wrong.push(`${p.dir} ${key}: source must be an existing ./src/*.ts, got ${JSON.stringify(v.source)}`); continue; }
+      const expected = { source: v.source, types: `./dist/${stem}.d.ts`, default: `./dist/${stem}.js` };
+      if (JSON.stringify(v) !== JSON.stringify(expected)) wrong.push(`${p.dir} ${key}: expected ${JSON.stringify(expected)} (in that order: source first, default last), got ${JSON.stringify(v)}`);
+    }
   }
   assert.equal(wrong, []);
 });
