@@ -27,7 +27,7 @@ test('plugin init scaffolds a package whose test passes and whose sources typech
   const json = parseJson<{ package: string; plugin: string; files: string[] }>(r);
   assert.is(json.package, 'pyml-plugin-lin-reg');
   assert.is(json.plugin, 'lin-reg');
-  for (const f of ['package.json', 'README.md', 'src/index.ts', 'src/adapter.ts', 'test/plugin.test.ts', 'example/pyml.config.ts']) assert.ok(json.files.includes(f), f);
+  for (const f of ['package.json', 'README.md', 'src/index.ts', 'src/adapter.ts', 'test/plugin.test.ts', 'example/pyml.config.json']) assert.ok(json.files.includes(f), f);
 
   const index = await readFile(path.join(dir, 'src', 'index.ts'), 'utf8');
   for (const hook of ['configResolved', 'transformWeights', 'describeWeights', 'defaultModel', 'bundleOptions', 'dependencies', 'runtimeAdapter', 'buildEnd']) {

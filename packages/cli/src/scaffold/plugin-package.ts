@@ -5,7 +5,7 @@ import type { ScaffoldFile } from './write-files.ts';
 /** Files of templates/plugin/, relative. */
 const PLUGIN_FILES = [
   'README.md', 'src/index.ts', 'src/linear-format.ts', 'src/adapter.ts', 'src/default-model.ts',
-  'tsconfig.json', 'test/plugin.test.ts', 'example/pyml.config.ts', 'example/weights/model.linear.csv', 'example/sample.json',
+  'tsconfig.json', 'test/plugin.test.ts', 'example/pyml.config.json', 'example/weights/model.linear.csv', 'example/sample.json',
 ];
 
 export interface PluginNames {
