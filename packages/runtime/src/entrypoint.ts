@@ -9,6 +9,7 @@ import { InitError, InvalidInputError, ModelError, describeError } from './error
 import { createLogger } from './logger.ts';
 import { ModelHost, readManifest } from './model-host.ts';
 import { formatJsonResponse, parseJsonRequest } from './oip/json.ts';
+import { ModelHttpServer } from './http-server.ts';
 import { InferenceServer } from './server.ts';
 
 /**
@@ -17,7 +18,9 @@ import { InferenceServer } from './server.ts';
  */
 
 const USAGE = `usage: entrypoint <command> [options]
-  serve    --socket PATH [--tcp HOST:PORT] [--max-message-bytes N]   Open Inference Protocol gRPC server
+  serve    --socket PATH [--tcp HOST:PORT] [--http HOST:PORT] [--max-message-bytes N]
+                                       Open Inference Protocol server: gRPC on the socket (and on TCP with --tcp),
+                                       V2 REST over HTTP/1.1 with --http (port 0: any free port)
   predict  --input FILE|- [--json]     one V2 JSON request in, the V2 JSON response out (--json: one line)
   batch                                Arrow IPC stream on stdin → Arrow IPC stream on stdout
   describe                             print pyml.json
@@ -99,8 +102,16 @@ async function predictCommand(args: string[]): Promise<number> {
   }
 }
 
+/** `HOST:PORT` (`[::]:8080` for IPv6) into its parts; port 0 asks for any free port. */
+function hostPort(value: string, what: string): { host: string; port: number } {
+  const m = /^(?:\[([^\]]+)\]|([^:]+)):(\d+)$/.exec(value);
+  const port = m ? Number(m[3]) : NaN;
+  if (!m || port > 65535) throw new UsageError(`${what} must be HOST:PORT (e.g. 0.0.0.0:8080, [::]:8080, 127.0.0.1:0), got '${value}'`);
+  return { host: m[1] ?? m[2], port };
+}
+
 async function serveCommand(args: string[]): Promise<number> {
-  const flags = parseFlags(args, { socket: 'string', tcp: 'string', 'max-message-bytes': 'string' });
+  const flags = parseFlags(args, { socket: 'string', tcp: 'string', http: 'string', 'max-message-bytes': 'string' });
   const manifest = readManifest(pymlRoot());
   const socket = typeof flags.socket === 'string' ? flags.socket : manifest.entrypoint?.socket;
   if (!socket) throw new UsageError('serve needs --socket PATH');
@@ -114,9 +125,13 @@ async function serveCommand(args: string[]): Promise<number> {
   const receiveTimeoutMs = positiveInt(process.env.PYML_RECEIVE_TIMEOUT_MS, 'PYML_RECEIVE_TIMEOUT_MS') ?? 30_000;
   const server = new InferenceServer({ logger, maxMessageBytes, receiveTimeoutMs });
   const tcp = typeof flags.tcp === 'string' ? flags.tcp : undefined;
+  const httpAddress = typeof flags.http === 'string' ? hostPort(flags.http, '--http') : undefined;
   const { tcpPort } = await server.listen(resolve(socket), tcp);
+  // REST beside gRPC, in this process: one hop where a client talks to the image directly.
+  const http = httpAddress ? new ModelHttpServer({ logger, maxMessageBytes, receiveTimeoutMs }) : undefined;
+  const httpPort = http && httpAddress ? await http.listen(httpAddress.host, httpAddress.port) : undefined;
   // A stop request during init has nothing to drain.
-  const stopEarly = () => { server.forceShutdown(); process.exit(EXIT.ok); };
+  const stopEarly = () => { server.forceShutdown(); http?.forceShutdown(); process.exit(EXIT.ok); };
   process.once('SIGTERM', stopEarly).once('SIGINT', stopEarly);
   // Started by `pyml serve` with a lifeline: stdin is a pipe from it, and its end (the parent died, even by SIGKILL)
   // stops this server like SIGTERM would, instead of leaving an orphan serving on a socket nobody routes to.
@@ -130,7 +145,9 @@ async function serveCommand(args: string[]): Promise<number> {
   if (lifeline) process.stdin.off('end', stopEarly);
   const predictor = AdaptiveBatcher.for(host);
   server.attach(host, predictor);
-  logger.info('serving', { socket: resolve(socket), tcp, batching: predictor instanceof AdaptiveBatcher ? predictor.options : false });
+  http?.attach(host, predictor);
+  const httpBound = typeof flags.http === 'string' && httpPort !== undefined ? flags.http.replace(/:\d+$/, `:${httpPort}`) : undefined;
+  logger.info('serving', { socket: resolve(socket), tcp, http: httpBound, batching: predictor instanceof AdaptiveBatcher ? predictor.options : false });
 
   // A model that throws outside predict (a stray timer, a rejected promise) must not take the server down.
   process.on('uncaughtException', (error) => logger.error('uncaught exception', { error: describeError(error) }));
@@ -142,7 +159,9 @@ async function serveCommand(args: string[]): Promise<number> {
       if (stopping) return;
       stopping = true;
       logger.info('draining', { signal });
-      const clean = await server.drain(drainMs);
+      // Both servers drain at once: in-flight calls on either finish, within one grace period.
+      const drained = await Promise.all([server.drain(drainMs), http?.drain(drainMs) ?? true]);
+      const clean = drained.every(Boolean);
       if (!clean) logger.warn('drain timed out; in-flight requests were cut', { graceMs: drainMs });
       await host.close();
       resolveStop(clean ? EXIT.ok : EXIT.failed);
@@ -151,7 +170,7 @@ async function serveCommand(args: string[]): Promise<number> {
     process.on('SIGINT', () => void stop('SIGINT'));
     if (lifeline) process.stdin.once('end', () => void stop('stdin closed: parent gone'));
   });
-  process.stdout.write(`${JSON.stringify({ ready: true, socket: resolve(socket), ...(tcp ? { tcp: tcpPort !== undefined ? tcp.replace(/:\d+$/, `:${tcpPort}`) : tcp } : {}), pid: process.pid })}\n`);
+  process.stdout.write(`${JSON.stringify({ ready: true, socket: resolve(socket), ...(tcp ? { tcp: tcpPort !== undefined ? tcp.replace(/:\d+$/, `:${tcpPort}`) : tcp } : {}), ...(httpBound ? { http: httpBound } : {}), pid: process.pid })}\n`);
   return stopped;
 }
 

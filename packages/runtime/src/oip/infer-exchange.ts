@@ -16,7 +16,7 @@ export interface ServedModel {
 }
 
 /** The request's input tensors by name; an input given twice or an unknown requested output is the caller's error. */
-export function requestInputs(req: InferRequest, model: ServedModel): Tensors {
+export function requestInputs(req: Pick<InferRequest, 'inputs' | 'outputs'>, model: ServedModel): Tensors {
   const inputs: Tensors = {};
   for (const t of req.inputs) {
     if (Object.hasOwn(inputs, t.name)) throw new InvalidInputError(`input '${t.name}' is given twice`, t.name);
