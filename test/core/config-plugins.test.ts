@@ -193,6 +193,20 @@ export default defineConfig({ name: 'named', version: '1.0.0', plugins: [tiny({ 
   assert.match((config.plugins[0] as unknown as Tiny).adapterFile, /\.pyml\/plugins\/acme\+pyml-plugin-tiny-[0-9a-f]{16}\/src\/adapter\.js$/);
 });
 
+test("a TypeScript plugin package's own example imports it by its package name (a self-reference)", async () => {
+  const parent = await tempDir('pyml-ts-plugin-');
+  await writeTree(path.join(parent, 'tiny'), {
+    ...TS_PLUGIN,
+    'example/pyml.config.ts': "import tiny from '@acme/pyml-plugin-tiny';\nexport default { name: 'example', version: '1.0.0', plugins: [tiny({ label: 'self' })] };\n",
+  });
+  const config = await loadConfig(path.join(parent, 'tiny', 'example'));
+  assert.is((config.plugins[0] as unknown as Tiny).label, 'tiny:self!');
+  // The copy leaves out the example's own .pyml (where the copy itself lives).
+  const [compiled] = readdirSync(path.join(parent, 'tiny/example/.pyml/plugins'));
+  assert.ok(existsSync(path.join(parent, 'tiny/example/.pyml/plugins', compiled!, 'example/pyml.config.js')));
+  assert.not.ok(existsSync(path.join(parent, 'tiny/example/.pyml/plugins', compiled!, 'example/.pyml')));
+});
+
 test('a TS config may name plugins as strings too', async () => {
   const dir = await project({ 'pyml.config.ts': "export default { name: 'named', version: '1.0.0', plugins: ['onnx', ['sklearn', {}]] };\n" });
   assert.equal((await loadConfig(dir)).plugins.map((p) => p.name), ['onnx', 'sklearn']);

@@ -11,7 +11,7 @@ import { configErrorIn, isPymlSpecifier, pymlImportsPlugin, pymlVersion, type Py
  * Plugin packages written in TypeScript (what `pyml plugin init` makes: `exports` pointing at src/index.ts) cannot
  * be imported by Node 20. Such a package is compiled file by file into `<project>/.pyml/plugins/<name>-<hash>/`,
  * the directory layout kept, so that paths a plugin computes from its own `import.meta.url` (its adapter, its
- * default model, its README) still find their siblings. Other files are copied alongside.
+ * default model, its README) still find their siblings. The package's other files are copied alongside.
  */
 
 const TS_SOURCE = /\.(ts|mts|tsx)$/;
@@ -54,6 +54,7 @@ async function listFiles(root: string): Promise<string[]> {
 export async function compilePackage(root: string, resolver: PymlPackageResolver, cacheRoot: string): Promise<string> {
   const files = await listFiles(root);
   const sources = files.filter(isTypeScriptFile);
+  // The sources themselves are not copied: a TypeScript-aware loader (tsx) would map ./x.js back to a ./x.ts beside it.
   const others = files.filter((f) => !isTypeScriptFile(f) && f !== 'package.json');
   let outputs: { path: string; contents: Uint8Array }[];
   const virtualOut = path.join(root, '.pyml-compiled');
@@ -87,11 +88,12 @@ export async function compilePackage(root: string, resolver: PymlPackageResolver
   await mkdir(cacheRoot, { recursive: true });
   const temp = path.join(cacheRoot, `.tmp-${randomBytes(6).toString('hex')}`);
   try {
-    for (const o of outputs) await writeOut(path.join(temp, o.path), o.contents);
     for (const f of others) {
       await mkdir(path.dirname(path.join(temp, f)), { recursive: true });
       await copyFile(path.join(root, f), path.join(temp, f));
     }
+    // After the copies: a compiled file wins over a JavaScript file of the same name.
+    for (const o of outputs) await writeOut(path.join(temp, o.path), o.contents);
     await writeOut(path.join(temp, 'package.json'), packageJson);
     // The package's own dependencies (a plugin named by path, with its own node_modules) resolve from the copy too.
     if (existsSync(path.join(root, 'node_modules'))) await symlink(path.join(root, 'node_modules'), path.join(temp, 'node_modules'), 'dir');

@@ -36,8 +36,20 @@ export function readPackageJson(dir: string): PackageJson {
   return JSON.parse(readFileSync(path.join(dir, 'package.json'), 'utf8')) as PackageJson;
 }
 
-/** The package `name` as Node would find it from `fromDir`: `node_modules/<name>` in that directory or any above. */
+function readPackageJsonOrNothing(dir: string): PackageJson | undefined {
+  try {
+    return readPackageJson(dir);
+  } catch {
+    return undefined;
+  }
+}
+
+/** The package `name` as Node would find it from `fromDir`: itself, or `node_modules/<name>` in that directory or any above. */
 export function findPackage(name: string, fromDir: string): FoundPackage | undefined {
+  // A package importing itself by name (its example/ importing the plugin), as Node allows when it has `exports`.
+  const scope = packageRootOf(path.join(fromDir, 'x'));
+  const json = scope ? readPackageJsonOrNothing(scope) : undefined;
+  if (scope && json?.name === name && json.exports !== undefined) return { dir: realpathSync(scope), json };
   for (let dir = path.resolve(fromDir); ; dir = path.dirname(dir)) {
     if (path.basename(dir) !== 'node_modules') {
       const candidate = path.join(dir, 'node_modules', name);
