@@ -88,7 +88,7 @@ test("a project's own @pyml/core of another major is an error naming both versio
   const err = await configError(() => loadConfig(dir));
   assert.match(err.message, `${path.join(dir, 'pyml.config.ts')}:1:`);
   assert.match(err.message, `your project's @pyml/core 9.0.0 (${path.join(dir, 'node_modules/@pyml/core')}) does not match this pyml ${pymlVersion()} (${pymlCoreDir()})`);
-  assert.match(err.hint ?? '', /install @pyml\/core@~/);
+  assert.is(err.hint, `install @pyml/core@${compatibilityLine(pymlVersion())} in the project, or remove the project's @pyml packages to use this pyml's own, or use a pyml 9.x`);
   // The model's bundle meets the same check.
   await writeFile(path.join(dir, 'model.ts'), MODEL);
   const fakeContract = JSON.stringify({ name: '@pyml/contract', version: '9.1.0', exports: './index.js' });

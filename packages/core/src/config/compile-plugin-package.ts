@@ -56,8 +56,11 @@ export async function compilePackage(root: string, resolver: PymlPackageResolver
   const sources = files.filter(isTypeScriptFile);
   // The sources themselves are not copied: a TypeScript-aware loader (tsx) would map ./x.js back to a ./x.ts beside it.
   const others = files.filter((f) => !isTypeScriptFile(f) && f !== 'package.json');
+  const json = readPackageJson(root);
+  const name = (json.name ?? path.basename(root)).replace(/^@/, '').replace(/[^a-zA-Z0-9._-]+/g, '+');
   let outputs: { path: string; contents: Uint8Array }[];
-  const virtualOut = path.join(root, '.pyml-compiled');
+  // Nothing is written there, but as a sibling of the final directory it gives the inline source maps the right relative paths.
+  const virtualOut = path.join(cacheRoot, `${name}-compiling`);
   try {
     const result = await build({
       entryPoints: sources.map((f) => path.join(root, f)), outbase: root, outdir: virtualOut, write: false,
@@ -74,13 +77,11 @@ export async function compilePackage(root: string, resolver: PymlPackageResolver
   }
   // esbuild names .mts outputs .js; the imports were rewritten to .mjs.
   outputs = outputs.map((o) => ({ ...o, path: sources.includes(o.path.replace(/\.js$/, '.mts')) ? o.path.replace(/\.js$/, '.mjs') : o.path }));
-  const json = readPackageJson(root);
   // Compiled output is ESM whatever the package said.
   const packageJson = `${JSON.stringify({ ...json, type: 'module' }, null, 2)}\n`;
   const hash = createHash('sha256').update(`pyml ${pymlVersion()}\0package.json\0${packageJson}\0`);
   for (const o of outputs) hash.update(`${o.path}\0`).update(o.contents).update('\0');
   for (const f of others) hash.update(`${f}\0`).update(await readFile(path.join(root, f))).update('\0');
-  const name = (json.name ?? path.basename(root)).replace(/^@/, '').replace(/[^a-zA-Z0-9._-]+/g, '+');
   const target = path.join(cacheRoot, `${name}-${hash.digest('hex').slice(0, 16)}`);
   if (existsSync(target)) return target;
 

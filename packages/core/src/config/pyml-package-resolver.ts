@@ -110,8 +110,8 @@ export class PymlPackageResolver {
     if (version && compatibilityLine(version) === compatibilityLine(mine)) return;
     throw new ConfigError(
       `your project's ${name} ${version ?? '(no version)'} (${dir}) does not match this pyml ${mine} (${pymlCoreDir()})`,
-      `install ${name}@~${mine} in the project, or remove the project's @pyml packages to use this pyml's own; `
-      + `or run a pyml of the project's version ${version ? compatibilityLine(version) : ''}`.trimEnd());
+      `install ${name}@${compatibilityLine(mine)} in the project, or remove the project's @pyml packages to use this pyml's own`
+      + (version ? `, or use a pyml ${compatibilityLine(version)}.x` : ''));
   }
 }
 
