@@ -34,6 +34,8 @@ export class ModelHttpServer {
   private host?: ModelHost;
   private predictor?: Predictor;
   private draining = false;
+  /** Requests being answered: a drain tells them to close their connection after the answer. */
+  private readonly answering = new Set<ServerResponse>();
 
   constructor(private readonly options: HttpServerOptions) {
     // Node's own timeouts are the backstop (408 and a closed socket) for what readBody's timers do not see: headers
@@ -80,6 +82,7 @@ export class ModelHttpServer {
    */
   async drain(graceMs: number): Promise<boolean> {
     this.draining = true;
+    for (const res of this.answering) if (!res.headersSent) res.setHeader('connection', 'close');
     const closed = new Promise<void>((resolve) => this.server.close(() => resolve()));
     this.server.closeIdleConnections();
     let timer: NodeJS.Timeout | undefined;
@@ -94,6 +97,12 @@ export class ModelHttpServer {
     // A request's receive timeout runs from its arrival.
     const arrived = Date.now();
     if (this.draining) res.setHeader('connection', 'close');
+    this.answering.add(res);
+    res.once('close', () => {
+      this.answering.delete(res);
+      // An answer that was already under way when the drain began kept its connection: close it now it is idle.
+      if (this.draining) setImmediate(() => this.server.closeIdleConnections());
+    });
     try {
       const route = v2Route(req.method, requestPath(req.url));
       switch (route.kind) {
