@@ -7,6 +7,8 @@ export * from './batcher.ts';
 export * from './arrow-tensors.ts';
 export * from './batch-stream.ts';
 export * from './server.ts';
+export * from './http-server.ts';
+export * from './oip/http.ts';
 export * from './version.ts';
 export * from './oip/codec.ts';
 export * from './oip/service.ts';
