@@ -160,7 +160,11 @@ test('a TypeScript plugin package named by path in JSON is compiled into .pyml/p
   const [compiled, ...more] = readdirSync(cache);
   assert.equal(more, [], 'no temporary directory is left behind');
   assert.match(compiled!, /^acme\+pyml-plugin-tiny-[0-9a-f]{16}$/);
-  assert.is(tiny.adapterFile, path.join(cache, compiled!, 'src', 'adapter.js'));
+  // (This runner's tsx loads the compiled code's .ts twin, plain Node the .js: the same code, so either is right.)
+  assert.ok([path.join(cache, compiled!, 'src', 'adapter.js'), path.join(cache, compiled!, 'src', 'adapter.ts')].includes(tiny.adapterFile), tiny.adapterFile);
+  // A plugin naming it './adapter.ts' finds the same compiled code under that name.
+  assert.is(await readFile(path.join(cache, compiled!, 'src', 'adapter.ts'), 'utf8'), await readFile(path.join(cache, compiled!, 'src', 'adapter.js'), 'utf8'));
+  assert.not.match(await readFile(path.join(cache, compiled!, 'src', 'index.ts'), 'utf8'), /from ['"]@pyml\//);
   for (const f of ['src/index.js', 'src/helper.js', 'src/nested/suffix.js', 'src/adapter.js', 'package.json']) assert.ok(existsSync(path.join(cache, compiled!, f)), f);
   const index = await readFile(path.join(cache, compiled!, 'src/index.js'), 'utf8');
   assert.match(index, /from "\.\/helper\.js"/);
@@ -190,7 +194,7 @@ export default defineConfig({ name: 'named', version: '1.0.0', plugins: [tiny({ 
 `);
   const config = await loadConfig(dir);
   assert.is((config.plugins[0] as unknown as Tiny).label, 'tiny:ts!');
-  assert.match((config.plugins[0] as unknown as Tiny).adapterFile, /\.pyml\/plugins\/acme\+pyml-plugin-tiny-[0-9a-f]{16}\/src\/adapter\.js$/);
+  assert.match((config.plugins[0] as unknown as Tiny).adapterFile, /\.pyml\/plugins\/acme\+pyml-plugin-tiny-[0-9a-f]{16}\/src\/adapter\.[jt]s$/);
 });
 
 test("a TypeScript plugin package's own example imports it by its package name (a self-reference)", async () => {

@@ -12,6 +12,7 @@ import { configErrorIn, isPymlSpecifier, pymlImportsPlugin, pymlVersion, type Py
  * be imported by Node 20. Such a package is compiled file by file into `<project>/.pyml/plugins/<name>-<hash>/`,
  * the directory layout kept, so that paths a plugin computes from its own `import.meta.url` (its adapter, its
  * default model, its README) still find their siblings. The package's other files are copied alongside.
+ * (Plugins should name those siblings with their own file's extension, as `pyml plugin init`'s template does.)
  */
 
 const TS_SOURCE = /\.(ts|mts|tsx)$/;
@@ -54,7 +55,6 @@ async function listFiles(root: string): Promise<string[]> {
 export async function compilePackage(root: string, resolver: PymlPackageResolver, cacheRoot: string): Promise<string> {
   const files = await listFiles(root);
   const sources = files.filter(isTypeScriptFile);
-  // The sources themselves are not copied: a TypeScript-aware loader (tsx) would map ./x.js back to a ./x.ts beside it.
   const others = files.filter((f) => !isTypeScriptFile(f) && f !== 'package.json');
   const json = readPackageJson(root);
   const name = (json.name ?? path.basename(root)).replace(/^@/, '').replace(/[^a-zA-Z0-9._-]+/g, '+');
@@ -77,6 +77,13 @@ export async function compilePackage(root: string, resolver: PymlPackageResolver
   }
   // esbuild names .mts outputs .js; the imports were rewritten to .mjs.
   outputs = outputs.map((o) => ({ ...o, path: sources.includes(o.path.replace(/\.js$/, '.mts')) ? o.path.replace(/\.js$/, '.mjs') : o.path }));
+  // Each output is also written under its source's name (JavaScript is TypeScript), so a plugin that names a
+  // sibling './adapter.ts' rather than with its own extension still finds it, and a TypeScript-aware loader (tsx
+  // maps ./x.js to a ./x.ts beside it) loads the same compiled code. Not for .tsx: JSX reads `<` differently.
+  outputs = outputs.flatMap((o) => {
+    const source = sources.find((f) => /\.m?ts$/.test(f) && outputName(f) === o.path);
+    return source ? [o, { ...o, path: source }] : [o];
+  });
   // Compiled output is ESM whatever the package said.
   const packageJson = `${JSON.stringify({ ...json, type: 'module' }, null, 2)}\n`;
   const hash = createHash('sha256').update(`pyml ${pymlVersion()}\0package.json\0${packageJson}\0`);
