@@ -1,0 +1,558 @@
+/**
+ * bench/peers: pyml against the servers and scripts a user would write instead, all measured in one run on this
+ * machine (issue 20, "Must have" 5), printed as one table with the issue's aims next to the figures.
+ *
+ *   npx tsx bench/peers.ts [--seconds 5] [--only serve|batch] [--rows 1000000]
+ *
+ * Serve (iris ONNX MLP, one row per request; each server launched, timed to its first answer, loaded, measured, stopped):
+ *   FastAPI + uvicorn + onnxruntime, 1 and 2 workers       bench/peers/fastapi_server.py   (the ratios' base for REST)
+ *   node:http + onnxruntime-node, one process              bench/peers/node-floor.mjs      (the floor)
+ *   pyml serve REST, pyml serve gRPC                        packages/cli/bin/pyml.js serve, run by node from sources
+ *   the image's own REST (--http) and gRPC (--tcp)          the image's entrypoint on its unpacked rootfs
+ *   grpcio asyncio V2 server                                bench/peers/grpc_server.py      (the ratios' base for gRPC)
+ * HTTP load: wrk (C, keep-alive, POST body from a Lua script) when installed, else bench/peers/load.ts; gRPC load:
+ * bench/peers/load.ts (@grpc/grpc-js, identity serialisers, the same encoded ModelInferRequest for every target).
+ * Each target: warm-up at c=32, then c=1 and c=32 for --seconds each (p50, p99, req/s); cold start is launch to
+ * the first successful answer; RSS is the whole process tree's (VmRSS summed) after the load.
+ * onnxruntime gets one intra-op thread in every server (PYML_ORT_THREADS=1, PEER_ORT_THREADS=1), as bench/serve.
+ *
+ * Batch (--rows iris rows, Parquet → Parquet): pyml batch (--out DIR --format parquet, its default workers) against
+ * bench/peers/batch_pyarrow.py and batch_pandas.py (onnxruntime's default threads, as a user runs them): wall,
+ * CPU seconds of the whole tree (the shell's `times` after the command), peak RSS of the tree (sampled every 20 ms).
+ *
+ * Python comes from a venv under bench/.work/peers/venv, made once (a marker file holds what it was made with)
+ * from the machine's local wheel mirror as `pip config list` names it; nothing is downloaded from anywhere else.
+ * Everything it starts is stopped by pid (the process tree) at the end, on error and on Ctrl-C; servers bind port 0
+ * on 127.0.0.1 or Unix sockets in one temp dir, which is removed at the end.
+ */
+import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
+import { existsSync, readFileSync, readdirSync } from 'node:fs';
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { request as httpRequest } from 'node:http';
+import { availableParallelism, cpus, loadavg, tmpdir } from 'node:os';
+import path from 'node:path';
+import { createInterface } from 'node:readline';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import { Client, Metadata, credentials } from '@grpc/grpc-js';
+import { DuckDBInstance } from '@duckdb/node-api';
+import { encodeInferRequest } from '@pyml/runtime/protocol';
+import { entrypointCommand, unpackImage } from '@pyml/launcher';
+
+const REPO = fileURLToPath(new URL('../', import.meta.url));
+const HERE = path.join(REPO, 'bench/peers');
+const PYML = path.join(REPO, 'packages/cli/bin/pyml.js');
+const CACHE = path.join(REPO, 'bench/.work/peers');
+const VENV = path.join(CACHE, 'venv');
+const MODEL = path.join(REPO, 'examples/onnx-iris/weights/model.onnx');
+const PY_PACKAGES = ['fastapi', 'uvicorn', 'uvloop', 'httptools', 'onnxruntime', 'grpcio', 'grpcio-tools', 'pyarrow', 'pandas'];
+
+const { values } = parseArgs({ options: { seconds: { type: 'string', default: '5' }, only: { type: 'string' }, rows: { type: 'string', default: '1000000' } } });
+const SECONDS = Number(values.seconds);
+const ROWS = Number(values.rows);
+const ONLY = values.only;
+if (ONLY !== undefined && ONLY !== 'serve' && ONLY !== 'batch') throw new Error(`--only takes serve or batch, not '${ONLY}'`);
+if (!(SECONDS > 0) || !(ROWS > 0)) throw new Error('--seconds and --rows take positive numbers');
+const START_TIMEOUT_MS = 120_000;
+const ROW = [5.1, 3.5, 1.4, 0.2];
+
+// ---------------------------------------------------------------------------------------------------------------
+// Processes: every one started is remembered and stopped, with its whole tree, by pid.
+
+const started: ChildProcess[] = [];
+let work = '';
+
+/** pid → parent pid, VmRSS (bytes) for every process now. */
+function processTable(): Map<number, { ppid: number; rss: number }> {
+  const table = new Map<number, { ppid: number; rss: number }>();
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
+      const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+      const rss = Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${entry}/status`, 'utf8'))?.[1] ?? 0) * 1024;
+      table.set(Number(entry), { ppid, rss });
+    } catch {
+      // gone while we looked
+    }
+  }
+  return table;
+}
+
+/** `root` and all its descendants. */
+function tree(root: number, table = processTable()): number[] {
+  const children = new Map<number, number[]>();
+  for (const [pid, { ppid }] of table) children.set(ppid, [...(children.get(ppid) ?? []), pid]);
+  const out: number[] = [];
+  const stack = [root];
+  while (stack.length) {
+    const pid = stack.pop()!;
+    if (!table.has(pid)) continue;
+    out.push(pid);
+    stack.push(...(children.get(pid) ?? []));
+  }
+  return out;
+}
+
+function treeRss(root: number): number {
+  const table = processTable();
+  return tree(root, table).reduce((sum, pid) => sum + table.get(pid)!.rss, 0);
+}
+
+const signal = (pid: number, sig: NodeJS.Signals) => { try { process.kill(pid, sig); } catch { /* already gone */ } };
+
+/** SIGTERM to the process and every descendant, then SIGKILL to whatever of that tree is left after `graceMs`. */
+async function stopTree(child: ChildProcess, graceMs = 3000): Promise<void> {
+  if (child.pid === undefined) return;
+  const pids = tree(child.pid);
+  for (const pid of pids) signal(pid, 'SIGTERM');
+  const until = Date.now() + graceMs;
+  while (Date.now() < until && pids.some((pid) => existsSync(`/proc/${pid}`) && !isZombie(pid))) await sleep(20);
+  for (const pid of pids) if (existsSync(`/proc/${pid}`)) signal(pid, 'SIGKILL');
+}
+
+function isZombie(pid: number): boolean {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) === 'Z';
+  } catch {
+    return true;
+  }
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+function launch(file: string, args: string[], env: Record<string, string | undefined> = {}): ChildProcess {
+  const child = spawn(file, args, { cwd: REPO, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  started.push(child);
+  return child;
+}
+
+/** The child's first stdout line that parses as JSON (servers print their port, pid or ready line so). */
+function firstJsonLine(child: ChildProcess, what: string): Promise<Record<string, unknown>> {
+  let err = '';
+  child.stderr!.on('data', (d: Buffer) => { err = (err + d.toString()).slice(-4000); });
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`${what}: no ready line in ${START_TIMEOUT_MS} ms: ${err}`)), START_TIMEOUT_MS);
+    const lines = createInterface({ input: child.stdout! });
+    lines.on('line', (line) => {
+      if (!line.startsWith('{')) return;
+      const parsed = JSON.parse(line) as Record<string, unknown>;
+      if (!('ready' in parsed) && !('port' in parsed)) return; // a log line
+      clearTimeout(timer);
+      lines.removeAllListeners('line');
+      child.stdout!.resume();
+      resolve(parsed);
+    });
+    child.once('exit', (code, sig) => { clearTimeout(timer); reject(new Error(`${what} exited (${code ?? sig}) before it was ready: ${err}`)); });
+  });
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Python: a venv from the local wheel mirror, made once.
+
+function run(file: string, args: string[], opts: { cwd?: string } = {}): { ok: boolean; out: string } {
+  const r = spawnSync(file, args, { encoding: 'utf8', cwd: opts.cwd ?? REPO, maxBuffer: 64 << 20 });
+  return { ok: r.status === 0, out: `${r.stdout ?? ''}${r.stderr ?? ''}${r.error ? String(r.error) : ''}` };
+}
+
+/** The local indexes and find-links pip is configured with; only local ones (file:, paths, loopback) are kept. */
+function localPipSources(python: string): { indexes: string[]; findLinks: string[] } {
+  const listed = run(python, ['-m', 'pip', 'config', 'list']).out;
+  const values = (key: string) => [...listed.matchAll(new RegExp(`^[^\\s=]*\\.${key}='([^']*)'`, 'gm'))].flatMap((m) => m[1].split(/\s+/)).filter(Boolean);
+  const local = (u: string) => u.startsWith('file:') || u.startsWith('/') || /^https?:\/\/(127\.|localhost[:/]|\[::1\])/.test(u);
+  const unique = (xs: string[]) => [...new Set(xs)];
+  return { indexes: unique([...values('index-url'), ...values('extra-index-url')].filter(local)), findLinks: unique(values('find-links').filter(local)) };
+}
+
+async function pythonEnv(): Promise<string> {
+  const python = path.join(VENV, 'bin/python');
+  const marker = path.join(VENV, '.pyml-bench-peers');
+  const want = PY_PACKAGES.join(' ');
+  if (existsSync(python) && (await readFile(marker, 'utf8').catch(() => '')) === want) return python;
+  const candidates = [...new Set([which('python3'), '/usr/bin/python3'].filter((p): p is string => !!p))];
+  const failures: string[] = [];
+  for (const base of candidates) {
+    await rm(VENV, { recursive: true, force: true });
+    await mkdir(CACHE, { recursive: true });
+    const made = run(base, ['-m', 'venv', VENV]);
+    if (!made.ok) { failures.push(`${base} -m venv: ${made.out.trim().slice(-300)}`); continue; }
+    const { indexes, findLinks } = localPipSources(python);
+    if (!indexes.length && !findLinks.length) throw new Error('pip config list names no local wheel mirror (index-url, extra-index-url or find-links on this machine); bench/peers downloads nothing from elsewhere');
+    // --isolated: pip reads no config or PIP_* variables, so the sources below are the only ones it can use.
+    const sources = indexes.length
+      ? ['--index-url', indexes[0], ...indexes.slice(1).flatMap((u) => ['--extra-index-url', u])]
+      : ['--no-index'];
+    console.error(`bench/peers: making ${VENV} with ${base} from ${[...indexes, ...findLinks].join(', ')} (once; about a minute)`);
+    const installed = run(python, ['-m', 'pip', 'install', '--isolated', '--disable-pip-version-check', '--no-input', '--quiet', ...sources, ...findLinks.flatMap((f) => ['--find-links', f]), ...PY_PACKAGES]);
+    if (!installed.ok) { failures.push(`${base}: pip install: ${installed.out.trim().slice(-800)}`); continue; }
+    await writeFile(marker, want);
+    return python;
+  }
+  throw new Error(`no Python venv could be made for the peers:\n${failures.join('\n')}`);
+}
+
+function which(cmd: string): string | undefined {
+  for (const dir of (process.env.PATH ?? '').split(':')) if (dir && existsSync(path.join(dir, cmd))) return path.join(dir, cmd);
+  return undefined;
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Load: wrk for HTTP (else load.ts), load.ts for gRPC.
+
+interface Point { p50: number; p99: number; rps: number; n: number; errors: number }
+interface Files { json: string; grpc: string; lua: string }
+
+const WRK = which('wrk');
+
+function runLoad(file: string, args: string[]): Promise<string> {
+  const child = launch(file, args);
+  let out = '';
+  let err = '';
+  child.stdout!.on('data', (d: Buffer) => { out += d.toString(); });
+  child.stderr!.on('data', (d: Buffer) => { err += d.toString(); });
+  return new Promise((resolve, reject) => child.once('exit', (code) => (code === 0 ? resolve(out) : reject(new Error(`${path.basename(file)} ${args.join(' ')}: exit ${code}: ${err.slice(-1000)}`)))));
+}
+
+async function httpLoad(url: string, files: Files, concurrency: number, seconds: number): Promise<Point> {
+  if (!WRK) return JSON.parse(await runLoad(process.execPath, ['--import', 'tsx', path.join(HERE, 'load.ts'), 'http', url, files.json, String(concurrency), String(seconds)])) as Point;
+  const out = await runLoad(WRK, ['-t1', `-c${concurrency}`, `-d${seconds}s`, '--timeout', '10s', '-s', files.lua, url]);
+  const line = out.split('\n').find((l) => l.startsWith('{"wrk"'));
+  if (!line) throw new Error(`wrk printed no summary: ${out}`);
+  const w = JSON.parse(line) as { n: number; errors: number; status: number; us: number; p50: number; p99: number };
+  return { n: w.n, errors: w.errors + w.status, p50: w.p50, p99: w.p99, rps: w.n / (w.us / 1e6) };
+}
+
+async function grpcLoad(address: string, files: Files, concurrency: number, seconds: number): Promise<Point> {
+  return JSON.parse(await runLoad(process.execPath, ['--import', 'tsx', path.join(HERE, 'load.ts'), 'grpc', address, files.grpc, String(concurrency), String(seconds)])) as Point;
+}
+
+/** One POST of the row, resolving true on HTTP 200. */
+function httpOnce(url: string, body: string): Promise<boolean> {
+  return new Promise((resolve) => {
+    const req = httpRequest(url, { method: 'POST', headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) } }, (res) => {
+      res.resume();
+      res.on('end', () => resolve(res.statusCode === 200));
+    });
+    req.on('error', () => resolve(false));
+    req.end(body);
+  });
+}
+
+function grpcOnce(address: string, bytes: Buffer): Promise<boolean> {
+  const client = new Client(address, credentials.createInsecure());
+  const identity = (b: Buffer): Buffer => b;
+  return new Promise<boolean>((resolve) => {
+    client.makeUnaryRequest('/inference.GRPCInferenceService/ModelInfer', identity, identity, bytes, new Metadata(), { deadline: Date.now() + START_TIMEOUT_MS }, (error, answer) => resolve(!error && !!answer?.length));
+  }).finally(() => client.close());
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Serve targets.
+
+interface Running { child: ChildProcess; url: string }
+interface ServeTarget { name: string; protocol: 'REST' | 'gRPC'; role?: 'rest-base' | 'grpc-base' | 'floor' | 'image' | 'serve'; start(): Promise<Running> }
+interface ServeRow { target: ServeTarget; cold: number; c1: Point; c32: Point; rss: number; note?: string }
+
+async function measureServe(target: ServeTarget, files: Files, body: string, bytes: Buffer): Promise<ServeRow> {
+  const t0 = performance.now();
+  const running = await target.start();
+  const first = target.protocol === 'REST' ? () => httpOnce(running.url, body) : () => grpcOnce(running.url, bytes);
+  while (!(await first())) {
+    if (performance.now() - t0 > START_TIMEOUT_MS) throw new Error(`${target.name}: no successful answer in ${START_TIMEOUT_MS} ms`);
+    if (running.child.exitCode !== null) throw new Error(`${target.name} exited before its first answer`);
+    await sleep(5);
+  }
+  const cold = (performance.now() - t0) / 1000;
+  const load = target.protocol === 'REST' ? httpLoad : grpcLoad;
+  await load(running.url, files, 32, 1); // warm-up: JIT, pools, connections
+  const c1 = await load(running.url, files, 1, SECONDS);
+  const c32 = await load(running.url, files, 32, SECONDS);
+  const rss = treeRss(running.child.pid!);
+  await stopTree(running.child);
+  const errors = c1.errors + c32.errors;
+  console.error(`  ${target.name}: cold ${cold.toFixed(2)} s, c=1 p50 ${us(c1.p50)}, c=32 ${c32.rps.toFixed(0)} req/s, RSS ${mb(rss)}${errors ? `, ${errors} errors` : ''}`);
+  return { target, cold, c1, c32, rss };
+}
+
+function serveTargets(python: string, stubs: string, image: string, unpacked: Awaited<ReturnType<typeof unpackImage>>): ServeTarget[] {
+  const peerEnv = { PEER_ORT_THREADS: '1' };
+  const fastapi = (workers: number): ServeTarget => ({
+    name: `FastAPI + uvicorn + onnxruntime, ${workers} worker${workers > 1 ? 's' : ''}`, protocol: 'REST', role: workers === 1 ? 'rest-base' : undefined,
+    async start() {
+      const child = launch(python, [path.join(HERE, 'fastapi_server.py'), MODEL, String(workers)], peerEnv);
+      const { port } = await firstJsonLine(child, this.name);
+      return { child, url: `http://127.0.0.1:${port}/v2/models/iris/infer` };
+    },
+  });
+  const pymlServe = (protocol: 'REST' | 'gRPC'): ServeTarget => ({
+    name: `pyml serve ${protocol}`, protocol, role: 'serve',
+    async start() {
+      const child = launch(process.execPath, [PYML, 'serve', image, '--grpc', '127.0.0.1:0', '--http', '127.0.0.1:0', '--json', '--max-concurrency', '256'], { PYML_ORT_THREADS: '1' });
+      const ready = await firstJsonLine(child, this.name);
+      return { child, url: protocol === 'REST' ? `http://${String(ready.http)}/v2/models/iris/infer` : String(ready.grpc) };
+    },
+  });
+  const own = (protocol: 'REST' | 'gRPC'): ServeTarget => ({
+    name: `the image's own ${protocol} (${protocol === 'REST' ? '--http' : '--tcp'})`, protocol, role: 'image',
+    async start() {
+      const socket = path.join(work, `own-${protocol}-${Date.now()}.sock`);
+      const cmd = entrypointCommand(unpacked, ['serve', '--socket', socket, protocol === 'REST' ? '--http' : '--tcp', '127.0.0.1:0'], { PYML_ORT_THREADS: '1' });
+      const child = spawn(cmd.file, cmd.args, { env: cmd.env, cwd: cmd.cwd, stdio: ['ignore', 'pipe', 'pipe'] });
+      started.push(child);
+      const ready = await firstJsonLine(child, this.name);
+      const address = protocol === 'REST' ? ready.http : ready.tcp;
+      if (typeof address !== 'string') throw new Error(`${this.name}: its ready line names no ${protocol === 'REST' ? 'http' : 'tcp'} address: ${JSON.stringify(ready)}`);
+      return { child, url: protocol === 'REST' ? `http://${address}/v2/models/iris/infer` : address };
+    },
+  });
+  return [
+    fastapi(1),
+    fastapi(2),
+    {
+      name: 'node:http + onnxruntime-node (one process)', protocol: 'REST', role: 'floor',
+      async start() {
+        const child = launch(process.execPath, [path.join(HERE, 'node-floor.mjs'), MODEL], peerEnv);
+        const { port } = await firstJsonLine(child, this.name);
+        return { child, url: `http://127.0.0.1:${port}/v2/models/iris/infer` };
+      },
+    },
+    pymlServe('REST'),
+    own('REST'),
+    {
+      name: 'grpcio asyncio V2 server (Python)', protocol: 'gRPC', role: 'grpc-base',
+      async start() {
+        const child = launch(python, [path.join(HERE, 'grpc_server.py'), MODEL, stubs], peerEnv);
+        const { port } = await firstJsonLine(child, this.name);
+        return { child, url: `127.0.0.1:${port}` };
+      },
+    },
+    pymlServe('gRPC'),
+    own('gRPC'),
+  ];
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Batch.
+
+interface BatchRow { name: string; wall: number; cpu: number; peakRss: number; rows: number; role?: 'base' | 'pyml' }
+
+/** Runs a command under `sh`, whose `times` gives the CPU of every process it waited for (the whole tree). */
+async function timed(name: string, file: string, args: string[], env: Record<string, string> = {}): Promise<Omit<BatchRow, 'rows'> & { out: string }> {
+  const t0 = performance.now();
+  const child = launch('/bin/sh', ['-c', '"$@"; code=$?; times >&2; exit $code', 'sh', file, ...args], env);
+  let out = '';
+  let err = '';
+  child.stdout!.on('data', (d: Buffer) => { out += d.toString(); });
+  child.stderr!.on('data', (d: Buffer) => { err += d.toString(); });
+  let peakRss = 0;
+  const sample = () => { peakRss = Math.max(peakRss, treeRss(child.pid!)); };
+  const timer = setInterval(sample, 20);
+  const code = await new Promise<number | null>((resolve) => child.once('exit', resolve));
+  clearInterval(timer);
+  const wall = (performance.now() - t0) / 1000;
+  if (code !== 0) throw new Error(`${name} failed (${code}): ${err.slice(-2000)}`);
+  // `times`: this shell's user and system time, then its children's.
+  const lines = err.trim().split('\n').slice(-1)[0];
+  const seconds = [...lines.matchAll(/(\d+)m([\d.]+)s/g)].map((m) => Number(m[1]) * 60 + Number(m[2]));
+  if (seconds.length !== 2) throw new Error(`${name}: no CPU times from sh: ${err.slice(-300)}`);
+  return { name, wall, cpu: seconds[0] + seconds[1], peakRss, out };
+}
+
+async function makeIrisParquet(file: string, rows: number): Promise<void> {
+  const instance = await DuckDBInstance.create(':memory:');
+  const c = await instance.connect();
+  // The data bench/batch makes: an id and the four iris features, deterministic.
+  await c.run(`COPY (SELECT range AS id,
+      (4.3 + (range * 37 % 36) / 10.0)::FLOAT AS sepal_length, (2.0 + (range * 11 % 24) / 10.0)::FLOAT AS sepal_width,
+      (1.0 + (range * 53 % 59) / 10.0)::FLOAT AS petal_length, (0.1 + (range * 7 % 24) / 10.0)::FLOAT AS petal_width
+    FROM range(${rows})) TO '${file}' (FORMAT parquet)`);
+  c.closeSync();
+  instance.closeSync();
+}
+
+async function batchRows(python: string, image: string): Promise<BatchRow[]> {
+  const jobs = (input: string, tag: string): { name: string; role?: BatchRow['role']; file: string; args: string[] }[] => [
+    { name: 'pyarrow + onnxruntime script', role: 'base', file: python, args: [path.join(HERE, 'batch_pyarrow.py'), MODEL, input, path.join(work, `pyarrow-${tag}.parquet`)] },
+    { name: 'pandas + onnxruntime script', file: python, args: [path.join(HERE, 'batch_pandas.py'), MODEL, input, path.join(work, `pandas-${tag}.parquet`)] },
+    {
+      name: 'pyml batch (--out DIR --format parquet)', role: 'pyml', file: process.execPath,
+      args: [PYML, 'batch', image, '--query', `SELECT id, sepal_length, sepal_width, petal_length, petal_width FROM read_parquet('${input}')`,
+        '--out', path.join(work, `pyml-${tag}`), '--format', 'parquet', '--keep', 'id', '--json'],
+    },
+  ];
+  // Warm-up on a small file: Python's bytecode caches, the image's unpacked tree, the page cache for the programs.
+  const small = path.join(work, 'rows-small.parquet');
+  await makeIrisParquet(small, 10_000);
+  for (const job of jobs(small, 'warm')) await timed(job.name, job.file, job.args);
+  const input = path.join(work, `rows-${ROWS}.parquet`);
+  await makeIrisParquet(input, ROWS);
+  const rows: BatchRow[] = [];
+  for (const job of jobs(input, 'run')) {
+    const r = await timed(job.name, job.file, job.args);
+    const count = job.role === 'pyml' ? (JSON.parse(r.out) as { rows: number }).rows : Number(r.out.trim().split('\n').at(-1));
+    if (count !== ROWS) throw new Error(`${job.name} wrote ${count} rows, not ${ROWS}`);
+    console.error(`  ${job.name}: wall ${r.wall.toFixed(2)} s, CPU ${r.cpu.toFixed(2)} s, peak RSS ${mb(r.peakRss)}`);
+    rows.push({ name: r.name, wall: r.wall, cpu: r.cpu, peakRss: r.peakRss, rows: count, role: job.role });
+  }
+  return rows;
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// The table.
+
+const us = (v: number) => (!Number.isFinite(v) ? '–' : v >= 10_000 ? `${(v / 1000).toFixed(1)} ms` : v >= 1000 ? `${(v / 1000).toFixed(2)} ms` : `${v.toFixed(0)} µs`);
+const mb = (b: number) => `${(b / 1024 / 1024).toFixed(0)} MB`;
+const x = (v: number) => (Number.isFinite(v) ? `${v.toFixed(2)}x` : '–');
+const int = (v: number) => Math.round(v).toLocaleString('en-US');
+
+function serveTable(rows: ServeRow[], failed: { name: string; why: string }[]): string[] {
+  const rest = rows.find((r) => r.target.role === 'rest-base');
+  const grpc = rows.find((r) => r.target.role === 'grpc-base');
+  const out = [
+    '| target | cold start | c=1 p50 | c=1 p99 | c=1 req/s | c=32 p50 | c=32 p99 | c=32 req/s | RSS (tree) | c=1 p50 vs base | c=32 req/s vs base |',
+    '| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |',
+  ];
+  for (const r of rows) {
+    const base = r.target.protocol === 'REST' ? rest : grpc;
+    const errors = r.c1.errors + r.c32.errors;
+    out.push(`| ${r.target.name}${r.target.role?.endsWith('base') ? ' (base)' : ''}${errors ? ` (${errors} errors)` : ''} | ${r.cold.toFixed(2)} s | ${us(r.c1.p50)} | ${us(r.c1.p99)} | ${int(r.c1.rps)} | ${us(r.c32.p50)} | ${us(r.c32.p99)} | ${int(r.c32.rps)} | ${mb(r.rss)} | ${base ? x(r.c1.p50 / base.c1.p50) : '–'} | ${base ? x(r.c32.rps / base.c32.rps) : '–'} |`);
+  }
+  for (const f of failed) out.push(`| ${f.name} | not measured: ${f.why.replace(/\|/g, '/').replace(/\s+/g, ' ').slice(0, 200)} | | | | | | | | | |`);
+  return out;
+}
+
+function batchTable(rows: BatchRow[]): string[] {
+  const base = rows.find((r) => r.role === 'base');
+  const out = ['| target | wall | CPU (tree) | peak RSS (tree) | rows/s | wall vs pyarrow | CPU vs pyarrow |', '| --- | ---: | ---: | ---: | ---: | ---: | ---: |'];
+  for (const r of rows) out.push(`| ${r.name}${r.role === 'base' ? ' (base)' : ''} | ${r.wall.toFixed(2)} s | ${r.cpu.toFixed(2)} s | ${mb(r.peakRss)} | ${int(r.rows / r.wall)} | ${base ? x(r.wall / base.wall) : '–'} | ${base ? x(r.cpu / base.cpu) : '–'} |`);
+  return out;
+}
+
+function aims(serve: ServeRow[], batch: BatchRow[]): string[] {
+  const find = (name: string) => serve.find((r) => r.target.name.startsWith(name));
+  const fastapi = find('FastAPI + uvicorn + onnxruntime, 1 worker');
+  const grpcio = find('grpcio');
+  const out: string[] = [];
+  const aim = (text: string, ratio: number | undefined, limit: number, atMost: boolean) => {
+    if (ratio === undefined || !Number.isFinite(ratio)) { out.push(`- ${text}: not measured`); return; }
+    const met = atMost ? ratio <= limit : ratio >= limit;
+    out.push(`- ${text}: ${ratio.toFixed(2)}x, ${met ? 'met' : 'NOT met'}`);
+  };
+  const latency = (r: ServeRow | undefined, base: ServeRow | undefined) => (r && base ? r.c1.p50 / base.c1.p50 : undefined);
+  const throughput = (r: ServeRow | undefined, base: ServeRow | undefined) => (r && base ? r.c32.rps / base.c32.rps : undefined);
+  if (serve.length) {
+    const ownRest = find("the image's own REST");
+    const serveRest = find('pyml serve REST');
+    aim("the image's own REST, c=1 p50 ≤ 0.6x FastAPI's", latency(ownRest, fastapi), 0.6, true);
+    aim("the image's own REST, c=32 req/s ≥ 2x FastAPI 1 worker's", throughput(ownRest, fastapi), 2, false);
+    aim('pyml serve REST, c=1 p50 ≤ 0.8x FastAPI\'s', latency(serveRest, fastapi), 0.8, true);
+    aim('pyml serve REST, c=32 req/s ≥ 1.5x FastAPI 1 worker\'s', throughput(serveRest, fastapi), 1.5, false);
+    for (const name of ['pyml serve gRPC', "the image's own gRPC"]) {
+      aim(`${name}, c=1 p50 ≤ 0.5x the grpcio peer's`, latency(find(name), grpcio), 0.5, true);
+      aim(`${name}, c=32 req/s ≥ 1.5x the grpcio peer's`, throughput(find(name), grpcio), 1.5, false);
+    }
+    for (const name of ['pyml serve REST', 'pyml serve gRPC', "the image's own REST", "the image's own gRPC"]) {
+      const r = find(name);
+      aim(`cold start of ${name} ≤ FastAPI's`, r && fastapi ? r.cold / fastapi.cold : undefined, 1, true);
+    }
+    aim('memory of pyml serve (REST run, one model) ≤ 1.5x FastAPI 1 worker\'s', serveRest && fastapi ? serveRest.rss / fastapi.rss : undefined, 1.5, true);
+  }
+  if (batch.length) {
+    const pyml = batch.find((r) => r.role === 'pyml');
+    const base = batch.find((r) => r.role === 'base');
+    aim(`pyml batch wall, ${ROWS.toLocaleString('en-US')} iris rows, ≤ 1.0x the pyarrow script's`, pyml && base ? pyml.wall / base.wall : undefined, 1, true);
+    out.push('- pyml batch wall on the wide tabular MLP ≤ 1.0x the pyarrow script\'s: not measured by bench/peers (iris only)');
+  }
+  return out;
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+
+let stopping = false;
+async function cleanUp(): Promise<void> {
+  if (stopping) return;
+  stopping = true;
+  await Promise.all(started.map((c) => (c.exitCode === null && c.signalCode === null ? stopTree(c) : undefined)));
+  if (work) await rm(work, { recursive: true, force: true });
+}
+for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
+  process.once(sig, () => {
+    console.error(`\nbench/peers: ${sig}, stopping what it started`);
+    void cleanUp().finally(() => process.exit(130));
+  });
+}
+
+async function main(): Promise<void> {
+  const t0 = performance.now();
+  work = await mkdtemp(path.join(tmpdir(), 'pyml-bench-peers-'));
+  process.env.PYML_CACHE_DIR ??= path.join(CACHE, 'cache');
+  const loadBefore = loadavg();
+  const python = await pythonEnv();
+  const stubs = path.join(work, 'stubs');
+  await mkdir(stubs);
+  const gen = run(python, ['-m', 'grpc_tools.protoc', '-I', path.join(REPO, 'proto'), `--python_out=${stubs}`, `--grpc_python_out=${stubs}`, path.join(REPO, 'proto/grpc_predict_v2.proto')]);
+  if (!gen.ok) throw new Error(`grpc_tools.protoc: ${gen.out}`);
+
+  const image = path.join(work, 'iris-image');
+  const built = spawnSync(process.execPath, [PYML, 'build', path.join(REPO, 'examples/onnx-iris'), '--out', image, '--json'], { cwd: REPO, encoding: 'utf8' });
+  if (built.status !== 0) throw new Error(`pyml build examples/onnx-iris: ${built.stderr}`);
+  const unpacked = await unpackImage(image); // into PYML_CACHE_DIR, where pyml serve and pyml batch find it: no start pays for unpacking
+
+  const body = JSON.stringify({ inputs: [{ name: 'input', datatype: 'FP32', shape: [1, 4], data: ROW }] });
+  const bytes = encodeInferRequest({ modelName: 'iris', inputs: [{ name: 'input', tensor: { dtype: 'FP32', shape: [1, 4], data: Float32Array.from(ROW) } }], raw: true });
+  const files: Files = { json: path.join(work, 'body.json'), grpc: path.join(work, 'request.bin'), lua: path.join(work, 'post.lua') };
+  await writeFile(files.json, body);
+  await writeFile(files.grpc, bytes);
+  await writeFile(files.lua, [
+    'wrk.method = "POST"',
+    `wrk.body = ${JSON.stringify(body)}`,
+    'wrk.headers["Content-Type"] = "application/json"',
+    'done = function(summary, latency, requests)',
+    '  local e = summary.errors',
+    '  io.write(string.format(\'{"wrk":1,"n":%d,"errors":%d,"status":%d,"us":%d,"p50":%d,"p99":%d}\\n\', summary.requests, e.connect + e.read + e.write + e.timeout, e.status, summary.duration, latency:percentile(50), latency:percentile(99)))',
+    'end',
+  ].join('\n'));
+
+  const serve: ServeRow[] = [];
+  const failed: { name: string; why: string }[] = [];
+  if (ONLY !== 'batch') {
+    console.error(`bench/peers: serve, ${SECONDS} s per load point`);
+    for (const target of serveTargets(python, stubs, image, unpacked)) {
+      try {
+        serve.push(await measureServe(target, files, body, bytes));
+      } catch (error) {
+        if (stopping) throw error;
+        console.error(`  ${target.name}: not measured: ${(error as Error).message}`);
+        failed.push({ name: target.name, why: (error as Error).message });
+      }
+      await Promise.all(started.map((c) => (c.exitCode === null && c.signalCode === null ? stopTree(c) : undefined)));
+    }
+  }
+  const batch = ONLY !== 'serve' ? (console.error(`bench/peers: batch, ${ROWS.toLocaleString('en-US')} rows`), await batchRows(python, image)) : [];
+
+  // `wrk -v` prints its version and usage, and exits 1.
+  const wrkVersion = WRK ? (spawnSync(WRK, ['-v'], { encoding: 'utf8' }).stdout ?? '').split('\n')[0].replace(/\s+\[.*|\s+Copyright.*/, '') : '';
+  const lines = [
+    '',
+    `## bench/peers: ${new Date().toISOString().slice(0, 16)}Z, ${availableParallelism()} cores (${cpus()[0]?.model.trim()}), node ${process.version}, ${run(python, ['--version']).out.trim()}`,
+    `load average before ${loadBefore.map((l) => l.toFixed(1)).join(' ')}, after ${loadavg().map((l) => l.toFixed(1)).join(' ')} (1, 5, 15 min)`,
+    '',
+  ];
+  if (ONLY !== 'batch') {
+    lines.push(`Serve: iris, one row per request; ${SECONDS} s per load point after a 1 s warm-up; HTTP load: ${WRK ? `${wrkVersion}, 1 thread` : 'bench/peers/load.ts (wrk not installed)'}, keep-alive; gRPC load: bench/peers/load.ts (@grpc/grpc-js); onnxruntime 1 intra-op thread in every server. Ratios: REST rows to FastAPI 1 worker, gRPC rows to the grpcio peer.`, '');
+    lines.push(...serveTable(serve, failed), '');
+  }
+  if (batch.length) {
+    lines.push(`Batch: ${ROWS.toLocaleString('en-US')} iris rows, Parquet → Parquet (after a warm-up run of each on 10,000 rows); CPU and peak RSS of the whole process tree; pyml batch with its default workers, the scripts with onnxruntime's default threads.`, '');
+    lines.push(...batchTable(batch), '');
+  }
+  lines.push('Aims of issue 20 (ratios from this run):', ...aims(serve, batch), '', `(bench/peers ran ${((performance.now() - t0) / 1000).toFixed(0)} s)`);
+  console.log(lines.join('\n'));
+}
+
+try {
+  await main();
+} finally {
+  await cleanUp();
+}
