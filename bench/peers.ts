@@ -469,15 +469,19 @@ function aims(serve: ServeRow[], batch: BatchRow[]): string[] {
 
 // ---------------------------------------------------------------------------------------------------------------
 
-let stopping = false;
-async function cleanUp(): Promise<void> {
-  if (stopping) return;
-  stopping = true;
-  await Promise.all(started.map((c) => (c.exitCode === null && c.signalCode === null ? stopTree(c) : undefined)));
-  if (work) await rm(work, { recursive: true, force: true });
+let interrupted = false;
+let cleaned: Promise<void> | undefined;
+/** Stops every process tree started and removes the temp dir; once, whoever asks first (main's end or a signal). */
+function cleanUp(): Promise<void> {
+  cleaned ??= (async () => {
+    await Promise.all(started.map((c) => (c.exitCode === null && c.signalCode === null ? stopTree(c) : undefined)));
+    if (work) await rm(work, { recursive: true, force: true });
+  })();
+  return cleaned;
 }
 for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
   process.once(sig, () => {
+    interrupted = true;
     console.error(`\nbench/peers: ${sig}, stopping what it started`);
     void cleanUp().finally(() => process.exit(130));
   });
@@ -522,7 +526,7 @@ async function main(): Promise<void> {
       try {
         serve.push(await measureServe(target, files, body, bytes));
       } catch (error) {
-        if (stopping) throw error;
+        if (interrupted) throw error;
         console.error(`  ${target.name}: not measured: ${(error as Error).message}`);
         failed.push({ name: target.name, why: (error as Error).message });
       }
@@ -553,6 +557,13 @@ async function main(): Promise<void> {
 
 try {
   await main();
+} catch (error) {
+  // After a signal, what failed is only what the signal stopped: the handler reports it and exits.
+  if (!interrupted) {
+    process.exitCode = 1;
+    console.error(error);
+  }
 } finally {
   await cleanUp();
+  if (interrupted) process.exit(130);
 }
