@@ -211,6 +211,20 @@ test("a TypeScript plugin package's own example imports it by its package name (
   assert.not.ok(existsSync(path.join(parent, 'tiny/example/.pyml/plugins', compiled!, 'example/.pyml')));
 });
 
+test("a TS config importing a TypeScript plugin package by path (its directory, or its entry file) gets the compiled package", async () => {
+  const parent = await tempDir('pyml-ts-plugin-');
+  await writeTree(path.join(parent, 'tiny'), TS_PLUGIN);
+  for (const [i, specifier] of ['../tiny', '../tiny/src/index.ts'].entries()) {
+    const dir = path.join(parent, `project-${i}`);
+    await writeTree(dir, { 'pyml.config.ts': `import tiny from '${specifier}';\nexport default { name: 'named', version: '1.0.0', plugins: [tiny({ label: '${i}' })] };\n` });
+    const tiny = (await loadConfig(dir)).plugins[0] as unknown as Tiny;
+    assert.is(tiny.label, `tiny:${i}!`);
+    // Not bundled into the config: the plugin's own import.meta.url still finds its adapter.
+    assert.ok(tiny.adapterFile.startsWith(path.join(dir, '.pyml', 'plugins')), tiny.adapterFile);
+    assert.ok(existsSync(tiny.adapterFile));
+  }
+});
+
 test('a TS config may name plugins as strings too', async () => {
   const dir = await project({ 'pyml.config.ts': "export default { name: 'named', version: '1.0.0', plugins: ['onnx', ['sklearn', {}]] };\n" });
   assert.equal((await loadConfig(dir)).plugins.map((p) => p.name), ['onnx', 'sklearn']);

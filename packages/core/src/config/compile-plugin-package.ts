@@ -143,7 +143,7 @@ function keepImports(root: string): Plugin {
 }
 
 /** The source file an import names: as written, a .ts for a .js name, or with an extension or /index added. */
-function sourceFile(target: string): string | undefined {
+export function sourceFile(target: string): string | undefined {
   const candidates = [target];
   if (/\.m?js$/.test(target)) candidates.push(target.replace(/\.js$/, '.ts').replace(/\.mjs$/, '.mts'), target.replace(/\.js$/, '.tsx'));
   for (const ext of ['.ts', '.tsx', '.mts', '.js', '.mjs']) candidates.push(target + ext, path.join(target, `index${ext}`));

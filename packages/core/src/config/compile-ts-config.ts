@@ -6,8 +6,8 @@ import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { randomBytes } from 'node:crypto';
 import { ConfigError } from '../errors.ts';
-import { importableEntry, isTypeScriptFile } from './compile-plugin-package.ts';
-import { findPackage, readPackageJson, resolvePackageSubpath, splitBareSpecifier } from './package-lookup.ts';
+import { importableEntry, isTypeScriptFile, sourceFile } from './compile-plugin-package.ts';
+import { findPackage, packageRootOf, readPackageJson, resolvePackageSubpath, splitBareSpecifier } from './package-lookup.ts';
 import { configErrorIn, isPymlSpecifier, pymlImportsPlugin, PymlPackageResolver } from './pyml-package-resolver.ts';
 
 /**
@@ -22,7 +22,7 @@ export async function loadTsConfigFile(file: string, resolver = new PymlPackageR
     const result = await build({
       entryPoints: [file], bundle: true, write: false, platform: 'node', format: 'esm', target: 'node20',
       packages: 'external', logLevel: 'silent', sourcemap: 'inline',
-      plugins: [pymlImportsPlugin(resolver, 'external'), typeScriptPackages(resolver, path.join(path.dirname(file), '.pyml', 'plugins'))],
+      plugins: [pymlImportsPlugin(resolver, 'external'), typeScriptPackages(resolver, path.join(path.dirname(file), '.pyml', 'plugins'), packageRootOf(file))],
     });
     code = result.outputFiles[0]!.text;
   } catch (err) {
@@ -54,13 +54,13 @@ export async function loadTsConfigFile(file: string, resolver = new PymlPackageR
  * project or imported by its directory path): compiled into the project's cache and imported from there, since
  * Node cannot import .ts. Everything else is left to `packages: 'external'` and esbuild's own bundling.
  */
-function typeScriptPackages(resolver: PymlPackageResolver, cacheRoot: string): Plugin {
+function typeScriptPackages(resolver: PymlPackageResolver, cacheRoot: string, projectPackage: string | undefined): Plugin {
   return {
     name: 'pyml-typescript-packages',
     setup(b) {
       b.onResolve({ filter: /.*/ }, async (args) => {
         if (args.kind === 'entry-point' || isPymlSpecifier(args.path) || isBuiltin(args.path)) return undefined;
-        const entry = entryOf(args.path, args.resolveDir);
+        const entry = entryOf(args.path, args.resolveDir, projectPackage);
         if (!entry || !isTypeScriptFile(entry)) return undefined;
         try {
           return { path: pathToFileURL(await importableEntry(entry, resolver, cacheRoot)).href, external: true };
@@ -73,8 +73,12 @@ function typeScriptPackages(resolver: PymlPackageResolver, cacheRoot: string): P
   };
 }
 
-/** The file a bare specifier names from `dir`, or a relative path naming a package directory; undefined otherwise. */
-function entryOf(specifier: string, dir: string): string | undefined {
+/**
+ * The file an import names when it is another package's: a bare specifier from `dir`, a relative path naming a
+ * package directory, or a relative path to a file of a package other than the project's (`projectPackage`, the
+ * config's nearest package.json directory). Undefined for the project's own files, which are bundled into the config.
+ */
+function entryOf(specifier: string, dir: string, projectPackage: string | undefined): string | undefined {
   const bare = splitBareSpecifier(specifier);
   if (bare) {
     const pkg = findPackage(bare.name, dir);
@@ -82,7 +86,9 @@ function entryOf(specifier: string, dir: string): string | undefined {
   }
   if (!specifier.startsWith('.')) return undefined;
   const target = path.resolve(dir, specifier);
-  // A relative import of a file is bundled into the config as before; one of a package directory is a package.
-  if (!existsSync(path.join(target, 'package.json')) || !statSync(target).isDirectory()) return undefined;
-  return resolvePackageSubpath(target, readPackageJson(target), '.');
+  if (existsSync(path.join(target, 'package.json')) && statSync(target).isDirectory()) return resolvePackageSubpath(target, readPackageJson(target), '.');
+  const file = sourceFile(target);
+  const root = file && packageRootOf(file);
+  // Its import.meta.url must stay its own (plugins find their adapters beside themselves): not bundled into the config.
+  return root && root !== projectPackage ? file : undefined;
 }
