@@ -197,13 +197,20 @@ test('the installed pyml is first on PATH, runs compiled JavaScript, and says it
   assert.ok(v.stdout.startsWith(`pyml ${CLI_VERSION} (${installed}`), `pyml --version: '${v.stdout.trim()}', expected 'pyml ${CLI_VERSION} (${installed}...)'`);
 });
 
-test('onnx: the project\'s own npm test (its printed next step) passes with nothing installed', async () => {
+test('onnx: the project\'s own npm test (its printed next step) passes with nothing installed; its README\'s typecheck step works', async () => {
   await flows.get('onnx');
   const dir = path.join(projects, 'onnx-starter');
   const t = await run('npm', ['test'], { cwd: dir });
   assert.is(t.code, 0, `npm test in ${dir}:\n${t.stdout.slice(-3000)}\n${t.stderr.slice(-2000)}`);
   assert.match(t.stdout, /# pass 1/);
   assert.not.ok(existsSync(path.join(dir, 'node_modules')), 'npm test installed nothing');
+  // The README's optional editor-types step: npm link the installed pyml's packages (offline: they are symlinks),
+  // then tsc (the checkout's compiler stands in for `npx -p typescript`, which would download it).
+  const link = await run('npm', ['link', '--offline', '@pyml/core', '@pyml/contract', '@pyml/plugin-onnx'], { cwd: dir, env: { ...userEnv(), NPM_CONFIG_PREFIX: prefix } });
+  assert.is(link.code, 0, `npm link in ${dir}:\n${link.stderr.slice(-2000)}`);
+  assert.ok(realpathSync(path.join(dir, 'node_modules', '@pyml', 'core')).startsWith(realpathSync(prefix)), 'linked to the installed @pyml/core');
+  const tsc = await run(process.execPath, [path.join(REPO, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', dir, '--noEmit'], { cwd: dir });
+  assert.is(tsc.code, 0, `the project does not typecheck against the installed pyml's types:\n${tsc.stdout.slice(-3000)}`);
 });
 
 test('a third-party plugin from `pyml plugin init`: its example, a project naming it by path, and one that installs it', async () => {

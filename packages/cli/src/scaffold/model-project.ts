@@ -60,11 +60,11 @@ Files: \`pyml.config.ts\` (name, version, weights, plugins, signature), ${modelF
 request), \`test/model.test.mjs\` (node:test: builds the image with the \`pyml\` on PATH, predicts sample.json and
 checks the outputs against the image's signature)${fw.makeModel ? ', `make-model.py` (the starter model)' : ''}.
 
-Editor types (optional; pyml itself needs none of this): link the installed pyml's packages into the project,
-then typecheck with TypeScript's \`tsc\`:
+Editor types (optional; pyml itself needs none of this): link the installed pyml's packages into the project
+(symlinks, nothing downloaded, package.json untouched), then typecheck with TypeScript's \`tsc\`:
 
 \`\`\`sh
-npm link @pyml/core @pyml/contract ${fw.plugin}     # from the global prefix pyml is installed in
+npm link @pyml/core @pyml/contract ${fw.plugin}     # NPM_CONFIG_PREFIX=DIR first if pyml was installed with --prefix DIR
 npx -p typescript tsc --noEmit
 \`\`\`
 `;
