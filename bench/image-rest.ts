@@ -4,7 +4,10 @@
  *   image REST   the image's own entrypoint `serve --http` (one hop: the process that holds the model)
  *   serve REST   `pyml serve IMAGE --http` (two hops: the front, then the model process's socket)
  *
- *   npx tsx bench/image-rest.ts [--seconds 3]
+ *   npx tsx bench/image-rest.ts [--seconds 2] [--rounds 3]
+ *
+ * The targets take turns, round after round, and each cell is the median over the rounds: on a shared machine load
+ * from elsewhere comes and goes, and taking turns spreads it over the targets alike. The load average is printed.
  *
  * The load generator is this process (keep-alive http.Agent, `c` loops each with one request in flight), on the same
  * machine as the servers: every target pays for it alike. Each cell warms up for 1 s first. One onnxruntime
@@ -13,7 +16,7 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { Agent, request } from 'node:http';
-import { tmpdir } from 'node:os';
+import { availableParallelism, loadavg, tmpdir } from 'node:os';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
@@ -23,8 +26,9 @@ import { entrypointCommand, unpackImage } from '@pyml/launcher';
 const REPO = fileURLToPath(new URL('../', import.meta.url));
 const PYML = path.join(REPO, 'packages/cli/bin/pyml.js');
 const MODEL = path.join(REPO, 'examples/onnx-iris/weights/model.onnx');
-const { values } = parseArgs({ options: { seconds: { type: 'string', default: '3' } } });
+const { values } = parseArgs({ options: { seconds: { type: 'string', default: '2' }, rounds: { type: 'string', default: '3' } } });
 const SECONDS = Number(values.seconds);
+const ROUNDS = Number(values.rounds);
 process.env.PYML_ORT_THREADS ??= '1';
 const BODY = JSON.stringify({ inputs: [{ name: 'input', datatype: 'FP32', shape: [1, 4], data: [5.1, 3.5, 1.4, 0.2] }] });
 
@@ -96,6 +100,7 @@ async function measure(concurrency: number, call: () => Promise<void>): Promise<
   return { p50: q(0.5), p99: q(0.99), rps: lat.length / wall, n: lat.length, errors };
 }
 
+const os = () => `${availableParallelism()}-core`;
 const children: ChildProcess[] = [];
 const agents: Agent[] = [];
 
@@ -131,17 +136,26 @@ try {
     ['image REST (entrypoint serve --http)', String((await startReady(cmd.file, cmd.args, { env: cmd.env, cwd: cmd.cwd })).http)],
     ['pyml serve REST', String((await startReady(process.execPath, [PYML, 'serve', image, '--start', 'eager', '--grpc', '127.0.0.1:0', '--http', '127.0.0.1:0', '--json'])).http)],
   ];
-  const rows: string[] = [];
-  const us = (x: number) => `${(x / 1000).toFixed(3)} ms`;
-  for (const [name, address] of targets) {
-    const call = client(address);
-    const one = await measure(1, call);
-    const many = await measure(32, call);
-    const errors = one.errors + many.errors;
-    rows.push(`| ${name} | ${us(one.p50)} | ${us(one.p99)} | ${Math.round(one.rps)} | ${us(many.p50)} | ${us(many.p99)} | ${Math.round(many.rps)} |${errors ? ` ${errors} errors` : ''}`);
-    console.error(`measured ${name}`);
+  const calls = targets.map(([, address]) => client(address));
+  const cells = targets.map(() => ({ one: [] as Cell[], many: [] as Cell[] }));
+  const loadBefore = loadavg()[0];
+  for (let round = 0; round < ROUNDS; round++) {
+    for (let t = 0; t < targets.length; t++) {
+      cells[t].one.push(await measure(1, calls[t]));
+      cells[t].many.push(await measure(32, calls[t]));
+    }
+    console.error(`round ${round + 1}/${ROUNDS} done (load average ${loadavg()[0].toFixed(1)})`);
   }
-  console.log(`iris, one row per request, keep-alive, ${SECONDS} s per cell, load generator in-process (Node, same machine)\n`);
+  const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+  const us = (x: number) => `${(x / 1000).toFixed(3)} ms`;
+  const rows = targets.map(([name], t) => {
+    const { one, many } = cells[t];
+    const m = (cs: Cell[], k: keyof Cell) => median(cs.map((c) => c[k]));
+    const errors = [...one, ...many].reduce((n, c) => n + c.errors, 0);
+    return `| ${name} | ${us(m(one, 'p50'))} | ${us(m(one, 'p99'))} | ${Math.round(m(one, 'rps'))} | ${us(m(many, 'p50'))} | ${us(m(many, 'p99'))} | ${Math.round(m(many, 'rps'))} |${errors ? ` ${errors} errors` : ''}`;
+  });
+  console.log(`iris, one row per request, keep-alive, ${SECONDS} s per cell, median of ${ROUNDS} rounds taken in turns; load generator`);
+  console.log(`in-process (Node, same ${os()} machine); load average ${loadBefore.toFixed(1)} before, ${loadavg()[0].toFixed(1)} after\n`);
   console.log('| target | c=1 p50 | c=1 p99 | c=1 req/s | c=32 p50 | c=32 p99 | c=32 req/s |');
   console.log('| --- | --- | --- | --- | --- | --- | --- |');
   for (const row of rows) console.log(row);

@@ -19,10 +19,14 @@ export type V2Route =
   | { kind: 'live' | 'ready' | 'server' }
   | { kind: 'model' | 'model-ready' | 'infer'; name: string; version: string };
 
+const PLAIN_PATH = /^\/(?!\/)[A-Za-z0-9._~/-]*$/;
+const DOT_SEGMENT = /\/\.\.?(?:\/|$)/;
 const MODEL_PATH = /^\/v2\/models\/([^/]+)(?:\/versions\/([^/]+))?(\/ready|\/infer)?$/;
 
 /** The request's path without trailing slashes; a URL that does not parse is the caller's error. */
 export function requestPath(raw: string | undefined): string {
+  // A plain path (no query, escapes or dot segments) is its own pathname: no URL object per request.
+  if (raw !== undefined && PLAIN_PATH.test(raw) && !DOT_SEGMENT.test(raw)) return raw.replace(/\/+$/, '') || '/';
   let url: URL;
   try {
     url = new URL(raw ?? '/', 'http://localhost');
