@@ -2,7 +2,7 @@
  * bench/peers: pyml against the servers and scripts a user would write instead, all measured in one run on this
  * machine (issue 20, "Must have" 5), printed as one table with the issue's aims next to the figures.
  *
- *   npx tsx bench/peers.ts [--seconds 5] [--only serve|batch] [--rows 1000000]
+ *   npx tsx bench/peers.ts [--seconds 5] [--only serve|batch] [--rows 1000000] [--rounds 1]
  *
  * Serve (iris ONNX MLP, one row per request; each server launched, timed to its first answer, loaded, measured, stopped):
  *   FastAPI + uvicorn + onnxruntime, 1 and 2 workers       bench/peers/fastapi_server.py   (the ratios' base for REST)
@@ -47,8 +47,10 @@ const VENV = path.join(CACHE, 'venv');
 const MODEL = path.join(REPO, 'examples/onnx-iris/weights/model.onnx');
 const PY_PACKAGES = ['fastapi', 'uvicorn', 'uvloop', 'httptools', 'onnxruntime', 'grpcio', 'grpcio-tools', 'pyarrow', 'pandas'];
 
-const { values } = parseArgs({ options: { seconds: { type: 'string', default: '5' }, only: { type: 'string' }, rows: { type: 'string', default: '1000000' } } });
+const { values } = parseArgs({ options: { seconds: { type: 'string', default: '5' }, only: { type: 'string' }, rows: { type: 'string', default: '1000000' }, rounds: { type: 'string', default: '1' } } });
 const SECONDS = Number(values.seconds);
+// --rounds N: every target N times, round after round (a neighbour's load falls on all alike), medians printed.
+const ROUNDS = Math.max(1, Math.floor(Number(values.rounds)));
 const ROWS = Number(values.rows);
 const ONLY = values.only;
 if (ONLY !== undefined && ONLY !== 'serve' && ONLY !== 'batch') throw new Error(`--only takes serve or batch, not '${ONLY}'`);
@@ -387,15 +389,34 @@ async function batchRows(python: string, image: string): Promise<BatchRow[]> {
   for (const job of jobs(small, 'warm')) await timed(job.name, job.file, job.args);
   const input = path.join(work, `rows-${ROWS}.parquet`);
   await makeIrisParquet(input, ROWS);
-  const rows: BatchRow[] = [];
-  for (const job of jobs(input, 'run')) {
-    const r = await timed(job.name, job.file, job.args);
-    const count = job.role === 'pyml' ? (JSON.parse(r.out) as { rows: number }).rows : Number(r.out.trim().split('\n').at(-1));
-    if (count !== ROWS) throw new Error(`${job.name} wrote ${count} rows, not ${ROWS}`);
-    console.error(`  ${job.name}: wall ${r.wall.toFixed(2)} s, CPU ${r.cpu.toFixed(2)} s, peak RSS ${mb(r.peakRss)}`);
-    rows.push({ name: r.name, wall: r.wall, cpu: r.cpu, peakRss: r.peakRss, rows: count, role: job.role });
+  const runs = new Map<string, BatchRow[]>();
+  for (let round = 0; round < ROUNDS; round++) {
+    for (const job of jobs(input, `run${round}`)) {
+      const r = await timed(job.name, job.file, job.args);
+      const count = job.role === 'pyml' ? (JSON.parse(r.out) as { rows: number }).rows : Number(r.out.trim().split('\n').at(-1));
+      if (count !== ROWS) throw new Error(`${job.name} wrote ${count} rows, not ${ROWS}`);
+      console.error(`  ${job.name}: wall ${r.wall.toFixed(2)} s, CPU ${r.cpu.toFixed(2)} s, peak RSS ${mb(r.peakRss)}`);
+      runs.set(job.name, [...(runs.get(job.name) ?? []), { name: r.name, wall: r.wall, cpu: r.cpu, peakRss: r.peakRss, rows: count, role: job.role }]);
+      await rm(job.args.find((a) => a.includes(`run${round}`))!, { recursive: true, force: true });
+    }
   }
-  return rows;
+  return [...runs.values()].map((rs) => ({ ...rs[0], wall: median(rs.map((r) => r.wall)), cpu: median(rs.map((r) => r.cpu)), peakRss: median(rs.map((r) => r.peakRss)) }));
+}
+
+/**
+ * The median; of an even count, the better of the two middle values (`higherIsBetter` for req/s), not their mean:
+ * on a shared machine one stalled round of two would otherwise show up in the figure by half.
+ */
+function median(xs: number[], higherIsBetter = false): number {
+  const sorted = [...xs].sort((a, b) => a - b);
+  const mid = Math.floor(sorted.length / 2);
+  return sorted.length % 2 ? sorted[mid] : higherIsBetter ? sorted[mid] : sorted[mid - 1];
+}
+
+/** One row of a target's rounds: the median of each figure (error counts summed). */
+function medianRow(rs: ServeRow[]): ServeRow {
+  const point = (ps: Point[]): Point => ({ p50: median(ps.map((p) => p.p50)), p99: median(ps.map((p) => p.p99)), rps: median(ps.map((p) => p.rps), true), n: median(ps.map((p) => p.n), true), errors: ps.reduce((n, p) => n + p.errors, 0) });
+  return { target: rs[0].target, cold: median(rs.map((r) => r.cold)), c1: point(rs.map((r) => r.c1)), c32: point(rs.map((r) => r.c32)), rss: median(rs.map((r) => r.rss)) };
 }
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -521,25 +542,36 @@ async function main(): Promise<void> {
   const serve: ServeRow[] = [];
   const failed: { name: string; why: string }[] = [];
   if (ONLY !== 'batch') {
-    console.error(`bench/peers: serve, ${SECONDS} s per load point`);
-    for (const target of serveTargets(python, stubs, image, unpacked)) {
-      try {
-        serve.push(await measureServe(target, files, body, bytes));
-      } catch (error) {
-        if (interrupted) throw error;
-        console.error(`  ${target.name}: not measured: ${(error as Error).message}`);
-        failed.push({ name: target.name, why: (error as Error).message });
+    const targets = serveTargets(python, stubs, image, unpacked);
+    const measured = new Map<ServeTarget, ServeRow[]>();
+    const why = new Map<ServeTarget, string>();
+    for (let round = 1; round <= ROUNDS; round++) {
+      console.error(`bench/peers: serve, ${SECONDS} s per load point${ROUNDS > 1 ? `, round ${round} of ${ROUNDS}` : ''}`);
+      for (const target of targets) {
+        try {
+          measured.set(target, [...(measured.get(target) ?? []), await measureServe(target, files, body, bytes)]);
+        } catch (error) {
+          if (interrupted) throw error;
+          console.error(`  ${target.name}: not measured: ${(error as Error).message}`);
+          why.set(target, (error as Error).message);
+        }
+        await Promise.all(started.map((c) => (c.exitCode === null && c.signalCode === null ? stopTree(c) : undefined)));
       }
-      await Promise.all(started.map((c) => (c.exitCode === null && c.signalCode === null ? stopTree(c) : undefined)));
+    }
+    for (const target of targets) {
+      const rs = measured.get(target);
+      if (rs) serve.push(medianRow(rs));
+      else failed.push({ name: target.name, why: why.get(target) ?? 'not run' });
     }
   }
-  const batch = ONLY !== 'serve' ? (console.error(`bench/peers: batch, ${ROWS.toLocaleString('en-US')} rows`), await batchRows(python, image)) : [];
+  const batch = ONLY !== 'serve' ? (console.error(`bench/peers: batch, ${ROWS.toLocaleString('en-US')} rows, ${ROUNDS} round${ROUNDS > 1 ? 's' : ''}`), await batchRows(python, image)) : [];
 
   // `wrk -v` prints its version and usage, and exits 1.
   const wrkVersion = WRK ? (spawnSync(WRK, ['-v'], { encoding: 'utf8' }).stdout ?? '').split('\n')[0].replace(/\s+\[.*|\s+Copyright.*/, '') : '';
   const lines = [
     '',
     `## bench/peers: ${new Date().toISOString().slice(0, 16)}Z, ${availableParallelism()} cores (${cpus()[0]?.model.trim()}), node ${process.version}, ${run(python, ['--version']).out.trim()}`,
+    ...(ROUNDS > 1 ? [`medians of ${ROUNDS} rounds (every target once a round, in the order below)`] : []),
     `load average before ${loadBefore.map((l) => l.toFixed(1)).join(' ')}, after ${loadavg().map((l) => l.toFixed(1)).join(' ')} (1, 5, 15 min)`,
     '',
   ];
