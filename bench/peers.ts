@@ -229,12 +229,23 @@ async function grpcLoad(address: string, files: Files, concurrency: number, seco
   return JSON.parse(await runLoad(process.execPath, ['--import', 'tsx', path.join(HERE, 'load.ts'), 'grpc', address, files.grpc, String(concurrency), String(seconds)])) as Point;
 }
 
-/** One POST of the row, resolving true on HTTP 200. */
+/** One POST of the row, resolving true on HTTP 200; an answer that is not this row's (label 0, setosa) throws. */
 function httpOnce(url: string, body: string): Promise<boolean> {
-  return new Promise((resolve) => {
+  return new Promise((resolve, reject) => {
     const req = httpRequest(url, { method: 'POST', headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) } }, (res) => {
-      res.resume();
-      res.on('end', () => resolve(res.statusCode === 200));
+      const chunks: Buffer[] = [];
+      res.on('data', (c: Buffer) => chunks.push(c));
+      res.on('end', () => {
+        if (res.statusCode !== 200) return resolve(false);
+        const text = Buffer.concat(chunks).toString();
+        try {
+          const answer = JSON.parse(text) as { outputs: { name: string; data: number[] }[] };
+          if (answer.outputs.find((o) => o.name === 'label')?.data[0] === 0) return resolve(true);
+        } catch {
+          // not JSON: reported below
+        }
+        reject(new Error(`${url} answered 200 with something other than this row's prediction: ${text.slice(0, 300)}`));
+      });
     });
     req.on('error', () => resolve(false));
     req.end(body);
