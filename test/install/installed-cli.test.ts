@@ -142,19 +142,26 @@ const FRAMEWORKS: Record<string, string[]> = {
 async function frameworkFlow(framework: string): Promise<void> {
   const name = `${framework}-starter`;
   const dir = path.join(projects, name);
+  const steps: string[] = [];
+  let t = Date.now();
+  const step = (what: string) => { steps.push(`${what} ${((Date.now() - t) / 1000).toFixed(1)} s`); t = Date.now(); };
   const init = await pyml(['init', name, '--framework', framework]);
+  step('init');
   assert.match(init.stdout, new RegExp(`next:\\n  cd ${name}\\n`), `${framework}: the next steps start with cd`);
   assert.not.match(init.stdout, /npm install|npx|tsx/, `${framework}: next steps that need no registry`);
   assert.not.ok(existsSync(path.join(dir, 'make-model.ts')), `${framework}: no make-model.ts`);
   const { image, response } = await buildAndPredict(dir, FRAMEWORKS[framework]!);
+  step('build + predict');
   const request = JSON.parse(await readFile(path.join(dir, 'sample.json'), 'utf8')) as unknown;
   const served = await serveOnce(image, name, request);
+  step('serve');
   assert.is(served.model_name, name);
   assert.equal(outline(served), outline(response), `${framework}: pyml serve answers as pyml predict did`);
   for (const o of served.outputs) {
     const p = response.outputs.find((x) => x.name === o.name)!;
     o.data.forEach((v, i) => assert.ok(typeof v === 'number' ? Math.abs(v - (p.data[i] as number)) < 1e-5 : v === p.data[i], `${framework}: ${o.name}[${i}] served ${String(v)}, predicted ${String(p.data[i])}`));
   }
+  process.stderr.write(`  ${framework}: ${steps.join(', ')}\n`);
 }
 
 const flows = new Map<string, Promise<void>>();
