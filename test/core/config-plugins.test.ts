@@ -202,9 +202,14 @@ test("a TypeScript plugin package's own example imports it by its package name (
   await writeTree(path.join(parent, 'tiny'), {
     ...TS_PLUGIN,
     'example/pyml.config.ts': "import tiny from '@acme/pyml-plugin-tiny';\nexport default { name: 'example', version: '1.0.0', plugins: [tiny({ label: 'self' })] };\n",
+    'example-json/pyml.config.json': json([['..', { label: 'dir' }]]),
   });
   const config = await loadConfig(path.join(parent, 'tiny', 'example'));
   assert.is((config.plugins[0] as unknown as Tiny).label, 'tiny:self!');
+  // The same package named by its directory from a JSON config inside it is the package too, compiled whole.
+  const byDir = (await loadConfig(path.join(parent, 'tiny', 'example-json'))).plugins[0] as unknown as Tiny;
+  assert.is(byDir.label, 'tiny:dir!');
+  assert.match(byDir.adapterFile, /example-json\/\.pyml\/plugins\/acme\+pyml-plugin-tiny-[0-9a-f]{16}\/src\/adapter\.[jt]s$/);
   // The copy leaves out the example's own .pyml (where the copy itself lives).
   const [compiled] = readdirSync(path.join(parent, 'tiny/example/.pyml/plugins'));
   assert.ok(existsSync(path.join(parent, 'tiny/example/.pyml/plugins', compiled!, 'example/pyml.config.js')));
@@ -223,6 +228,22 @@ test("a TS config importing a TypeScript plugin package by path (its directory, 
     assert.ok(tiny.adapterFile.startsWith(path.join(dir, '.pyml', 'plugins')), tiny.adapterFile);
     assert.ok(existsSync(tiny.adapterFile));
   }
+});
+
+test("a TypeScript plugin file of the project's own package is bundled alone, not the project compiled and copied", async () => {
+  const dir = await project({
+    'package.json': JSON.stringify({ name: 'my-model', private: true, type: 'module' }),
+    'pyml.config.json': json([['./plugins/single.ts', { label: 'one' }]]),
+    'plugins/single.ts': "import { isDataType } from '@pyml/contract';\nimport { prefix } from './single-helper.ts';\nexport default (o: { label: string }) => ({ name: 'single', label: prefix + o.label, fp32: isDataType('FP32') });\n",
+    'plugins/single-helper.ts': "export const prefix: string = 'single:';\n",
+    'src/model.ts': 'export default class {}\n',
+    'weights/big.bin': 'x'.repeat(1 << 20),
+  });
+  const plugin = (await loadConfig(dir)).plugins[0] as unknown as { name: string; label: string; fp32: boolean };
+  assert.equal([plugin.name, plugin.label, plugin.fp32], ['single', 'single:one', true]);
+  const cached = readdirSync(path.join(dir, '.pyml', 'plugins'));
+  assert.is(cached.length, 1, cached.join(', '));
+  assert.match(cached[0]!, /^single-[0-9a-f]{16}\.mjs$/);
 });
 
 test('a TS config may name plugins as strings too', async () => {

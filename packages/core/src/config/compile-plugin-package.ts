@@ -22,13 +22,49 @@ export function isTypeScriptFile(file: string): boolean {
   return TS_SOURCE.test(file) && !DECLARATION.test(file);
 }
 
-/** The file to import for `entry`: itself when Node can import it, else its compiled copy in the project's cache. */
-export async function importableEntry(entry: string, resolver: PymlPackageResolver, cacheRoot: string): Promise<string> {
+/**
+ * The file to import for `entry`: itself when Node can import it, else its compiled copy in the project's cache.
+ * A TypeScript file of the project's own package (`projectPackage`), or of none, is one file, not a package: it is
+ * bundled alone (with its relative imports), rather than compiling, and copying, the whole project.
+ */
+export async function importableEntry(entry: string, resolver: PymlPackageResolver, cacheRoot: string, projectPackage?: string): Promise<string> {
   if (!isTypeScriptFile(entry)) return entry;
   const root = packageRootOf(entry);
-  if (!root) throw new ConfigError(`${entry}: a TypeScript plugin file outside any package`, 'put a package.json beside it (`pyml plugin init` makes one)');
+  if (!root || root === projectPackage) return bundleFile(entry, resolver, cacheRoot);
   const out = await compilePackage(root, resolver, cacheRoot);
   return path.join(out, outputName(path.relative(root, entry)));
+}
+
+/** One TypeScript file and what it imports relatively, bundled into `<cacheRoot>/<name>-<hash>.mjs`; packages stay imports. */
+async function bundleFile(entry: string, resolver: PymlPackageResolver, cacheRoot: string): Promise<string> {
+  let code: Uint8Array;
+  try {
+    const result = await build({
+      entryPoints: [entry], bundle: true, write: false, platform: 'node', format: 'esm', target: 'node20', logLevel: 'silent',
+      sourcemap: 'inline', packages: 'external', absWorkingDir: path.dirname(entry), outfile: path.join(cacheRoot, 'plugin.mjs'),
+      plugins: [pymlImportsPlugin(resolver, 'absolute')],
+    });
+    code = result.outputFiles[0]!.contents;
+  } catch (err) {
+    throw compileError(err, path.dirname(entry), 'cannot compile the plugin file');
+  }
+  const hash = createHash('sha256').update(`pyml ${pymlVersion()}\0`).update(code).digest('hex').slice(0, 16);
+  const target = path.join(cacheRoot, `${path.basename(entry).replace(/\.[^.]+$/, '')}-${hash}.mjs`);
+  if (existsSync(target)) return target;
+  await mkdir(cacheRoot, { recursive: true });
+  const temp = path.join(cacheRoot, `.tmp-${randomBytes(6).toString('hex')}.mjs`);
+  await writeFile(temp, code);
+  await rename(temp, target);
+  return target;
+}
+
+/** A ConfigError for a failed esbuild run: the resolver's own error if it failed there, located at the import. */
+function compileError(err: unknown, workingDir: string, what: string): ConfigError {
+  const first = (err as { errors?: { text: string; location?: { file: string; line: number; column: number } | null }[] }).errors?.[0];
+  const where = first?.location ? `${path.resolve(workingDir, first.location.file)}:${first.location.line}:${first.location.column}: ` : `${workingDir}: `;
+  const config = configErrorIn(err);
+  if (config) return new ConfigError(`${where}${config.message}`, config.hint);
+  return new ConfigError(`${where}${what}: ${first?.text ?? (err as Error).message}`);
 }
 
 /** The output name of a source file: .ts and .tsx → .js, .mts → .mjs. */
@@ -69,11 +105,7 @@ export async function compilePackage(root: string, resolver: PymlPackageResolver
     });
     outputs = result.outputFiles.map((f) => ({ path: path.relative(virtualOut, f.path), contents: f.contents }));
   } catch (err) {
-    const first = (err as { errors?: { text: string; location?: { file: string; line: number; column: number } | null }[] }).errors?.[0];
-    const where = first?.location ? `${path.resolve(root, first.location.file)}:${first.location.line}:${first.location.column}: ` : `${root}: `;
-    const config = configErrorIn(err);
-    if (config) throw new ConfigError(`${where}${config.message}`, config.hint);
-    throw new ConfigError(`${where}cannot compile the plugin package: ${first?.text ?? (err as Error).message}`);
+    throw compileError(err, root, 'cannot compile the plugin package');
   }
   // esbuild names .mts outputs .js; the imports were rewritten to .mjs.
   outputs = outputs.map((o) => ({ ...o, path: sources.includes(o.path.replace(/\.js$/, '.mts')) ? o.path.replace(/\.js$/, '.mjs') : o.path }));

@@ -4,7 +4,7 @@ import { pathToFileURL } from 'node:url';
 import { ConfigError } from '../errors.ts';
 import type { PluginEntry, PymlPlugin } from '../types.ts';
 import { importableEntry } from './compile-plugin-package.ts';
-import { readPackageJson, resolvePackageSubpath, splitBareSpecifier } from './package-lookup.ts';
+import { packageRootOf, readPackageJson, resolvePackageSubpath, splitBareSpecifier } from './package-lookup.ts';
 import { isPymlSpecifier, type PymlPackageResolver } from './pyml-package-resolver.ts';
 
 /**
@@ -33,9 +33,12 @@ export async function pluginsOf(entries: PluginEntry[], file: string, resolver: 
 
 async function instantiate(spec: string, options: Record<string, unknown> | undefined, file: string, i: number, resolver: PymlPackageResolver): Promise<PymlPlugin> {
   const where = `${file}: plugins[${i}]`;
+  const byFile = isPath(spec) && !statSync(path.resolve(path.dirname(file), spec), { throwIfNoEntry: false })?.isDirectory();
   const { entry, ours } = isPath(spec) ? { entry: entryOfPath(spec, file, where), ours: false } : entryOfName(spec, where, resolver);
-  // pyml's own packages ship JavaScript (their TypeScript sources are only used in pyml's checkout, under tsx).
-  const importable = ours ? entry : await importableEntry(entry, resolver, path.join(path.dirname(file), '.pyml', 'plugins'));
+  // pyml's own packages ship JavaScript (their TypeScript sources are only used in pyml's checkout, under tsx). A
+  // file named by path inside the project's own package is one file; a package directory or name, a package.
+  const importable = ours ? entry
+    : await importableEntry(entry, resolver, path.join(path.dirname(file), '.pyml', 'plugins'), byFile ? packageRootOf(file) : undefined);
   let mod: { default?: unknown };
   try {
     mod = (await import(pathToFileURL(importable).href)) as { default?: unknown };
