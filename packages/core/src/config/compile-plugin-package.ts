@@ -120,7 +120,11 @@ export async function compilePackage(root: string, resolver: PymlPackageResolver
   const packageJson = `${JSON.stringify({ ...json, type: 'module' }, null, 2)}\n`;
   const hash = createHash('sha256').update(`pyml ${pymlVersion()}\0package.json\0${packageJson}\0`);
   for (const o of outputs) hash.update(`${o.path}\0`).update(o.contents).update('\0');
-  for (const f of others) hash.update(`${f}\0`).update(await readFile(path.join(root, f))).update('\0');
+  for (const f of others) {
+    // Big files (a plugin's example weights) are known by size and time, not read on every config load.
+    const info = statSync(path.join(root, f));
+    hash.update(`${f}\0`).update(info.size > 1 << 20 ? `${info.size} ${info.mtimeMs}` : await readFile(path.join(root, f))).update('\0');
+  }
   const target = path.join(cacheRoot, `${name}-${hash.digest('hex').slice(0, 16)}`);
   if (existsSync(target)) return target;
 
