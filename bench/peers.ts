@@ -230,9 +230,9 @@ async function grpcLoad(address: string, files: Files, concurrency: number, seco
 }
 
 /** One POST of the row, resolving true on HTTP 200; an answer that is not this row's (label 0, setosa) throws. */
-function httpOnce(url: string, body: string): Promise<boolean> {
+function httpOnce(url: string, body: string, timeoutMs: number): Promise<boolean> {
   return new Promise((resolve, reject) => {
-    const req = httpRequest(url, { method: 'POST', headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) } }, (res) => {
+    const req = httpRequest(url, { method: 'POST', timeout: Math.max(1, timeoutMs), headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) } }, (res) => {
       const chunks: Buffer[] = [];
       res.on('data', (c: Buffer) => chunks.push(c));
       res.on('end', () => {
@@ -247,6 +247,7 @@ function httpOnce(url: string, body: string): Promise<boolean> {
         reject(new Error(`${url} answered 200 with something other than this row's prediction: ${text.slice(0, 300)}`));
       });
     });
+    req.on('timeout', () => req.destroy(new Error('timed out')));
     req.on('error', () => resolve(false));
     req.end(body);
   });
@@ -270,7 +271,7 @@ interface ServeRow { target: ServeTarget; cold: number; c1: Point; c32: Point; r
 async function measureServe(target: ServeTarget, files: Files, body: string, bytes: Buffer): Promise<ServeRow> {
   const t0 = performance.now();
   const running = await target.start();
-  const first = target.protocol === 'REST' ? () => httpOnce(running.url, body) : () => grpcOnce(running.url, bytes);
+  const first = target.protocol === 'REST' ? () => httpOnce(running.url, body, START_TIMEOUT_MS - (performance.now() - t0)) : () => grpcOnce(running.url, bytes);
   while (!(await first())) {
     if (performance.now() - t0 > START_TIMEOUT_MS) throw new Error(`${target.name}: no successful answer in ${START_TIMEOUT_MS} ms`);
     if (running.child.exitCode !== null) throw new Error(`${target.name} exited before its first answer`);
@@ -293,7 +294,7 @@ function serveTargets(python: string, stubs: string, image: string, unpacked: Aw
   const fastapi = (workers: number): ServeTarget => ({
     name: `FastAPI + uvicorn + onnxruntime, ${workers} worker${workers > 1 ? 's' : ''}`, protocol: 'REST', role: workers === 1 ? 'rest-base' : undefined,
     async start() {
-      const child = launch(python, [path.join(HERE, 'fastapi_server.py'), MODEL, String(workers)], peerEnv);
+      const child = launch(python, [path.join(HERE, 'fastapi_launch.py'), MODEL, String(workers)], peerEnv);
       const { port } = await firstJsonLine(child, this.name);
       return { child, url: `http://127.0.0.1:${port}/v2/models/iris/infer` };
     },

@@ -1,23 +1,17 @@
 """FastAPI + uvicorn + onnxruntime: the V2 REST server a Python user would write for one ONNX model.
 
-    python fastapi_server.py MODEL.onnx WORKERS
+    PEER_MODEL=MODEL.onnx uvicorn --workers N fastapi_server:app    (what fastapi_launch.py does, on port 0)
 
-Binds 127.0.0.1:0 itself, prints {"port": N} on stdout, then serves POST /v2/models/iris/infer with WORKERS
-uvicorn worker processes sharing that socket (uvicorn's own multi-process supervisor, as `uvicorn --workers`).
+POST /v2/models/NAME/infer, V2 JSON in and out.
 """
-import json
 import os
-import socket
-import sys
 
 import numpy as np
 import onnxruntime as ort
-import uvicorn
 from fastapi import FastAPI, HTTPException, Request
 
 DTYPES = {"FP32": np.float32, "FP64": np.float64, "INT64": np.int64, "INT32": np.int32}
 NAMES = {np.dtype(v): k for k, v in DTYPES.items()}
-
 
 
 def load(model: str) -> ort.InferenceSession:
@@ -51,23 +45,3 @@ async def infer(name: str, request: Request) -> dict:
         "model_name": name,
         "outputs": [{"name": n, "datatype": NAMES[r.dtype], "shape": list(r.shape), "data": r.ravel().tolist()} for n, r in zip(names, results)],
     }
-
-
-if __name__ == "__main__":
-    os.environ["PEER_MODEL"] = os.path.abspath(sys.argv[1])
-    workers = int(sys.argv[2]) if len(sys.argv) > 2 else 1
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind(("127.0.0.1", 0))
-    sock.listen(2048)
-    sock.set_inheritable(True)
-    print(json.dumps({"port": sock.getsockname()[1], "pid": os.getpid()}), flush=True)
-    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-    config = uvicorn.Config("fastapi_server:app", workers=workers, log_level="warning", access_log=False)
-    server = uvicorn.Server(config)
-    if workers == 1:
-        server.run(sockets=[sock])
-    else:
-        from uvicorn.supervisors import Multiprocess
-
-        Multiprocess(config, sockets=[sock]).run()
