@@ -20,8 +20,11 @@ export interface XgboostJsonOptions {
   maxMB?: number;
 }
 
-const ADAPTER_ENTRY = fileURLToPath(new URL('./adapter.ts', import.meta.url));
-const DEFAULT_MODEL_ENTRY = fileURLToPath(new URL('./default-model.ts', import.meta.url));
+// Entry modules beside this one, with its own extension: .ts from source, .js once compiled (pyml compiles a
+// TypeScript plugin package file by file when a project uses it).
+const EXT = import.meta.url.endsWith('.ts') ? '.ts' : '.js';
+const ADAPTER_ENTRY = fileURLToPath(new URL(`./adapter${EXT}`, import.meta.url));
+const DEFAULT_MODEL_ENTRY = fileURLToPath(new URL(`./default-model${EXT}`, import.meta.url));
 
 export default function xgboostJson(options: XgboostJsonOptions = {}): PymlPlugin {
   const maxBytes = (options.maxMB ?? 512) * 2 ** 20;

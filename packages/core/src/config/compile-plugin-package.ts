@@ -109,13 +109,6 @@ export async function compilePackage(root: string, resolver: PymlPackageResolver
   }
   // esbuild names .mts outputs .js; the imports were rewritten to .mjs.
   outputs = outputs.map((o) => ({ ...o, path: sources.includes(o.path.replace(/\.js$/, '.mts')) ? o.path.replace(/\.js$/, '.mjs') : o.path }));
-  // Each output is also written under its source's name (JavaScript is TypeScript), so a plugin that names a
-  // sibling './adapter.ts' rather than with its own extension still finds it, and a TypeScript-aware loader (tsx
-  // maps ./x.js to a ./x.ts beside it) loads the same compiled code. Not for .tsx: JSX reads `<` differently.
-  outputs = outputs.flatMap((o) => {
-    const source = sources.find((f) => /\.m?ts$/.test(f) && outputName(f) === o.path);
-    return source ? [o, { ...o, path: source }] : [o];
-  });
   // Compiled output is ESM whatever the package said.
   const packageJson = `${JSON.stringify({ ...json, type: 'module' }, null, 2)}\n`;
   const hash = createHash('sha256').update(`pyml ${pymlVersion()}\0package.json\0${packageJson}\0`);

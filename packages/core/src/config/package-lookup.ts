@@ -1,11 +1,12 @@
 import { existsSync, readFileSync, realpathSync, statSync } from 'node:fs';
 import path from 'node:path';
+import { exports as resolveExports } from 'resolve.exports';
 
 /**
  * Finding a package and the file a specifier names in it, the way Node's ESM resolver does (node_modules up the
- * directory tree, then the `exports` map with the conditions Node would use), without importing anything. Own
- * code because Node 20's `import.meta.resolve` cannot take a parent other than the calling module, and
- * `createRequire().resolve` would use the `require` condition, missing packages that export only `import`.
+ * directory tree, then the `exports` map with the conditions Node would use, read by resolve.exports), without
+ * importing anything. Not `import.meta.resolve`: Node 20's cannot take a parent other than the calling module;
+ * not `createRequire().resolve`: it would use the `require` condition, missing packages that export only `import`.
  */
 
 export interface PackageJson {
@@ -90,58 +91,29 @@ export function activeConditions(): Set<string> {
   return conditions;
 }
 
-/** The file a package's export target names under the given conditions (first matching key wins, as in Node). */
-function pickTarget(target: unknown, conditions: Set<string>): string | undefined {
-  if (typeof target === 'string') return target;
-  if (Array.isArray(target)) {
-    for (const t of target) {
-      const picked = pickTarget(t, conditions);
-      if (picked) return picked;
-    }
-    return undefined;
-  }
-  if (target && typeof target === 'object') {
-    for (const [key, value] of Object.entries(target)) {
-      if (conditions.has(key)) {
-        const picked = pickTarget(value, conditions);
-        if (picked !== undefined) return picked;
-      }
-    }
-  }
-  return undefined;
-}
-
 /**
- * The absolute path of `subpath` ('.' or './x') in the package at `dir`, honouring its `exports` (exact keys and
- * `*` patterns); without `exports`, `main` or index.js for '.' and the path itself for a subpath. Undefined
- * when the package does not export it.
+ * The absolute path of `subpath` ('.' or './x') in the package at `dir`, honouring its `exports` (resolve.exports
+ * applies Node's rules: exact keys, `*` patterns, nested conditions, first match wins) under the given conditions;
+ * without `exports`, `main` or index.js for '.' and the path itself for a subpath. Undefined when the package does
+ * not export it.
  */
 export function resolvePackageSubpath(dir: string, json: PackageJson, subpath: string, conditions = activeConditions()): string | undefined {
-  const exp = json.exports;
-  if (exp === undefined || exp === null) {
+  if (json.exports === undefined || json.exports === null) {
     if (subpath !== '.') return withExtension(path.join(dir, subpath));
     return withExtension(path.join(dir, json.main ?? 'index.js')) ?? withExtension(path.join(dir, 'index'));
   }
-  const map = typeof exp === 'string' || Array.isArray(exp) || !Object.keys(exp as object).some((k) => k.startsWith('.'))
-    ? { '.': exp } as Record<string, unknown> : exp as Record<string, unknown>;
-  let target: string | undefined;
-  if (subpath in map) {
-    target = pickTarget(map[subpath], conditions);
-  } else {
-    // The longest pattern prefix wins, as in Node.
-    const patterns = Object.keys(map).filter((k) => k.includes('*')).sort((a, b) => b.indexOf('*') - a.indexOf('*'));
-    for (const key of patterns) {
-      const [prefix, suffix] = [key.slice(0, key.indexOf('*')), key.slice(key.indexOf('*') + 1)];
-      if (subpath.startsWith(prefix) && subpath.endsWith(suffix) && subpath.length >= key.length - 1) {
-        const star = subpath.slice(prefix.length, subpath.length - suffix.length);
-        target = pickTarget(map[key], conditions)?.replaceAll('*', star);
-        break;
-      }
-    }
+  let targets: string[] | undefined;
+  try {
+    // unsafe: exactly these conditions (plus `default`), not the library's guess of import/require and node.
+    targets = resolveExports(json as Parameters<typeof resolveExports>[0], subpath, { unsafe: true, conditions: [...conditions] }) ?? undefined;
+  } catch {
+    return undefined; // not exported under these conditions
   }
-  if (!target) return undefined;
-  const file = path.resolve(dir, target);
-  return existsSync(file) ? file : undefined;
+  for (const target of targets ?? []) {
+    const file = path.resolve(dir, target);
+    if (existsSync(file)) return file;
+  }
+  return undefined;
 }
 
 /** The file as named, or with a JS/TS extension added (packages without `exports` may leave it off). */
