@@ -73,6 +73,22 @@ test("the project's model imports TensorModel from @pyml/contract and bundles", 
   assert.ok((JSON.parse(bundle.map) as { sources: string[] }).sources.some((s) => s.endsWith('src/model.ts')));
 });
 
+test("a dataframe model importing apache-arrow bundles from this pyml's contract when the project has none", async () => {
+  const model = `import { DataFrameModel } from '@pyml/contract';
+import { tableFromArrays, type Table } from 'apache-arrow';
+export default class Echo extends DataFrameModel {
+  init() {}
+  async predict(df: Table): Promise<Table> { return tableFromArrays({ rows: new Float64Array([df.numRows]) }); }
+}
+`;
+  const dir = await project({ 'src/model.ts': model });
+  const bundle = await bundleModel(path.join(dir, 'src/model.ts'), { external: [], plugins: [], define: {} }, 'dataframe', dir, path.join(dir, '.pyml', 'tmp'));
+  assert.is(bundle.kind, 'dataframe');
+  assert.match(bundle.code, /tableFromArrays/);
+  // The map names arrow's files from this pyml (not the project, which has no node_modules).
+  assert.ok((JSON.parse(bundle.map) as { sources: string[] }).sources.some((s) => s.includes('apache-arrow')));
+});
+
 test('without a project copy, @pyml/* resolves to the files this pyml runs (same module, same conditions)', () => {
   const dir = tmpdir();
   const resolved = new PymlPackageResolver(path.join(dir, 'no-such-project')).resolve('@pyml/core');

@@ -22,6 +22,8 @@ export interface ResolvedModule {
 }
 
 const SCOPE = '@pyml/';
+/** Third-party packages in the model contract's own types (DataFrameModel.predict takes and returns an Arrow Table). */
+const CONTRACT_DEPENDENCIES = /^apache-arrow(\/.*)?$/;
 /** This module's own @pyml/core: src/config/ in a checkout, dist/config/ when installed, two levels below the package. */
 const CORE_DIR = fileURLToPath(new URL('../../', import.meta.url));
 
@@ -105,6 +107,20 @@ export class PymlPackageResolver {
     return own && file ? { path: file, url: pathToFileURL(file).href, from: 'project', packageDir: own.dir } : undefined;
   }
 
+  /**
+   * A package the model contract is built on (apache-arrow: a DataFrameModel's `Table`), as the project has it, else
+   * as this pyml's @pyml/contract has it, so a dataframe model builds without an `npm install` too. Undefined when
+   * the project has it (the bundler finds it as usual) or neither does.
+   */
+  contractDependency(specifier: string): ResolvedModule | undefined {
+    if (this.inProject(specifier)) return undefined;
+    const parts = splitBareSpecifier(specifier);
+    const contract = this.resolve('@pyml/contract');
+    const found = parts && findPackage(parts.name, contract.packageDir);
+    const file = found && resolvePackageSubpath(found.dir, found.json, parts.subpath);
+    return found && file ? { path: file, url: pathToFileURL(file).href, from: 'pyml', packageDir: found.dir } : undefined;
+  }
+
   private checkVersion(name: string, dir: string, version: string | undefined): void {
     const mine = pymlVersion();
     if (version && compatibilityLine(version) === compatibilityLine(mine)) return;
@@ -155,6 +171,13 @@ export function pymlImportsPlugin(resolver: PymlPackageResolver, mode: 'external
         if (mode === 'bundle') return { path: resolved.path };
         return { path: mode === 'external' ? resolved.url : resolved.path, external: true };
       });
+      // A model bundles what the contract is built on from this pyml when the project has none of its own.
+      if (mode === 'bundle') {
+        build.onResolve({ filter: CONTRACT_DEPENDENCIES }, (args) => {
+          const resolved = resolver.contractDependency(args.path);
+          return resolved ? { path: resolved.path } : undefined;
+        });
+      }
     },
   };
 }
