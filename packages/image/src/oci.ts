@@ -62,6 +62,8 @@ export interface OciImageConfig {
     User?: string;
     Labels?: Record<string, string>;
     ExposedPorts?: Record<string, object>;
+    /** Docker's (not in the OCI spec, which lets readers ignore it): durations in nanoseconds. */
+    Healthcheck?: { Test: string[]; Interval?: number; Timeout?: number; StartPeriod?: number; StartInterval?: number; Retries?: number };
   };
   rootfs: { type: 'layers'; diff_ids: string[] };
   history?: OciHistory[];

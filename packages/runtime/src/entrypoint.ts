@@ -6,6 +6,7 @@ import type { Tensors } from '@pyml/contract';
 import { AdaptiveBatcher } from './batcher.ts';
 import { BatchError, predictArrowStream } from './batch-stream.ts';
 import { InitError, InvalidInputError, ModelError, describeError } from './errors.ts';
+import { DEFAULT_GRPC, DEFAULT_HTTP, addressFromEnv, checkHealth } from './health.ts';
 import { createLogger } from './logger.ts';
 import { ModelHost, readManifest } from './model-host.ts';
 import { formatJsonResponse, parseJsonRequest } from './oip/json.ts';
@@ -18,9 +19,14 @@ import { InferenceServer } from './server.ts';
  */
 
 const USAGE = `usage: entrypoint <command> [options]
-  serve    --socket PATH [--tcp HOST:PORT] [--http HOST:PORT] [--max-message-bytes N]
+  serve    --socket PATH [--tcp HOST:PORT] [--http HOST:PORT] [--default-ports] [--max-message-bytes N]
                                        Open Inference Protocol server: gRPC on the socket (and on TCP with --tcp),
-                                       V2 REST over HTTP/1.1 with --http (port 0: any free port)
+                                       V2 REST over HTTP/1.1 with --http (port 0: any free port); --default-ports
+                                       (the image's default command) adds REST on $PYML_HTTP (default ${DEFAULT_HTTP})
+                                       and gRPC on $PYML_GRPC (default ${DEFAULT_GRPC}) where --http/--tcp are not
+                                       given; 'off' turns one off
+  health                               exit 0 if GET /v2/health/ready on $PYML_HTTP (default ${DEFAULT_HTTP},
+                                       wildcard = loopback) answers 200, else 1 (the image's health check)
   predict  --input FILE|- [--json]     one V2 JSON request in, the V2 JSON response out (--json: one line)
   batch                                Arrow IPC stream on stdin → Arrow IPC stream on stdout
   describe                             print pyml.json
@@ -111,7 +117,13 @@ function hostPort(value: string, what: string): { host: string; port: number } {
 }
 
 async function serveCommand(args: string[]): Promise<number> {
-  const flags = parseFlags(args, { socket: 'string', tcp: 'string', http: 'string', 'max-message-bytes': 'string' });
+  const flags = parseFlags(args, { socket: 'string', tcp: 'string', http: 'string', 'default-ports': 'boolean', 'max-message-bytes': 'string' });
+  // Explicit flags win; PYML_HTTP/PYML_GRPC are read only under --default-ports (see health.ts: addressFromEnv).
+  const defaults = flags['default-ports'] === true;
+  const tcp = typeof flags.tcp === 'string' ? flags.tcp : defaults ? addressFromEnv(process.env.PYML_GRPC, DEFAULT_GRPC) : undefined;
+  if (tcp !== undefined) hostPort(tcp, typeof flags.tcp === 'string' ? '--tcp' : 'PYML_GRPC');
+  const httpFlag = typeof flags.http === 'string' ? flags.http : defaults ? addressFromEnv(process.env.PYML_HTTP, DEFAULT_HTTP) : undefined;
+  const httpAddress = httpFlag !== undefined ? hostPort(httpFlag, typeof flags.http === 'string' ? '--http' : 'PYML_HTTP') : undefined;
   const manifest = readManifest(pymlRoot());
   const socket = typeof flags.socket === 'string' ? flags.socket : manifest.entrypoint?.socket;
   if (!socket) throw new UsageError('serve needs --socket PATH');
@@ -124,8 +136,6 @@ async function serveCommand(args: string[]): Promise<number> {
   // A request that has not arrived by then gets DEADLINE_EXCEEDED (pyml serve always sends a deadline; others may not).
   const receiveTimeoutMs = positiveInt(process.env.PYML_RECEIVE_TIMEOUT_MS, 'PYML_RECEIVE_TIMEOUT_MS') ?? 30_000;
   const server = new InferenceServer({ logger, maxMessageBytes, receiveTimeoutMs });
-  const tcp = typeof flags.tcp === 'string' ? flags.tcp : undefined;
-  const httpAddress = typeof flags.http === 'string' ? hostPort(flags.http, '--http') : undefined;
   const { tcpPort } = await server.listen(resolve(socket), tcp);
   // REST beside gRPC, in this process: one hop where a client talks to the image directly.
   const http = httpAddress ? new ModelHttpServer({ logger, maxMessageBytes, receiveTimeoutMs }) : undefined;
@@ -146,7 +156,7 @@ async function serveCommand(args: string[]): Promise<number> {
   const predictor = AdaptiveBatcher.for(host);
   server.attach(host, predictor);
   http?.attach(host, predictor);
-  const httpBound = typeof flags.http === 'string' && httpPort !== undefined ? flags.http.replace(/:\d+$/, `:${httpPort}`) : undefined;
+  const httpBound = httpFlag !== undefined && httpPort !== undefined ? httpFlag.replace(/:\d+$/, `:${httpPort}`) : undefined;
   logger.info('serving', { socket: resolve(socket), tcp, http: httpBound, batching: predictor instanceof AdaptiveBatcher ? predictor.options : false });
 
   // A model that throws outside predict (a stray timer, a rejected promise) must not take the server down.
@@ -199,6 +209,13 @@ async function main(argv: string[]): Promise<number> {
       case 'serve': return await serveCommand(args);
       case 'predict': return await predictCommand(args);
       case 'batch': return await batchCommand(args);
+      case 'health': {
+        parseFlags(args, {});
+        const socket = readManifest(pymlRoot()).entrypoint?.socket ?? '/run/pyml/model.sock';
+        const { healthy, detail } = await checkHealth({ env: process.env, socket });
+        (healthy ? process.stdout : process.stderr).write(`${healthy ? 'healthy' : 'unhealthy'}: ${detail}\n`);
+        return healthy ? EXIT.ok : EXIT.failed;
+      }
       case 'describe':
         parseFlags(args, {});
         process.stdout.write(`${JSON.stringify(readManifest(pymlRoot()), null, 2)}\n`);
