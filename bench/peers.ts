@@ -512,6 +512,8 @@ function cleanUp(): Promise<void> {
   })();
   return cleaned;
 }
+// A reader that went away (a pipe closed by Ctrl-C or a timeout) must not crash the clean-up with EPIPE.
+for (const stream of [process.stdout, process.stderr]) stream.on('error', () => {});
 for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
   process.once(sig, () => {
     interrupted = true;
