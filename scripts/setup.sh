@@ -7,8 +7,9 @@ if [ ! -f node_modules/.package-lock.json ] || [ package-lock.json -nt node_modu
   echo "setup: npm ci" >&2
   npm ci --no-audit --no-fund
 fi
-# Debian packages the tests drive for real: image tools, a Docker engine, a registry, Python with torch/sklearn/onnx.
-packages=(skopeo umoci docker.io docker-registry apache2-utils openssl python3-torch python3-sklearn python3-onnx python3-pandas python3-grpcio)
+# Debian packages the tests drive for real: image tools, a Docker engine, a registry, Python with torch/sklearn/onnx;
+# and wrk, the HTTP load generator of bench/peers.
+packages=(skopeo umoci docker.io docker-registry apache2-utils openssl python3-torch python3-sklearn python3-onnx python3-pandas python3-grpcio wrk)
 missing=()
 for p in "${packages[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
 if [ ${#missing[@]} -gt 0 ]; then
