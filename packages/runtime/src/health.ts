@@ -49,7 +49,7 @@ export async function checkHealth(opts: { env: NodeJS.ProcessEnv; socket: string
   const port = Number(m[3]);
   const url = `http://${host.includes(':') ? `[${host}]` : host}:${port}/v2/health/ready`;
   return new Promise((resolve) => {
-    const req = request({ host, port, path: '/v2/health/ready', method: 'GET', timeout: timeoutMs }, (res) => {
+    const req = request({ host, port, path: '/v2/health/ready', method: 'GET', timeout: timeoutMs, agent: false }, (res) => {
       res.resume();
       res.once('end', () => resolve({ healthy: res.statusCode === 200, detail: `${url} answered ${res.statusCode}` }));
     });
