@@ -161,4 +161,23 @@ test("pyml serve's model processes get the host's PYML_HTTP / PYML_GRPC but bind
   }
 });
 
+test("pyml serve --runner docker: its containers run socket-only with the image's health check off", async () => {
+  const [p1, p2] = [await freePort(), await freePort()];
+  let served: Served | undefined;
+  try {
+    served = await startServe([`${built.images.iris}.tar`, '--runner', 'docker'], { ...engine.env, PYML_HTTP: `127.0.0.1:${p1}`, PYML_GRPC: `127.0.0.1:${p2}` });
+    for (const m of served.ready.models) assert.is(m.state, 'ready', `${m.name}: ${m.error}`);
+    const h = await http(served.ready.http, '/v2/models/iris/infer', IRIS_ROWS);
+    assert.is(h.status, 200, h.text);
+    const ids = (await dockerOk(['ps', '-q', '--filter', 'label=dev.pyml.serve.model=iris'])).split('\n').filter(Boolean);
+    assert.is(ids.length, 1);
+    const info = JSON.parse(await dockerOk(['inspect', ids[0]]))[0];
+    assert.equal(info.Config.Healthcheck.Test, ['NONE']);
+    assert.equal(info.Config.Cmd, ['serve', '--socket', info.Config.Cmd[2]]);
+    for (const p of [p1, p2]) assert.is(await fetch(`http://127.0.0.1:${p}/`).then(() => 'answered', () => 'refused'), 'refused');
+  } finally {
+    await served?.stop();
+  }
+});
+
 test.run();

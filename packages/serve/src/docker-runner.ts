@@ -79,6 +79,8 @@ export class DockerRunner implements ModelRunner {
     const container = await this.docker.createContainer({
       Image: image.configDigest,
       Cmd: ['serve', '--socket', inContainer],
+      // The image's health check probes the default command's REST port, which this socket-only command never opens.
+      Healthcheck: { Test: ['NONE'] },
       // The lifeline, as for the embedded runner: stdin stays attached to this process, and when the attach ends
       // (serve died, even by SIGKILL) the engine closes it (StdinOnce) and the model server drains and exits.
       Env: Object.entries({ ...launch.env, PYML_LIFELINE_STDIN: '1' }).map(([k, v]) => `${k}=${v}`),
