@@ -1,6 +1,6 @@
 import { existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { gzipSync } from 'node:zlib';
+import { deflateSync, gzipSync } from 'node:zlib';
 import { status } from '@grpc/grpc-js';
 import type * as grpc from '@grpc/grpc-js';
 import { parseReference } from '@pyml/registry/reference';
@@ -28,7 +28,7 @@ const LIMIT = 1 << 20;
 const MODEL_RECEIVE_MS = 2000;
 const REST_CASES = 1200;
 const GRPC_CASES_EACH = 400;
-/** Hand-framed HTTP/2 calls (compression, framing) to the service. */
+/** Hand-framed HTTP/2 calls (compression, framing), each sent to the service and to the model's socket. */
 const FRAME_CASES = 150;
 /** Growth of RSS a fuzz run may leave behind, per process (measured: well under half of this). */
 const RSS_GROWTH_BOUND_MB = 120;
@@ -173,6 +173,35 @@ test('a gzip bomb is RESOURCE_EXHAUSTED at once, without the service growing; ba
   assert.is(good.grpcStatus, status.OK, good.grpcMessage);
 });
 
+test('straight to the model socket: corrupt gzip is INVALID_ARGUMENT naming it, an unknown encoding UNIMPLEMENTED, the flag without an encoding INVALID_ARGUMENT, a bomb RESOURCE_EXHAUSTED, good gzip and deflate work; a good request is answered after each', async () => {
+  const socket = join(served.ready.socketDir, 'iris.sock');
+  const path = '/inference.GRPCInferenceService/ModelInfer';
+  const request = inferRequest({ model: 'iris', inputs: validInfer() });
+  const cases: { label: string; headers: Record<string, string>; data: Buffer; code: number; message?: RegExp }[] = [
+    { label: 'corrupt gzip', headers: { 'grpc-encoding': 'gzip' }, data: grpcFrame(Buffer.from('not gzip at all'), true), code: status.INVALID_ARGUMENT, message: /request to \/inference\.GRPCInferenceService\/ModelInfer is not valid gzip data: incorrect header check/ },
+    { label: 'truncated gzip', headers: { 'grpc-encoding': 'gzip' }, data: grpcFrame(gzipSync(request).subarray(0, 20), true), code: status.INVALID_ARGUMENT, message: /is not valid gzip data: unexpected end of file/ },
+    { label: 'corrupt deflate', headers: { 'grpc-encoding': 'deflate' }, data: grpcFrame(Buffer.from('not deflate'), true), code: status.INVALID_ARGUMENT, message: /is not valid deflate data/ },
+    { label: 'gzip of corrupt protobuf', headers: { 'grpc-encoding': 'gzip' }, data: grpcFrame(gzipSync(Buffer.from([0x0a, 0x10, 0x41])), true), code: status.INVALID_ARGUMENT },
+    { label: 'unknown encoding', headers: { 'grpc-encoding': 'snappy' }, data: grpcFrame(gzipSync(request), true), code: status.UNIMPLEMENTED, message: /compressed with 'snappy'; this side accepts identity, gzip and deflate/ },
+    { label: 'compressed flag without grpc-encoding', headers: {}, data: grpcFrame(gzipSync(request), true), code: status.INVALID_ARGUMENT, message: /compressed flag set but no grpc-encoding/ },
+    { label: 'compressed flag with identity', headers: { 'grpc-encoding': 'identity' }, data: grpcFrame(gzipSync(request), true), code: status.INVALID_ARGUMENT, message: /compressed flag set but grpc-encoding 'identity'/ },
+    { label: 'gzip bomb', headers: { 'grpc-encoding': 'gzip' }, data: grpcFrame(gzipSync(Buffer.alloc(64 << 20)), true), code: status.RESOURCE_EXHAUSTED, message: /decompresses to more than the limit of 1048576 bytes/ },
+    { label: 'message over the limit', headers: {}, data: grpcFrame(Buffer.alloc(LIMIT + 1)).subarray(0, 64), code: status.RESOURCE_EXHAUSTED, message: /message of 1048577 bytes is larger than the limit of 1048576 bytes/ },
+    { label: 'good gzip', headers: { 'grpc-encoding': 'gzip' }, data: grpcFrame(gzipSync(request), true), code: status.OK },
+    { label: 'good deflate', headers: { 'grpc-encoding': 'deflate' }, data: grpcFrame(deflateSync(request), true), code: status.OK },
+  ];
+  for (const c of cases) {
+    const answer = await rawHttp2Call(socket, path, { headers: { ...c.headers, 'grpc-timeout': '10S' }, data: c.data, endStream: true, giveUpMs: 10_000 });
+    assert.is(answer.grpcStatus, c.code, `${c.label}: ${answer.grpcStatus} ${answer.grpcMessage}`);
+    if (c.message) assert.match(answer.grpcMessage!, c.message, c.label);
+    if (c.code !== status.OK) assert.ok(answer.grpcMessage, `${c.label}: a message says what is wrong`);
+    assert.ok(answer.ms < 2000, `${c.label}: answered after ${answer.ms} ms`);
+    const g = await rawUnary(model, 'ModelInfer', request, 10_000);
+    assert.is(g.code, status.OK, `a good request after ${c.label}: ${g.details}`);
+    assert.ok(g.response!.equals(expectedGrpc), `the same answer after ${c.label}`);
+  }
+});
+
 test('a gRPC request stream that never ends gets DEADLINE_EXCEEDED: the caller\'s deadline, else the service\'s or model\'s bound', async () => {
   const path = '/inference.GRPCInferenceService/ModelInfer';
   const socket = join(served.ready.socketDir, 'iris.sock');
@@ -277,7 +306,7 @@ test('the request body parser agrees with JSON.parse on every mutated body it do
   assert.ok(compared > 2500, `${compared} compared`);
 });
 
-test(`fuzz: ${REST_CASES} mutated REST bodies, ${GRPC_CASES_EACH} gRPC messages each to the service and to the model socket, ${FRAME_CASES} hand-framed calls`, async () => {
+test(`fuzz: ${REST_CASES} mutated REST bodies, ${GRPC_CASES_EACH} gRPC messages and ${FRAME_CASES} hand-framed calls each to the service and to the model socket`, async () => {
   const rnd = new Random(seed);
   const failures: string[] = [];
   const restCases = Array.from({ length: REST_CASES }, () => restCase(rnd));
@@ -307,14 +336,18 @@ test(`fuzz: ${REST_CASES} mutated REST bodies, ${GRPC_CASES_EACH} gRPC messages 
   const frameCodes = new Map<string, number>();
   const request = inferRequest({ model: 'iris', inputs: validInfer() });
   const frameCases = Array.from({ length: FRAME_CASES }, () => frameCase(rnd, request));
-  await pool(frameCases.length, 4, async (i) => {
+  // Each hand-framed call goes to the service and to the model's own socket: both speak the same gRPC wire.
+  const modelSocket = join(served.ready.socketDir, 'iris.sock');
+  await pool(frameCases.length * 2, 4, async (n) => {
+    const i = n >> 1;
     const c = frameCases[i];
-    const a = await rawHttp2Call(served.ready.grpc, '/inference.GRPCInferenceService/ModelInfer', { headers: c.headers, data: c.data, endStream: true, giveUpMs: DEADLINE_MS + 2000 });
+    const where = n % 2 ? 'model' : 'service';
+    const a = await rawHttp2Call(where === 'model' ? modelSocket : served.ready.grpc, '/inference.GRPCInferenceService/ModelInfer', { headers: c.headers, data: c.data, endStream: true, giveUpMs: DEADLINE_MS + 2000 });
     const key = a.grpcStatus === undefined ? 'none' : status[a.grpcStatus];
     frameCodes.set(key, (frameCodes.get(key) ?? 0) + 1);
-    if (a.grpcStatus === undefined || refused.includes(a.grpcStatus) || (a.grpcStatus !== status.OK && !a.grpcMessage)) failures.push(`frames #${i} ${c.label}: ${a.grpcStatus} ${a.grpcMessage}`);
+    if (a.grpcStatus === undefined || refused.includes(a.grpcStatus) || (a.grpcStatus !== status.OK && !a.grpcMessage)) failures.push(`frames #${i} at the ${where} ${c.label}: ${a.grpcStatus} ${a.grpcMessage}`);
   });
-  console.log(`fuzz: ${frameCases.length} hand-framed gRPC calls (${[...frameCodes].map(([s, n]) => `${s}×${n}`).join(' ')})`);
+  console.log(`fuzz: ${frameCases.length * 2} hand-framed gRPC calls (each to the service and the model socket) (${[...frameCodes].map(([s, n]) => `${s}×${n}`).join(' ')})`);
   console.log(`fuzz: ${restCases.length} REST (${[...statuses].map(([s, n]) => `${s}×${n}`).join(' ')}), ${grpcCases.length} gRPC (${[...codes].map(([s, n]) => `${status[s]}×${n}`).join(' ')}) in ${Date.now() - started} ms`);
   assert.equal(failures.slice(0, 15), [], `seed ${seed}: ${failures.length} failures`);
   await validAnswersMatch();

@@ -6,7 +6,7 @@ import {
 } from '@pyml/runtime/protocol';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { frame } from '../../packages/serve/src/grpc-wire.ts';
+import { frame } from '../../packages/runtime/src/oip/grpc-wire.ts';
 import { runProcess } from '../helpers/cli.ts';
 import { requireTool } from '../helpers/tools.ts';
 import { type Served, buildImages, http, startServe, waitFor } from './fixtures.ts';

@@ -1,121 +1,138 @@
 import { chmodSync, lstatSync, mkdirSync, unlinkSync } from 'node:fs';
+import http2, { type Http2Server, type IncomingHttpHeaders, type ServerHttp2Session, type ServerHttp2Stream } from 'node:http2';
 import { dirname } from 'node:path';
-import {
-  Metadata, Server, ServerCredentials, status, type sendUnaryData, type ServerUnaryCall, type ServerWritableStream,
-  type UntypedServiceImplementation,
-} from '@grpc/grpc-js';
+import { Metadata, status } from '@grpc/grpc-js';
 import type { Logger } from '@pyml/contract';
 import type { Predictor } from './batcher.ts';
 import { InvalidInputError, ModelError, describeError } from './errors.ts';
 import { headerValue, wellFormed } from './header-text.ts';
 import type { ModelHost } from './model-host.ts';
-import { receiveDeadline } from './receive-deadline.ts';
-import { HealthStatus, decodeInferRequest } from './oip/codec.ts';
+import {
+  HealthStatus, decodeHealthCheckRequest, decodeInferRequest, decodeModelRef, encodeFlag, encodeHealthCheckResponse,
+  encodeModelMetadata, encodeServerMetadata,
+} from './oip/codec.ts';
+import { GRPC_CONTENT_TYPE, RpcFailure, frame, parseTimeout, receiveUnary, respondFailure, respondMessage, statusHeaders } from './oip/grpc-wire.ts';
 import { encodeResponseFor, requestInputs } from './oip/infer-exchange.ts';
-import { HealthWatches } from './oip/health-watch.ts';
-import { HEALTH_SERVICE, INFERENCE_SERVICE, type HealthCheckRequest, type ModelRef, healthService, inferenceService } from './oip/service.ts';
+import { HealthWatches, type WatchCall } from './oip/health-watch.ts';
+import { HEALTH_SERVICE, INFERENCE_SERVICE } from './oip/service.ts';
 import { RUNTIME_NAME, RUNTIME_VERSION } from './version.ts';
 
 export interface ServerOptions {
   logger: Logger;
   /** Largest request or response, in bytes. */
   maxMessageBytes: number;
-  /** Longest a call's request may take to arrive when its caller set no deadline (default 30 s). */
+  /** Longest a call's request may take to arrive when its caller set no shorter deadline (default 30 s). */
   receiveTimeoutMs?: number;
 }
 
-/** A gRPC status (with the tensor to blame in the `pyml-tensor` trailer, when there is one). */
-interface StatusError { code: status; details: string; metadata?: Metadata }
+/** A unary method: the request message's bytes in, the response's bytes out. */
+type Unary = (request: Buffer) => Buffer | Promise<Buffer>;
 
-/** A failure that already knows its gRPC status (not found, unavailable). */
-class RpcError extends Error {
-  constructor(readonly code: status, message: string) {
-    super(message);
-  }
-}
+const WATCH_PATH = `/${HEALTH_SERVICE}/Watch`;
+/** Flow-control windows: a multi-MiB tensor should not wait on a WINDOW_UPDATE per 64 KiB. */
+const STREAM_WINDOW = 4 << 20;
+const SESSION_WINDOW = 32 << 20;
+/** Largest timer Node keeps (a longer one fires at once). */
+const MAX_TIMER_MS = 2 ** 31 - 1;
 
 /**
  * The status for a failure. Names and messages come from the caller and may hold any character: the tensor's name
- * goes into `pyml-tensor` made header-safe and the details made well-formed, since a throw here (grpc-js refuses
- * an illegal metadata value) would leave the call unanswered.
+ * goes into `pyml-tensor` made header-safe (percent-encoded) and the details made well-formed, since a throw while
+ * answering would leave the call unanswered.
  */
-function statusFor(error: unknown, logger: Logger): StatusError {
-  if (error instanceof RpcError) return { code: error.code, details: wellFormed(error.message) };
+function failureFor(error: unknown, logger: Logger): RpcFailure {
+  if (error instanceof RpcFailure) return new RpcFailure(error.code, wellFormed(error.message), error.metadata);
   const metadata = new Metadata();
   if (error instanceof InvalidInputError) {
     if (error.tensor) metadata.set('pyml-tensor', headerValue(error.tensor));
-    return { code: status.INVALID_ARGUMENT, details: wellFormed(error.message), metadata };
+    return new RpcFailure(status.INVALID_ARGUMENT, wellFormed(error.message), metadata);
   }
   if (error instanceof ModelError && error.tensor) metadata.set('pyml-tensor', headerValue(error.tensor));
   logger.error('prediction failed', { error: describeError(error) });
-  return { code: status.INTERNAL, details: wellFormed(error instanceof ModelError ? error.message : `internal error: ${describeError(error)}`), metadata };
+  return new RpcFailure(status.INTERNAL, wellFormed(error instanceof ModelError ? error.message : `internal error: ${describeError(error)}`), metadata);
 }
 
-/** Answers a failed call, whatever happens: should building its status throw anyway, the call still gets one. */
-function answerFailure(cb: sendUnaryData<never>, error: unknown, logger: Logger): void {
-  let failure: StatusError;
+/** Request bytes that did not decode: the caller's fault. */
+function malformed(error: unknown): RpcFailure {
+  return new RpcFailure(status.INVALID_ARGUMENT, wellFormed(`malformed request: ${error instanceof Error ? error.message : String(error)}`));
+}
+
+function decodeOrRefuse<T>(decode: (b: Buffer) => T, request: Buffer): T {
   try {
-    failure = statusFor(error, logger);
-  } catch (unexpected) {
-    logger.error('cannot build the status of a failed call', { error: describeError(unexpected) });
-    failure = { code: status.INTERNAL, details: 'internal error: the failure could not be described' };
+    return decode(request);
+  } catch (error) {
+    throw malformed(error);
   }
-  cb(failure);
-}
-
-/** A request whose bytes did not decode (see service.ts `tolerant`). */
-function malformed(request: { malformed?: string }): StatusError | undefined {
-  return request.malformed === undefined ? undefined : { code: status.INVALID_ARGUMENT, details: wellFormed(`malformed request: ${request.malformed}`) };
 }
 
 /**
- * The Open Inference Protocol server of one model. Listens first (live), becomes ready once a ModelHost is
- * attached, and drains on shutdown: no new calls, in-flight calls finish.
+ * The Open Inference Protocol server of one model: inference.GRPCInferenceService and grpc.health.v1.Health, over
+ * node:http2 with the gRPC framing of oip/grpc-wire.ts (the same code `pyml serve`'s front speaks). Listens first
+ * (live), becomes ready once a ModelHost is attached, and drains on shutdown: no new calls, in-flight calls finish.
+ * Every refusal (a message over the limit, a corrupt or unknown compression, a request that does not decode, one
+ * that does not arrive in time) is answered with the caller's status, never INTERNAL.
  */
 export class InferenceServer {
-  private readonly server: Server;
+  private readonly servers: Http2Server[] = [];
+  private readonly sessions = new Set<ServerHttp2Session>();
+  private readonly unary: Map<string, Unary>;
   private host?: ModelHost;
   private predictor?: Predictor;
   private draining = false;
   private inFlight = 0;
   private idle?: () => void;
   private readonly watches = new HealthWatches((service) => this.healthOf(service));
+  private readonly receiveTimeoutMs: number;
 
   constructor(private readonly options: ServerOptions) {
-    this.server = new Server({
-      'grpc.max_receive_message_length': options.maxMessageBytes,
-      'grpc.max_send_message_length': options.maxMessageBytes,
-      // Channelz bookkeeping costs per call and nothing here reads it.
-      'grpc.enable_channelz': 0,
-      interceptors: [receiveDeadline(options.receiveTimeoutMs ?? 30_000)],
-    });
-    this.server.addService(inferenceService, this.inferenceHandlers());
-    this.server.addService(healthService, this.healthHandlers());
+    this.receiveTimeoutMs = options.receiveTimeoutMs ?? 30_000;
+    this.unary = this.unaryMethods();
   }
 
   get ready(): boolean {
     return this.host !== undefined && !this.draining;
   }
 
-  /** Binds a Unix socket (owner-only, mode 0600) and optionally a TCP address; returns the bound TCP port. */
+  /** Binds a Unix socket (owner-only, mode 0600) and optionally a TCP address (HOST:PORT); returns the bound TCP port. */
   async listen(socket: string, tcp?: string): Promise<{ tcpPort?: number }> {
     mkdirSync(dirname(socket), { recursive: true, mode: 0o700 });
     removeStaleSocket(socket);
     // The umask makes the socket owner-only from the moment it exists; the chmod states it for the record.
     const umask = process.umask(0o177);
     try {
-      await this.bind(`unix:${socket}`);
+      await this.bind(`unix:${socket}`, (server, done) => server.listen(socket, done));
     } finally {
       process.umask(umask);
     }
     chmodSync(socket, 0o600);
-    const tcpPort = tcp ? await this.bind(tcp) : undefined;
+    if (!tcp) return {};
+    const at = /^(?:\[([^\]]*)\]|([^:]*)):(\d+)$/.exec(tcp);
+    if (!at || Number(at[3]) > 65535) throw new Error(`cannot listen on ${tcp}: expected HOST:PORT ([v6]:PORT for IPv6)`);
+    const host = at[1] ?? (at[2] || undefined);
+    const tcpPort = await this.bind(tcp, (server, done) => (host === undefined ? server.listen(Number(at[3]), done) : server.listen(Number(at[3]), host, done)));
     return { tcpPort };
   }
 
-  private bind(address: string): Promise<number> {
+  private bind(address: string, listen: (server: Http2Server, done: () => void) => void): Promise<number> {
+    const max = this.options.maxMessageBytes;
+    const server = http2.createServer({
+      settings: { initialWindowSize: STREAM_WINDOW, maxHeaderListSize: 64 << 10 },
+      // Counted in MB: messages up to the limit, several at once, must not trip nghttp2's memory guard.
+      maxSessionMemory: Math.max(64, Math.ceil((max * 4) / 1e6)),
+    });
+    server.on('session', (session) => this.track(session));
+    server.on('stream', (stream, headers) => this.serve(stream, headers));
     return new Promise((resolve, reject) => {
-      this.server.bindAsync(address, ServerCredentials.createInsecure(), (error, port) => (error ? reject(new Error(`cannot listen on ${address}: ${error.message}`)) : resolve(port)));
+      const failed = (error: Error) => reject(new Error(`cannot listen on ${address}: ${error.message}`));
+      server.once('error', failed);
+      listen(server, () => {
+        server.off('error', failed);
+        // A server error after listening (none is expected) is logged, never thrown.
+        server.on('error', (error) => this.options.logger.error('gRPC server error', { address, error: describeError(error) }));
+        this.servers.push(server);
+        const where = server.address();
+        resolve(typeof where === 'object' && where ? where.port : 0);
+      });
     });
   }
 
@@ -127,22 +144,133 @@ export class InferenceServer {
   }
 
   forceShutdown(): void {
-    this.server.forceShutdown();
+    this.draining = true;
+    for (const session of this.sessions) session.destroy();
+    for (const server of this.servers) server.close();
   }
 
   /** Stops taking calls and resolves once in-flight ones are answered; false if `graceMs` ran out first. */
   async drain(graceMs: number): Promise<boolean> {
     this.draining = true;
-    // Watchers hear NOT_SERVING, then their calls end: shutdown waits for every open call.
+    // Watchers hear NOT_SERVING, then their calls end: closing waits for every open call.
     this.watches.endAll();
-    const closed = new Promise<void>((resolve) => this.server.tryShutdown(() => resolve()));
+    const closed = Promise.all(this.servers.map((server) => new Promise<void>((resolve) => server.close(() => resolve()))));
+    // GOAWAY: clients send no new calls on these connections; each closes once its last call is answered.
+    for (const session of this.sessions) session.close();
     const settled = this.inFlight === 0 ? Promise.resolve() : new Promise<void>((resolve) => { this.idle = resolve; });
     let timer: NodeJS.Timeout | undefined;
     const timeout = new Promise<false>((resolve) => { timer = setTimeout(() => resolve(false), graceMs); });
     const clean = await Promise.race([Promise.all([closed, settled]).then(() => true as const), timeout]);
     clearTimeout(timer);
-    if (!clean) this.server.forceShutdown();
+    if (!clean) for (const session of this.sessions) session.destroy();
     return clean;
+  }
+
+  private track(session: ServerHttp2Session): void {
+    this.sessions.add(session);
+    session.on('close', () => this.sessions.delete(session));
+    // A peer's protocol error ends its connection, never the server.
+    session.on('error', () => session.destroy());
+    session.setLocalWindowSize(SESSION_WINDOW);
+    if (this.draining) session.close();
+  }
+
+  private serve(stream: ServerHttp2Stream, headers: IncomingHttpHeaders): void {
+    stream.on('error', () => {});
+    if (headers[':method'] !== 'POST') return void stream.respond({ ':status': 405, allow: 'POST' }, { endStream: true });
+    const contentType = String(headers['content-type'] ?? '');
+    if (!contentType.startsWith(GRPC_CONTENT_TYPE)) return void stream.respond({ ':status': 415 }, { endStream: true });
+    const path = String(headers[':path']);
+    if (this.draining) return respondFailure(stream, new RpcFailure(status.UNAVAILABLE, 'the model server is shutting down'));
+    const timeout = parseTimeout(headers['grpc-timeout']);
+    const deadline = timeout === undefined ? undefined : Date.now() + timeout;
+    // The request must arrive within the caller's deadline and within --receive-timeout (PYML_RECEIVE_TIMEOUT_MS).
+    receiveUnary(stream, headers, {
+      maxMessageBytes: this.options.maxMessageBytes,
+      what: `request to ${path}`,
+      receiveMs: Math.min(this.receiveTimeoutMs, timeout ?? Infinity),
+      onMessage: (request) => this.dispatch(stream, path, request, deadline),
+      onFailure: (failure) => respondFailure(stream, failure),
+    });
+  }
+
+  /** Runs the method for a whole request message, answering by the caller's deadline at the latest. */
+  private dispatch(stream: ServerHttp2Stream, path: string, request: Buffer, deadline: number | undefined): void {
+    if (path === WATCH_PATH) return this.watch(stream, request);
+    const method = this.unary.get(path);
+    if (!method) return respondFailure(stream, new RpcFailure(status.UNIMPLEMENTED, `this server has no method ${path}`));
+    let timer: NodeJS.Timeout | undefined;
+    if (deadline !== undefined) {
+      timer = setTimeout(() => respondFailure(stream, new RpcFailure(status.DEADLINE_EXCEEDED, 'Deadline exceeded')), Math.min(MAX_TIMER_MS, Math.max(0, deadline - Date.now())));
+    }
+    const answer = (response: Buffer) => {
+      clearTimeout(timer);
+      if (response.length > this.options.maxMessageBytes) {
+        return respondFailure(stream, new RpcFailure(status.RESOURCE_EXHAUSTED, `the response of ${response.length} bytes is larger than the limit of ${this.options.maxMessageBytes} bytes`));
+      }
+      respondMessage(stream, response);
+    };
+    const refuse = (error: unknown) => {
+      clearTimeout(timer);
+      // Should describing the failure throw anyway, the call still gets a status.
+      let failure: RpcFailure;
+      try {
+        failure = failureFor(error, this.options.logger);
+      } catch (unexpected) {
+        this.options.logger.error('cannot build the status of a failed call', { error: describeError(unexpected) });
+        failure = new RpcFailure(status.INTERNAL, 'internal error: the failure could not be described');
+      }
+      respondFailure(stream, failure);
+    };
+    let result: Buffer | Promise<Buffer>;
+    try {
+      result = method(request);
+    } catch (error) {
+      return refuse(error);
+    }
+    if (Buffer.isBuffer(result)) answer(result);
+    else result.then(answer, refuse);
+  }
+
+  private unaryMethods(): Map<string, Unary> {
+    const inference = (method: string) => `/${INFERENCE_SERVICE}/${method}`;
+    return new Map<string, Unary>([
+      [inference('ModelInfer'), (request) => this.trackInfer(request)],
+      [inference('ServerLive'), () => encodeFlag(true)],
+      [inference('ServerReady'), () => encodeFlag(this.ready)],
+      [inference('ModelReady'), (request) => {
+        const ref = decodeOrRefuse(decodeModelRef, request);
+        return encodeFlag(this.ready && this.matches(ref.name, ref.version));
+      }],
+      [inference('ServerMetadata'), () => encodeServerMetadata({ name: RUNTIME_NAME, version: RUNTIME_VERSION, extensions: [] })],
+      [inference('ModelMetadata'), (request) => {
+        const ref = decodeOrRefuse(decodeModelRef, request);
+        const host = this.host;
+        if (!host) throw new RpcFailure(status.UNAVAILABLE, 'model is still initialising');
+        if (!this.matches(ref.name, ref.version)) throw this.notFound(ref.name, ref.version);
+        return encodeModelMetadata({
+          name: host.name, versions: [host.version], platform: `pyml-${host.kind}`,
+          inputs: host.signature.inputs, outputs: host.signature.outputs,
+        });
+      }],
+      [`/${HEALTH_SERVICE}/Check`, (request) => {
+        const { service } = decodeOrRefuse(decodeHealthCheckRequest, request);
+        const health = this.healthOf(service);
+        if (health === HealthStatus.SERVICE_UNKNOWN) throw new RpcFailure(status.NOT_FOUND, `unknown service '${service}'`);
+        return encodeHealthCheckResponse(health);
+      }],
+    ]);
+  }
+
+  /** A prediction holds the drain until it settles, whatever its caller does meanwhile. */
+  private trackInfer(request: Buffer): Promise<Buffer> {
+    this.inFlight++;
+    const settled = () => {
+      if (--this.inFlight === 0 && this.idle) this.idle();
+    };
+    const result = this.infer(request);
+    result.then(settled, settled);
+    return result;
   }
 
   private matches(name: string, version: string): boolean {
@@ -150,52 +278,15 @@ export class InferenceServer {
     return !!host && (name === '' || name === host.name) && (version === '' || version === host.version);
   }
 
-  private inferenceHandlers(): UntypedServiceImplementation {
-    const reply = <T>(cb: sendUnaryData<T>, value: T) => cb(null, value);
-    return {
-      ServerLive: (_call: ServerUnaryCall<unknown, boolean>, cb: sendUnaryData<boolean>) => reply(cb, true),
-      ServerReady: (_call: ServerUnaryCall<unknown, boolean>, cb: sendUnaryData<boolean>) => reply(cb, this.ready),
-      ModelReady: (call: ServerUnaryCall<ModelRef, boolean>, cb: sendUnaryData<boolean>) => {
-        const bad = malformed(call.request);
-        if (bad) return cb(bad);
-        reply(cb, this.ready && this.matches(call.request.name, call.request.version));
-      },
-      ServerMetadata: (_call: ServerUnaryCall<unknown, unknown>, cb: sendUnaryData<unknown>) =>
-        reply(cb, { name: RUNTIME_NAME, version: RUNTIME_VERSION, extensions: [] }),
-      ModelMetadata: (call: ServerUnaryCall<ModelRef, unknown>, cb: sendUnaryData<unknown>) => {
-        const bad = malformed(call.request);
-        if (bad) return cb(bad);
-        const host = this.host;
-        if (!host) return cb({ code: status.UNAVAILABLE, details: 'model is still initialising' });
-        if (!this.matches(call.request.name, call.request.version)) return cb(statusFor(this.notFound(call.request.name, call.request.version), this.options.logger));
-        reply(cb, {
-          name: host.name, versions: [host.version], platform: `pyml-${host.kind}`,
-          inputs: host.signature.inputs, outputs: host.signature.outputs,
-        });
-      },
-      ModelInfer: (call: ServerUnaryCall<Buffer, Buffer>, cb: sendUnaryData<Buffer>) => {
-        this.inFlight++;
-        const settled = () => {
-          if (--this.inFlight === 0 && this.idle) this.idle();
-        };
-        // settled() first: whatever answering does, the call no longer holds a drain.
-        this.infer(call.request).then(
-          (response) => { settled(); cb(null, response); },
-          (error: unknown) => { settled(); answerFailure(cb, error, this.options.logger); },
-        );
-      },
-    };
-  }
-
-  private notFound(name: string, version: string): RpcError {
+  private notFound(name: string, version: string): RpcFailure {
     const host = this.host!;
-    return new RpcError(status.NOT_FOUND, `model '${name}'${version ? ` version '${version}'` : ''} is not served here (this is '${host.name}' version '${host.version}')`);
+    return new RpcFailure(status.NOT_FOUND, `model '${name}'${version ? ` version '${version}'` : ''} is not served here (this is '${host.name}' version '${host.version}')`);
   }
 
   private async infer(request: Buffer): Promise<Buffer> {
     const host = this.host;
     const predictor = this.predictor;
-    if (!host || !predictor) throw new RpcError(status.UNAVAILABLE, 'model is still initialising');
+    if (!host || !predictor) throw new RpcFailure(status.UNAVAILABLE, 'model is still initialising');
     const req = decodeInferRequest(request);
     if (!this.matches(req.modelName, req.modelVersion)) throw this.notFound(req.modelName, req.modelVersion);
     const outputs = await predictor.predict(requestInputs(req, host));
@@ -209,21 +300,26 @@ export class InferenceServer {
     return this.ready ? HealthStatus.SERVING : HealthStatus.NOT_SERVING;
   }
 
-  private healthHandlers(): UntypedServiceImplementation {
-    return {
-      Check: (call: ServerUnaryCall<HealthCheckRequest, number>, cb: sendUnaryData<number>) => {
-        const bad = malformed(call.request);
-        if (bad) return cb(bad);
-        const health = this.healthOf(call.request.service);
-        if (health === HealthStatus.SERVICE_UNKNOWN) return cb({ code: status.NOT_FOUND, details: wellFormed(`unknown service '${call.request.service}'`) });
-        cb(null, health);
+  /** grpc.health.v1 Watch: the status now, then each change, until the caller goes or the server drains. */
+  private watch(stream: ServerHttp2Stream, request: Buffer): void {
+    let service: string;
+    try {
+      service = decodeHealthCheckRequest(request).service;
+    } catch (error) {
+      return respondFailure(stream, malformed(error));
+    }
+    stream.respond({ ':status': 200, 'content-type': GRPC_CONTENT_TYPE }, { waitForTrailers: true });
+    stream.once('wantTrailers', () => stream.sendTrailers(statusHeaders(status.OK, '')));
+    const call: WatchCall = {
+      get cancelled() {
+        return stream.destroyed || stream.closed;
       },
-      Watch: (call: ServerWritableStream<HealthCheckRequest, number>) => {
-        const bad = malformed(call.request);
-        if (bad) return void call.emit('error', bad);
-        this.watches.add(call, call.request.service, (health) => health);
-      },
+      write: (message) => stream.write(frame(message as Buffer)),
+      end: () => stream.end(),
+      // A stream that closes before its end was the client going away: the watch is forgotten either way.
+      once: (_event, listener) => stream.once('close', listener),
     };
+    this.watches.add(call, service, encodeHealthCheckResponse);
   }
 }
 

@@ -4,7 +4,7 @@ import {
   HealthStatus, decodeHealthCheckRequest, decodeModelRef, encodeFlag, encodeHealthCheckResponse, encodeServerMetadata, HealthWatches, type WatchCall, HEALTH_SERVICE, INFERENCE_SERVICE, RUNTIME_VERSION,
 } from '@pyml/runtime/protocol';
 import { CallerGone } from './caller-gone.ts';
-import { GRPC_CONTENT_TYPE, UnaryMessage, frame, parseTimeout, statusHeaders } from './grpc-wire.ts';
+import { GRPC_CONTENT_TYPE, UnaryMessage, frame, parseTimeout, statusHeaders } from '@pyml/runtime/protocol';
 import type { ModelRouter } from './model-router.ts';
 import { HEALTH_CHECK_PATH, methodPath } from './raw-service.ts';
 import { RpcFailure, asRpcFailure } from './rpc-failure.ts';

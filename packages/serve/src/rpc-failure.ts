@@ -1,27 +1,7 @@
-import { Metadata, status } from '@grpc/grpc-js';
-import { InvalidInputError } from '@pyml/runtime/protocol';
+import { status } from '@grpc/grpc-js';
 
-/** A call's failure with its gRPC status (and trailers, e.g. the model's `pyml-tensor`), for both front ends. */
-export class RpcFailure extends Error {
-  constructor(readonly code: status, message: string, readonly metadata?: Metadata) {
-    super(message);
-  }
-
-  /** What a grpc-js unary callback takes. */
-  toServiceError(): { code: status; details: string; metadata?: Metadata } {
-    return { code: this.code, details: this.message, ...(this.metadata ? { metadata: this.metadata } : {}) };
-  }
-}
-
-/**
- * Any error as an RpcFailure: ours as they are, a request that does not decode (the codec's InvalidInputError)
- * INVALID_ARGUMENT, anything else INTERNAL (a bug here, not the caller's fault).
- */
-export function asRpcFailure(error: unknown): RpcFailure {
-  if (error instanceof RpcFailure) return error;
-  if (error instanceof InvalidInputError) return new RpcFailure(status.INVALID_ARGUMENT, error.message);
-  return new RpcFailure(status.INTERNAL, `internal error: ${(error as Error).message}`);
-}
+/** A call's failure with its gRPC status, shared with the image's model server (it lives in @pyml/runtime's gRPC wire). */
+export { RpcFailure, asRpcFailure } from '@pyml/runtime/protocol';
 
 /** gRPC status → HTTP status for the REST front end (as KServe/Triton map them). */
 export function httpStatusFor(code: status): number {

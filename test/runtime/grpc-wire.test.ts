@@ -1,6 +1,6 @@
 import { gzipSync } from 'node:zlib';
 import { Metadata, status } from '@grpc/grpc-js';
-import { UnaryMessage, formatTimeout, frame, metadataOf, parseTimeout, statusHeaders, statusOf } from '../../packages/serve/src/grpc-wire.ts';
+import { UnaryMessage, formatTimeout, frame, metadataOf, parseTimeout, statusHeaders, statusOf } from '../../packages/runtime/src/oip/grpc-wire.ts';
 import { RpcFailure } from '../../packages/serve/src/rpc-failure.ts';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
@@ -43,7 +43,7 @@ test('a peer sending past its own prefix is cut off at the limit; a torn or empt
   assert.is(failure(() => new UnaryMessage(100, 'request').message()).code, status.INTERNAL);
 });
 
-test('compressed messages: gzip and deflate are inflated off the event loop, anything else is UNIMPLEMENTED', async () => {
+test('compressed messages: gzip and deflate are inflated off the event loop, another encoding is UNIMPLEMENTED, the flag without one is malformed', async () => {
   const packed = gzipSync(Buffer.from('a'.repeat(50)));
   const prefixed = Buffer.concat([Buffer.from([1, 0, 0, 0, 0]), packed]);
   prefixed.writeUInt32BE(packed.length, 1);
@@ -54,7 +54,17 @@ test('compressed messages: gzip and deflate are inflated off the event loop, any
   assert.is((await inflated).toString(), 'a'.repeat(50));
   const unknown = failure(() => body.message('snappy'));
   assert.is(unknown.code, status.UNIMPLEMENTED);
-  assert.match(unknown.message, /'snappy'; this service accepts identity, gzip and deflate/);
+  assert.match(unknown.message, /'snappy'; this side accepts identity, gzip and deflate/);
+  for (const encoding of [undefined, '', 'identity']) {
+    const flagOnly = new UnaryMessage(100, 'request', status.INVALID_ARGUMENT);
+    flagOnly.push(prefixed);
+    const refused = failure(() => flagOnly.message(encoding));
+    assert.is(refused.code, status.INVALID_ARGUMENT, String(encoding));
+    assert.match(refused.message, encoding ? /compressed flag set but grpc-encoding 'identity'/ : /compressed flag set but no grpc-encoding/);
+  }
+  const badFlag = new UnaryMessage(100, 'request', status.INVALID_ARGUMENT);
+  badFlag.push(Buffer.concat([Buffer.from([7]), prefixed.subarray(1)]));
+  assert.match(failure(() => badFlag.message('gzip')).message, /compressed flag 7/);
 });
 
 test('a compressed message that inflates past the limit is RESOURCE_EXHAUSTED; one that is not gzip is the malformed code', async () => {
