@@ -35,7 +35,7 @@ test('schema violations name the file, the field path, the expectation and a hin
   await expectFailure((p) => editFile(config(p), (t) => t.replace("kind: 'tensor'", "kind: 'tensors'")), 2,
     /kind must be one of "tensor", "dataframe"/);
   await expectFailure((p) => editFile(config(p), (t) => t.replace("version: '1.0.0',", "version: '1.0.0', weigths: [],")), 2,
-    /weigths is not a known field/, /known fields here: .*weights/);
+    /weigths is not a known field; did you mean 'weights'\?/, /known fields here: .*weights/);
   await expectFailure((p) => editFile(config(p), (t) => t.replace("version: '1.0.0',", "version: '1.0.0', signature: { inputs: [{ name: 'input', dtype: 'FLOAT', shape: [-1, 4] }], outputs: [] },")), 2,
     /signature\.inputs\[0\]\.dtype must be one of/, /signature\.outputs must NOT have fewer than 1 items/);
 });
@@ -49,9 +49,9 @@ test('corrupt ONNX: exit 1 naming the plugin and the file', async () => {
     /\[plugin onnx\] describeWeights/, /model\.onnx/);
 });
 
-test('declared signature that contradicts the model: exit 1 naming the tensor', async () => {
+test('declared signature that contradicts the model: a config error, exit 2, naming the tensor', async () => {
   await expectFailure((p) => editFile(config(p), (t) => t.replace("version: '1.0.0',",
-    "version: '1.0.0', signature: { inputs: [{ name: 'input', dtype: 'FP64', shape: [-1, 5] }], outputs: [{ name: 'label', dtype: 'INT64', shape: [-1] }] },")), 1,
+    "version: '1.0.0', signature: { inputs: [{ name: 'input', dtype: 'FP64', shape: [-1, 5] }], outputs: [{ name: 'label', dtype: 'INT64', shape: [-1] }] },")), 2,
     /signature\.inputs\[0\] 'input': dtype FP64, but the model says FP32/, /dimension 1 is 5, but the model fixes it to 4/);
 });
 

@@ -1,6 +1,7 @@
 /**
  * CLI conventions: every verb has --help with examples (exit 0), --version, errors on stderr with stable exit
- * codes (0 ok, 1 failure, 2 usage/config), no colour codes when stderr is not a terminal or NO_COLOR is set.
+ * codes (0 ok, 1 failure while running, 2 bad usage, config or input; test/cli/exit-codes.test.ts runs every verb on
+ * the same bad inputs), no colour codes when stderr is not a terminal or NO_COLOR is set.
  */
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
@@ -23,9 +24,11 @@ async function verbs(): Promise<string[]> {
 test('pyml --help lists the verbs and the exit codes; exit 0', async () => {
   const r = await pyml(['--help']);
   assert.is(r.code, 0);
-  assert.match(r.stdout, /Exit codes: 0 ok, 1 failure .*, 2 usage or config error/);
+  assert.match(r.stdout, /Exit codes: 0 ok, 1 failure while running .*, 2 bad usage, config or input\./);
   const list = await verbs();
-  for (const v of ['build', 'inspect', 'predict', 'serve', 'batch', 'push', 'pull', 'diff', 'init', 'plugin']) assert.ok(list.includes(v), v);
+  for (const v of ['build', 'inspect', 'predict', 'serve', 'batch', 'push', 'pull', 'diff', 'init', 'plugin', 'deploy', 'cache']) assert.ok(list.includes(v), v);
+  // Subcommands are named in their verb's line.
+  for (const sub of ['deploy k8s', 'deploy serve-image', 'cache du', 'cache prune', 'plugin init', 'inspect image']) assert.ok(r.stdout.includes(`(${sub}`) || r.stdout.includes(`${sub})`), sub);
 });
 
 test('pyml --version prints the CLI package version and where it runs from', async () => {
@@ -62,19 +65,26 @@ test('every verb: --help exits 0 with a usage line and at least one example', as
   if (missing.length) console.log(`  (verbs routed but not present: ${missing.join(', ')})`);
 });
 
-test('errors go to stderr with exit 2 for usage, 1 for failures; no colour codes off a terminal', async () => {
+test('errors go to stderr with exit 2 for usage and bad input, 1 for failures; no colour codes off a terminal', async () => {
   const unknown = await pyml(['frobnicate']);
   assert.is(unknown.code, 2);
   assert.is(unknown.stdout, '');
   assert.match(unknown.stderr, /^error: unknown command 'frobnicate'/);
   const badFlag = await pyml(['inspect', 'image', '/nonexistent', '--no-such-flag']);
   assert.is(badFlag.code, 2);
-  assert.match(badFlag.stderr, /error: .*--no-such-flag/);
-  const failure = await pyml(['inspect', 'image', '/nonexistent-image-dir'], { env: { NO_COLOR: '' } });
-  assert.is(failure.code, 1);
+  assert.match(badFlag.stderr, /^error: unknown option --no-such-flag for pyml inspect/);
+  assert.match(badFlag.stderr, /\n {2}see pyml inspect --help\n$/);
+  const missing = await pyml(['inspect', 'image', '/nonexistent-image-dir'], { env: { NO_COLOR: '' } });
+  assert.is(missing.code, 2, 'a missing image is bad input');
+  assert.is(missing.stdout, '');
+  assert.match(missing.stderr, /^error: no image at \/nonexistent-image-dir/);
+  // A failure while running: the registry is not there.
+  const failure = await pyml(['pull', '127.0.0.1:9/nothing:1', '--out', '/tmp/pyml-conventions-never'], { env: { NO_COLOR: '', PYML_REGISTRY_ATTEMPTS: '1' } });
+  assert.is(failure.code, 1, failure.stderr);
   assert.is(failure.stdout, '');
   assert.match(failure.stderr, /^error: /);
-  for (const r of [unknown, badFlag, failure]) assert.not.match(r.stderr, /\x1b\[/, 'no ANSI colour codes when stderr is a pipe');
+  assert.not.match(failure.stderr, /see pyml/, 'the help is for usage errors');
+  for (const r of [unknown, badFlag, missing, failure]) assert.not.match(r.stderr, /\x1b\[/, 'no ANSI colour codes when stderr is a pipe');
 });
 
 test('on a terminal, errors are coloured unless NO_COLOR is set (util-linux script gives the child a pty)', async () => {

@@ -82,7 +82,7 @@ test('inspect image --json (layout, tarball, --verify) matches schemas/inspect-o
     assert.is(json.verified, true);
   }
   const missing = await pyml(['inspect', 'image', path.join(out, 'nope'), '--json']);
-  assert.is(missing.code, 1);
+  assert.is(missing.code, 2, 'a missing image is bad input');
   assertValid(validateInspect, parseJson(missing), 'inspect --json failure');
 });
 

@@ -1,6 +1,7 @@
 import { stat } from 'node:fs/promises';
 import { EXIT, PymlError } from '@pyml/errors';
 import { DOCKER_DAEMON_PREFIX, looksLikeRegistryRef } from '@pyml/registry/reference';
+import { checkImageRef } from './check-image.ts';
 import { showProgress } from './output.ts';
 import { Progress } from './progress.ts';
 
@@ -12,6 +13,7 @@ import { Progress } from './progress.ts';
 export async function localImagePaths(refs: string[], options: { json: boolean; told?: (message: string) => void }): Promise<string[]> {
   const progress = new Progress(showProgress({ json: options.json }));
   const paths: string[] = [];
+  for (const ref of refs) await checkImageRef(ref);
   try {
     for (const ref of refs) {
       if (ref.startsWith(DOCKER_DAEMON_PREFIX)) {

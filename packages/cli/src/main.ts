@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
+import { didYouMean, EXIT } from '@pyml/errors';
 import { reportError, usage } from './output.ts';
 
 /** Every command module exports these two. */
@@ -23,7 +24,7 @@ const COMMANDS: Record<string, { summary: string; load: () => Promise<CommandMod
   diff: { summary: 'show what changed between two images (a CI gate)', load: () => import('./commands/diff.ts') },
   init: { summary: 'scaffold a model project', load: () => import('./commands/init.ts') },
   plugin: { summary: 'scaffold a framework plugin package (plugin init)', load: () => import('./commands/plugin.ts') },
-  deploy: { summary: 'write Kubernetes manifests for images (deploy k8s)', load: () => import('./commands/deploy.ts') },
+  deploy: { summary: 'write Kubernetes manifests for images (deploy k8s), build their front image (deploy serve-image)', load: () => import('./commands/deploy.ts') },
   cache: { summary: 'show and prune what the cache holds (cache du, cache prune)', load: () => import('./commands/cache.ts') },
 };
 
@@ -41,7 +42,7 @@ Commands:
 ${Object.entries(COMMANDS).map(([k, c]) => `  ${k.padEnd(w)}  ${c.summary}`).join('\n')}
 
 Run 'pyml <command> --help' for a command's options and examples.
-Exit codes: 0 ok, 1 failure (build, verification, prediction), 2 usage or config error.
+Exit codes: 0 ok, 1 failure while running (build, prediction, registry, verification), 2 bad usage, config or input.
 Environment: PYML_CACHE_DIR (blob cache), SOURCE_DATE_EPOCH (timestamps), NO_COLOR.
 `;
 }
@@ -53,27 +54,39 @@ function printVersionJson(): void {
 export async function main(argv: string[]): Promise<number> {
   const [name, ...args] = argv;
   const json = args.includes('--json');
+  const command = name !== undefined && Object.hasOwn(COMMANDS, name) ? name : undefined;
   try {
-    if (!name || name === '--help' || name === '-h' || name === 'help') { process.stdout.write(mainHelp()); return 0; }
+    // No command is a usage error (Docker's convention): the help goes to stderr, stdout stays empty.
+    if (name === undefined) { process.stderr.write(mainHelp()); return EXIT.usage; }
+    if (name === '--help' || name === '-h') { process.stdout.write(mainHelp()); return 0; }
+    if (name === 'help') {
+      if (args[0] === undefined) { process.stdout.write(mainHelp()); return 0; }
+      return await main([args[0], '--help']);
+    }
     if (name === '--version' || name === '-v') {
       if (json) printVersionJson();
       else process.stdout.write(`pyml ${version} (${installedAt}, node ${process.version})\n`);
       return 0;
     }
-    const entry = COMMANDS[name];
-    if (!entry) throw usage(`unknown command '${name}' (commands: ${Object.keys(COMMANDS).join(', ')})`);
-    let command: CommandModule;
+    const entry = command === undefined ? undefined : COMMANDS[command];
+    if (!entry) {
+      const known = Object.keys(COMMANDS);
+      const suggestion = didYouMean(name, known);
+      throw usage(`unknown command '${name}'${suggestion ? `; ${suggestion}` : ` (commands: ${known.join(', ')})`}`);
+    }
+    let module: CommandModule;
     try {
-      command = await entry.load();
+      module = await entry.load();
     } catch (err) {
       if ((err as { code?: string }).code === 'ERR_MODULE_NOT_FOUND' && new RegExp(`commands/${name}\\.[jt]s`).test(String((err as Error).message))) {
         throw usage(`'pyml ${name}' is not available in this version`);
       }
       throw err;
     }
-    return await command.run(args);
+    return await module.run(args);
   } catch (err) {
-    if ((err as { code?: string }).code?.startsWith('ERR_PARSE_ARGS')) return reportError(usage((err as Error).message), { json });
-    return reportError(err, { json });
+    if ((err as { code?: string }).code?.startsWith('ERR_PARSE_ARGS')) return reportError(usage((err as Error).message.split(/\.\s|\n/)[0]!), { json, command });
+    return reportError(err, { json, command });
   }
 }
+

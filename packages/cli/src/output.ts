@@ -16,18 +16,27 @@ export function printJson(value: unknown): void {
   process.stdout.write(`${JSON.stringify(value, null, 2)}\n`);
 }
 
-/** Prints an error to stderr (as JSON on stdout too with --json) and returns its exit code. */
-export function reportError(err: unknown, opts: OutputOptions): number {
+/**
+ * Prints an error to stderr (as JSON on stdout too with --json) and returns its exit code. An error of exit code 2
+ * (usage, config, input) ends with the command's help: `see pyml build --help` (`command` is the verb run, if any).
+ */
+export function reportError(err: unknown, opts: OutputOptions & { command?: string }): number {
   const known = err instanceof PymlError;
   const code = known ? err.exitCode : EXIT.failure;
   const message = err instanceof Error ? err.message : String(err);
   const hint = known ? err.hint : undefined;
-  if (opts.json) printJson({ ok: false, error: { message, ...(hint ? { hint } : {}), exitCode: code } });
+  const help = code === EXIT.usage ? helpCommand(opts.command) : undefined;
+  if (opts.json) printJson({ ok: false, error: { message, ...(hint ? { hint } : {}), exitCode: code, ...(help ? { help } : {}) } });
   const red = useColor() ? '\x1b[31m' : '';
   const reset = useColor() ? '\x1b[0m' : '';
-  process.stderr.write(`${red}error${reset}: ${message}\n${hint ? `  hint: ${hint}\n` : ''}`);
+  process.stderr.write(`${red}error${reset}: ${message}\n${hint ? `  hint: ${hint}\n` : ''}${help ? `  see ${help}\n` : ''}`);
   if (!known && process.env.PYML_DEBUG && err instanceof Error) process.stderr.write(`${err.stack}\n`);
   return code;
+}
+
+/** `pyml build --help`, or `pyml --help` outside a command. */
+export function helpCommand(command?: string): string {
+  return command ? `pyml ${command} --help` : 'pyml --help';
 }
 
 export function formatBytes(n: number): string {
@@ -39,7 +48,7 @@ export function formatBytes(n: number): string {
   return `${v.toFixed(v < 10 ? 1 : 0)} ${units[i]}`;
 }
 
-/** A wrong command line: exit code 2. */
-export function usage(message: string): PymlError {
-  return new PymlError(message, EXIT.usage, 'see pyml --help');
+/** A wrong command line: exit code 2 (the report adds the command's `see pyml VERB --help`). */
+export function usage(message: string, hint?: string): PymlError {
+  return new PymlError(message, EXIT.usage, hint);
 }

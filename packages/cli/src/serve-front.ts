@@ -9,4 +9,4 @@ if (verb !== 'serve') {
   process.stderr.write(`error: this image runs \`pyml serve\` only, got '${verb ?? ''}'\n`);
   process.exit(EXIT.usage);
 }
-run(args).then((code) => process.exit(code), (error: unknown) => process.exit(reportError(error, { json: args.includes('--json') })));
+run(args).then((code) => process.exit(code), (error: unknown) => process.exit(reportError(error, { json: args.includes('--json'), command: 'serve' })));

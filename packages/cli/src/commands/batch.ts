@@ -1,6 +1,6 @@
 import { availableParallelism } from 'node:os';
 import { resolve } from 'node:path';
-import { parseArgs } from 'node:util';
+import { parseCommandArgs } from '../args.ts';
 import { EXIT, PymlError } from '@pyml/errors';
 import type { BatchProgress, OutputTarget } from '@pyml/batch';
 import { localImagePaths } from '../local-images.ts';
@@ -60,7 +60,7 @@ function positiveInt(value: string | undefined, flag: string): number | undefine
 }
 
 export async function run(args: string[]): Promise<number> {
-  const { values, positionals } = parseArgs({
+  const { values, positionals } = parseCommandArgs('batch', {
     args, allowPositionals: true,
     options: {
       query: { type: 'string' }, into: { type: 'string' }, db: { type: 'string' }, out: { type: 'string' },

@@ -1,7 +1,7 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { parseArgs } from 'node:util';
+import { parseCommandArgs } from '../args.ts';
 import { build, buildPlatforms, parsePlatformList, type BuildOptions } from '@pyml/core';
 import { EXIT, PymlError } from '@pyml/errors';
 import type { LoadResult } from '@pyml/registry/docker-engine';
@@ -32,7 +32,7 @@ Examples:
 `;
 
 export async function run(args: string[]): Promise<number> {
-  const { values, positionals } = parseArgs({
+  const { values, positionals } = parseCommandArgs('build', {
     args, allowPositionals: true,
     options: { out: { type: 'string' }, tar: { type: 'string' }, cache: { type: 'string' }, push: { type: 'string' }, platform: { type: 'string' }, load: { type: 'boolean', default: false }, json: { type: 'boolean', default: false }, help: { type: 'boolean', short: 'h' } },
   });

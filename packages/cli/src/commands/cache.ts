@@ -1,7 +1,7 @@
 import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
-import { parseArgs } from 'node:util';
-import { EXIT } from '@pyml/errors';
+import { parseCommandArgs } from '../args.ts';
+import { didYouMean, EXIT } from '@pyml/errors';
 import { BlobStore, decidePrune, diskUsage, listCacheEntries, pymlCacheDir, removeEntry, SharedFiles, type PruneDecision } from '@pyml/image';
 import { defaultRootfsCache, processesUsing, sharedFilesDir } from '@pyml/launcher';
 import { pulledCacheDir } from '@pyml/registry/cached-pull';
@@ -43,7 +43,7 @@ Examples:
 type Kind = 'unpacked' | 'pulled' | 'blob';
 
 export async function run(args: string[]): Promise<number> {
-  const { values, positionals } = parseArgs({
+  const { values, positionals } = parseCommandArgs('cache', {
     args, allowPositionals: true,
     options: { 'unused-for': { type: 'string' }, blobs: { type: 'boolean', default: false }, 'dry-run': { type: 'boolean', default: false }, json: { type: 'boolean', default: false }, help: { type: 'boolean', short: 'h' } },
   });
@@ -55,7 +55,7 @@ export async function run(args: string[]): Promise<number> {
     return showUsage(values.json);
   }
   if (verb === 'prune') return prune(parseDuration(values['unused-for'] ?? '0'), { blobs: values.blobs, dryRun: values['dry-run'], json: values.json });
-  throw usage(`unknown cache command '${verb}' (cache commands: du, prune)`);
+  throw usage(`unknown cache command '${verb}'; ${didYouMean(verb, ['du', 'prune']) ?? 'cache commands: du, prune'}`);
 }
 
 async function showUsage(json: boolean): Promise<number> {

@@ -1,6 +1,6 @@
 import { fileURLToPath } from 'node:url';
-import { parseArgs } from 'node:util';
-import { EXIT, PymlError } from '@pyml/errors';
+import { parseCommandArgs } from '../args.ts';
+import { didYouMean, EXIT, PymlError } from '@pyml/errors';
 import {
   kubernetesObjects, readResourcesFile, resolveModelImage, resolveServeImage, writeManifests,
   type Format, type Layout, type ModelImage, type ResourcesFile,
@@ -55,7 +55,7 @@ Examples:
 `;
 
 export async function run(args: string[]): Promise<number> {
-  const { values, positionals } = parseArgs({
+  const { values, positionals } = parseCommandArgs('deploy', {
     args, allowPositionals: true,
     options: {
       out: { type: 'string' },
@@ -76,7 +76,8 @@ export async function run(args: string[]): Promise<number> {
   if (values.help) { process.stdout.write(help); return EXIT.ok; }
   const [target, ...refs] = positionals;
   if (target === 'serve-image') return serveImage(refs, values.out, values.tar, values.json!);
-  if (target !== 'k8s') throw usage(target === undefined ? 'usage: pyml deploy k8s REF... --out DIR --serve-image REPO@sha256:…' : `pyml deploy knows k8s and serve-image; got '${target}'`);
+  if (target === undefined) throw usage('usage: pyml deploy k8s REF... --out DIR --serve-image REPO@sha256:…');
+  if (target !== 'k8s') throw usage(`pyml deploy knows k8s and serve-image; got '${target}'`, didYouMean(target, ['k8s', 'serve-image']));
   if (refs.length === 0) throw usage('pyml deploy k8s needs at least one REF (LAYOUT=REGISTRY/REPO, NAME=REGISTRY/REPO@sha256:…, or REGISTRY/REPO@sha256:…)');
   if (!values.out) throw usage('pyml deploy k8s needs --out DIR');
   if (!values['serve-image']) throw usage('pyml deploy k8s needs --serve-image REPO@sha256:… (an image with pyml on PATH, for the front container)');

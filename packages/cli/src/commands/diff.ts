@@ -1,4 +1,4 @@
-import { parseArgs } from 'node:util';
+import { parseCommandArgs } from '../args.ts';
 import { EXIT } from '@pyml/errors';
 import { describeImage, diffImages, type ImageDiff } from '@pyml/image/pyml-format';
 import { withImage } from '../describe-image.ts';
@@ -37,7 +37,7 @@ const FAIL_ON = ['breaking', 'signature', 'any'] as const;
 type FailOn = (typeof FAIL_ON)[number];
 
 export async function run(args: string[]): Promise<number> {
-  const { values, positionals } = parseArgs({
+  const { values, positionals } = parseCommandArgs('diff', {
     args, allowPositionals: true,
     options: { 'fail-on': { type: 'string' }, platform: { type: 'string' }, json: { type: 'boolean', default: false }, help: { type: 'boolean', short: 'h' } },
   });

@@ -1,5 +1,5 @@
 import path from 'node:path';
-import { parseArgs } from 'node:util';
+import { parseCommandArgs } from '../args.ts';
 import { EXIT, PymlError } from '@pyml/errors';
 import { printJson, showProgress, usage } from '../output.ts';
 import { Progress } from '../progress.ts';
@@ -37,7 +37,7 @@ export function nameFromDir(dir: string): string {
 }
 
 export async function run(args: string[]): Promise<number> {
-  const { values, positionals } = parseArgs({
+  const { values, positionals } = parseCommandArgs('init', {
     args, allowPositionals: true,
     options: { framework: { type: 'string', default: 'onnx' }, name: { type: 'string' }, json: { type: 'boolean', default: false }, help: { type: 'boolean', short: 'h' } },
   });

@@ -1,4 +1,4 @@
-import { parseArgs } from 'node:util';
+import { parseCommandArgs } from '../args.ts';
 import { EXIT } from '@pyml/errors';
 import { describeImage, withImage, type ImageDescription } from '../describe-image.ts';
 import { formatBytes, printJson, usage } from '../output.ts';
@@ -26,12 +26,13 @@ Examples:
 `;
 
 export async function run(args: string[]): Promise<number> {
-  const { values, positionals } = parseArgs({
+  const { values, positionals } = parseCommandArgs('inspect', {
     args, allowPositionals: true,
     options: { verify: { type: 'boolean', default: false }, platform: { type: 'string' }, json: { type: 'boolean', default: false }, help: { type: 'boolean', short: 'h' } },
   });
   if (values.help) { process.stdout.write(help); return EXIT.ok; }
   const [what, ref, ...rest] = positionals;
+  if (what !== undefined && what !== 'image') throw usage(`pyml inspect knows 'image' (pyml inspect image REF), got '${what}'`);
   if (what !== 'image' || !ref || rest.length) throw usage('usage: pyml inspect image REF [--verify] [--json]');
   return withImage(ref, async (source) => {
     let description: ImageDescription;

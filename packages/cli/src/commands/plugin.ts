@@ -1,5 +1,5 @@
 import path from 'node:path';
-import { parseArgs } from 'node:util';
+import { parseCommandArgs } from '../args.ts';
 import { EXIT, PymlError } from '@pyml/errors';
 import { printJson, usage } from '../output.ts';
 import { PACKAGE_NAME, pluginNames, pluginPackageFiles } from '../scaffold/plugin-package.ts';
@@ -29,7 +29,7 @@ Examples:
 `;
 
 export async function run(args: string[]): Promise<number> {
-  const { values, positionals } = parseArgs({
+  const { values, positionals } = parseCommandArgs('plugin', {
     args, allowPositionals: true,
     options: { name: { type: 'string' }, json: { type: 'boolean', default: false }, help: { type: 'boolean', short: 'h' } },
   });

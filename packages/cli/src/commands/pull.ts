@@ -1,6 +1,7 @@
-import { parseArgs } from 'node:util';
+import { parseCommandArgs } from '../args.ts';
 import { EXIT, PymlError } from '@pyml/errors';
-import { pullImage } from '@pyml/registry/pull-image';
+import { parsePlatform, pullImage } from '@pyml/registry/pull-image';
+import { parseReference } from '@pyml/registry/reference';
 import { formatBytes, printJson, showProgress, usage } from '../output.ts';
 import { Progress } from '../progress.ts';
 
@@ -23,13 +24,20 @@ Examples:
 `;
 
 export async function run(args: string[]): Promise<number> {
-  const { values, positionals } = parseArgs({
+  const { values, positionals } = parseCommandArgs('pull', {
     args, allowPositionals: true,
     options: { out: { type: 'string' }, platform: { type: 'string' }, json: { type: 'boolean', default: false }, help: { type: 'boolean', short: 'h' } },
   });
   if (values.help) { process.stdout.write(help); return EXIT.ok; }
   if (positionals.length !== 1) throw usage(`pyml pull takes one REF, got ${positionals.length}`);
   if (!values.out) throw usage('pyml pull needs --out DIR');
+  // A REF or --platform that cannot be right is bad usage (2), said before anything is fetched.
+  try {
+    parseReference(positionals[0]!);
+    if (values.platform !== undefined) parsePlatform(values.platform);
+  } catch (error) {
+    throw usage((error as Error).message);
+  }
   const progress = new Progress(showProgress({ json: values.json! }));
   let result;
   try {

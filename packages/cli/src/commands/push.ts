@@ -1,4 +1,4 @@
-import { parseArgs } from 'node:util';
+import { parseCommandArgs } from '../args.ts';
 import { EXIT, PymlError } from '@pyml/errors';
 import { pushAny, type PushResult } from '@pyml/registry/push-image';
 import { looksLikeRegistryRef, parseReference } from '@pyml/registry/reference';
@@ -27,7 +27,7 @@ Examples:
 `;
 
 export async function run(args: string[]): Promise<number> {
-  const { values, positionals } = parseArgs({
+  const { values, positionals } = parseCommandArgs('push', {
     args, allowPositionals: true,
     options: { json: { type: 'boolean', default: false }, help: { type: 'boolean', short: 'h' } },
   });

@@ -1,4 +1,4 @@
-import { parseArgs } from 'node:util';
+import { parseCommandArgs } from '../args.ts';
 import { EXIT } from '@pyml/errors';
 import { createLogger } from '@pyml/runtime/logger';
 import { EmbeddedRunner, type ModelRunner, PredictionService, SupervisedModel } from '@pyml/serve';
@@ -63,7 +63,7 @@ function parseModel(spec: string): { name: string; socket: string } {
 }
 
 export async function run(args: string[]): Promise<number> {
-  const { values, positionals } = parseArgs({
+  const { values, positionals } = parseCommandArgs('serve', {
     args, allowPositionals: true,
     options: {
       grpc: { type: 'string', default: '127.0.0.1:8001' },

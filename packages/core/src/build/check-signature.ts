@@ -1,5 +1,5 @@
 import type { Signature, TensorSpec } from '@pyml/contract';
-import { BuildError } from '../errors.ts';
+import { ConfigError } from '../errors.ts';
 
 const fmt = (shape: number[]) => `[${shape.join(', ')}]`;
 
@@ -26,7 +26,7 @@ export function checkDeclaredSignature(declared: Signature, inferred: Signature,
     }
   }
   if (problems.length) {
-    throw new BuildError(`${configFile}: the declared signature contradicts ${weightsFile}:\n  ${problems.join('\n  ')}`,
+    throw new ConfigError(`${configFile}: the declared signature contradicts ${weightsFile}:\n  ${problems.join('\n  ')}`,
       'fix the declaration, or remove `signature` to use the one the model carries');
   }
 }

@@ -1,6 +1,7 @@
 import { Ajv, type ErrorObject } from 'ajv';
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
+import { didYouMean } from '@pyml/errors';
 import { ConfigError } from '../errors.ts';
 import type { UserConfig } from '../types.ts';
 
@@ -44,9 +45,12 @@ function describe(error: ErrorObject): { field: string; expected: string; hint?:
     case 'required':
       return { field: fieldPath(error.instancePath, String(p.missingProperty)), expected: 'is required but missing',
         hint: hintAt(`${error.schemaPath.replace(/\/required$/, '')}/properties/${String(p.missingProperty)}`) };
-    case 'additionalProperties':
-      return { field: fieldPath(error.instancePath, String(p.additionalProperty)), expected: 'is not a known field',
-        hint: `known fields here: ${knownFields(error.schemaPath).join(', ')}` };
+    case 'additionalProperties': {
+      const known = knownFields(error.schemaPath);
+      const suggestion = didYouMean(String(p.additionalProperty), known);
+      return { field: fieldPath(error.instancePath, String(p.additionalProperty)), expected: `is not a known field${suggestion ? `; ${suggestion}` : ''}`,
+        hint: `known fields here: ${known.join(', ')}` };
+    }
     case 'anyOf':
       return { field: fieldPath(error.instancePath), expected: expectedAt(error.schemaPath) ?? 'does not match any of the allowed forms', hint: hintAt(error.schemaPath) };
     case 'enum':
