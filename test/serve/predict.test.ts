@@ -71,9 +71,12 @@ test('pyml predict: bad input names the tensor; CSV columns are checked against 
   const r = await pyml(['predict', built.images.iris, '--input', bad]);
   assert.is(r.code, 1);
   assert.match(r.stderr, /input 'input': expected shape \[-1, 4\], got \[1, 3\]/);
+  // The CSV is read as pyml batch reads it: the id column must be named with --keep, as batch asks.
   const csv = await pyml(['predict', built.images.iris, '--input', join(REPO, 'examples/onnx-iris/sample.csv')]);
   assert.is(csv.code, 1);
-  assert.match(csv.stderr, /sample\.csv: column 'id' is not an input of the model \(inputs: input\)/);
+  assert.match(csv.stderr, /sample\.csv: the CSV's columns do not fit the model's signature/);
+  assert.match(csv.stderr, /column 'id' is neither a model input \(input\) nor a --keep column/);
+  assert.match(csv.stderr, /--keep id/);
   const broken = await pyml(['predict', built.images.broken, '--input', SAMPLE, '--json']);
   assert.is(broken.code, 1);
   assert.match(parseJson<{ error: { message: string } }>(broken).error.message, /the model failed to start: .*weights are corrupt/);

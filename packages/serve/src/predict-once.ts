@@ -1,5 +1,5 @@
 import { spawn } from 'node:child_process';
-import { readFile } from 'node:fs/promises';
+import { access, readFile } from 'node:fs/promises';
 import { text as readAll } from 'node:stream/consumers';
 import { csvToV2Request } from './csv-request.ts';
 import { entrypointCommand } from '@pyml/launcher';
@@ -15,13 +15,16 @@ export interface PredictOnceResult {
 }
 
 /**
- * Runs an image's entrypoint `predict` once on a V2 JSON request file (`-`: standard input), or a CSV for models
- * whose inputs are 1-D columns: unpacks the image into the rootfs cache if needed and runs the image's own node on it.
+ * Runs an image's entrypoint `predict` once on a V2 JSON request file (`-`: standard input), or a CSV read as
+ * `pyml batch` reads one (DuckDB's read_csv, batch's column mapping, --keep columns read past): unpacks the image into the rootfs cache if needed and runs the image's own node on it.
  */
-export async function predictOnce(ref: string, inputFile: string, opts: UnpackImageOptions & { json?: boolean } = {}): Promise<PredictOnceResult> {
-  const text = await readRequest(inputFile);
+export async function predictOnce(ref: string, inputFile: string, opts: UnpackImageOptions & { json?: boolean; keep?: string[] } = {}): Promise<PredictOnceResult> {
+  const csv = /\.csv$/i.test(inputFile);
+  if (opts.keep?.length && !csv) throw new Error('--keep names columns of a CSV --input; a JSON request has none');
+  // A CSV is read by DuckDB as pyml batch reads it (csv-request.ts), loaded only then.
+  const text = csv ? await access(inputFile).then(() => '', (error: NodeJS.ErrnoException) => { throw readError(inputFile, error); }) : await readRequest(inputFile);
   const image = await unpackImage(ref, opts);
-  const request = /\.csv$/i.test(inputFile) ? JSON.stringify(csvToV2Request(text, image.manifest.signature, inputFile)) : text;
+  const request = csv ? JSON.stringify(await csvToV2Request(inputFile, image.manifest.signature, { keep: opts.keep })) : text;
   const cmd = entrypointCommand(image, ['predict', '--input', '-', ...(opts.json ? ['--json'] : [])]);
   return new Promise((resolve, reject) => {
     const child = spawn(cmd.file, cmd.args, { env: cmd.env, cwd: cmd.cwd, stdio: ['pipe', 'pipe', 'pipe'] });
@@ -42,7 +45,10 @@ async function readRequest(inputFile: string): Promise<string> {
   try {
     return await readFile(inputFile, 'utf8');
   } catch (error) {
-    const e = error as NodeJS.ErrnoException;
-    throw new Error(`cannot read --input ${inputFile}: ${e.code === 'ENOENT' ? 'no such file' : e.message}`);
+    throw readError(inputFile, error as NodeJS.ErrnoException);
   }
+}
+
+function readError(inputFile: string, e: NodeJS.ErrnoException): Error {
+  return new Error(`cannot read --input ${inputFile}: ${e.code === 'ENOENT' ? 'no such file' : e.message}`);
 }
