@@ -24,6 +24,9 @@ export function runProcess(cmd: string, args: string[], opts: { cwd?: string; en
     child.stderr.on('data', (d) => (stderr += d));
     child.on('error', reject);
     child.on('close', (code) => resolve({ code: code ?? -1, stdout, stderr }));
+    // A child that exits before reading its stdin (a quick usage error) makes this write fail with EPIPE: its exit
+    // code and output are the result, not this write.
+    child.stdin.on('error', () => {});
     child.stdin.end(opts.input ?? '');
   });
 }
