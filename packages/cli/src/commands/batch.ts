@@ -140,7 +140,9 @@ export async function run(args: string[]): Promise<number> {
       ...(showing ? { onProgress: (p: BatchProgress) => progress.status(formatProgress(p)) } : {}),
     });
     progress.clear();
-    if (json) printJson({ ok: true, ...result });
+    // Every count a number (the model processes' PYML_ORT_THREADS is a string in the environment).
+    const threads = /^\d+$/.test(result.threads) ? Number(result.threads) : null;
+    if (json) printJson({ ok: true, ...result, threads });
     else process.stdout.write(`${result.rows} rows → ${result.output} in ${result.seconds.toFixed(1)} s (${Math.round(result.rows / result.seconds)} rows/s, ${result.workers} workers)\n`);
     return EXIT.ok;
   } catch (error) {
