@@ -26,6 +26,15 @@ node_modules/.bin/tsc -b tsconfig.build.json
 echo "packing workspaces into $out/" >&2
 rm -rf "$out"; mkdir -p "$out"
 npm pack --workspaces --pack-destination "$out" --silent >/dev/null
+# Libraries whose objects pass from one @pyml package to another and are checked with instanceof (Arrow tables and
+# record batches, gRPC metadata, protobuf types) must load as ONE copy. npm installs each global package with its
+# own dependencies, so without these tarballs beside ours every @pyml package would get its own apache-arrow (and
+# `pyml batch` would wait forever on batches its writer does not recognise). Installed beside the @pyml packages,
+# each is the copy they all resolve. Versions: the checkout's, as its tests ran them.
+for dep in apache-arrow @grpc/grpc-js protobufjs; do
+  version=$(node -p "require('./node_modules/$dep/package.json').version")
+  (cd "$out" && npm pack "$dep@$version" --prefer-offline --silent >/dev/null)
+done
 ls "$out"/*.tgz >&2
 [ "$pack_only" -eq 1 ] && exit 0
 
