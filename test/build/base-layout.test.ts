@@ -58,7 +58,8 @@ test('a base for another platform is refused with a clear error and nothing writ
   assert.is(r.code, 2, r.stderr);
   assert.match(r.stderr, /image\.base .* is for linux\/amd64, but the image is built for linux\/arm64/);
   const missing = await pyml(['inspect', 'image', `${work}/derived`]);
-  assert.is(missing.code, 1, 'nothing was written at the output path');
+  assert.is(missing.code, 2, 'nothing was written at the output path (no image there: exit 2, as for any missing image)');
+  assert.match(missing.stderr, /no image at /);
 });
 
 test.run();

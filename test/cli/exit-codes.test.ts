@@ -127,7 +127,7 @@ test('unknown commands and subcommands: did you mean, exit 2, the help of what w
   assert.is(cmd.stderr, "error: unknown command 'biuld'; did you mean 'build'?\n  see pyml --help\n");
   assert.is(far.code, 2);
   assert.match(far.stderr, /^error: unknown command 'frobnicate' \(commands: build, inspect, /);
-  usageError(cache, 'cache', 'unknown cache command', /unknown cache command 'prnue'; did you mean 'prune'\?/);
+  usageError(cache, 'cache', 'unknown cache command', /unknown cache command 'prnue' \(cache commands: du, prune\)\n {2}hint: did you mean 'prune'\?/);
   usageError(deploy, 'deploy', 'unknown deploy target', /got 'k9s'\n {2}hint: did you mean 'k8s'\?/);
   const flag = await pyml(['build', '--ot', 'x']);
   usageError(flag, 'build', 'unknown option', /^error: unknown option --ot for pyml build; did you mean --out\?\n/);

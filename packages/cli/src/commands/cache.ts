@@ -55,7 +55,7 @@ export async function run(args: string[]): Promise<number> {
     return showUsage(values.json);
   }
   if (verb === 'prune') return prune(parseDuration(values['unused-for'] ?? '0'), { blobs: values.blobs, dryRun: values['dry-run'], json: values.json });
-  throw usage(`unknown cache command '${verb}'; ${didYouMean(verb, ['du', 'prune']) ?? 'cache commands: du, prune'}`);
+  throw usage(`unknown cache command '${verb}' (cache commands: du, prune)`, didYouMean(verb, ['du', 'prune']));
 }
 
 async function showUsage(json: boolean): Promise<number> {
