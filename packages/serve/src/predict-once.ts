@@ -1,9 +1,15 @@
 import { spawn } from 'node:child_process';
 import { access, readFile } from 'node:fs/promises';
 import { text as readAll } from 'node:stream/consumers';
-import { csvToV2Request } from './csv-request.ts';
+import type { Signature } from '@pyml/contract';
 import { entrypointCommand } from '@pyml/launcher';
 import { type UnpackImageOptions, unpackImage } from '@pyml/launcher';
+
+/**
+ * Makes a V2 request of a CSV file for a signature. The service does not read CSV itself (that is DuckDB, batch's):
+ * the CLI passes @pyml/batch's reader, so a file works in predict as it does in batch.
+ */
+export type CsvRequestReader = (file: string, signature: Signature, options: { keep?: string[] }) => Promise<unknown>;
 
 export interface PredictOnceResult {
   /** The entrypoint's exit code: 0 ok, 1 prediction failed (bad input, model error), 2 usage, 3 init failed. */
@@ -18,13 +24,14 @@ export interface PredictOnceResult {
  * Runs an image's entrypoint `predict` once on a V2 JSON request file (`-`: standard input), or a CSV read as
  * `pyml batch` reads one (DuckDB's read_csv, batch's column mapping, --keep columns read past): unpacks the image into the rootfs cache if needed and runs the image's own node on it.
  */
-export async function predictOnce(ref: string, inputFile: string, opts: UnpackImageOptions & { json?: boolean; keep?: string[] } = {}): Promise<PredictOnceResult> {
+export async function predictOnce(ref: string, inputFile: string, opts: UnpackImageOptions & { json?: boolean; keep?: string[]; csvRequest?: CsvRequestReader } = {}): Promise<PredictOnceResult> {
   const csv = /\.csv$/i.test(inputFile);
   if (opts.keep?.length && !csv) throw new Error('--keep names columns of a CSV --input; a JSON request has none');
-  // A CSV is read by DuckDB as pyml batch reads it (csv-request.ts), loaded only then.
+  if (csv && !opts.csvRequest) throw new Error(`--input ${inputFile}: this caller reads no CSV; give a V2 JSON request`);
+  // A CSV is read by the caller's reader (the CLI's: DuckDB, as pyml batch reads it), loaded only then.
   const text = csv ? await access(inputFile).then(() => '', (error: NodeJS.ErrnoException) => { throw readError(inputFile, error); }) : await readRequest(inputFile);
   const image = await unpackImage(ref, opts);
-  const request = csv ? JSON.stringify(await csvToV2Request(inputFile, image.manifest.signature, { keep: opts.keep })) : text;
+  const request = csv ? JSON.stringify(await opts.csvRequest!(inputFile, image.manifest.signature, { keep: opts.keep })) : text;
   const cmd = entrypointCommand(image, ['predict', '--input', '-', ...(opts.json ? ['--json'] : [])]);
   return new Promise((resolve, reject) => {
     const child = spawn(cmd.file, cmd.args, { env: cmd.env, cwd: cmd.cwd, stdio: ['pipe', 'pipe', 'pipe'] });

@@ -64,7 +64,11 @@ export async function run(args: string[]): Promise<number> {
   const [image] = await localImagePaths([ref], { json: values.json!, told: (m) => { if (!values.json) process.stderr.write(`${m}\n`); } });
   let result;
   try {
-    result = await predictOnce(image, values.input, { json: values.json, keep });
+    result = await predictOnce(image, values.input, {
+      json: values.json, keep,
+      // A CSV is read as pyml batch reads it (DuckDB and batch's column mapping), loaded only for a CSV.
+      csvRequest: async (file, signature, options) => (await import('@pyml/batch/csv-request')).csvToV2Request(file, signature, options),
+    });
   } catch (error) {
     const message = (error as Error).message;
     throw new PymlError(message, /ENOENT|no such file/.test(message) ? EXIT.usage : EXIT.failure);

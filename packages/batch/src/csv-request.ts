@@ -26,11 +26,11 @@ const quoteString = (text: string) => `'${text.replace(/'/g, "''")}'`;
  * input is read at that input's type (5.1 as FLOAT for an FP32 input), where batch would ask for `::FLOAT` in
  * the query; a cell that is not a number of that type is an error naming its row and column, as is an empty one.
  *
- * DuckDB (and @pyml/batch) load only here, when a CSV is given: a JSON request never loads them.
+ * DuckDB (and the column planner) load only here, when a CSV is given: a JSON request never loads them.
  */
 export async function csvToV2Request(file: string, signature: Signature, options: { keep?: string[] } = {}): Promise<V2Request> {
   const keep = options.keep ?? [];
-  const [{ DuckDBInstance }, { planColumns, ColumnCheckError }] = await Promise.all([import('@duckdb/node-api'), import('@pyml/batch')]);
+  const [{ DuckDBInstance }, { planColumns, ColumnCheckError }] = await Promise.all([import('@duckdb/node-api'), import('./column-plan.ts')]);
   const instance = await DuckDBInstance.create(':memory:');
   const connection = await instance.connect();
   try {
