@@ -161,7 +161,30 @@ async function frameworkFlow(framework: string): Promise<void> {
     const p = response.outputs.find((x) => x.name === o.name)!;
     o.data.forEach((v, i) => assert.ok(typeof v === 'number' ? Math.abs(v - (p.data[i] as number)) < 1e-5 : v === p.data[i], `${framework}: ${o.name}[${i}] served ${String(v)}, predicted ${String(p.data[i])}`));
   }
+  if (framework === 'sklearn') {
+    await batchOnce(image, dir);
+    step('batch');
+  }
   process.stderr.write(`  ${framework}: ${steps.join(', ')}\n`);
+}
+
+/**
+ * pyml batch of the sklearn starter (a dataframe model) over its sample.json's rows as a CSV, into a DuckDB table:
+ * the installed pyml's DuckDB and Arrow, and one copy of Arrow among its packages (with one each, batches of
+ * another copy's classes were never written and batch waited forever).
+ */
+async function batchOnce(image: string, dir: string): Promise<void> {
+  const sample = JSON.parse(readFileSync(path.join(dir, 'sample.json'), 'utf8')) as { inputs: { name: string; data: number[] }[] };
+  const col = (n: string) => sample.inputs.find((i) => i.name === n)!.data;
+  const [x0, x1, x2] = [col('x0'), col('x1'), col('x2')];
+  await writeFile(path.join(dir, 'rows.csv'), `id,x0,x1,x2\n${x0.map((_, i) => `${i},${x0[i]},${x1[i]},${x2[i]}`).join('\n')}\n`);
+  const db = path.join(dir, 'predictions.duckdb');
+  const out = await pymlJson<{ ok: boolean; rows: number; output: string }>(['batch', image, '--into', 'preds', '--db', db, '--keep', 'id', '--query',
+    `SELECT id, x0::DOUBLE AS x0, x1::DOUBLE AS x1, x2::DOUBLE AS x2 FROM read_csv('${path.join(dir, 'rows.csv')}') ORDER BY id`]);
+  assert.is(out.ok, true);
+  assert.is(out.rows, x0.length, 'pyml batch: one prediction per row');
+  assert.is(out.output, `${db}#preds`);
+  assert.ok(existsSync(db), `pyml batch wrote ${db}`);
 }
 
 const flows = new Map<string, Promise<void>>();
