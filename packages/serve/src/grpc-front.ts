@@ -4,7 +4,8 @@ import {
   HealthStatus, decodeHealthCheckRequest, decodeModelRef, encodeFlag, encodeHealthCheckResponse, encodeServerMetadata, HealthWatches, type WatchCall, HEALTH_SERVICE, INFERENCE_SERVICE, RUNTIME_VERSION,
 } from '@pyml/runtime/protocol';
 import { CallerGone } from './caller-gone.ts';
-import { GRPC_CONTENT_TYPE, UnaryMessage, frame, parseTimeout, statusHeaders } from '@pyml/runtime/protocol';
+// Answers "trailers-only" (the status, and any trailer metadata such as the model's `pyml-tensor`, in the headers).
+import { GRPC_CONTENT_TYPE, frame, parseTimeout, receiveUnary, respondFailure as fail, statusHeaders } from '@pyml/runtime/protocol';
 import type { ModelRouter } from './model-router.ts';
 import { HEALTH_CHECK_PATH, methodPath } from './raw-service.ts';
 import { RpcFailure, asRpcFailure } from './rpc-failure.ts';
@@ -96,52 +97,14 @@ export class GrpcFront {
     if (this.closing) return fail(stream, new RpcFailure(status.UNAVAILABLE, 'the service is shutting down'));
     const timeout = parseTimeout(headers['grpc-timeout']);
     const deadline = timeout === undefined ? undefined : Date.now() + timeout;
-    const body = new UnaryMessage(this.maxMessageBytes, `request to ${path}`, status.INVALID_ARGUMENT);
     // Receiving the request counts against its deadline (the caller's, capped by --deadline-ms): a request stream
     // that never ends, or trickles, is answered DEADLINE_EXCEEDED then, and its bytes are dropped.
-    let receiving = true;
-    const receiveTimer = setTimeout(() => {
-      if (!receiving) return;
-      stopReceiving();
-      fail(stream, new RpcFailure(status.DEADLINE_EXCEEDED, 'Deadline exceeded while receiving the request'));
-    }, Math.max(0, this.router.deadline(deadline).getTime() - Date.now()));
-    const stopReceiving = () => {
-      receiving = false;
-      clearTimeout(receiveTimer);
-    };
-    stream.once('close', stopReceiving);
-    stream.on('data', (chunk: Buffer) => {
-      if (!receiving) return;
-      try {
-        body.push(chunk);
-      } catch (error) {
-        stopReceiving();
-        fail(stream, asRpcFailure(error));
-      }
-    });
-    stream.on('end', () => {
-      if (!receiving) return;
-      let message: Buffer | Promise<Buffer>;
-      try {
-        message = body.message(headers['grpc-encoding'] as string | undefined);
-      } catch (error) {
-        stopReceiving();
-        return fail(stream, asRpcFailure(error));
-      }
-      if (Buffer.isBuffer(message)) {
-        stopReceiving();
-        return this.dispatch(stream, path, message, deadline);
-      }
-      // Compressed: inflated off the event loop, still under the receive deadline.
-      message.then((request) => {
-        if (!receiving) return;
-        stopReceiving();
-        this.dispatch(stream, path, request, deadline);
-      }, (error: unknown) => {
-        if (!receiving) return;
-        stopReceiving();
-        fail(stream, asRpcFailure(error));
-      });
+    receiveUnary(stream, headers, {
+      maxMessageBytes: this.maxMessageBytes,
+      what: `request to ${path}`,
+      receiveMs: this.router.deadline(deadline).getTime() - Date.now(),
+      onMessage: (request) => this.dispatch(stream, path, request, deadline),
+      onFailure: (failure) => fail(stream, failure),
     });
   }
 
@@ -232,12 +195,3 @@ function succeed(stream: ServerHttp2Stream, response: Buffer): void {
   stream.end(frame(response));
 }
 
-/** Answers "trailers-only": the status (and any trailer metadata, e.g. the model's `pyml-tensor`) in the headers. */
-function fail(stream: ServerHttp2Stream, failure: RpcFailure): void {
-  if (stream.destroyed || stream.closed) return;
-  if (stream.headersSent) {
-    stream.close(http2.constants.NGHTTP2_INTERNAL_ERROR);
-    return;
-  }
-  stream.respond({ ':status': 200, 'content-type': GRPC_CONTENT_TYPE, ...statusHeaders(failure.code, failure.message, failure.metadata) }, { endStream: true });
-}
