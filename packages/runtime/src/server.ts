@@ -1,5 +1,5 @@
 import { chmodSync, lstatSync, mkdirSync, unlinkSync } from 'node:fs';
-import http2, { type Http2Server, type IncomingHttpHeaders, type ServerHttp2Session, type ServerHttp2Stream } from 'node:http2';
+import type { Http2Server, IncomingHttpHeaders, ServerHttp2Session, ServerHttp2Stream } from 'node:http2';
 import { dirname } from 'node:path';
 import { Metadata, status } from '@grpc/grpc-js';
 import type { Logger } from '@pyml/contract';
@@ -11,7 +11,7 @@ import {
   HealthStatus, decodeHealthCheckRequest, decodeInferRequest, decodeModelRef, encodeFlag, encodeHealthCheckResponse,
   encodeModelMetadata, encodeServerMetadata,
 } from './oip/codec.ts';
-import { GRPC_CONTENT_TYPE, RpcFailure, frame, parseTimeout, receiveUnary, respondFailure, respondMessage, statusHeaders } from './oip/grpc-wire.ts';
+import { GRPC_CONTENT_TYPE, RpcFailure, createGrpcServer, frame, isGrpcCall, parseTimeout, receiveUnary, respondFailure, respondMessage, statusHeaders, trackSession } from './oip/grpc-wire.ts';
 import { encodeResponseFor, requestInputs } from './oip/infer-exchange.ts';
 import { HealthWatches, type WatchCall } from './oip/health-watch.ts';
 import { HEALTH_SERVICE, INFERENCE_SERVICE } from './oip/service.ts';
@@ -29,9 +29,6 @@ export interface ServerOptions {
 type Unary = (request: Buffer) => Buffer | Promise<Buffer>;
 
 const WATCH_PATH = `/${HEALTH_SERVICE}/Watch`;
-/** Flow-control windows: a multi-MiB tensor should not wait on a WINDOW_UPDATE per 64 KiB. */
-const STREAM_WINDOW = 4 << 20;
-const SESSION_WINDOW = 32 << 20;
 /** Largest timer Node keeps (a longer one fires at once). */
 const MAX_TIMER_MS = 2 ** 31 - 1;
 
@@ -114,13 +111,8 @@ export class InferenceServer {
   }
 
   private bind(address: string, listen: (server: Http2Server, done: () => void) => void): Promise<number> {
-    const max = this.options.maxMessageBytes;
-    const server = http2.createServer({
-      settings: { initialWindowSize: STREAM_WINDOW, maxHeaderListSize: 64 << 10 },
-      // Counted in MB: messages up to the limit, several at once, must not trip nghttp2's memory guard.
-      maxSessionMemory: Math.max(64, Math.ceil((max * 4) / 1e6)),
-    });
-    server.on('session', (session) => this.track(session));
+    const server = createGrpcServer(this.options.maxMessageBytes);
+    server.on('session', (session) => trackSession(this.sessions, session, this.draining));
     server.on('stream', (stream, headers) => this.serve(stream, headers));
     return new Promise((resolve, reject) => {
       const failed = (error: Error) => reject(new Error(`cannot listen on ${address}: ${error.message}`));
@@ -166,20 +158,8 @@ export class InferenceServer {
     return clean;
   }
 
-  private track(session: ServerHttp2Session): void {
-    this.sessions.add(session);
-    session.on('close', () => this.sessions.delete(session));
-    // A peer's protocol error ends its connection, never the server.
-    session.on('error', () => session.destroy());
-    session.setLocalWindowSize(SESSION_WINDOW);
-    if (this.draining) session.close();
-  }
-
   private serve(stream: ServerHttp2Stream, headers: IncomingHttpHeaders): void {
-    stream.on('error', () => {});
-    if (headers[':method'] !== 'POST') return void stream.respond({ ':status': 405, allow: 'POST' }, { endStream: true });
-    const contentType = String(headers['content-type'] ?? '');
-    if (!contentType.startsWith(GRPC_CONTENT_TYPE)) return void stream.respond({ ':status': 415 }, { endStream: true });
+    if (!isGrpcCall(stream, headers)) return;
     const path = String(headers[':path']);
     if (this.draining) return respondFailure(stream, new RpcFailure(status.UNAVAILABLE, 'the model server is shutting down'));
     const timeout = parseTimeout(headers['grpc-timeout']);

@@ -1,11 +1,11 @@
-import http2, { type Http2Server, type IncomingHttpHeaders, type ServerHttp2Session, type ServerHttp2Stream } from 'node:http2';
+import type { Http2Server, IncomingHttpHeaders, ServerHttp2Session, ServerHttp2Stream } from 'node:http2';
 import { status } from '@grpc/grpc-js';
 import {
   HealthStatus, decodeHealthCheckRequest, decodeModelRef, encodeFlag, encodeHealthCheckResponse, encodeServerMetadata, HealthWatches, type WatchCall, HEALTH_SERVICE, INFERENCE_SERVICE, RUNTIME_VERSION,
 } from '@pyml/runtime/protocol';
 import { CallerGone } from './caller-gone.ts';
 // Answers "trailers-only" (the status, and any trailer metadata such as the model's `pyml-tensor`, in the headers).
-import { GRPC_CONTENT_TYPE, frame, parseTimeout, receiveUnary, respondFailure as fail, statusHeaders } from '@pyml/runtime/protocol';
+import { GRPC_CONTENT_TYPE, createGrpcServer, frame, isGrpcCall, parseTimeout, receiveUnary, respondFailure as fail, statusHeaders, trackSession } from '@pyml/runtime/protocol';
 import type { ModelRouter } from './model-router.ts';
 import { HEALTH_CHECK_PATH, methodPath } from './raw-service.ts';
 import { RpcFailure, asRpcFailure } from './rpc-failure.ts';
@@ -17,9 +17,6 @@ import { RpcFailure, asRpcFailure } from './rpc-failure.ts';
 type Unary = (request: Buffer, deadline: number | undefined, gone: CallerGone) => Buffer | Promise<Buffer>;
 
 const WATCH_PATH = `/${HEALTH_SERVICE}/Watch`;
-/** Flow-control windows: a multi-MiB tensor should not wait on a WINDOW_UPDATE per 64 KiB. */
-const STREAM_WINDOW = 4 << 20;
-const SESSION_WINDOW = 32 << 20;
 
 /**
  * The service's gRPC front end: the V2 inference service and grpc.health.v1, served on node:http2 with the gRPC
@@ -41,12 +38,8 @@ export class GrpcFront {
 
   /** Binds HOST:PORT (port 0 picks one; [v6]:PORT) or unix:PATH; returns the bound port (0 for a socket). */
   listen(address: string): Promise<number> {
-    const server = http2.createServer({
-      settings: { initialWindowSize: STREAM_WINDOW, maxHeaderListSize: 64 << 10 },
-      // Counted in MB: messages up to the limit, many at once, must not trip nghttp2's memory guard.
-      maxSessionMemory: Math.max(64, Math.ceil((this.maxMessageBytes * 4) / 1e6)),
-    });
-    server.on('session', (session) => this.track(session));
+    const server = createGrpcServer(this.maxMessageBytes);
+    server.on('session', (session) => trackSession(this.sessions, session, this.closing));
     server.on('stream', (stream, headers) => this.serve(stream, headers));
     const unix = address.startsWith('unix:') ? address.slice('unix:'.length) : undefined;
     const at = unix ? undefined : /^\[?([^\]]*)\]?:(\d+)$/.exec(address);
@@ -79,20 +72,8 @@ export class GrpcFront {
     await Promise.all(closed);
   }
 
-  private track(session: ServerHttp2Session): void {
-    this.sessions.add(session);
-    session.on('close', () => this.sessions.delete(session));
-    // A peer's protocol error ends its connection, never the service.
-    session.on('error', () => session.destroy());
-    session.setLocalWindowSize(SESSION_WINDOW);
-    if (this.closing) session.close();
-  }
-
   private serve(stream: ServerHttp2Stream, headers: IncomingHttpHeaders): void {
-    stream.on('error', () => {});
-    if (headers[':method'] !== 'POST') return void stream.respond({ ':status': 405, allow: 'POST' }, { endStream: true });
-    const contentType = String(headers['content-type'] ?? '');
-    if (!contentType.startsWith(GRPC_CONTENT_TYPE)) return void stream.respond({ ':status': 415 }, { endStream: true });
+    if (!isGrpcCall(stream, headers)) return;
     const path = String(headers[':path']);
     if (this.closing) return fail(stream, new RpcFailure(status.UNAVAILABLE, 'the service is shutting down'));
     const timeout = parseTimeout(headers['grpc-timeout']);

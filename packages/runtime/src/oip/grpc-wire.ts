@@ -1,4 +1,4 @@
-import http2, { type IncomingHttpHeaders, type OutgoingHttpHeaders, type ServerHttp2Stream } from 'node:http2';
+import http2, { type Http2Server, type IncomingHttpHeaders, type OutgoingHttpHeaders, type ServerHttp2Session, type ServerHttp2Stream } from 'node:http2';
 import { gunzip, inflate } from 'node:zlib';
 import { Metadata, status } from '@grpc/grpc-js';
 import { InvalidInputError } from '../errors.ts';
@@ -241,4 +241,47 @@ export function receiveUnary(stream: ServerHttp2Stream, headers: IncomingHttpHea
       options.onFailure(asRpcFailure(error));
     });
   });
+}
+
+/** Flow-control windows: a multi-MiB tensor should not wait on a WINDOW_UPDATE per 64 KiB. */
+const STREAM_WINDOW = 4 << 20;
+const SESSION_WINDOW = 32 << 20;
+
+/**
+ * An HTTP/2 server for gRPC calls of up to `maxMessageBytes`, as both of pyml's gRPC servers (the image's and the
+ * service's front) run one: large flow-control windows, 64 KiB of headers, and nghttp2's memory guard (counted in
+ * MB) set so messages up to the limit, several at once, do not trip it.
+ */
+export function createGrpcServer(maxMessageBytes: number): Http2Server {
+  return http2.createServer({
+    settings: { initialWindowSize: STREAM_WINDOW, maxHeaderListSize: 64 << 10 },
+    maxSessionMemory: Math.max(64, Math.ceil((maxMessageBytes * 4) / 1e6)),
+  });
+}
+
+/**
+ * Keeps a new session in `sessions` until it closes (a drain closes them all). A peer's protocol error ends its
+ * connection, never the server; a session that arrives while the server drains is told to go away at once.
+ */
+export function trackSession(sessions: Set<ServerHttp2Session>, session: ServerHttp2Session, draining: boolean): void {
+  sessions.add(session);
+  session.on('close', () => sessions.delete(session));
+  session.on('error', () => session.destroy());
+  session.setLocalWindowSize(SESSION_WINDOW);
+  if (draining) session.close();
+}
+
+/** Whether a new stream is a gRPC call (POST, a gRPC content type); when it is not, answers 405 or 415 and says no. */
+export function isGrpcCall(stream: ServerHttp2Stream, headers: IncomingHttpHeaders): boolean {
+  // A stream's errors are its peer's business: they must never reach the server as an unhandled 'error'.
+  stream.on('error', () => {});
+  if (headers[':method'] !== 'POST') {
+    stream.respond({ ':status': 405, allow: 'POST' }, { endStream: true });
+    return false;
+  }
+  if (!String(headers['content-type'] ?? '').startsWith(GRPC_CONTENT_TYPE)) {
+    stream.respond({ ':status': 415 }, { endStream: true });
+    return false;
+  }
+  return true;
 }
