@@ -11,9 +11,9 @@ import {
   HealthStatus, decodeHealthCheckRequest, decodeInferRequest, decodeModelRef, encodeFlag, encodeHealthCheckResponse,
   encodeModelMetadata, encodeServerMetadata,
 } from './oip/codec.ts';
-import { GRPC_CONTENT_TYPE, RpcFailure, createGrpcServer, frame, isGrpcCall, parseTimeout, receiveUnary, respondFailure, respondMessage, statusHeaders, trackSession } from './oip/grpc-wire.ts';
+import { RpcFailure, createGrpcServer, isGrpcCall, parseTimeout, receiveUnary, respondFailure, respondMessage, streamingCall, trackSession } from './oip/grpc-wire.ts';
 import { encodeResponseFor, requestInputs } from './oip/infer-exchange.ts';
-import { HealthWatches, type WatchCall } from './oip/health-watch.ts';
+import { HealthWatches } from './oip/health-watch.ts';
 import { HEALTH_SERVICE, INFERENCE_SERVICE } from './oip/service.ts';
 import { RUNTIME_NAME, RUNTIME_VERSION } from './version.ts';
 
@@ -288,18 +288,7 @@ export class InferenceServer {
     } catch (error) {
       return respondFailure(stream, malformed(error));
     }
-    stream.respond({ ':status': 200, 'content-type': GRPC_CONTENT_TYPE }, { waitForTrailers: true });
-    stream.once('wantTrailers', () => stream.sendTrailers(statusHeaders(status.OK, '')));
-    const call: WatchCall = {
-      get cancelled() {
-        return stream.destroyed || stream.closed;
-      },
-      write: (message) => stream.write(frame(message as Buffer)),
-      end: () => stream.end(),
-      // A stream that closes before its end was the client going away: the watch is forgotten either way.
-      once: (_event, listener) => stream.once('close', listener),
-    };
-    this.watches.add(call, service, encodeHealthCheckResponse);
+    this.watches.add(streamingCall(stream), service, encodeHealthCheckResponse);
   }
 }
 

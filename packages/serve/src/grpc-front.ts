@@ -1,11 +1,11 @@
 import type { Http2Server, IncomingHttpHeaders, ServerHttp2Session, ServerHttp2Stream } from 'node:http2';
 import { status } from '@grpc/grpc-js';
 import {
-  HealthStatus, decodeHealthCheckRequest, decodeModelRef, encodeFlag, encodeHealthCheckResponse, encodeServerMetadata, HealthWatches, type WatchCall, HEALTH_SERVICE, INFERENCE_SERVICE, RUNTIME_VERSION,
+  HealthStatus, decodeHealthCheckRequest, decodeModelRef, encodeFlag, encodeHealthCheckResponse, encodeServerMetadata, HealthWatches, HEALTH_SERVICE, INFERENCE_SERVICE, RUNTIME_VERSION,
 } from '@pyml/runtime/protocol';
 import { CallerGone } from './caller-gone.ts';
 // Answers "trailers-only" (the status, and any trailer metadata such as the model's `pyml-tensor`, in the headers).
-import { GRPC_CONTENT_TYPE, createGrpcServer, frame, isGrpcCall, parseTimeout, receiveUnary, respondFailure as fail, statusHeaders, trackSession } from '@pyml/runtime/protocol';
+import { createGrpcServer, isGrpcCall, parseTimeout, receiveUnary, respondFailure as fail, respondMessage, streamingCall, trackSession } from '@pyml/runtime/protocol';
 import type { ModelRouter } from './model-router.ts';
 import { HEALTH_CHECK_PATH, methodPath } from './raw-service.ts';
 import { RpcFailure, asRpcFailure } from './rpc-failure.ts';
@@ -104,8 +104,8 @@ export class GrpcFront {
     } catch (error) {
       return fail(stream, asRpcFailure(error));
     }
-    if (Buffer.isBuffer(result)) succeed(stream, result);
-    else result.then((response) => succeed(stream, response), (error: unknown) => fail(stream, asRpcFailure(error)));
+    if (Buffer.isBuffer(result)) respondMessage(stream, result);
+    else result.then((response) => respondMessage(stream, response), (error: unknown) => fail(stream, asRpcFailure(error)));
   }
 
   private unaryMethods(): Map<string, Unary> {
@@ -154,25 +154,8 @@ export class GrpcFront {
     } catch (error) {
       return fail(stream, new RpcFailure(status.INVALID_ARGUMENT, `bad HealthCheckRequest: ${(error as Error).message}`));
     }
-    stream.respond({ ':status': 200, 'content-type': GRPC_CONTENT_TYPE }, { waitForTrailers: true });
-    stream.once('wantTrailers', () => stream.sendTrailers(statusHeaders(status.OK, '')));
-    const call: WatchCall = {
-      get cancelled() {
-        return stream.destroyed || stream.closed;
-      },
-      write: (message) => stream.write(frame(message as Buffer)),
-      end: () => stream.end(),
-      // A stream that closes before its end was the client going away: the watch is forgotten either way.
-      once: (_event, listener) => stream.once('close', listener),
-    };
-    this.watches.add(call, service, encodeHealthCheckResponse);
+    this.watches.add(streamingCall(stream), service, encodeHealthCheckResponse);
   }
 }
 
-function succeed(stream: ServerHttp2Stream, response: Buffer): void {
-  if (stream.destroyed || stream.closed || stream.headersSent) return;
-  stream.respond({ ':status': 200, 'content-type': GRPC_CONTENT_TYPE }, { waitForTrailers: true });
-  stream.once('wantTrailers', () => stream.sendTrailers(statusHeaders(status.OK, '')));
-  stream.end(frame(response));
-}
 

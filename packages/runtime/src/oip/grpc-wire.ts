@@ -3,6 +3,7 @@ import { gunzip, inflate } from 'node:zlib';
 import { Metadata, status } from '@grpc/grpc-js';
 import { InvalidInputError } from '../errors.ts';
 import { grpcMessage } from '../header-text.ts';
+import type { WatchCall } from './health-watch.ts';
 
 /**
  * gRPC over HTTP/2, spoken with node:http2 by the image's model server and by `pyml serve`'s front and forwarding
@@ -155,6 +156,23 @@ export function statusOf(headers: IncomingHttpHeaders): RpcFailure | { code: sta
     // Not percent-encoded after all: keep it as it came.
   }
   return new RpcFailure(Number.isInteger(code) ? code : status.UNKNOWN, details, metadataOf(headers));
+}
+
+/**
+ * Opens a server-streaming answer (a health Watch): headers now, a framed message per write, OK in trailers when it
+ * ends. A stream that closes before its end was the client going away: the caller forgets the call either way.
+ */
+export function streamingCall(stream: ServerHttp2Stream): WatchCall {
+  stream.respond({ ':status': 200, 'content-type': GRPC_CONTENT_TYPE }, { waitForTrailers: true });
+  stream.once('wantTrailers', () => stream.sendTrailers(statusHeaders(status.OK, '')));
+  return {
+    get cancelled() {
+      return stream.destroyed || stream.closed;
+    },
+    write: (message) => stream.write(frame(message as Buffer)),
+    end: () => stream.end(),
+    once: (_event, listener) => stream.once('close', listener),
+  };
 }
 
 /** Answers a unary call with its response message and OK in trailers. */
