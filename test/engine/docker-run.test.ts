@@ -36,6 +36,11 @@ async function run(image: string, env: Record<string, string>, command: string[]
   return id;
 }
 
+/** Rows the echo model says it is holding (its stderr line for a slow call); batched calls count once each row. */
+function rowsHeld(log: string): number {
+  return [...log.matchAll(/echo: holding (\d+) rows/g)].reduce((sum, m) => sum + Number(m[1]), 0);
+}
+
 async function inspect(id: string): Promise<{ State: { Status: string; ExitCode: number; Health?: { Status: string; Log: { ExitCode: number; Output: string }[] } } }> {
   return JSON.parse(await dockerOk(['inspect', id]))[0];
 }
@@ -133,7 +138,7 @@ test('docker stop drains: in-flight REST and gRPC calls finish, the container ex
     const grpcCall = client.call('ModelInfer', echoRequest([[7, 2000]]), 30_000).then((r) => r.outputs[0].contents.fp32_contents, (e: Error) => `failed: ${e.message}`);
     const restCall = http(base, '/v2/models/echo/infer', { inputs: [{ name: 'x', datatype: 'FP32', shape: [1, 2], data: [9, 2000] }] })
       .then((r) => (r.status === 200 ? r.body.outputs[0].data : `status ${r.status}: ${r.text}`), (e: Error) => `failed: ${e.message}`);
-    await new Promise((r) => setTimeout(r, 500));
+    await waitFor('both calls to reach the model', async () => rowsHeld((await docker(['logs', id])).stderr) === 2, 15_000);
     const stopped = Date.now();
     await dockerOk(['stop', '-t', '30', id]);
     assert.equal(await grpcCall, [7, 2000]);

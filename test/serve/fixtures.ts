@@ -8,7 +8,7 @@ import { tempDir } from '../helpers/project.ts';
  * Images the serve tests run, built with the real `pyml build`, and `pyml serve` started as a real process.
  * - iris: examples/onnx-iris (onnxruntime).
  * - echo: x FP32 [-1,2] → y = x, rows INT64 [-1] = the row count of the predict call that answered (shows
- *   batching); sleeps max(x[:,1]) ms, so a test can make a request slow.
+ *   batching); sleeps max(x[:,1]) ms, so a test can make a request slow, and says so on stderr first.
  * - broken: throws in init.
  */
 
@@ -31,6 +31,8 @@ export default class Echo extends TensorModel {
     const n = x.shape[0];
     let delay = 0;
     for (let r = 0; r < n; r++) delay = Math.max(delay, data[r * 2 + 1]);
+    // A slow call says when it has reached the model, so a test can wait for that instead of a fixed time.
+    if (delay > 0) console.error(\`echo: holding \${n} rows for \${delay} ms\`);
     if (delay > 0) await new Promise((resolve) => setTimeout(resolve, delay));
     return {
       y: { dtype: 'FP32', shape: [n, 2], data: Float32Array.from(data) },
