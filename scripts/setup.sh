@@ -18,3 +18,4 @@ if [ ${#missing[@]} -gt 0 ]; then
   apt-get update -qq >/dev/null
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
 fi
+bash scripts/setup-ray.sh || echo "setup: the Ray environment (.venv-ray) could not be made; the test/ray tests will fail with the reason above" >&2
