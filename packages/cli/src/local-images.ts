@@ -37,7 +37,7 @@ export async function localImagePaths(refs: string[], options: { json: boolean; 
       const { pullIntoCache } = await import('@pyml/registry/cached-pull');
       let pulled;
       try {
-        pulled = await pullIntoCache(ref, { log: (m) => progress.step(m), onProgress: (what, bytes) => progress.bytesDone(what, bytes) });
+        pulled = await pullIntoCache(ref, { log: (m) => progress.step(m), onProgress: (what, bytes, total) => progress.bytesDone(what, bytes, total) });
       } catch (error) {
         const message = (error as Error).message;
         throw new PymlError(message.includes(ref) ? message : `cannot pull ${ref}: ${message}`, EXIT.failure, 'a registry image is HOST[:PORT]/REPOSITORY:TAG (credentials as for pyml push); a local one is a layout directory or a tarball');

@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { didYouMean, EXIT } from '@pyml/errors';
 import { reportError, usage } from './output.ts';
+import { parseProgressChoice, setProgressChoice } from './progress.ts';
 
 /** Every command module exports these two. */
 export interface CommandModule {
@@ -42,8 +43,13 @@ Commands:
 ${Object.entries(COMMANDS).map(([k, c]) => `  ${k.padEnd(w)}  ${c.summary}`).join('\n')}
 
 Run 'pyml <command> --help' for a command's options and examples.
+Options of every command:
+  --progress MODE  auto (default: tty on a terminal, plain otherwise), tty (redrawn bars with done/total,
+                   percentage and ETA), plain (one line per step with sizes and times, for CI logs) or quiet
+                   (warnings and errors only); all on stderr. Also PYML_PROGRESS. --json implies quiet.
+
 Exit codes: 0 ok, 1 failure while running (build, prediction, registry, verification), 2 bad usage, config or input.
-Environment: PYML_CACHE_DIR (blob cache), SOURCE_DATE_EPOCH (timestamps), NO_COLOR.
+Environment: PYML_CACHE_DIR (blob cache), PYML_PROGRESS, SOURCE_DATE_EPOCH (timestamps), NO_COLOR.
 `;
 }
 
@@ -51,11 +57,33 @@ function printVersionJson(): void {
   process.stdout.write(`${JSON.stringify({ version, path: installedAt, node: process.version })}\n`);
 }
 
+/**
+ * Takes the global `--progress MODE` (or `--progress=MODE`) out of a command's arguments, so that every command has
+ * it without declaring it; arguments after `--` are left alone.
+ */
+function takeProgressOption(args: string[]): string[] {
+  const rest: string[] = [];
+  for (let i = 0; i < args.length; i++) {
+    const a = args[i]!;
+    if (a === '--') { rest.push(...args.slice(i)); break; }
+    if (a === '--progress' || a.startsWith('--progress=')) {
+      const value = a === '--progress' ? args[++i] : a.slice('--progress='.length);
+      if (value === undefined || value === '' || value.startsWith('-')) throw usage('--progress needs a value: auto, tty, plain or quiet');
+      setProgressChoice(parseProgressChoice(value, '--progress'));
+      continue;
+    }
+    rest.push(a);
+  }
+  return rest;
+}
+
 export async function main(argv: string[]): Promise<number> {
-  const [name, ...args] = argv;
-  const json = args.includes('--json');
+  const [name, ...given] = argv;
+  const json = given.includes('--json');
   const command = name !== undefined && Object.hasOwn(COMMANDS, name) ? name : undefined;
   try {
+    const args = takeProgressOption(given);
+    if (process.env.PYML_PROGRESS) parseProgressChoice(process.env.PYML_PROGRESS, 'PYML_PROGRESS');
     // No command is a usage error (Docker's convention): the help goes to stderr, stdout stays empty.
     if (name === undefined) { process.stderr.write(mainHelp()); return EXIT.usage; }
     if (name === '--help' || name === '-h') { process.stdout.write(mainHelp()); return 0; }

@@ -1,13 +1,17 @@
 // Not from @pyml/core: loading the builder would slow every command's start-up.
 import { PymlError, EXIT } from '@pyml/errors';
+import { progressMode } from './progress.ts';
 
 export interface OutputOptions {
   json: boolean;
 }
 
-/** Whether to draw progress: only on a terminal, never with --json or NO_COLOR-less pipes. */
+/**
+ * Whether to show progress at all (see progress.ts: `--progress`, PYML_PROGRESS, quiet by default with --json).
+ * Warnings are shown either way.
+ */
 export function showProgress(opts: OutputOptions): boolean {
-  return !opts.json && Boolean(process.stderr.isTTY);
+  return progressMode(opts.json) !== 'quiet';
 }
 
 const useColor = () => Boolean(process.stderr.isTTY) && !('NO_COLOR' in process.env);

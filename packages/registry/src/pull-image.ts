@@ -18,7 +18,8 @@ export interface PullOptions {
   /** `os/arch[/variant]` to pick from an image index (default: this machine's, linux). */
   platform?: string;
   log?: (message: string) => void;
-  onProgress?: (what: string, bytes: number) => void;
+  /** Bytes of one blob so far, and its size from the manifest. */
+  onProgress?: (what: string, bytes: number, total?: number) => void;
   /**
    * A blob store to pull through: blobs it holds are linked into the layout instead of downloaded, and what is
    * downloaded goes into it, so the next pull of this image (or of one sharing its layers) downloads only what changed.
@@ -196,7 +197,7 @@ export async function downloadBlob(client: RegistryClient, d: OciDescriptor, wha
         bytes += chunk.length;
         if (bytes > d.size) return callback(new Error(`${label}: more than the ${d.size} bytes the manifest declares`));
         hash.update(chunk);
-        options.onProgress?.(what, bytes);
+        options.onProgress?.(what, bytes, d.size);
         callback(null, chunk);
       },
     });

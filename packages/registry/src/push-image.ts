@@ -15,7 +15,8 @@ export interface PushOptions {
   /** Blobs uploaded at once (default 3). */
   concurrency?: number;
   log?: (message: string) => void;
-  onProgress?: (what: string, bytes: number) => void;
+  /** Bytes of one blob sent so far, and its size. */
+  onProgress?: (what: string, bytes: number, total?: number) => void;
 }
 
 export type BlobAction = 'exists' | 'mounted' | 'uploaded';
@@ -148,7 +149,7 @@ async function pushBlob(
       method: 'PUT', url: url.toString(), what: `uploading ${what} ${d.digest}`, expect: [201, 204], retry: false,
       headers: { 'Content-Type': 'application/octet-stream', 'Content-Length': d.size },
       body: () => blob.open(),
-      onBodyProgress: (bytes) => options.onProgress?.(what, bytes),
+      onBodyProgress: (bytes) => options.onProgress?.(what, bytes, d.size),
     });
     await discardBody(put);
     return { ...base, action: 'uploaded' as const };

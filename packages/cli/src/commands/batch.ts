@@ -5,6 +5,7 @@ import { EXIT, PymlError } from '@pyml/errors';
 import type { BatchProgress, OutputTarget } from '@pyml/batch';
 import { localImagePaths } from '../local-images.ts';
 import { printJson, showProgress, usage } from '../output.ts';
+import { Progress } from '../progress.ts';
 import { applyMaxUnpackedBytes, maxUnpackedHelp, maxUnpackedOption } from '../max-unpacked-option.ts';
 
 // @pyml/batch (DuckDB, Apache Arrow) loads only once the arguments are good, and after the model processes have been
@@ -112,7 +113,7 @@ export async function run(args: string[]): Promise<number> {
   const batchRows = positiveInt(values['batch-rows'], '--batch-rows');
   const image = await local();
   const showing = showProgress({ json });
-  const progress = new StatusLine(showing);
+  const progress = new Progress(showing);
   const controller = new AbortController();
   const onSigint = () => controller.abort();
   process.on('SIGINT', onSigint);
@@ -166,27 +167,4 @@ function formatProgress(p: BatchProgress): string {
   const eta = rate > 0 && total !== undefined && total > p.rows ? `, ETA ${Math.ceil((total - p.rows) / rate)} s` : '';
   const pct = total ? ` (${Math.floor((p.rows / total) * 100)}%)` : '';
   return `  ${p.rows}${total === undefined ? '' : `/${total}`} rows${pct}, ${Math.round(rate)} rows/s${eta}`;
-}
-
-/** Steps as lines and one redrawn status line on stderr, on a terminal only. */
-class StatusLine {
-  private drawn = false;
-  constructor(private readonly enabled: boolean) {}
-
-  step(message: string): void {
-    if (!this.enabled) return;
-    this.clear();
-    process.stderr.write(`• ${message}\n`);
-  }
-
-  status(text: string): void {
-    if (!this.enabled) return;
-    process.stderr.write(`\r\x1b[2K${text.slice(0, (process.stderr.columns || 80) - 1)}`);
-    this.drawn = true;
-  }
-
-  clear(): void {
-    if (this.drawn) process.stderr.write('\r\x1b[2K');
-    this.drawn = false;
-  }
 }

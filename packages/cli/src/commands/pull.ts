@@ -42,7 +42,7 @@ export async function run(args: string[]): Promise<number> {
   let result;
   try {
     result = await pullImage(positionals[0], values.out, {
-      platform: values.platform, log: (m) => progress.step(m), onProgress: (what, bytes) => progress.bytesDone(what, bytes),
+      platform: values.platform, log: (m) => progress.step(m), onProgress: (what, bytes, total) => progress.bytesDone(what, bytes, total),
     });
   } catch (error) {
     throw new PymlError((error as Error).message);

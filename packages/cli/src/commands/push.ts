@@ -57,7 +57,7 @@ export async function pushWithProgress(image: string, target: string, json: bool
   }
   try {
     return await withImage(image, (source) => pushAny(source, ref, {
-      mountFrom, log: (m) => progress.step(m), onProgress: (what, bytes) => progress.bytesDone(what, bytes),
+      mountFrom, log: (m) => progress.step(m), onProgress: (what, bytes, total) => progress.bytesDone(what, bytes, total),
     }));
   } catch (error) {
     if (error instanceof PymlError) throw error;
