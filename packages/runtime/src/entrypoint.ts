@@ -10,6 +10,7 @@ import { DEFAULT_GRPC, DEFAULT_HTTP, addressFromEnv, checkHealth } from './healt
 import { createLogger } from './logger.ts';
 import { ModelHost, readManifest } from './model-host.ts';
 import { formatJsonResponse, parseJsonRequest } from './oip/json.ts';
+import { FrameServer } from './frame-server.ts';
 import { ModelHttpServer } from './http-server.ts';
 import { InferenceServer } from './server.ts';
 
@@ -30,7 +31,8 @@ const USAGE = `usage: entrypoint <command> [options]
   predict  --input FILE|- [--json]     one V2 JSON request in, the V2 JSON response out (--json: one line)
   batch                                Arrow IPC stream on stdin → Arrow IPC stream on stdout
   describe                             print pyml.json
-env: PYML_ROOT (default: the directory above runtime/), PYML_MAX_MESSAGE_BYTES, PYML_RECEIVE_TIMEOUT_MS, PYML_DRAIN_TIMEOUT_MS, PYML_LOG_LEVEL`;
+env: PYML_ROOT (default: the directory above runtime/), PYML_MAX_MESSAGE_BYTES, PYML_FRAME_SOCKET (pyml serve's framed
+     protocol on this Unix socket, beside gRPC), PYML_RECEIVE_TIMEOUT_MS, PYML_DRAIN_TIMEOUT_MS, PYML_LOG_LEVEL`;
 
 const EXIT = { ok: 0, failed: 1, usage: 2, init: 3 } as const;
 
@@ -140,8 +142,12 @@ async function serveCommand(args: string[]): Promise<number> {
   // REST beside gRPC, in this process: one hop where a client talks to the image directly.
   const http = httpAddress ? new ModelHttpServer({ logger, maxMessageBytes, receiveTimeoutMs }) : undefined;
   const httpPort = http && httpAddress ? await http.listen(httpAddress.host, httpAddress.port) : undefined;
+  // pyml serve's cheap hop to this process (oip/frames.ts), when it asks for one; the gRPC socket stays for others.
+  const frameSocket = process.env.PYML_FRAME_SOCKET ? resolve(process.env.PYML_FRAME_SOCKET) : undefined;
+  const frames = frameSocket ? new FrameServer({ logger, maxMessageBytes, grpc: server }) : undefined;
+  if (frames && frameSocket) await frames.listen(frameSocket);
   // A stop request during init has nothing to drain.
-  const stopEarly = () => { server.forceShutdown(); http?.forceShutdown(); process.exit(EXIT.ok); };
+  const stopEarly = () => { server.forceShutdown(); http?.forceShutdown(); frames?.forceShutdown(); process.exit(EXIT.ok); };
   process.once('SIGTERM', stopEarly).once('SIGINT', stopEarly);
   // Started by `pyml serve` with a lifeline: stdin is a pipe from it, and its end (the parent died, even by SIGKILL)
   // stops this server like SIGTERM would, instead of leaving an orphan serving on a socket nobody routes to.
@@ -156,8 +162,9 @@ async function serveCommand(args: string[]): Promise<number> {
   const predictor = AdaptiveBatcher.for(host);
   server.attach(host, predictor);
   http?.attach(host, predictor);
+  frames?.attach(host, predictor);
   const httpBound = httpFlag !== undefined && httpPort !== undefined ? httpFlag.replace(/:\d+$/, `:${httpPort}`) : undefined;
-  logger.info('serving', { socket: resolve(socket), tcp, http: httpBound, batching: predictor instanceof AdaptiveBatcher ? predictor.options : false });
+  logger.info('serving', { socket: resolve(socket), tcp, http: httpBound, frames: frameSocket, batching: predictor instanceof AdaptiveBatcher ? predictor.options : false });
 
   // A model that throws outside predict (a stray timer, a rejected promise) must not take the server down.
   process.on('uncaughtException', (error) => logger.error('uncaught exception', { error: describeError(error) }));
@@ -170,7 +177,7 @@ async function serveCommand(args: string[]): Promise<number> {
       stopping = true;
       logger.info('draining', { signal });
       // Both servers drain at once: in-flight calls on either finish, within one grace period.
-      const drained = await Promise.all([server.drain(drainMs), http?.drain(drainMs) ?? true]);
+      const drained = await Promise.all([server.drain(drainMs), http?.drain(drainMs) ?? true, frames?.drain(drainMs) ?? true]);
       const clean = drained.every(Boolean);
       if (!clean) logger.warn('drain timed out; in-flight requests were cut', { graceMs: drainMs });
       await host.close();
@@ -180,7 +187,7 @@ async function serveCommand(args: string[]): Promise<number> {
     process.on('SIGINT', () => void stop('SIGINT'));
     if (lifeline) process.stdin.once('end', () => void stop('stdin closed: parent gone'));
   });
-  process.stdout.write(`${JSON.stringify({ ready: true, socket: resolve(socket), ...(tcp ? { tcp: tcpPort !== undefined ? tcp.replace(/:\d+$/, `:${tcpPort}`) : tcp } : {}), ...(httpBound ? { http: httpBound } : {}), pid: process.pid })}\n`);
+  process.stdout.write(`${JSON.stringify({ ready: true, socket: resolve(socket), ...(tcp ? { tcp: tcpPort !== undefined ? tcp.replace(/:\d+$/, `:${tcpPort}`) : tcp } : {}), ...(httpBound ? { http: httpBound } : {}), ...(frameSocket ? { frames: frameSocket } : {}), pid: process.pid })}\n`);
   return stopped;
 }
 

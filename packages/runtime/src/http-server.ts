@@ -2,11 +2,11 @@ import { type IncomingMessage, type Server, type ServerResponse, createServer } 
 import type { AddressInfo } from 'node:net';
 import type { Logger } from '@pyml/contract';
 import type { Predictor } from './batcher.ts';
-import { InvalidInputError, ModelError, describeError } from './errors.ts';
+import { describeError } from './errors.ts';
 import type { ModelHost } from './model-host.ts';
 import { HttpFailure, readBody, requestPath, sendFailure, sendJson, v2Route, writeJson } from './oip/http.ts';
-import { requestInputs } from './oip/infer-exchange.ts';
-import { jsonResponseChunks, parseJsonBody } from './oip/json.ts';
+import { jsonResponseChunks } from './oip/json.ts';
+import { inferJson, restFailure, servedModel } from './rest-infer.ts';
 import { RUNTIME_NAME, RUNTIME_VERSION } from './version.ts';
 
 export interface HttpServerOptions {
@@ -129,48 +129,25 @@ export class ModelHttpServer {
     }
   }
 
-  /**
-   * The model `name` (and `version`, when given) names, or a 404 naming what is served here. Before init it is
-   * 503 when `needed`, else undefined (a readiness check answers "not ready").
-   */
   private model(name: string, version: string, needed: boolean): ModelHost | undefined {
-    const host = this.host;
-    if (!host) {
-      if (needed) throw new HttpFailure(503, 'model is still initialising');
-      return undefined;
-    }
-    if (name !== host.name || (version && version !== host.version)) {
-      throw new HttpFailure(404, `model '${name}'${version ? ` version '${version}'` : ''} is not served here (this is '${host.name}' version '${host.version}')`);
-    }
-    return host;
+    return servedModel(this.host, name, version, needed);
   }
 
   private async infer(req: IncomingMessage, res: ServerResponse, name: string, version: string, arrived: number): Promise<void> {
     const host = this.model(name, version, true)!;
-    const predictor = this.predictor!;
     const { maxMessageBytes, receiveTimeoutMs } = this.options;
     const body = await readBody(req, {
       maxBytes: maxMessageBytes, deadline: arrived + receiveTimeoutMs, idleMs: Math.min(BODY_IDLE_MS, receiveTimeoutMs),
       sizeSetting: '--max-message-bytes', deadlineSetting: `${receiveTimeoutMs} ms, PYML_RECEIVE_TIMEOUT_MS`,
     });
-    // Nesting is refused as it is met, and declared shapes against the limit before any tensor is made.
-    const parsed = parseJsonBody(body, { maxBytes: maxMessageBytes });
-    const outputs = parsed.outputs.map((o) => ({ name: o }));
-    const result = await predictor.predict(requestInputs({ inputs: parsed.inputs, outputs }, host));
-    const names = parsed.outputs.length ? parsed.outputs : host.signature.outputs.map((s) => s.name);
-    await writeJson(res, jsonResponseChunks({
-      modelName: host.name, modelVersion: host.version, id: parsed.id || undefined,
-      outputs: names.map((n) => ({ name: n, tensor: result[n] })),
-    }));
+    await writeJson(res, jsonResponseChunks(await inferJson(host, this.predictor!, body, maxMessageBytes)));
   }
 
   /** The answer to a failed request, as `pyml serve` gives it: the caller's errors 4xx, the model's and ours 500. */
   private fail(res: ServerResponse, error: unknown): void {
     try {
-      if (error instanceof HttpFailure) return sendFailure(res, error.status, error.message, error.close);
-      if (error instanceof InvalidInputError) return sendFailure(res, 400, error.message);
-      this.options.logger.error('prediction failed', { error: describeError(error) });
-      sendFailure(res, 500, error instanceof ModelError ? error.message : `internal error: ${describeError(error)}`);
+      const failure = restFailure(error, this.options.logger);
+      sendFailure(res, failure.status, failure.message, failure.close);
     } catch (unexpected) {
       // Whatever happens, the request is not left hanging.
       this.options.logger.error('cannot answer a failed request', { error: describeError(unexpected) });

@@ -12,6 +12,7 @@ export * from './oip/health-watch.ts';
 export * from './oip/grpc-wire.ts';
 export * from './oip/infer-exchange.ts';
 export * from './oip/http.ts';
+export * from './oip/frames.ts';
 export * from './batcher.ts';
 export * from './errors.ts';
 export * from './validate.ts';

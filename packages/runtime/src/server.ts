@@ -1,6 +1,4 @@
-import { chmodSync, lstatSync, mkdirSync, unlinkSync } from 'node:fs';
 import type { Http2Server, IncomingHttpHeaders, ServerHttp2Session, ServerHttp2Stream } from 'node:http2';
-import { dirname } from 'node:path';
 import { Metadata, status } from '@grpc/grpc-js';
 import type { Logger } from '@pyml/contract';
 import type { Predictor } from './batcher.ts';
@@ -14,6 +12,7 @@ import {
 import { RpcFailure, createGrpcServer, isGrpcCall, parseTimeout, receiveUnary, respondFailure, respondMessage, streamingCall, trackSession } from './oip/grpc-wire.ts';
 import { encodeResponseFor, requestInputs } from './oip/infer-exchange.ts';
 import { HealthWatches } from './oip/health-watch.ts';
+import { listenPrivately } from './private-socket.ts';
 import { HEALTH_SERVICE, INFERENCE_SERVICE } from './oip/service.ts';
 import { RUNTIME_NAME, RUNTIME_VERSION } from './version.ts';
 
@@ -92,16 +91,7 @@ export class InferenceServer {
 
   /** Binds a Unix socket (owner-only, mode 0600) and optionally a TCP address (HOST:PORT); returns the bound TCP port. */
   async listen(socket: string, tcp?: string): Promise<{ tcpPort?: number }> {
-    mkdirSync(dirname(socket), { recursive: true, mode: 0o700 });
-    removeStaleSocket(socket);
-    // The umask makes the socket owner-only from the moment it exists; the chmod states it for the record.
-    const umask = process.umask(0o177);
-    try {
-      await this.bind(`unix:${socket}`, (server, done) => server.listen(socket, done));
-    } finally {
-      process.umask(umask);
-    }
-    chmodSync(socket, 0o600);
+    await listenPrivately(socket, () => this.bind(`unix:${socket}`, (server, done) => server.listen(socket, done)));
     if (!tcp) return {};
     const at = /^(?:\[([^\]]*)\]|([^:]*)):(\d+)$/.exec(tcp);
     if (!at || Number(at[3]) > 65535) throw new Error(`cannot listen on ${tcp}: expected HOST:PORT ([v6]:PORT for IPv6)`);
@@ -177,31 +167,35 @@ export class InferenceServer {
   /** Runs the method for a whole request message, answering by the caller's deadline at the latest. */
   private dispatch(stream: ServerHttp2Stream, path: string, request: Buffer, deadline: number | undefined): void {
     if (path === WATCH_PATH) return this.watch(stream, request);
+    this.call(path, request, deadline, (failure, response) => (failure ? respondFailure(stream, failure) : respondMessage(stream, response!)));
+  }
+
+  /**
+   * Runs one unary method on a request message, for either transport (gRPC here, pyml serve's frames in
+   * frame-server.ts): `done` is called once, with the response message or the call's status, by `deadline` at the
+   * latest. False when the method is unknown (`done` was then told UNIMPLEMENTED).
+   */
+  call(path: string, request: Buffer, deadline: number | undefined, done: (failure: RpcFailure | undefined, response?: Buffer) => void): void {
     const method = this.unary.get(path);
-    if (!method) return respondFailure(stream, new RpcFailure(status.UNIMPLEMENTED, `this server has no method ${path}`));
+    if (!method) return done(new RpcFailure(status.UNIMPLEMENTED, `this server has no method ${path}`));
+    let settled = false;
     let timer: NodeJS.Timeout | undefined;
+    const settle = (failure: RpcFailure | undefined, response?: Buffer) => {
+      if (settled) return;
+      settled = true;
+      clearTimeout(timer);
+      done(failure, response);
+    };
     if (deadline !== undefined) {
-      timer = setTimeout(() => respondFailure(stream, new RpcFailure(status.DEADLINE_EXCEEDED, 'Deadline exceeded')), Math.min(MAX_TIMER_MS, Math.max(0, deadline - Date.now())));
+      timer = setTimeout(() => settle(new RpcFailure(status.DEADLINE_EXCEEDED, 'Deadline exceeded')), Math.min(MAX_TIMER_MS, Math.max(0, deadline - Date.now())));
     }
     const answer = (response: Buffer) => {
-      clearTimeout(timer);
       if (response.length > this.options.maxMessageBytes) {
-        return respondFailure(stream, new RpcFailure(status.RESOURCE_EXHAUSTED, `the response of ${response.length} bytes is larger than the limit of ${this.options.maxMessageBytes} bytes`));
+        return settle(new RpcFailure(status.RESOURCE_EXHAUSTED, `the response of ${response.length} bytes is larger than the limit of ${this.options.maxMessageBytes} bytes`));
       }
-      respondMessage(stream, response);
+      settle(undefined, response);
     };
-    const refuse = (error: unknown) => {
-      clearTimeout(timer);
-      // Should describing the failure throw anyway, the call still gets a status.
-      let failure: RpcFailure;
-      try {
-        failure = failureFor(error, this.options.logger);
-      } catch (unexpected) {
-        this.options.logger.error('cannot build the status of a failed call', { error: describeError(unexpected) });
-        failure = new RpcFailure(status.INTERNAL, 'internal error: the failure could not be described');
-      }
-      respondFailure(stream, failure);
-    };
+    const refuse = (error: unknown) => settle(this.failureOf(error));
     let result: Buffer | Promise<Buffer>;
     try {
       result = method(request);
@@ -210,6 +204,16 @@ export class InferenceServer {
     }
     if (Buffer.isBuffer(result)) answer(result);
     else result.then(answer, refuse);
+  }
+
+  /** The status of a failed call; should describing the failure throw anyway, the call still gets one. */
+  failureOf(error: unknown): RpcFailure {
+    try {
+      return failureFor(error, this.options.logger);
+    } catch (unexpected) {
+      this.options.logger.error('cannot build the status of a failed call', { error: describeError(unexpected) });
+      return new RpcFailure(status.INTERNAL, 'internal error: the failure could not be described');
+    }
   }
 
   private unaryMethods(): Map<string, Unary> {
@@ -289,14 +293,5 @@ export class InferenceServer {
       return respondFailure(stream, malformed(error));
     }
     this.watches.add(streamingCall(stream), service, encodeHealthCheckResponse);
-  }
-}
-
-/** A socket file left by a previous run would make bind fail; anything else at that path is left alone. */
-function removeStaleSocket(path: string): void {
-  try {
-    if (lstatSync(path).isSocket()) unlinkSync(path);
-  } catch {
-    // Nothing there.
   }
 }

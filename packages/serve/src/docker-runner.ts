@@ -83,7 +83,7 @@ export class DockerRunner implements ModelRunner {
       Healthcheck: { Test: ['NONE'] },
       // The lifeline, as for the embedded runner: stdin stays attached to this process, and when the attach ends
       // (serve died, even by SIGKILL) the engine closes it (StdinOnce) and the model server drains and exits.
-      Env: Object.entries({ ...launch.env, PYML_LIFELINE_STDIN: '1' }).map(([k, v]) => `${k}=${v}`),
+      Env: Object.entries({ ...launch.env, PYML_LIFELINE_STDIN: '1', ...(launch.frames ? { PYML_FRAME_SOCKET: `${SOCKET_MOUNT}/${basename(launch.frames)}` } : {}) }).map(([k, v]) => `${k}=${v}`),
       OpenStdin: true, StdinOnce: true, AttachStdin: true,
       Labels: { 'dev.pyml.serve.model': launch.name, [OWNER_HOST]: hostname(), [OWNER_PID]: String(process.pid) },
       // Run as serve's own user when that is not root, so the 0600 socket it creates is one serve can open.
@@ -120,7 +120,7 @@ export class DockerRunner implements ModelRunner {
       },
     };
     return waitForReadyLine({
-      proc, stdout, name: launch.name, timeoutMs: launch.startTimeoutMs, log, onLog: launch.onLog,
+      proc, stdout, name: launch.name, frames: launch.frames, timeoutMs: launch.startTimeoutMs, log, onLog: launch.onLog,
       kill: () => { void container.kill().catch(() => {}); },
       describeExit: ({ code, signal }) => `model container ${signal ? `was killed by ${signal}` : `exited with code ${code}`} before it was ready`,
     });

@@ -16,7 +16,7 @@ export class EmbeddedRunner implements ModelRunner {
     const image = 'rootfs' in launch.image ? (launch.image as UnpackedImage) : await unpackImage(launch.image.ref);
     // The lifeline: the child's stdin is a pipe from us that nobody writes; when we die (even by SIGKILL) it ends,
     // and the model server drains and exits instead of living on as an orphan.
-    const cmd = entrypointCommand(image, ['serve', '--socket', launch.socket], { ...launch.env, PYML_LIFELINE_STDIN: '1' });
+    const cmd = entrypointCommand(image, ['serve', '--socket', launch.socket], { ...launch.env, PYML_LIFELINE_STDIN: '1', ...(launch.frames ? { PYML_FRAME_SOCKET: launch.frames } : {}) });
     const child = spawn(cmd.file, cmd.args, { env: cmd.env, cwd: cmd.cwd, stdio: ['pipe', 'pipe', 'pipe'] });
     const log = new StartupLog();
     createInterface({ input: child.stderr }).on('line', (line) => { log.add(line); launch.onLog(line); });
@@ -39,7 +39,7 @@ export class EmbeddedRunner implements ModelRunner {
     let spawnError: Error | undefined;
     child.once('error', (error) => { spawnError = error; });
     return waitForReadyLine({
-      proc, stdout: child.stdout, name: launch.name, timeoutMs: launch.startTimeoutMs, log, onLog: launch.onLog,
+      proc, stdout: child.stdout, name: launch.name, frames: launch.frames, timeoutMs: launch.startTimeoutMs, log, onLog: launch.onLog,
       kill: () => child.kill('SIGKILL'),
       describeExit: ({ code, signal }) => `model process ${spawnError ? `could not start: ${spawnError.message}` : signal ? `was killed by ${signal}` : `exited with code ${code}`} before it was ready`,
     });

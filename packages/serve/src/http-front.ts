@@ -1,7 +1,7 @@
 import { type IncomingMessage, type Server, type ServerResponse, createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import {
-  HttpFailure, InvalidInputError, decodeFlag, decodeInferResponse, decodeModelMetadata, encodeInferRequest, encodeModelRef, isRead, type JsonInferRequest,
+  FrameFailure, HttpFailure, InvalidInputError, RESULT_JSON, decodeFlag, decodeInferResponse, decodeModelMetadata, encodeInferRequest, encodeModelRef, isRead, type JsonInferRequest,
   jsonResponseChunks, parseJsonBody, readBody, requestPath, RUNTIME_VERSION, sendFailure, sendJson, v2Route, writeJson,
 } from '@pyml/runtime/protocol';
 import { CallerGone } from './caller-gone.ts';
@@ -79,7 +79,7 @@ export class HttpFront {
       }
     } catch (error) {
       const [code, message] = error instanceof HttpFailure ? [error.status, error.message]
-        : error instanceof RpcFailure ? [httpStatusFor(error.code), error.message]
+        : error instanceof RpcFailure ? [(error instanceof FrameFailure ? error.httpStatus : undefined) ?? httpStatusFor(error.code), error.message]
           : error instanceof InvalidInputError ? [400, error.message]
             : [500, `internal error: ${(error as Error).message}`];
       sendFailure(res, code, message, error instanceof HttpFailure && error.close);
@@ -88,25 +88,49 @@ export class HttpFront {
 
   private async infer(req: IncomingMessage, res: ServerResponse, name: string, version: string, deadline: number): Promise<void> {
     const model = this.router.find(name);
+    let body: Buffer;
+    try {
+      body = await readBody(req, { maxBytes: this.maxMessageBytes, deadline, idleMs: BODY_IDLE_MS, sizeSetting: '--max-message-bytes', deadlineSetting: '--deadline-ms' });
+    } catch (error) {
+      // Failures before routing still count against the model.
+      this.countRefused(model.name, error);
+      throw error;
+    }
+    const gone = new CallerGone();
+    // The client hung up before the answer: call the model off too.
+    res.once('close', () => { if (!res.writableFinished) gone.fire(); });
+    if (model.takesJson) {
+      // The body goes to the model as it came (the framed protocol): parsed once, there.
+      const answer = await this.router.inferJson(body, version, model, deadline, gone);
+      if (answer.kind === RESULT_JSON) {
+        res.writeHead(200, { 'content-type': 'application/json', 'content-length': answer.body.length }).end(answer.body);
+        return;
+      }
+      return this.writeResponse(res, answer.body);
+    }
     let parsed: JsonInferRequest;
     try {
-      const body = await readBody(req, { maxBytes: this.maxMessageBytes, deadline, idleMs: BODY_IDLE_MS, sizeSetting: '--max-message-bytes', deadlineSetting: '--deadline-ms' });
       // Nesting is refused before JSON.parse, and declared shapes against the limit before any tensor is made.
       parsed = parseJsonBody(body, { maxBytes: this.maxMessageBytes });
     } catch (error) {
-      // Failures before routing still count against the model.
-      this.metrics.requests.inc({ model: model.name, protocol: 'http' });
-      this.metrics.errors.inc({ model: model.name, protocol: 'http', code: !(error instanceof HttpFailure) ? 'INVALID_ARGUMENT' : error.status === 408 ? 'DEADLINE_EXCEEDED' : 'RESOURCE_EXHAUSTED' });
+      this.countRefused(model.name, error);
       throw error;
     }
     const request = encodeInferRequest({
       modelName: model.name, modelVersion: version, id: parsed.id ?? '', inputs: parsed.inputs,
       outputs: parsed.outputs.map((o) => ({ name: o })), raw: true,
     });
-    const gone = new CallerGone();
-    // The client hung up before the answer: call the model off too.
-    res.once('close', () => { if (!res.writableFinished) gone.fire(); });
-    const response = decodeInferResponse(await this.router.infer(request, 'http', deadline, model.name, gone));
-    await writeJson(res, jsonResponseChunks({ modelName: response.modelName, modelVersion: response.modelVersion, id: response.id || undefined, outputs: response.outputs }));
+    await this.writeResponse(res, await this.router.infer(request, 'http', deadline, model.name, gone));
+  }
+
+  /** A ModelInferResponse's bytes as the V2 JSON answer, written as it is made. */
+  private writeResponse(res: ServerResponse, message: Buffer): Promise<void> {
+    const response = decodeInferResponse(message);
+    return writeJson(res, jsonResponseChunks({ modelName: response.modelName, modelVersion: response.modelVersion, id: response.id || undefined, outputs: response.outputs }));
+  }
+
+  private countRefused(model: string, error: unknown): void {
+    this.metrics.requests.inc({ model, protocol: 'http' });
+    this.metrics.errors.inc({ model, protocol: 'http', code: !(error instanceof HttpFailure) ? 'INVALID_ARGUMENT' : error.status === 408 ? 'DEADLINE_EXCEEDED' : 'RESOURCE_EXHAUSTED' });
   }
 }

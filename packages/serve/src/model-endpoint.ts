@@ -1,7 +1,8 @@
 import { Metadata, status } from '@grpc/grpc-js';
-import type { BatchingOptions, ServedModel } from '@pyml/runtime/protocol';
+import { type BatchingOptions, FrameFailure, type ServedModel } from '@pyml/runtime/protocol';
 import type { CallerGone } from './caller-gone.ts';
 import { FrontBatcher } from './front-batcher.ts';
+import { FrameConnection, type FrameResult } from './frame-connection.ts';
 import { type CallHandle, ModelConnection } from './model-connection.ts';
 import { methodPath, type InferenceMethod } from './raw-service.ts';
 import { RpcFailure } from './rpc-failure.ts';
@@ -35,7 +36,10 @@ export abstract class ModelEndpoint {
   private current: ModelState = 'starting';
   /** Why the model is not ready (init error, crash), kept until it is ready again. */
   error?: string;
+  /** gRPC over HTTP/2 to the model's socket (external models, and images older than the framed protocol). */
   private connection?: ModelConnection;
+  /** The framed protocol to the model's frame socket, when its process serves one: the hop every call takes then. */
+  private frames?: FrameConnection;
   private readonly inFlight = new Set<InFlight>();
   /** Calls waiting for a start to finish, told of every state change. */
   private readonly waiters = new Set<() => void>();
@@ -74,7 +78,12 @@ export abstract class ModelEndpoint {
   }
 
   get ready(): boolean {
-    return this.state === 'ready' && this.connection !== undefined;
+    return this.state === 'ready' && (this.connection !== undefined || this.frames !== undefined);
+  }
+
+  /** Whether a REST body can go to the model as it came (framed protocol, no merging in the front). */
+  get takesJson(): boolean {
+    return this.frames !== undefined && !this.batcher;
   }
 
   /** What readiness reports say: running and connected, or idle (a call starts it and waits for it). */
@@ -116,18 +125,24 @@ export abstract class ModelEndpoint {
     return new RpcFailure(status.UNAVAILABLE, `model '${this.name}' ${why}`);
   }
 
-  protected connect(socket: string): void {
+  /** Calls go to `frames` (the framed protocol) when the model serves it, else gRPC on `socket`. */
+  protected connect(socket: string, frames?: string): void {
     this.connection?.close();
-    this.connection = new ModelConnection(socket, { maxMessageBytes: this.options.maxMessageBytes });
+    this.frames?.close();
+    this.connection = frames ? undefined : new ModelConnection(socket, { maxMessageBytes: this.options.maxMessageBytes });
+    this.frames = frames ? new FrameConnection(frames, { maxMessageBytes: this.options.maxMessageBytes }) : undefined;
   }
 
   /** The model went away: fail what is in flight now, and drop the connection. */
   protected disconnect(reason: string): void {
     const connection = this.connection;
+    const frames = this.frames;
     this.connection = undefined;
+    this.frames = undefined;
     const failure = new RpcFailure(status.UNAVAILABLE, `model '${this.name}' ${reason}`);
     for (const pending of [...this.inFlight]) pending.fail(failure);
     connection?.close();
+    frames?.close();
   }
 
   /** ModelInfer, within the model's concurrency limit: merged with concurrent calls when the service batches. */
@@ -146,13 +161,40 @@ export abstract class ModelEndpoint {
     return call;
   }
 
+  /**
+   * REST ModelInfer with the body as the client sent it (only when `takesJson`), within the concurrency limit: the
+   * model parses it once and answers with its JSON text (a large answer as the protobuf response).
+   */
+  inferJson(body: Buffer, version: string, deadline: Date, gone?: CallerGone): Promise<FrameResult> {
+    if (this.activeCalls >= this.options.maxConcurrency) {
+      return Promise.reject(new RpcFailure(status.RESOURCE_EXHAUSTED, `model '${this.name}' has ${this.activeCalls} requests in flight, its limit (--max-concurrency ${this.options.maxConcurrency}); retry later`));
+    }
+    return this.forward(deadline, gone, (done) => {
+      const frames = this.frames;
+      if (!frames) return done(new RpcFailure(status.UNAVAILABLE, `model '${this.name}' no longer takes JSON requests`));
+      return frames.call({ method: 'RestInfer', name: this.name, version, request: body }, deadline, done);
+    });
+  }
+
   /** Forwards one unary call's bytes to the model, with a deadline; called off if the caller goes away. */
   call(method: InferenceMethod, request: Buffer, deadline: Date, gone?: CallerGone): Promise<Buffer> {
-    const connection = this.connection;
+    return this.forward<Buffer>(deadline, gone, (done) => {
+      if (this.frames && (method === 'ModelInfer' || method === 'ModelMetadata' || method === 'ModelReady')) {
+        return this.frames.call({ method, name: this.name, version: '', request }, deadline, (error, result) => done(error, result?.body));
+      }
+      return this.connection!.call(methodPath(method), request, deadline, NO_METADATA, done);
+    });
+  }
+
+  /**
+   * Runs one call on the model's connection (`send`), once the model is started: counted in flight, failed at once
+   * when the model goes away or its caller does, its failure named after the model.
+   */
+  private forward<T>(deadline: Date, gone: CallerGone | undefined, send: (done: (error: RpcFailure | undefined, result?: T) => void) => CallHandle | void): Promise<T> {
     // A model that is idle or on its first start is waited for (and started); one that crashed fails fast.
-    if (this.state === 'idle' || this.state === 'starting') return this.whenStarted(deadline).then(() => this.call(method, request, deadline, gone));
-    if (!connection || this.state !== 'ready') return Promise.reject(this.unavailable());
-    return new Promise<Buffer>((resolve, reject) => {
+    if (this.state === 'idle' || this.state === 'starting') return this.whenStarted(deadline).then(() => this.forward(deadline, gone, send));
+    if (!this.ready) return Promise.reject(this.unavailable());
+    return new Promise<T>((resolve, reject) => {
       let settled = false;
       const pending: InFlight = {
         fail: (error) => {
@@ -166,16 +208,17 @@ export abstract class ModelEndpoint {
       };
       this.inFlight.add(pending);
       gone?.onGone(() => pending.fail(new RpcFailure(status.CANCELLED, 'the caller cancelled the call')));
-      pending.call = connection.call(methodPath(method), request, deadline, NO_METADATA, (error, response) => {
+      const handle = send((error, result) => {
         if (settled) return;
         settled = true;
         this.inFlight.delete(pending);
         this.lastCallAt = Date.now();
-        if (!error) return resolve(response!);
+        if (!error) return resolve(result!);
         // The connection can drop before the supervisor hears of the exit: either way the message names the model.
         const details = error.code !== status.UNAVAILABLE ? error.message : this.state !== 'ready' ? this.unavailable().message : `model '${this.name}' is unavailable: ${error.message}`;
-        reject(new RpcFailure(error.code, details, error.metadata));
+        reject(error instanceof FrameFailure ? new FrameFailure(error.code, details, error.metadata, error.httpStatus) : new RpcFailure(error.code, details, error.metadata));
       });
+      if (handle) pending.call = handle;
     });
   }
 }

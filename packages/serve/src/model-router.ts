@@ -1,6 +1,7 @@
 import { status } from '@grpc/grpc-js';
 import { readModelName } from '@pyml/runtime/protocol';
 import type { CallerGone } from './caller-gone.ts';
+import type { FrameResult } from './frame-connection.ts';
 import type { ModelEndpoint } from './model-endpoint.ts';
 import type { Protocol, ServiceMetrics } from './metrics.ts';
 import { RpcFailure, asRpcFailure } from './rpc-failure.ts';
@@ -48,16 +49,26 @@ export class ModelRouter {
 
   /** ModelInfer: routes the encoded request by its field 1 and returns the model's encoded response as is. */
   infer(request: Buffer, protocol: Protocol, callerDeadline?: Date | number, name?: string, gone?: CallerGone): Promise<Buffer> {
+    return this.counted(protocol, () => name ?? readModelName(request), (model, deadline) => model.infer(request, deadline, gone), callerDeadline);
+  }
+
+  /** REST ModelInfer with the body as it came, to a model that `takesJson`: its answer (JSON text, or protobuf when large). */
+  inferJson(body: Buffer, version: string, model: ModelEndpoint, callerDeadline?: Date | number, gone?: CallerGone): Promise<FrameResult> {
+    return this.counted('http', () => model.name, (m, deadline) => m.inferJson(body, version, deadline, gone), callerDeadline);
+  }
+
+  /** Runs a call for the model `nameOf()` names, counting it, its latency and its failure. */
+  private counted<T>(protocol: Protocol, nameOf: () => string, run: (model: ModelEndpoint, deadline: Date) => Promise<T>, callerDeadline?: Date | number): Promise<T> {
     // Plain promise callbacks rather than an async function: fewer hops on the path every request takes.
     const started = process.hrtime.bigint();
-    let label = name ?? '';
+    let label = '';
     try {
-      label = name ?? readModelName(request);
+      label = nameOf();
       const model = this.find(label);
       label = model.name;
       const series = this.seriesOf(label, protocol);
       series.requests.inc();
-      return model.infer(request, this.deadline(callerDeadline), gone).then(
+      return run(model, this.deadline(callerDeadline)).then(
         (response) => {
           series.latency.observe(Number(process.hrtime.bigint() - started) / 1e9);
           return response;

@@ -10,6 +10,8 @@ export interface ModelExit {
 /** One started model process (or container) serving the V2 protocol on a Unix socket. */
 export interface ModelProcess {
   socket: string;
+  /** The model's frame socket (pyml serve's framed protocol), when its ready line says it serves one. */
+  frames?: string;
   /** Host pid of the process, when there is one on this host (embedded runner). */
   pid?: number;
   /** Settles when the process ends, for whatever reason. */
@@ -24,6 +26,8 @@ export interface ModelLaunch {
   image: ImageInfo;
   /** Path of the Unix socket the model must serve on. */
   socket: string;
+  /** Path of the Unix socket for the framed protocol, asked of the model through PYML_FRAME_SOCKET (older images ignore it). */
+  frames?: string;
   /** Extra environment for the entrypoint (batching, message size). */
   env: Record<string, string>;
   /** Each line the model logs (its stderr), for the service's log. */
@@ -74,6 +78,8 @@ export class StartupLog {
 export function waitForReadyLine(opts: {
   proc: ModelProcess; stdout: NodeJS.ReadableStream; name: string; timeoutMs: number; log: StartupLog;
   onLog: (line: string) => void; kill: () => void; describeExit: (exit: ModelExit) => string;
+  /** The frame socket's path on this side, taken when the ready line names one. */
+  frames?: string;
 }): Promise<ModelProcess> {
   return new Promise<ModelProcess>((resolve, reject) => {
     const timer = setTimeout(() => {
@@ -82,8 +88,10 @@ export function waitForReadyLine(opts: {
     }, opts.timeoutMs);
     createInterface({ input: opts.stdout }).on('line', (line) => {
       try {
-        if ((JSON.parse(line) as { ready?: boolean }).ready === true) {
+        const ready = JSON.parse(line) as { ready?: boolean; frames?: unknown };
+        if (ready.ready === true) {
           clearTimeout(timer);
+          if (typeof ready.frames === 'string' && opts.frames) opts.proc.frames = opts.frames;
           resolve(opts.proc);
         }
       } catch {

@@ -65,7 +65,7 @@ function modelSettings(image: ImageInfo, opts: ServeOptions, socketDir: string, 
     if (opts.maxBatchSize !== undefined) env.PYML_MAX_BATCH_SIZE = String(opts.maxBatchSize);
     if (opts.maxBatchDelayMs !== undefined) env.PYML_MAX_BATCH_DELAY_MS = String(opts.maxBatchDelayMs);
   }
-  return { batching, launch: { name: manifest.name, image, socket: join(socketDir, `${manifest.name}.sock`), env, startTimeoutMs: opts.startTimeoutMs } };
+  return { batching, launch: { name: manifest.name, image, socket: join(socketDir, `${manifest.name}.sock`), frames: join(socketDir, `${manifest.name}.frames.sock`), env, startTimeoutMs: opts.startTimeoutMs } };
 }
 
 function splitHostPort(address: string, flag: string): { host: string; port: number } {
@@ -150,6 +150,6 @@ export class PredictionService {
     await this.opts.runner.close?.();
     await this.heldImages?.release();
     if (this.ownSocketDir) await rm(this.addresses.socketDir, { recursive: true, force: true });
-    else for (const e of this.router.endpoints) if (e instanceof SupervisedModel) await rm(join(this.addresses.socketDir, `${e.name}.sock`), { force: true });
+    else for (const e of this.router.endpoints) if (e instanceof SupervisedModel) for (const file of [`${e.name}.sock`, `${e.name}.frames.sock`]) await rm(join(this.addresses.socketDir, file), { force: true });
   }
 }

@@ -88,7 +88,7 @@ export class SupervisedModel extends ModelEndpoint {
         await this.process.stop(1000);
         break;
       }
-      this.connect(this.process.socket);
+      this.connect(this.process.socket, this.process.frames);
       this.lastCallAt = Date.now();
       this.state = 'ready';
       this.error = undefined;

@@ -158,7 +158,7 @@ function compactJsonResponse(res: JsonResponse): string {
   return [...jsonResponseChunks(res)].join('');
 }
 
-type JsonResponse = { modelName: string; modelVersion: string; id?: string; outputs: NamedTensor[] };
+export type JsonResponse = { modelName: string; modelVersion: string; id?: string; outputs: NamedTensor[] };
 
 /** Elements per chunk of a tensor's data: bounds what one chunk holds. */
 const JSON_BLOCK = 8192;
