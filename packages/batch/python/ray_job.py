@@ -240,6 +240,11 @@ def main():
     with open(sys.argv[1]) as f:
         spec = json.load(f)
     try:
+        try:
+            import ray.data  # noqa: F401 (here, so that a Python without Ray is reported as that)
+            import pyarrow  # noqa: F401
+        except ImportError as error:
+            raise ImportError("%s (%s)" % (error.name or error, sys.executable)) from None
         run(spec)
     except BaseException as error:  # one JSON line the Node side reads
         message = str(error).strip() or error.__class__.__name__

@@ -4,3 +4,4 @@ export { planColumns, ColumnCheckError, type ColumnPlan, type QueryColumn, type 
 export { type OutputTarget, describeTarget } from './output-target.ts';
 export { BatchFailedError, WorkerPool, describeRange, type BatchRange } from './worker-pool.ts';
 export { writeSparkJob, sparkJob, type SparkJobOptions } from './spark-job.ts';
+export { runRayBatch, type RayBatchOptions, type RayBatchResult } from './ray-engine.ts';

@@ -1,8 +1,10 @@
-import { spawn, spawnSync } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 
 /** The Ray Data driver shipped with this package (python/ray_job.py, beside src/ and dist/). */
 export const RAY_JOB_FILE = fileURLToPath(new URL('../python/ray_job.py', import.meta.url));
+
+const HOW_TO_GET_RAY = "--engine ray needs a Python with ray[data] and pyarrow: set PYML_RAY_PYTHON to one (a venv with pip install 'ray[data]' pyarrow; in a pyml checkout, bash scripts/setup-ray.sh makes .venv-ray)";
 
 /** What the driver prints when the job succeeded. */
 export interface RayJobSummary {
@@ -16,18 +18,6 @@ export interface RayJobSummary {
 /** The Python that runs the driver: --ray-python, else PYML_RAY_PYTHON, else python3 on PATH. */
 export function rayPython(explicit?: string): string {
   return explicit ?? process.env.PYML_RAY_PYTHON ?? 'python3';
-}
-
-/**
- * Fails, before anything is staged, when that Python cannot import Ray Data and pyarrow: naming the Python, what it
- * said, and how to get one.
- */
-export function checkRayPython(python: string): void {
-  const r = spawnSync(python, ['-c', 'import ray, ray.data, pyarrow; print(ray.__version__)'], { encoding: 'utf8', timeout: 120_000 });
-  if (r.status === 0) return;
-  const said = (r.error?.message ?? r.stderr.trim().split('\n').at(-1) ?? '').trim();
-  throw new Error(`--engine ray needs a Python with ray[data] and pyarrow; ${python} ${r.error ? 'could not be run' : 'cannot import them'}: ${said}\n` +
-    `  set PYML_RAY_PYTHON (or --ray-python) to one, e.g. a venv with pip install 'ray[data]' pyarrow (in a pyml checkout: bash scripts/setup-ray.sh makes .venv-ray)`);
 }
 
 /**
@@ -49,7 +39,7 @@ export function runRayJob(python: string, specFile: string, signal?: AbortSignal
       setTimeout(() => { try { process.kill(-child.pid!, 'SIGKILL'); } catch { /* gone */ } }, 5000).unref();
     };
     signal?.addEventListener('abort', stop, { once: true });
-    child.on('error', (error) => reject(new Error(`cannot run ${python}: ${error.message}`)));
+    child.on('error', (error) => reject(new Error(`cannot run ${python} (${error.message}); ${HOW_TO_GET_RAY}`)));
     child.on('close', (code, killed) => {
       signal?.removeEventListener('abort', stop);
       if (code === 0) {
@@ -71,7 +61,8 @@ function driverFailure(stderr: string, code: number | null, signal: NodeJS.Signa
   const lines = stderr.trim().split('\n');
   for (const line of [...lines].reverse()) {
     try {
-      const report = JSON.parse(line) as { error?: unknown };
+      const report = JSON.parse(line) as { error?: unknown; type?: unknown };
+      if (report.type === 'ModuleNotFoundError' || report.type === 'ImportError') return `the Ray driver's Python cannot import ${String(report.error)}; ${HOW_TO_GET_RAY}`;
       if (typeof report.error === 'string') return `the Ray job failed: ${conciseRayError(report.error)}`;
     } catch { /* not a report */ }
   }

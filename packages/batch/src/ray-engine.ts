@@ -8,7 +8,7 @@ import { entrypointCommand, unpackImage } from '@pyml/launcher';
 import type { ColumnPlan } from './column-plan.ts';
 import { refuseToReplaceNonDataset } from './dataset-dir.ts';
 import { BatchInterruptedError } from './batch-interrupted.ts';
-import { checkRayPython, rayPython, runRayJob } from './ray-driver.ts';
+import { rayPython, runRayJob } from './ray-driver.ts';
 import { stageQuery } from './ray-stage.ts';
 
 export interface RayBatchOptions {
@@ -101,7 +101,6 @@ export async function runRayBatch(options: RayBatchOptions): Promise<RayBatchRes
     });
     const stageSeconds = since(stageStarted);
     const python = rayPython(options.python);
-    checkRayPython(python);
     interrupted();
 
     const spec = {

@@ -37,6 +37,8 @@ Options:
   --batch-rows N         rows per Arrow record batch (default: about 512 KiB of input, 2048 to 65536 rows)
   --memory-limit SIZE    DuckDB memory limit (default 256MB; staging spills to disk past it)
   --emit-spark FILE      write a PySpark job (mapInArrow through the image's batch entrypoint) instead of running
+  --engine local|ray     where the rows run: here (default), or Ray Data (--out only; --workers sets its actors)
+  --ray-address H:P      the Ray cluster for --engine ray (default: a local Ray started for the run)
   --json                 print a JSON summary (rows, seconds, output)
 ${maxUnpackedHelp(25)}
   -h, --help             show this help
@@ -67,7 +69,7 @@ export async function run(args: string[]): Promise<number> {
       query: { type: 'string' }, into: { type: 'string' }, db: { type: 'string' }, out: { type: 'string' },
       format: { type: 'string' }, 'partition-by': { type: 'string', multiple: true }, keep: { type: 'string', multiple: true },
       workers: { type: 'string' }, 'batch-rows': { type: 'string' }, 'memory-limit': { type: 'string' },
-      'emit-spark': { type: 'string' }, json: { type: 'boolean', default: false }, help: { type: 'boolean', short: 'h' },
+      'emit-spark': { type: 'string' }, engine: { type: 'string' }, 'ray-address': { type: 'string' }, json: { type: 'boolean', default: false }, help: { type: 'boolean', short: 'h' },
       ...maxUnpackedOption,
     },
   });
@@ -109,6 +111,15 @@ export async function run(args: string[]): Promise<number> {
     });
   } else throw usage('pyml batch needs a target: --into TABLE --db FILE.duckdb, or --out DIR --format parquet');
 
+  const engine = values.engine ?? (values['ray-address'] ? 'ray' : 'local');
+  if (engine !== 'local' && engine !== 'ray') throw usage(`--engine ${engine}: expected local or ray`);
+  if (engine === 'ray') {
+    const { runBatchOnRay } = await import('../batch-on-ray.ts');
+    return runBatchOnRay({
+      ref, image: local, query: values.query, target, db: values.db, keep, json, address: values['ray-address'],
+      workers: positiveInt(values.workers, '--workers'), batchRows: positiveInt(values['batch-rows'], '--batch-rows'), memoryLimit: values['memory-limit'],
+    });
+  }
   const workers = positiveInt(values.workers, '--workers') ?? availableParallelism();
   const batchRows = positiveInt(values['batch-rows'], '--batch-rows');
   const image = await local();
