@@ -213,7 +213,13 @@ def run(spec):
         nodes = [n for n in ray.nodes() if n.get("Alive")]
         # One actor per node unless told: each holds one model process, which uses the node's cores it is given.
         actors = spec["actors"] or len(nodes)
-        ds = ray.data.read_parquet(spec["staged"], file_extensions=["parquet"])
+        staged = sorted(os.path.join(spec["staged"], f) for f in os.listdir(spec["staged"]) if f.endswith(".parquet"))
+        if not staged:
+            raise RuntimeError("internal: no staged input files in %s" % spec["staged"])
+        # One read task (one block) per staged file: Ray would otherwise merge small files into too few tasks. The
+        # directory, not the list of files: Ray 2.58 lists a list of paths in threads that race on importing fsspec's
+        # HTTP filesystem when aiohttp is absent ("cannot import name 'HTTPFileSystem'").
+        ds = ray.data.read_parquet(spec["staged"], override_num_blocks=len(staged))
         ds = ds.map_batches(
             PymlPredictor, fn_constructor_args=(spec,), batch_size=spec["batchRows"], batch_format="pyarrow",
             zero_copy_batch=True, concurrency=actors, num_cpus=spec["cpusPerActor"],
@@ -240,13 +246,16 @@ def main():
     with open(sys.argv[1]) as f:
         spec = json.load(f)
     try:
-        try:
-            import ray.data  # noqa: F401 (here, so that a Python without Ray is reported as that)
-            import pyarrow  # noqa: F401
-        except ImportError as error:
-            raise ImportError("%s (%s)" % (error.name or error, sys.executable)) from None
+        import ray.data  # noqa: F401 (here, so that a Python without Ray is reported as that)
+        import pyarrow  # noqa: F401
+    except ImportError as error:
+        print(json.dumps({"error": "%s (%s)" % (error, sys.executable), "type": "RayMissing"}), file=sys.stderr, flush=True)
+        return 1
+    try:
         run(spec)
-    except BaseException as error:  # one JSON line the Node side reads
+    except BaseException as error:  # the traceback for whoever reads the logs, then one JSON line the Node side reads
+        import traceback
+        traceback.print_exc()
         message = str(error).strip() or error.__class__.__name__
         print(json.dumps({"error": message, "type": error.__class__.__name__}), file=sys.stderr, flush=True)
         return 1

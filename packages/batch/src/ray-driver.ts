@@ -62,7 +62,7 @@ function driverFailure(stderr: string, code: number | null, signal: NodeJS.Signa
   for (const line of [...lines].reverse()) {
     try {
       const report = JSON.parse(line) as { error?: unknown; type?: unknown };
-      if (report.type === 'ModuleNotFoundError' || report.type === 'ImportError') return `the Ray driver's Python cannot import ${String(report.error)}; ${HOW_TO_GET_RAY}`;
+      if (report.type === 'RayMissing') return `the Ray driver's Python cannot import ${String(report.error)}; ${HOW_TO_GET_RAY}`;
       if (typeof report.error === 'string') return `the Ray job failed: ${conciseRayError(report.error)}`;
     } catch { /* not a report */ }
   }

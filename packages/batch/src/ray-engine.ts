@@ -97,7 +97,8 @@ export async function runRayBatch(options: RayBatchOptions): Promise<RayBatchRes
     step('checking the columns and staging the query as Parquet');
     const staged = await stageQuery({
       query: options.query, db: options.db, signature, keep, partitionBy, dir: join(work, 'input'),
-      rowGroupRows: batchRows, rowsPerFile: Math.max(batchRows, 8 * batchRows), memoryLimit: options.memoryLimit, spillDir: join(work, 'spill'),
+      // DuckDB's row groups are whole 2048-row vectors. Files of 4 batches: enough read tasks to keep every actor busy.
+      rowGroupRows: Math.max(2048, batchRows), rowsPerFile: 4 * Math.max(2048, batchRows), memoryLimit: options.memoryLimit, spillDir: join(work, 'spill'),
     });
     const stageSeconds = since(stageStarted);
     const python = rayPython(options.python);
