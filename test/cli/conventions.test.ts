@@ -26,7 +26,7 @@ test('pyml --help lists the verbs and the exit codes; exit 0', async () => {
   assert.is(r.code, 0);
   assert.match(r.stdout, /Exit codes: 0 ok, 1 failure while running .*, 2 bad usage, config or input\./);
   const list = await verbs();
-  for (const v of ['build', 'inspect', 'predict', 'serve', 'batch', 'push', 'pull', 'diff', 'init', 'plugin', 'deploy', 'cache']) assert.ok(list.includes(v), v);
+  for (const v of ['build', 'inspect', 'predict', 'serve', 'batch', 'push', 'pull', 'diff', 'init', 'plugin', 'deploy', 'cache', 'images', 'login']) assert.ok(list.includes(v), v);
   // Subcommands are named in their verb's line.
   for (const sub of ['deploy k8s', 'deploy serve-image', 'cache du', 'cache prune', 'plugin init', 'inspect image']) assert.ok(r.stdout.includes(`(${sub}`) || r.stdout.includes(`${sub})`), sub);
 });

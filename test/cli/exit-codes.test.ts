@@ -38,6 +38,8 @@ const BAD_VALUES: Record<string, [string[], RegExp]> = {
   plugin: [['init', 'x', '--name', 'Not A Name'], /is not an npm package name/],
   deploy: [['k8s', 'a=b/c', '--out', 'o', '--serve-image', 'x', '--format', 'nope'], /--format must be plain or kustomize/],
   cache: [['prune', '--unused-for', 'soon'], /--unused-for must be a duration/],
+  images: [['extra'], /pyml images takes no arguments/],
+  login: [['not a host', '-u', 'a', '-p', 'b'], /'not a host' is not a registry/],
 };
 const ALL_VERBS = Object.keys(BAD_VALUES);
 
@@ -104,7 +106,7 @@ test('unknown option, option given a value it does not take, option without its 
   ]);
   jobs.push(async () => usageError(await pyml(['build', '--help=yes']), 'build', 'value for --help (short -h)', /^error: --help takes no value\n/));
   // An option that takes a value, given none: one per verb that has such an option.
-  for (const [verb, flag] of [['build', '--out'], ['batch', '--query'], ['serve', '--http'], ['pull', '--out'], ['deploy', '--out'], ['init', '--framework'], ['diff', '--fail-on']] as const) {
+  for (const [verb, flag] of [['build', '--out'], ['batch', '--query'], ['serve', '--http'], ['pull', '--out'], ['deploy', '--out'], ['init', '--framework'], ['diff', '--fail-on'], ['login', '--username']] as const) {
     jobs.push(async () => usageError(await pyml([verb, flag]), verb, 'missing value', new RegExp(`^error: ${flag} needs a value\\n`)));
   }
   await pool(jobs);

@@ -26,6 +26,8 @@ const COMMANDS: Record<string, { summary: string; load: () => Promise<CommandMod
   init: { summary: 'scaffold a model project', load: () => import('./commands/init.ts') },
   plugin: { summary: 'scaffold a framework plugin package (plugin init)', load: () => import('./commands/plugin.ts') },
   deploy: { summary: 'write Kubernetes manifests for images (deploy k8s), build their front image (deploy serve-image)', load: () => import('./commands/deploy.ts') },
+  images: { summary: 'list the images the cache holds (built, pulled, unpacked): name, version, digest, size, last use', load: () => import('./commands/images.ts') },
+  login: { summary: 'check credentials against a registry and save them (Docker config or its credential helper)', load: () => import('./commands/login.ts') },
   cache: { summary: 'show and prune what the cache holds (cache du, cache prune)', load: () => import('./commands/cache.ts') },
 };
 

@@ -1,4 +1,4 @@
-import { mkdir, rename, rm, stat } from 'node:fs/promises';
+import { mkdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { BlobStore, digestHex, markUsed, openImage, pymlCacheDir } from '@pyml/image';
 import { linkOrCopy } from './link-or-copy.ts';
@@ -29,14 +29,17 @@ export async function pullIntoCache(ref: string, options: Pick<PullOptions, 'pla
     const reused = result.blobs.filter((b) => b.reused).length;
     const pulled = { path, digest: result.digest, downloaded: result.blobs.length - reused, reused };
     if (await exists(path)) {
+      await recordPulledRef(path, result.ref);
       await markUsed(path);
       return pulled;
     }
+    await recordPulledRef(temp, result.ref);
     try {
       await rename(temp, path);
     } catch (error) {
       // Another process put the same digest in place first: theirs is the same image.
       if (!(await exists(path))) throw error;
+      await recordPulledRef(path, result.ref);
     }
     return pulled;
   } finally {
@@ -71,6 +74,26 @@ export async function saveEngineImageIntoCache(name: string): Promise<{ path: st
     return { path, digest };
   } finally {
     await rm(saved.dir, { recursive: true, force: true });
+  }
+}
+
+/**
+ * The references a cached layout was pulled as (`{"refs": ["HOST/REPO:TAG", …]}`), kept beside its index.json for
+ * `pyml images`: the layout itself names only the tag.
+ */
+export const PULLED_REFS_FILE = 'pyml-refs.json';
+
+async function recordPulledRef(layout: string, ref: string): Promise<void> {
+  const file = join(layout, PULLED_REFS_FILE);
+  const temp = `${file}.${process.pid}.tmp`;
+  try {
+    const refs = await readFile(file, 'utf8').then((t) => (JSON.parse(t) as { refs?: string[] }).refs ?? [], () => [] as string[]);
+    if (refs.includes(ref)) return;
+    await writeFile(temp, `${JSON.stringify({ refs: [...refs, ref] })}\n`);
+    await rename(temp, file);
+  } catch {
+    // Only `pyml images` reads it: a pull that could not note its name is still a good pull.
+    await rm(temp, { force: true });
   }
 }
 

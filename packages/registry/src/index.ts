@@ -8,3 +8,4 @@ export { KnownBlobs } from './known-blobs.ts';
 export { connectEngine, engineName, loadIntoEngine, saveFromEngine, type LoadResult } from './docker-engine.ts';
 export { openAnyImage } from './open-any-image.ts';
 export { DOCKER_DAEMON_PREFIX } from './reference.ts';
+export { checkCredentials, registryHost, saveCredentials, type LoginCheck, type SavedCredentials } from './login.ts';
