@@ -7,7 +7,9 @@
  * Serve (iris ONNX MLP, one row per request; each server launched, timed to its first answer, loaded, measured, stopped):
  *   FastAPI + uvicorn + onnxruntime, 1 and 2 workers       bench/peers/fastapi_server.py   (the ratios' base for REST)
  *   node:http + onnxruntime-node, one process              bench/peers/node-floor.mjs      (the floor)
- *   pyml serve REST, pyml serve gRPC                        packages/cli/bin/pyml.js serve, run by node from sources
+ *   pyml serve REST, pyml serve gRPC                        pyml serve bundled as \`pyml deploy serve-image\` ships it
+ *                                                           (packages/cli/src/serve-front.ts, esbuild): compiled
+ *                                                           JavaScript as installed pyml runs, no tsx at run time
  *   the image's own REST (--http) and gRPC (--tcp)          the image's entrypoint on its unpacked rootfs
  *   grpcio asyncio V2 server                                bench/peers/grpc_server.py      (the ratios' base for gRPC)
  * HTTP load: wrk (C, keep-alive, POST body from a Lua script) when installed, else bench/peers/load.ts; gRPC load:
@@ -16,9 +18,11 @@
  * the first successful answer; RSS is the whole process tree's (VmRSS summed) after the load.
  * onnxruntime gets one intra-op thread in every server (PYML_ORT_THREADS=1, PEER_ORT_THREADS=1), as bench/serve.
  *
- * Batch (--rows iris rows, Parquet → Parquet): pyml batch (--out DIR --format parquet, its default workers) against
+ * Batch (--rows rows, Parquet → Parquet; iris, and the wide tabular MLP of bench/batch-wide-mlp.ts): pyml batch
+ * (--out DIR --format parquet, its default workers; compiled, as installed pyml runs: dist/ built by tsc -b) against
  * bench/peers/batch_pyarrow.py and batch_pandas.py (onnxruntime's default threads, as a user runs them): wall,
- * CPU seconds of the whole tree (the shell's `times` after the command), peak RSS of the tree (sampled every 20 ms).
+ * CPU seconds of the whole tree (the shell's `times` after the command), peak RSS of the tree (sampled every 20 ms),
+ * and pyml's own account from its --json: CPU before the run, CPU per batch in the front and in the model processes.
  *
  * Python comes from a venv under bench/.work/peers/venv, made once (a marker file holds what it was made with)
  * from the machine's local wheel mirror as `pip config list` names it; nothing is downloaded from anywhere else.
@@ -35,9 +39,11 @@ import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { Client, Metadata, credentials } from '@grpc/grpc-js';
+import { build as esbuild } from 'esbuild';
 import { DuckDBInstance } from '@duckdb/node-api';
 import { encodeInferRequest } from '@pyml/runtime/protocol';
 import { entrypointCommand, unpackImage } from '@pyml/launcher';
+import { WIDE_FEATURES, WIDE_MLP, wideMlpProject, writeWideMlpData } from './batch-wide-mlp.ts';
 
 const REPO = fileURLToPath(new URL('../', import.meta.url));
 const HERE = path.join(REPO, 'bench/peers');
@@ -289,7 +295,22 @@ async function measureServe(target: ServeTarget, files: Files, body: string, byt
   return { target, cold, c1, c32, rss };
 }
 
-function serveTargets(python: string, stubs: string, image: string, unpacked: Awaited<ReturnType<typeof unpackImage>>): ServeTarget[] {
+/**
+ * \`pyml serve\` as compiled JavaScript, bundled with the settings \`pyml deploy serve-image\` uses for the pyml-serve
+ * image (packages/deploy/src/serve-image.ts): what a user runs, rather than the checkout's TypeScript through tsx
+ * (whose compiler, esbuild service and loader thread would be counted in the start-up and the RSS).
+ */
+async function bundleServe(dir: string): Promise<string> {
+  await esbuild({
+    entryPoints: { pyml: path.join(REPO, 'packages/cli/src/serve-front.ts') }, outdir: dir, entryNames: '[name]', chunkNames: 'chunks/[name]-[hash]',
+    outExtension: { '.js': '.mjs' }, bundle: true, splitting: true, platform: 'node', format: 'esm', target: 'node20', external: ['dockerode'],
+    conditions: ['source'], logLevel: 'silent', legalComments: 'none', minifySyntax: true, minifyWhitespace: true,
+    banner: { js: "import { createRequire as __pymlCreateRequire } from 'node:module'; const require = __pymlCreateRequire(import.meta.url);" },
+  });
+  return path.join(dir, 'pyml.mjs');
+}
+
+function serveTargets(python: string, stubs: string, image: string, unpacked: Awaited<ReturnType<typeof unpackImage>>, front: string): ServeTarget[] {
   const peerEnv = { PEER_ORT_THREADS: '1' };
   const fastapi = (workers: number): ServeTarget => ({
     name: `FastAPI + uvicorn + onnxruntime, ${workers} worker${workers > 1 ? 's' : ''}`, protocol: 'REST', role: workers === 1 ? 'rest-base' : undefined,
@@ -302,7 +323,7 @@ function serveTargets(python: string, stubs: string, image: string, unpacked: Aw
   const pymlServe = (protocol: 'REST' | 'gRPC'): ServeTarget => ({
     name: `pyml serve ${protocol}`, protocol, role: 'serve',
     async start() {
-      const child = launch(process.execPath, [PYML, 'serve', image, '--grpc', '127.0.0.1:0', '--http', '127.0.0.1:0', '--json', '--max-concurrency', '256'], { PYML_ORT_THREADS: '1' });
+      const child = launch(process.execPath, [front, 'serve', image, '--grpc', '127.0.0.1:0', '--http', '127.0.0.1:0', '--json', '--max-concurrency', '256'], { PYML_ORT_THREADS: '1' });
       const ready = await firstJsonLine(child, this.name);
       return { child, url: protocol === 'REST' ? `http://${String(ready.http)}/v2/models/iris/infer` : String(ready.grpc) };
     },
@@ -349,10 +370,16 @@ function serveTargets(python: string, stubs: string, image: string, unpacked: Aw
 // ---------------------------------------------------------------------------------------------------------------
 // Batch.
 
-interface BatchRow { name: string; wall: number; cpu: number; peakRss: number; rows: number; role?: 'base' | 'pyml' }
+interface BatchRow {
+  /** The model: iris or the wide tabular MLP. */
+  model: string;
+  name: string; wall: number; cpu: number; peakRss: number; rows: number; role?: 'base' | 'pyml';
+  /** pyml batch's own account (its --json `cpu`): CPU before the run (start-up), per batch in the front and the workers. */
+  pyml?: { before: number; frontPerBatchMs: number; workersPerBatchMs?: number; workersStartup?: number; batches: number; workers: number };
+}
 
 /** Runs a command under `sh`, whose `times` gives the CPU of every process it waited for (the whole tree). */
-async function timed(name: string, file: string, args: string[], env: Record<string, string> = {}): Promise<Omit<BatchRow, 'rows'> & { out: string }> {
+async function timed(name: string, file: string, args: string[], env: Record<string, string> = {}): Promise<{ name: string; wall: number; cpu: number; peakRss: number; out: string }> {
   const t0 = performance.now();
   const child = launch('/bin/sh', ['-c', '"$@"; code=$?; times >&2; exit $code', 'sh', file, ...args], env);
   let out = '';
@@ -385,34 +412,78 @@ async function makeIrisParquet(file: string, rows: number): Promise<void> {
   instance.closeSync();
 }
 
-async function batchRows(python: string, image: string): Promise<BatchRow[]> {
-  const jobs = (input: string, tag: string): { name: string; role?: BatchRow['role']; file: string; args: string[] }[] => [
-    { name: 'pyarrow + onnxruntime script', role: 'base', file: python, args: [path.join(HERE, 'batch_pyarrow.py'), MODEL, input, path.join(work, `pyarrow-${tag}.parquet`)] },
-    { name: 'pandas + onnxruntime script', file: python, args: [path.join(HERE, 'batch_pandas.py'), MODEL, input, path.join(work, `pandas-${tag}.parquet`)] },
+/**
+ * pyml as installed pyml runs it: the compiled JavaScript of every package (dist/, built here by tsc -b), loaded by
+ * node without the checkout's `source` condition, so no TypeScript is compiled while it runs. Returns the launcher.
+ */
+async function compiledPyml(): Promise<string> {
+  const built = spawnSync(process.execPath, [path.join(REPO, 'node_modules/typescript/bin/tsc'), '-b', path.join(REPO, 'packages/cli/tsconfig.build.json')], { cwd: REPO, encoding: 'utf8' });
+  // tsc emits the JavaScript even where a type is wrong (work in progress elsewhere in the checkout): say so, go on.
+  if (built.status !== 0) {
+    if (!existsSync(path.join(REPO, 'packages/cli/dist/main.js'))) throw new Error(`tsc -b packages/cli (pyml's dist/ for the batch runs) failed: ${built.stdout}${built.stderr}`);
+    console.error(`bench/peers: tsc -b reported type errors (the JavaScript was emitted):\n${built.stdout.split('\n').slice(0, 5).join('\n')}`);
+  }
+  const launcher = path.join(work, 'pyml-dist.mjs');
+  await writeFile(launcher, `import { main } from ${JSON.stringify(path.join(REPO, 'packages/cli/dist/main.js'))};\nprocess.exitCode = await main(process.argv.slice(2));\n`);
+  return launcher;
+}
+
+/** One model of the batch comparison: its image, its ONNX file (for the scripts), its data and pyml batch's query. */
+interface BatchCase { model: string; image: string; onnx: string; makeData(file: string, rows: number): Promise<void>; query(file: string): string }
+
+async function batchCases(image: string): Promise<BatchCase[]> {
+  const project = path.join(work, 'wide-mlp-project');
+  const onnx = await wideMlpProject(project);
+  const wideImage = path.join(work, 'wide-mlp-image');
+  const built = spawnSync(process.execPath, [PYML, 'build', project, '--out', wideImage, '--json'], { cwd: REPO, encoding: 'utf8' });
+  if (built.status !== 0) throw new Error(`pyml build of the wide MLP project: ${built.stderr}`);
+  await unpackImage(wideImage);
+  return [
+    { model: 'iris', image, onnx: MODEL, makeData: makeIrisParquet, query: (f) => `SELECT id, sepal_length, sepal_width, petal_length, petal_width FROM read_parquet('${f}')` },
     {
-      name: 'pyml batch (--out DIR --format parquet)', role: 'pyml', file: process.execPath,
-      args: [PYML, 'batch', image, '--query', `SELECT id, sepal_length, sepal_width, petal_length, petal_width FROM read_parquet('${input}')`,
-        '--out', path.join(work, `pyml-${tag}`), '--format', 'parquet', '--keep', 'id', '--json'],
+      model: `wide MLP (${WIDE_MLP.inputs} columns → ${WIDE_MLP.hidden} → ${WIDE_MLP.outputs})`, image: wideImage, onnx, makeData: writeWideMlpData,
+      query: (f) => `SELECT id, ${WIDE_FEATURES.join(', ')} FROM read_parquet('${f}')`,
     },
   ];
-  // Warm-up on a small file: Python's bytecode caches, the image's unpacked tree, the page cache for the programs.
-  const small = path.join(work, 'rows-small.parquet');
-  await makeIrisParquet(small, 10_000);
-  for (const job of jobs(small, 'warm')) await timed(job.name, job.file, job.args);
-  const input = path.join(work, `rows-${ROWS}.parquet`);
-  await makeIrisParquet(input, ROWS);
-  const runs = new Map<string, BatchRow[]>();
-  for (let round = 0; round < ROUNDS; round++) {
-    for (const job of jobs(input, `run${round}`)) {
-      const r = await timed(job.name, job.file, job.args);
-      const count = job.role === 'pyml' ? (JSON.parse(r.out) as { rows: number }).rows : Number(r.out.trim().split('\n').at(-1));
-      if (count !== ROWS) throw new Error(`${job.name} wrote ${count} rows, not ${ROWS}`);
-      console.error(`  ${job.name}: wall ${r.wall.toFixed(2)} s, CPU ${r.cpu.toFixed(2)} s, peak RSS ${mb(r.peakRss)}`);
-      runs.set(job.name, [...(runs.get(job.name) ?? []), { name: r.name, wall: r.wall, cpu: r.cpu, peakRss: r.peakRss, rows: count, role: job.role }]);
-      await rm(job.args.find((a) => a.includes(`run${round}`))!, { recursive: true, force: true });
+}
+
+async function batchRows(python: string, image: string): Promise<BatchRow[]> {
+  const pyml = await compiledPyml();
+  const cases = await batchCases(image);
+  const jobs = (c: BatchCase, input: string, tag: string): { name: string; role?: BatchRow['role']; file: string; args: string[]; env?: Record<string, string> }[] => [
+    { name: 'pyarrow + onnxruntime script', role: 'base', file: python, args: [path.join(HERE, 'batch_pyarrow.py'), c.onnx, input, path.join(work, `pyarrow-${tag}.parquet`)] },
+    { name: 'pandas + onnxruntime script', file: python, args: [path.join(HERE, 'batch_pandas.py'), c.onnx, input, path.join(work, `pandas-${tag}.parquet`)] },
+    {
+      name: 'pyml batch (--out DIR --format parquet)', role: 'pyml', file: process.execPath, env: { NODE_OPTIONS: '' },
+      args: [pyml, 'batch', c.image, '--query', c.query(input), '--out', path.join(work, `pyml-${tag}`), '--format', 'parquet', '--keep', 'id', '--json'],
+    },
+  ];
+  const out: BatchRow[] = [];
+  for (const c of cases) {
+    const tag = c.model.split(' ')[0];
+    // Warm-up on a small file: Python's bytecode caches, the image's unpacked tree, the page cache for the programs.
+    const small = path.join(work, `${tag}-small.parquet`);
+    await c.makeData(small, 10_000);
+    for (const job of jobs(c, small, `${tag}-warm`)) await timed(job.name, job.file, job.args, job.env);
+    const input = path.join(work, `${tag}-${ROWS}.parquet`);
+    await c.makeData(input, ROWS);
+    const runs = new Map<string, BatchRow[]>();
+    for (let round = 0; round < ROUNDS; round++) {
+      for (const job of jobs(c, input, `${tag}-run${round}`)) {
+        const r = await timed(job.name, job.file, job.args, job.env);
+        const summary = job.role === 'pyml' ? JSON.parse(r.out) as { rows: number; batches: number; workers: number; cpu: { before: number; workers?: { startup: number }; perBatchMs: { front: number; workers?: number } } } : undefined;
+        const count = summary ? summary.rows : Number(r.out.trim().split('\n').at(-1));
+        if (count !== ROWS) throw new Error(`${job.name} wrote ${count} rows, not ${ROWS}`);
+        const own = summary && { before: summary.cpu.before, frontPerBatchMs: summary.cpu.perBatchMs.front, workersPerBatchMs: summary.cpu.perBatchMs.workers, workersStartup: summary.cpu.workers?.startup, batches: summary.batches, workers: summary.workers };
+        console.error(`  ${c.model}, ${job.name}: wall ${r.wall.toFixed(2)} s, CPU ${r.cpu.toFixed(2)} s, peak RSS ${mb(r.peakRss)}${own ? `, ${own.batches} batches, per batch ${own.frontPerBatchMs.toFixed(1)} ms front / ${own.workersPerBatchMs?.toFixed(1) ?? '–'} ms workers` : ''}`);
+        runs.set(job.name, [...(runs.get(job.name) ?? []), { model: c.model, name: r.name, wall: r.wall, cpu: r.cpu, peakRss: r.peakRss, rows: count, role: job.role, ...(own ? { pyml: own } : {}) }]);
+        await rm(job.args.find((a) => a.includes(`run${round}`))!, { recursive: true, force: true });
+      }
     }
+    // The median round of each target by wall (its other figures from the same round).
+    out.push(...[...runs.values()].map((rs) => ({ ...[...rs].sort((p, q) => p.wall - q.wall)[Math.floor((rs.length - 1) / 2)], peakRss: median(rs.map((r) => r.peakRss)), cpu: median(rs.map((r) => r.cpu)) })));
   }
-  return [...runs.values()].map((rs) => ({ ...rs[0], wall: median(rs.map((r) => r.wall)), cpu: median(rs.map((r) => r.cpu)), peakRss: median(rs.map((r) => r.peakRss)) }));
+  return out;
 }
 
 /**
@@ -456,9 +527,15 @@ function serveTable(rows: ServeRow[], failed: { name: string; why: string }[]): 
 }
 
 function batchTable(rows: BatchRow[]): string[] {
-  const base = rows.find((r) => r.role === 'base');
-  const out = ['| target | wall | CPU (tree) | peak RSS (tree) | rows/s | wall vs pyarrow | CPU vs pyarrow |', '| --- | ---: | ---: | ---: | ---: | ---: | ---: |'];
-  for (const r of rows) out.push(`| ${r.name}${r.role === 'base' ? ' (base)' : ''} | ${r.wall.toFixed(2)} s | ${r.cpu.toFixed(2)} s | ${mb(r.peakRss)} | ${int(r.rows / r.wall)} | ${base ? x(r.wall / base.wall) : '–'} | ${base ? x(r.cpu / base.cpu) : '–'} |`);
+  const out = [
+    '| model | target | wall | CPU (tree) | peak RSS (tree) | rows/s | wall vs pyarrow | CPU vs pyarrow | pyml: CPU before the run | pyml: CPU per batch, front / workers (batches) |',
+    '| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |',
+  ];
+  for (const r of rows) {
+    const base = rows.find((b) => b.model === r.model && b.role === 'base');
+    const own = r.pyml ? [`${r.pyml.before.toFixed(2)} s`, `${r.pyml.frontPerBatchMs.toFixed(1)} / ${r.pyml.workersPerBatchMs?.toFixed(1) ?? '–'} ms (${r.pyml.batches})`] : ['', ''];
+    out.push(`| ${r.model} | ${r.name}${r.role === 'base' ? ' (base)' : ''} | ${r.wall.toFixed(2)} s | ${r.cpu.toFixed(2)} s | ${mb(r.peakRss)} | ${int(r.rows / r.wall)} | ${base ? x(r.wall / base.wall) : '–'} | ${base ? x(r.cpu / base.cpu) : '–'} | ${own.join(' | ')} |`);
+  }
   return out;
 }
 
@@ -491,11 +568,10 @@ function aims(serve: ServeRow[], batch: BatchRow[]): string[] {
     }
     aim('memory of pyml serve (REST run, one model) ≤ 1.5x FastAPI 1 worker\'s', serveRest && fastapi ? serveRest.rss / fastapi.rss : undefined, 1.5, true);
   }
-  if (batch.length) {
-    const pyml = batch.find((r) => r.role === 'pyml');
-    const base = batch.find((r) => r.role === 'base');
-    aim(`pyml batch wall, ${ROWS.toLocaleString('en-US')} iris rows, ≤ 1.0x the pyarrow script's`, pyml && base ? pyml.wall / base.wall : undefined, 1, true);
-    out.push('- pyml batch wall on the wide tabular MLP ≤ 1.0x the pyarrow script\'s: not measured by bench/peers (iris only)');
+  for (const model of new Set(batch.map((r) => r.model))) {
+    const pyml = batch.find((r) => r.model === model && r.role === 'pyml');
+    const base = batch.find((r) => r.model === model && r.role === 'base');
+    aim(`pyml batch wall, ${ROWS.toLocaleString('en-US')} rows of ${model}, ≤ 1.0x the pyarrow script's`, pyml && base ? pyml.wall / base.wall : undefined, 1, true);
   }
   return out;
 }
@@ -556,7 +632,7 @@ async function main(): Promise<void> {
   const serve: ServeRow[] = [];
   const failed: { name: string; why: string }[] = [];
   if (ONLY !== 'batch') {
-    const targets = serveTargets(python, stubs, image, unpacked);
+    const targets = serveTargets(python, stubs, image, unpacked, await bundleServe(path.join(work, 'pyml-serve')));
     const measured = new Map<ServeTarget, ServeRow[]>();
     const why = new Map<ServeTarget, string>();
     for (let round = 1; round <= ROUNDS; round++) {
@@ -594,7 +670,7 @@ async function main(): Promise<void> {
     lines.push(...serveTable(serve, failed), '');
   }
   if (batch.length) {
-    lines.push(`Batch: ${ROWS.toLocaleString('en-US')} iris rows, Parquet → Parquet (after a warm-up run of each on 10,000 rows); CPU and peak RSS of the whole process tree; pyml batch with its default workers, the scripts with onnxruntime's default threads.`, '');
+    lines.push(`Batch: ${ROWS.toLocaleString('en-US')} rows, Parquet → Parquet (after a warm-up run of each on 10,000 rows); CPU and peak RSS of the whole process tree; pyml batch compiled (dist/, as installed) with its default workers, the scripts with onnxruntime's default threads. pyml's own account (--json cpu): CPU before the run is its start-up and module loading; per batch, the front (DuckDB's threads included) and the model processes while the rows ran.`, '');
     lines.push(...batchTable(batch), '');
   }
   lines.push('Aims of issue 20 (ratios from this run):', ...aims(serve, batch), '', `(bench/peers ran ${((performance.now() - t0) / 1000).toFixed(0)} s)`);

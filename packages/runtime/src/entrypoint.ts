@@ -4,7 +4,6 @@ import { dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Tensors } from '@pyml/contract';
 import { AdaptiveBatcher } from './batcher.ts';
-import { BatchError, predictArrowStream } from './batch-stream.ts';
 import { InitError, InvalidInputError, ModelError, describeError } from './errors.ts';
 import { DEFAULT_GRPC, DEFAULT_HTTP, addressFromEnv, checkHealth } from './health.ts';
 import { createLogger } from './logger.ts';
@@ -193,6 +192,8 @@ async function serveCommand(args: string[]): Promise<number> {
 
 async function batchCommand(args: string[]): Promise<number> {
   parseFlags(args, {});
+  // Loaded here: Arrow's IPC reader and writer are for batch only, never evaluated by a server.
+  const { BatchError, predictArrowStream } = await import('./batch-stream.ts');
   const host = await ModelHost.load({ root: pymlRoot() });
   try {
     const { batches, rows } = await predictArrowStream(host, process.stdin, process.stdout);

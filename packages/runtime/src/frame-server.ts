@@ -1,5 +1,5 @@
 import net, { type Socket } from 'node:net';
-import { status } from '@grpc/grpc-js';
+import { status } from './oip/grpc-core.ts';
 import type { Logger } from '@pyml/contract';
 import type { Predictor } from './batcher.ts';
 import { describeError } from './errors.ts';

@@ -6,7 +6,6 @@ import {
   type ContractKind, type DataFrameModel, type InitContext, type Logger, type Signature, type TensorModel, type Tensors,
   blamesInput, contractKindOf,
 } from '@pyml/contract';
-import { columnsToTensors, tensorsToTable } from './arrow-tensors.ts';
 import { Semaphore } from './concurrency.ts';
 import { InitError, InvalidInputError, ModelError, describeError } from './errors.ts';
 import { createLogger } from './logger.ts';
@@ -61,6 +60,8 @@ export class ModelHost {
     readonly manifest: PymlManifest,
     readonly logger: Logger,
     private readonly model: AnyModel,
+    /** Arrow's tensor conversions, loaded for dataframe models only: a tensor model's server never evaluates Arrow. */
+    private readonly arrow?: typeof import('./arrow-tensors.ts'),
   ) {
     const limit = manifest.serving?.maxConcurrency;
     if (limit !== undefined && limit >= 1) this.slots = new Semaphore(limit);
@@ -120,7 +121,7 @@ export class ModelHost {
     } catch (error) {
       throw new InitError(`model init failed: ${describeError(error)}`, { cause: error });
     }
-    return new ModelHost(root, manifest, logger, model);
+    return new ModelHost(root, manifest, logger, model, kind === 'dataframe' ? await import('./arrow-tensors.ts') : undefined);
   }
 
   /** Throws InvalidInputError when the inputs do not fit the signature. */
@@ -158,6 +159,7 @@ export class ModelHost {
         throw predictFailure(error);
       }
     } else {
+      const { tensorsToTable, columnsToTensors } = this.arrow!;
       const table = tensorsToTable(this.signature.inputs, inputs);
       let result: Table;
       try {

@@ -13,6 +13,7 @@ export * from './oip/grpc-wire.ts';
 export * from './oip/infer-exchange.ts';
 export * from './oip/http.ts';
 export * from './oip/frames.ts';
+export * from './oip/grpc-core.ts';
 export * from './batcher.ts';
 export * from './errors.ts';
 export * from './validate.ts';

@@ -1,5 +1,5 @@
 import type { Http2Server, IncomingHttpHeaders, ServerHttp2Session, ServerHttp2Stream } from 'node:http2';
-import { Metadata, status } from '@grpc/grpc-js';
+import { Metadata, status } from './oip/grpc-core.ts';
 import type { Logger } from '@pyml/contract';
 import type { Predictor } from './batcher.ts';
 import { InvalidInputError, ModelError, describeError } from './errors.ts';

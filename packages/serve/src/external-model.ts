@@ -1,10 +1,8 @@
-import { Client, credentials } from '@grpc/grpc-js';
 import type { Logger } from '@pyml/contract';
-import { decodeFlag, encodeModelRef } from '@pyml/runtime/protocol';
+import { Metadata, decodeFlag, encodeModelRef } from '@pyml/runtime/protocol';
+import { ModelConnection } from './model-connection.ts';
 import { type EndpointOptions, ModelEndpoint } from './model-endpoint.ts';
 import { methodPath } from './raw-service.ts';
-
-const identity = (b: Buffer): Buffer => b;
 
 /**
  * A model served by a process serve did not start (another container of a Kubernetes pod, sharing a socket
@@ -14,7 +12,8 @@ const identity = (b: Buffer): Buffer => b;
 export class ExternalModel extends ModelEndpoint {
   readonly source: string;
   private timer?: NodeJS.Timeout;
-  private probe?: Client;
+  /** Its own connection for the readiness probe (the calls' connection is made once the model is ready). */
+  private probe?: ModelConnection;
 
   constructor(name: string, private readonly socket: string, options: EndpointOptions, private readonly logger: Logger, private readonly intervalMs = 1000) {
     super(name, options);
@@ -22,7 +21,7 @@ export class ExternalModel extends ModelEndpoint {
   }
 
   async start(): Promise<void> {
-    this.probe = new Client(`unix:${this.socket}`, credentials.createInsecure(), { 'grpc.initial_reconnect_backoff_ms': 100, 'grpc.max_reconnect_backoff_ms': this.intervalMs });
+    this.probe = new ModelConnection(this.socket, { maxMessageBytes: 1 << 20 });
     await this.check();
     const tick = () => {
       if (this.state !== 'stopped') this.timer = setTimeout(() => void this.check().then(tick), this.intervalMs);
@@ -33,10 +32,15 @@ export class ExternalModel extends ModelEndpoint {
   private check(): Promise<void> {
     return new Promise((resolve) => {
       const deadline = new Date(Date.now() + Math.max(500, this.intervalMs));
-      this.probe!.makeUnaryRequest(methodPath('ModelReady'), identity, identity, encodeModelRef({ name: this.name }), { deadline }, (error, response) => {
+      this.probe!.call(methodPath('ModelReady'), encodeModelRef({ name: this.name }), deadline, new Metadata(), (error, response) => {
         if (this.state === 'stopped') return resolve();
-        const ready = !error && decodeFlag(response!);
-        const why = error ? `endpoint ${this.source} does not answer: ${error.details}` : ready ? undefined : `endpoint ${this.source} says model '${this.name}' is not ready`;
+        let ready = false;
+        try {
+          ready = !error && decodeFlag(response!);
+        } catch {
+          // Not a BoolResponse: not ready.
+        }
+        const why = error ? `endpoint ${this.source} does not answer: ${error.message}` : ready ? undefined : `endpoint ${this.source} says model '${this.name}' is not ready`;
         if (ready && this.state !== 'ready') {
           this.connect(this.socket);
           this.state = 'ready';

@@ -1,5 +1,5 @@
 import net, { type Socket } from 'node:net';
-import { status } from '@grpc/grpc-js';
+import { status } from '@pyml/runtime/protocol';
 import {
   type CallFrame, FRAME_HEADER_BYTES, FrameReader, FrameType, RESULT_JSON, RESULT_PROTO, RpcFailure, callFrameParts,
   oversizeFailure, readFailureFrame, writeFrame,

@@ -1,4 +1,4 @@
-import { status } from '@grpc/grpc-js';
+import { status } from '@pyml/runtime/protocol';
 import type { Tensors } from '@pyml/contract';
 import {
   AdaptiveBatcher, type BatchingOptions, ModelError, type InferRequest, decodeInferRequest, decodeInferResponse, encodeInferRequest, type ServedModel, encodeResponseFor, requestInputs, checkInputs,

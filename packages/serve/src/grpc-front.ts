@@ -1,5 +1,5 @@
 import type { Http2Server, IncomingHttpHeaders, ServerHttp2Session, ServerHttp2Stream } from 'node:http2';
-import { status } from '@grpc/grpc-js';
+import { status } from '@pyml/runtime/protocol';
 import {
   HealthStatus, decodeHealthCheckRequest, decodeModelRef, encodeFlag, encodeHealthCheckResponse, encodeServerMetadata, HealthWatches, HEALTH_SERVICE, INFERENCE_SERVICE, RUNTIME_VERSION,
 } from '@pyml/runtime/protocol';

@@ -1,6 +1,6 @@
 import http2, { type OutgoingHttpHeaders } from 'node:http2';
 import net from 'node:net';
-import { type Metadata, status } from '@grpc/grpc-js';
+import { type Metadata, status } from '@pyml/runtime/protocol';
 import { GRPC_CONTENT_TYPE, formatTimeout } from '@pyml/runtime/protocol';
 import { RpcFailure } from './rpc-failure.ts';
 import { UnaryCall, type CallDone, type CallHandle, type CallSession } from './unary-call.ts';

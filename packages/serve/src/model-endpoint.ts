@@ -1,4 +1,4 @@
-import { Metadata, status } from '@grpc/grpc-js';
+import { Metadata, status } from '@pyml/runtime/protocol';
 import { type BatchingOptions, FrameFailure, type ServedModel } from '@pyml/runtime/protocol';
 import type { CallerGone } from './caller-gone.ts';
 import { FrontBatcher } from './front-batcher.ts';

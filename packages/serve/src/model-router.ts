@@ -1,4 +1,4 @@
-import { status } from '@grpc/grpc-js';
+import { status } from '@pyml/runtime/protocol';
 import { readModelName } from '@pyml/runtime/protocol';
 import type { CallerGone } from './caller-gone.ts';
 import type { FrameResult } from './frame-connection.ts';

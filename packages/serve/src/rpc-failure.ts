@@ -1,4 +1,4 @@
-import { status } from '@grpc/grpc-js';
+import { status } from '@pyml/runtime/protocol';
 
 /** A call's failure with its gRPC status, shared with the image's model server (it lives in @pyml/runtime's gRPC wire). */
 export { RpcFailure, asRpcFailure } from '@pyml/runtime/protocol';

@@ -1,5 +1,5 @@
 import http2, { type ClientHttp2Session, type ClientHttp2Stream, type IncomingHttpHeaders, type OutgoingHttpHeaders } from 'node:http2';
-import { status } from '@grpc/grpc-js';
+import { status } from '@pyml/runtime/protocol';
 import { GRPC_CONTENT_TYPE, UnaryMessage, frame, statusOf } from '@pyml/runtime/protocol';
 import { RpcFailure, asRpcFailure } from './rpc-failure.ts';
 

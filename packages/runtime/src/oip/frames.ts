@@ -1,5 +1,5 @@
 import type { Socket } from 'node:net';
-import { Metadata, status } from '@grpc/grpc-js';
+import { Metadata, status } from './grpc-core.ts';
 import { RpcFailure, metadataOf } from './grpc-wire.ts';
 import { INFERENCE_SERVICE } from './service.ts';
 

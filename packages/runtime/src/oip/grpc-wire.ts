@@ -1,6 +1,6 @@
 import http2, { type Http2Server, type IncomingHttpHeaders, type OutgoingHttpHeaders, type ServerHttp2Session, type ServerHttp2Stream } from 'node:http2';
 import { gunzip, inflate } from 'node:zlib';
-import { Metadata, status } from '@grpc/grpc-js';
+import { Metadata, status } from './grpc-core.ts';
 import { InvalidInputError } from '../errors.ts';
 import { grpcMessage } from '../header-text.ts';
 import type { WatchCall } from './health-watch.ts';
