@@ -45,8 +45,39 @@ const enum C {
   UpperE = 0x45, OpenObject = 0x7b, CloseObject = 0x7d,
 }
 
+/**
+ * Bodies up to this size go through V8's JSON.parse (native, about 5x cheaper than the parser below for a one-row
+ * request) once a scan has shown their nesting is within bounds: what JSON.parse costs in memory only matters for
+ * long arrays. A body JSON.parse refuses is parsed again below, for its error message.
+ */
+const NATIVE_PARSE_BYTES = 4 * 1024;
+
+/** Whether no array or object in the body nests deeper than `maxDepth` (brackets inside strings not counted). */
+function nestingWithin(buf: Uint8Array, maxDepth: number): boolean {
+  let depth = 0;
+  let inString = false;
+  for (let i = 0; i < buf.length; i++) {
+    const c = buf[i];
+    if (inString) {
+      if (c === C.Backslash) i++;
+      else if (c === C.Quote) inString = false;
+    } else if (c === C.Quote) inString = true;
+    else if (c === C.OpenArray || c === C.OpenObject) {
+      if (++depth > maxDepth) return false;
+    } else if (c === C.CloseArray || c === C.CloseObject) depth--;
+  }
+  return true;
+}
+
 export function parseJsonBytes(body: Uint8Array, maxDepth = MAX_JSON_DEPTH): unknown {
   const buf = Buffer.from(body.buffer, body.byteOffset, body.byteLength);
+  if (buf.length <= NATIVE_PARSE_BYTES && nestingWithin(buf, maxDepth)) {
+    try {
+      return JSON.parse(buf.toString('utf8'));
+    } catch {
+      // Not JSON: the parser below says where and why.
+    }
+  }
   let pos = 0;
 
   const fail = (what: string): never => {
