@@ -148,8 +148,9 @@ export async function run(args: string[]): Promise<number> {
       memoryLimit: values['memory-limit'],
       signal: controller.signal,
       onStep: (m) => progress.step(m),
-      // Only when shown: progress makes runBatch count the query's rows beside the run, for the ETA.
-      ...(showing ? { onProgress: (p: BatchProgress) => progress.status(formatProgress(p)) } : {}),
+      // Only on a terminal: progress makes runBatch count the query's rows beside the run, for the ETA (CI logs
+      // get the steps only, not a second pass over the query).
+      ...(progress.mode === 'tty' ? { onProgress: (p: BatchProgress) => progress.status(formatProgress(p)) } : {}),
     });
     progress.clear();
     // Every count a number (the model processes' PYML_ORT_THREADS is a string in the environment).

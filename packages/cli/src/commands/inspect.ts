@@ -1,7 +1,8 @@
 import { parseCommandArgs } from '../args.ts';
 import { EXIT } from '@pyml/errors';
 import { describeImage, withImage, type ImageDescription } from '../describe-image.ts';
-import { formatBytes, printJson, usage } from '../output.ts';
+import { formatBytes, printJson, showProgress, usage } from '../output.ts';
+import { Progress } from '../progress.ts';
 import type { VerifyResult } from '@pyml/image';
 
 export const help = `Usage: pyml inspect image REF [options]
@@ -49,7 +50,12 @@ export async function run(args: string[]): Promise<number> {
       process.stderr.write(`error: ${message}\n`);
       return EXIT.failure;
     }
+    const progress = new Progress(showProgress({ json: values.json! }));
+    const layerBytes = source.manifest.layers.reduce((n, l) => n + l.size, 0);
+    if (values.verify) progress.step(`verifying ${ref}: re-hashing the manifest, config and ${source.manifest.layers.length} layers (${formatBytes(layerBytes)}) and checking every entry`);
     const verification = values.verify ? await source.verify() : undefined;
+    if (values.verify) progress.step(`verify done: ${verification!.length} checks`);
+    progress.clear();
     const bad = verification?.filter((v) => !v.ok) ?? [];
     if (values.json) {
       printJson({ ...description, ...(verification ? { verified: bad.length === 0, verification } : {}) });

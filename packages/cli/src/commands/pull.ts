@@ -15,7 +15,8 @@ REF is HOST[:PORT]/REPOSITORY[:TAG|@DIGEST] (docker:// accepted); credentials as
 Options:
   --out DIR          the OCI layout directory to write (required)
   --platform OS/ARCH which image of an image index (default: this machine's, e.g. linux/amd64)
-  --json             print one JSON object
+  --json             print one JSON object (and no progress unless --progress says)
+  --progress MODE    auto, tty (bars: done/total, percentage, ETA), plain (a line per blob) or quiet
   -h, --help         show this help
 
 Examples:

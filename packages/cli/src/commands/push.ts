@@ -19,6 +19,7 @@ Loopback registries (127.0.0.1, localhost) use plain HTTP; list others in PYML_I
 
 Options:
   --json       print one JSON object (digest, blobs with exists/mounted/uploaded)
+  --progress MODE  auto, tty (bars: done/total, percentage, ETA), plain (a line per blob) or quiet
   -h, --help   show this help
 
 Examples:
