@@ -1,14 +1,16 @@
-"""Converts a pickled/joblib scikit-learn estimator to ONNX, for @pyml/plugin-sklearn.
+"""Converts a pickled/joblib scikit-learn model (an estimator or a Pipeline) to ONNX, for @pyml/plugin-sklearn.
 
 Run with Debian's python3 (python3-sklearn, python3-onnx); skl2onnx is not needed. Usage:
-    convert.py INPUT OUTPUT [--columns a,b,c]
-Prints one JSON line describing the conversion on stdout. Exit 3 = unsupported estimator, 4 = unreadable input.
+    convert.py INPUT OUTPUT [--columns JSON] [--column-types JSON]
+Prints one JSON line describing the conversion on stdout. Exit 3 = unsupported model, 4 = unreadable input.
 
-The graph is dataframe-shaped: one double input of shape [N] per feature column, one output per result column
-(`label` and `probability_<class>` for classifiers, `prediction` for regressors). No ZipMap: probabilities are
-split into one tensor per class instead of a sequence of maps, which onnxruntime-node could not return.
-Trees compare float32 features, as scikit-learn does; thresholds are rounded down to float32 so that
-`x <= threshold` decides exactly as scikit-learn's float64 comparison does.
+The graph is dataframe-shaped: one input of shape [N] per column of the frame the model was fitted on, one
+output per result column (`label` and `probability_<class>` for classifiers, `prediction` for regressors).
+No ZipMap: probabilities are split into one tensor per class instead of a sequence of maps, which
+onnxruntime-node could not return. An input column is BYTES when a step reads it as strings (encoders with
+string categories), INT64 when only encoders with integer categories read it, FP64 otherwise; --column-types
+({"col": "INT32", ...}) declares others, cast to float64 inside the graph. Everything downstream of the columns
+computes in float64 as scikit-learn does; the parts (pyml_sklearn/) say where it differs and why.
 """
 import json
 import sys
@@ -17,267 +19,118 @@ import numpy as np
 
 try:
     import onnx
-    from onnx import TensorProto, helper, numpy_helper
+    from onnx import TensorProto, helper
 except ImportError as e:  # pragma: no cover - reported to the build
     print(f"python3-onnx is not installed for {sys.executable}: {e}", file=sys.stderr)
     sys.exit(5)
+
+from pyml_sklearn.estimators import SUPPORTED_STEPS, convert_estimator, is_estimator, supported_estimators
+from pyml_sklearn.graph import ONNX_TYPE, Columns, Graph, Unsupported, numeric, source_blocks, width
+from pyml_sklearn.steps import transform, with_path
 
 OPSET = 15
 ML_OPSET = 3
 
 
-class Unsupported(Exception):
-    pass
-
-
-class Graph:
-    def __init__(self):
-        self.nodes, self.inits, self.inputs, self.outputs = [], [], [], []
-        self.n = 0
-
-    def name(self, base):
-        self.n += 1
-        return f"{base}_{self.n}"
-
-    def const(self, array, base="c"):
-        n = self.name(base)
-        self.inits.append(numpy_helper.from_array(np.asarray(array), n))
-        return n
-
-    def node(self, op, inputs, base=None, domain="", outputs=None, **attrs):
-        outs = outputs or [self.name(base or op.lower())]
-        self.nodes.append(helper.make_node(op, inputs, outs, name=self.name(op), domain=domain, **attrs))
-        return outs[0] if len(outs) == 1 else outs
-
-
-def float32_at_most(t):
-    """Largest float32 <= t: x_f32 <= t  <=>  x_f32 <= float32_at_most(t)."""
-    f = np.float32(t)
-    if float(f) > float(t):
-        f = np.nextafter(f, np.float32(-np.inf), dtype=np.float32)
-    return float(f)
-
-
-def tree_nodes(tree, tree_id, leaf_values, attrs):
-    """Appends one sklearn tree_ to TreeEnsembleRegressor attribute lists; leaf_values(node) -> list of per-target weights."""
-    t = tree.tree_
-    for node in range(t.node_count):
-        left, right = int(t.children_left[node]), int(t.children_right[node])
-        attrs["nodes_treeids"].append(tree_id)
-        attrs["nodes_nodeids"].append(node)
-        if left == -1:
-            attrs["nodes_featureids"].append(0)
-            attrs["nodes_modes"].append("LEAF")
-            attrs["nodes_values"].append(0.0)
-            attrs["nodes_truenodeids"].append(0)
-            attrs["nodes_falsenodeids"].append(0)
-            for target, w in enumerate(leaf_values(node)):
-                attrs["target_treeids"].append(tree_id)
-                attrs["target_nodeids"].append(node)
-                attrs["target_ids"].append(target)
-                attrs["target_weights"].append(float(w))
-        else:
-            attrs["nodes_featureids"].append(int(t.feature[node]))
-            attrs["nodes_modes"].append("BRANCH_LEQ")
-            attrs["nodes_values"].append(float32_at_most(t.threshold[node]))
-            attrs["nodes_truenodeids"].append(left)
-            attrs["nodes_falsenodeids"].append(right)
-
-
-def tree_ensemble(g, x_float, trees, n_targets, leaf_values, aggregate, base_values=None):
-    attrs = {k: [] for k in ["nodes_treeids", "nodes_nodeids", "nodes_featureids", "nodes_modes", "nodes_values",
-                             "nodes_truenodeids", "nodes_falsenodeids", "target_treeids", "target_nodeids",
-                             "target_ids", "target_weights"]}
-    for i, tree in enumerate(trees):
-        tree_nodes(tree, i, lambda node, tree=tree: leaf_values(tree, node), attrs)
-    if base_values is not None:
-        attrs["base_values"] = [float(v) for v in base_values]
-    raw = g.node("TreeEnsembleRegressor", [x_float], base="scores", domain="ai.onnx.ml",
-                 n_targets=n_targets, aggregate_function=aggregate, post_transform="NONE", **attrs)
-    return g.node("Cast", [raw], base="scores64", to=TensorProto.DOUBLE)
-
-
-def class_proba_leaf(tree, node):
-    v = tree.tree_.value[node, 0, :].astype(np.float64)
-    return v / v.sum()
-
-
-def regression_leaf(scale=1.0):
-    return lambda tree, node: [tree.tree_.value[node, 0, 0] * scale]
-
-
-def linear_scores(g, x, coef, intercept):
-    w = g.const(np.asarray(coef, dtype=np.float64).T.copy(), "coef")
-    b = g.const(np.asarray(intercept, dtype=np.float64).reshape(-1), "intercept")
-    return g.node("Add", [g.node("MatMul", [x, w]), b], base="scores")
-
-
-def binary_from_p1(g, p1):
-    one = g.const(np.array([1.0], dtype=np.float64), "one")
-    return g.node("Concat", [g.node("Sub", [one, p1]), p1], axis=1, base="proba")
-
-
-def classifier_outputs(g, proba, classes, outs):
-    idx = g.node("ArgMax", [proba], axis=1, keepdims=0, base="argmax")
-    if classes.dtype.kind in "iu":
-        labels = g.const(classes.astype(np.int64), "classes")
-        label_type = TensorProto.INT64
-    elif classes.dtype.kind in "OUS" and all(isinstance(c, str) for c in classes):
-        labels = g.const(np.array([str(c) for c in classes], dtype=object), "classes")
-        label_type = TensorProto.STRING
-    elif classes.dtype.kind == "b":
-        labels = g.const(classes.astype(np.int64), "classes")
-        label_type = TensorProto.INT64
-    else:
-        raise Unsupported(f"class labels of dtype {classes.dtype} (only integer, bool or string classes)")
-    g.node("Gather", [labels, idx], axis=0, outputs=["label"])
-    outs.append(("label", label_type))
-    for i, c in enumerate(classes):
-        name = f"probability_{c}"
-        col = g.node("Gather", [proba, g.const(np.array(i, dtype=np.int64), "k")], axis=1, outputs=[name])
-        outs.append((name, TensorProto.DOUBLE))
-
-
-def regressor_output(g, scores, outs):
-    g.node("Reshape", [scores, g.const(np.array([-1], dtype=np.int64), "shape")], outputs=["prediction"])
-    outs.append(("prediction", TensorProto.DOUBLE))
-
-
-def convert_estimator(est, g, x, outs):
-    from sklearn.linear_model import LinearRegression, LogisticRegression
-    from sklearn.tree import DecisionTreeClassifier, DecisionTreeRegressor
-    from sklearn.ensemble import (RandomForestClassifier, RandomForestRegressor,
-                                  GradientBoostingClassifier, GradientBoostingRegressor)
-    from sklearn.dummy import DummyClassifier, DummyRegressor
-    cls = type(est)
-    x_float = lambda: g.node("Cast", [x], base="x32", to=TensorProto.FLOAT)
-
-    def single_output(n_outputs):
-        if n_outputs != 1:
-            raise Unsupported(f"{cls.__name__} with {n_outputs} outputs (only single-output models)")
-
-    if cls is LinearRegression:
-        if np.ndim(est.coef_) != 1:
-            raise Unsupported("LinearRegression with several targets")
-        regressor_output(g, linear_scores(g, x, est.coef_.reshape(1, -1), np.atleast_1d(est.intercept_)), outs)
-    elif cls is LogisticRegression:
-        scores = linear_scores(g, x, est.coef_, est.intercept_)
-        k = len(est.classes_)
-        ovr = est.multi_class in ("ovr", "warn") or (est.multi_class == "auto" and (k <= 2 or est.solver == "liblinear"))
-        if k == 2:
-            proba = binary_from_p1(g, g.node("Sigmoid", [scores]))
-        elif ovr:
-            p = g.node("Sigmoid", [scores])
-            proba = g.node("Div", [p, g.node("ReduceSum", [p, g.const(np.array([1], dtype=np.int64), "axes")], keepdims=1)], base="proba")
-        else:
-            proba = g.node("Softmax", [scores], axis=1, base="proba")
-        classifier_outputs(g, proba, est.classes_, outs)
-    elif cls in (DecisionTreeClassifier, RandomForestClassifier):
-        single_output(est.n_outputs_)
-        trees = [est] if cls is DecisionTreeClassifier else est.estimators_
-        proba = tree_ensemble(g, x_float(), trees, len(est.classes_), class_proba_leaf, "AVERAGE")
-        classifier_outputs(g, proba, est.classes_, outs)
-    elif cls in (DecisionTreeRegressor, RandomForestRegressor):
-        single_output(est.n_outputs_)
-        trees = [est] if cls is DecisionTreeRegressor else est.estimators_
-        regressor_output(g, tree_ensemble(g, x_float(), trees, 1, regression_leaf(), "AVERAGE"), outs)
-    elif cls in (GradientBoostingClassifier, GradientBoostingRegressor):
-        if not (est.init_ == "zero" or isinstance(est.init_, (DummyClassifier, DummyRegressor))):
-            raise Unsupported(f"{cls.__name__} with init={type(est.init_).__name__} (only the default or 'zero' init)")
-        k = est.estimators_.shape[1]
-        base = est._raw_predict_init(np.zeros((1, est.n_features_in_), dtype=np.float32))[0]
-        trees, targets = [], []
-        for stage in est.estimators_:
-            for j, tree in enumerate(stage):
-                trees.append(tree)
-                targets.append(j)
-        target_of = {id(t): j for t, j in zip(trees, targets)}
-        lr = est.learning_rate
-
-        def leaf(tree, node):
-            w = [0.0] * k
-            w[target_of[id(tree)]] = tree.tree_.value[node, 0, 0] * lr
-            return w
-        raw = tree_ensemble(g, x_float(), trees, k, leaf, "SUM", base_values=base)
-        if cls is GradientBoostingRegressor:
-            regressor_output(g, raw, outs)
-        else:
-            if k == 1:
-                if est.loss == "exponential":
-                    raw = g.node("Mul", [raw, g.const(np.array([2.0], dtype=np.float64), "two")])
-                elif est.loss not in ("log_loss", "deviance"):
-                    raise Unsupported(f"GradientBoostingClassifier with loss={est.loss!r}")
-                proba = binary_from_p1(g, g.node("Sigmoid", [raw]))
-            else:
-                proba = g.node("Softmax", [raw], axis=1, base="proba")
-            classifier_outputs(g, proba, est.classes_, outs)
-    else:
-        raise Unsupported(f"{cls.__module__}.{cls.__name__}")
-
-
-SUPPORTED = ("LogisticRegression, LinearRegression, DecisionTreeClassifier, DecisionTreeRegressor, "
-             "RandomForestClassifier, RandomForestRegressor, GradientBoostingClassifier, GradientBoostingRegressor")
-
-
-def convert(est, columns=None):
-    n = getattr(est, "n_features_in_", None)
+def input_columns(model, columns):
+    n = getattr(model, "n_features_in_", None)
     if n is None:
-        raise Unsupported(f"{type(est).__module__}.{type(est).__name__} (not a fitted scikit-learn estimator)")
+        raise Unsupported(type(model).__name__, "not a fitted scikit-learn estimator")
     if columns is None:
-        names = getattr(est, "feature_names_in_", None)
+        names = getattr(model, "feature_names_in_", None)
         columns = [str(c) for c in names] if names is not None else [f"x{i}" for i in range(n)]
     if len(columns) != n:
-        raise ValueError(f"{len(columns)} column names given for an estimator fitted on {n} features")
+        raise ValueError(f"{len(columns)} column names given for a model fitted on {n} features")
     if len(set(columns)) != len(columns):
         raise ValueError(f"column names repeat: {columns}")
+    return columns
+
+
+def build(model, g, cols, outs):
+    """Steps of a Pipeline in order, then its final estimator (or a lone estimator)."""
+    from sklearn.pipeline import Pipeline
+    blocks = source_blocks(cols)
+    if isinstance(model, Pipeline):
+        steps = [(i, name, s) for i, (name, s) in enumerate(model.steps) if s is not None and s != "passthrough"]
+        if not steps or not is_estimator(steps[-1][2]):
+            raise Unsupported("Pipeline", "its last step is not an estimator with predict")
+        for i, name, step in steps[:-1]:
+            blocks = transform(step, blocks, g, cols, (f"pipeline.steps[{i}] {name!r}",))
+        i, name, est = steps[-1]
+        path = (f"pipeline.steps[{i}] {name!r}",)
+    else:
+        est, path = model, ()
+    with_path(lambda: convert_estimator(est, g, numeric(g, cols, blocks), outs), path)
+
+
+def convert(model, columns=None, column_types=None):
+    columns = input_columns(model, columns)
+    for c, t in (column_types or {}).items():
+        if c not in columns:
+            raise ValueError(f"columnTypes names {c!r}, which is not a column of the model ({', '.join(columns)})")
+        if t not in ONNX_TYPE:
+            raise ValueError(f"columnTypes[{c!r}] is {t!r}; expected one of {', '.join(ONNX_TYPE)}")
     g = Graph()
-    axes = g.const(np.array([1], dtype=np.int64), "axes")
-    cols = [g.node("Unsqueeze", [c, axes], base="col") for c in columns]
-    x = g.node("Concat", cols, axis=1, base="x")
+    cols = Columns(columns, column_types)
     outs = []
-    convert_estimator(est, g, x, outs)
+    build(model, g, cols, outs)
     graph = helper.make_graph(
-        g.nodes, f"sklearn_{type(est).__name__}",
-        [helper.make_tensor_value_info(c, TensorProto.DOUBLE, ["N"]) for c in columns],
+        g.nodes, f"sklearn_{type(model).__name__}",
+        [helper.make_tensor_value_info(c, cols.onnx_type(c), ["N"]) for c in columns],
         [helper.make_tensor_value_info(name, t, ["N"]) for name, t in outs],
         g.inits)
-    model = helper.make_model(graph, producer_name="pyml-sklearn-converter", producer_version="1",
-                              opset_imports=[helper.make_opsetid("", OPSET), helper.make_opsetid("ai.onnx.ml", ML_OPSET)])
-    model.ir_version = 8
-    model.metadata_props.append(onnx.StringStringEntryProto(key="sklearn.estimator", value=f"{type(est).__module__}.{type(est).__name__}"))
-    onnx.checker.check_model(model)
-    return model, columns, [o for o, _ in outs]
+    m = helper.make_model(graph, producer_name="pyml-sklearn-converter", producer_version="2",
+                          opset_imports=[helper.make_opsetid("", OPSET), helper.make_opsetid("ai.onnx.ml", ML_OPSET)])
+    m.ir_version = 8
+    m.metadata_props.append(onnx.StringStringEntryProto(key="sklearn.estimator", value=describe(model)))
+    onnx.checker.check_model(m)
+    return m, columns, [o for o, _ in outs]
+
+
+def describe(model):
+    from sklearn.pipeline import Pipeline
+    if isinstance(model, Pipeline):
+        return "Pipeline(" + ", ".join(type(s).__name__ for _, s in model.steps if s is not None and s != "passthrough") + ")"
+    return f"{type(model).__module__}.{type(model).__name__}"
+
+
+def unsupported_message(e):
+    where = " → ".join(e.path + (e.what,))
+    reason = f" ({e.reason})" if e.reason else ""
+    return (f"{where}{reason} is not supported by the ONNX converter yet; a model with this step needs a Python "
+            f"runtime to be served, which the sklearn plugin does not have yet.\n"
+            f"Supported steps: {SUPPORTED_STEPS}. Supported estimators: {supported_estimators()}.")
 
 
 def main(argv):
     args = argv[1:]
-    columns = None
-    if "--columns" in args:
-        i = args.index("--columns")
-        columns = json.loads(args[i + 1])
-        del args[i:i + 2]
+    options = {}
+    for flag in ("--columns", "--column-types"):
+        if flag in args:
+            i = args.index(flag)
+            options[flag] = json.loads(args[i + 1])
+            del args[i:i + 2]
     if len(args) != 2:
-        print("usage: convert.py INPUT OUTPUT [--columns JSON]", file=sys.stderr)
+        print("usage: convert.py INPUT OUTPUT [--columns JSON] [--column-types JSON]", file=sys.stderr)
         return 2
     src, dst = args
     try:
         import joblib
-        est = joblib.load(src)
+        model = joblib.load(src)
     except Exception as e:
         print(f"cannot unpickle {src}: {type(e).__name__}: {e}", file=sys.stderr)
         return 4
     try:
-        model, columns, outputs = convert(est, columns)
+        m, columns, outputs = convert(model, options.get("--columns"), options.get("--column-types"))
     except Unsupported as e:
-        print(f"unsupported estimator {e}; supported: {SUPPORTED}", file=sys.stderr)
+        print(unsupported_message(e), file=sys.stderr)
         return 3
     except ValueError as e:
         print(str(e), file=sys.stderr)
         return 3
     with open(dst, "wb") as f:
-        f.write(model.SerializeToString())
-    cls = type(est)
-    print(json.dumps({"estimator": f"{cls.__module__}.{cls.__name__}", "columns": columns, "outputs": outputs}))
+        f.write(m.SerializeToString())
+    print(json.dumps({"estimator": describe(model), "columns": columns, "outputs": outputs}))
     return 0
 
 

@@ -4,8 +4,8 @@
  *   import sklearn from '@pyml/plugin-sklearn';
  *   export default defineConfig({ name, version, weights: ['./model.pkl'], plugins: [sklearn()] });
  *
- * Weights are a pickled/joblib estimator (converted to ONNX at build time) or an ONNX file as scikit-learn
- * converters write it. Without a `model` in the config the plugin supplies a DataFrameModel: columns in,
+ * Weights are a pickled/joblib estimator or Pipeline (converted to ONNX at build time by python/convert.py) or
+ * an ONNX file as scikit-learn converters write it. Without a `model` in the config the plugin supplies a DataFrameModel: columns in,
  * `label` + `probability_<class>` (classifiers) or `prediction` (regressors) out.
  */
 import { createHash } from 'node:crypto';
@@ -13,6 +13,7 @@ import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { basename, extname, isAbsolute, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { HookContext, PymlPlugin, WeightsFile } from '@pyml/core/types';
+import { isDataType, type DataType } from '@pyml/contract';
 import { onnxRuntimeLayer, onnxSignature, readOnnxModel } from '@pyml/plugin-onnx';
 import { convertPickle, DEFAULT_PYTHON } from './convert.ts';
 import { dataFramePlan, planSignature, type DataFramePlan } from './dataframe-plan.ts';
@@ -25,6 +26,11 @@ export interface SklearnPluginOptions {
   python?: string;
   /** Column names of the features, in the estimator's feature order (default: feature_names_in_, else x0, x1, ...). */
   columns?: string[];
+  /**
+   * Declared dtype of input columns the converter would otherwise make FP64 (or INT64 for integer categories),
+   * e.g. `{ age: 'INT32' }` for a DuckDB INTEGER column; cast to float64 inside the graph.
+   */
+  columnTypes?: Record<string, DataType>;
 }
 
 const PLUGIN_VERSION = (JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }).version;
@@ -61,6 +67,11 @@ export default function sklearn(options: SklearnPluginOptions = {}): PymlPlugin 
   if (options.columns !== undefined && !(Array.isArray(options.columns) && options.columns.every((c) => typeof c === 'string' && c !== ''))) {
     throw new Error('sklearn({ columns }): expected an array of non-empty column names');
   }
+  if (options.columnTypes !== undefined) {
+    const entries = typeof options.columnTypes === 'object' && options.columnTypes !== null ? Object.entries(options.columnTypes) : undefined;
+    const bad = entries ? entries.find(([, t]) => !isDataType(t)) : undefined;
+    if (!entries || bad) throw new Error(`sklearn({ columnTypes }): expected { column: dtype } with pyml dtypes (FP64, INT32, BYTES, ...)${bad ? `; ${bad[0]} is ${JSON.stringify(bad[1])}` : ''}`);
+  }
   const python = options.python ?? (process.env.PYML_PYTHON || DEFAULT_PYTHON);
   const plans: DataFramePlan[] = [];
 
@@ -78,7 +89,7 @@ export default function sklearn(options: SklearnPluginOptions = {}): PymlPlugin 
       if (!PICKLE.test(file.name)) return undefined;
       const displayPath = displayPathOf(file.path, ctx);
       ctx.log(`sklearn: converting ${displayPath} to ONNX`);
-      const path = await convertPickle(file.path, { python, columns: options.columns, cacheDir: ctx.cacheDir, displayPath });
+      const path = await convertPickle(file.path, { python, columns: options.columns, columnTypes: options.columnTypes, cacheDir: ctx.cacheDir, displayPath });
       return { path, name: `${basename(file.name, extname(file.name))}.onnx` };
     },
 
