@@ -7,6 +7,7 @@
  * Serve (iris ONNX MLP, one row per request; each server launched, timed to its first answer, loaded, measured, stopped):
  *   FastAPI + uvicorn + onnxruntime, 1 and 2 workers       bench/peers/fastapi_server.py   (the ratios' base for REST)
  *   node:http + onnxruntime-node, one process              bench/peers/node-floor.mjs      (the floor)
+ *   the same over two processes (a front, a framed hop)     bench/peers/two-hop-floor.mjs   (the floor of pyml serve's shape)
  *   pyml serve REST, pyml serve gRPC                        pyml serve bundled as \`pyml deploy serve-image\` ships it
  *                                                           (packages/cli/src/serve-front.ts, esbuild): compiled
  *                                                           JavaScript as installed pyml runs, no tsx at run time
@@ -348,6 +349,14 @@ function serveTargets(python: string, stubs: string, image: string, unpacked: Aw
       name: 'node:http + onnxruntime-node (one process)', protocol: 'REST', role: 'floor',
       async start() {
         const child = launch(process.execPath, [path.join(HERE, 'node-floor.mjs'), MODEL], peerEnv);
+        const { port } = await firstJsonLine(child, this.name);
+        return { child, url: `http://127.0.0.1:${port}/v2/models/iris/infer` };
+      },
+    },
+    {
+      name: 'two-hop floor: node:http front + framed Unix socket + node/onnxruntime process', protocol: 'REST', role: 'floor',
+      async start() {
+        const child = launch(process.execPath, [path.join(HERE, 'two-hop-floor.mjs'), MODEL], peerEnv);
         const { port } = await firstJsonLine(child, this.name);
         return { child, url: `http://127.0.0.1:${port}/v2/models/iris/infer` };
       },
