@@ -35,3 +35,55 @@ export function writeGraphModel(dir: string): void {
   writeFileSync(join(dir, 'model.json'), JSON.stringify(json));
   writeFileSync(join(dir, 'group1-shard1of1.bin'), Buffer.concat([Buffer.from(GRAPH_W.buffer), Buffer.from(GRAPH_B.buffer)]));
 }
+
+export interface TwoHeadOptions {
+  /** Where the converter's signature is kept: top level (TF.js 3+), userDefinedMetadata (2.x), or nowhere. */
+  signature: 'top' | 'userDefinedMetadata' | 'none';
+  /** The manifest's file name (default model.json). */
+  manifest?: string;
+  /** Type attributes (`T`, `output_type`) on the output nodes; without them only a trial run tells their dtypes. */
+  typeAttrs?: boolean;
+}
+
+/**
+ * A graph model with two inputs and two outputs: x FP32 [-1,4] and scale INT32 [-1,1] →
+ * probabilities = softmax((x·W + b) · scale) FP32 [-1,3] and class = argmax INT32 [-1].
+ */
+export function writeTwoHeadGraphModel(dir: string, options: TwoHeadOptions): void {
+  mkdirSync(dir, { recursive: true });
+  const float = { type: 'DT_FLOAT' };
+  const int = { type: 'DT_INT32' };
+  const typed = options.typeAttrs !== false;
+  const node = [
+    { name: 'x', op: 'Placeholder', attr: { dtype: float, shape: { shape: { dim: [{ size: '-1' }, { size: '4' }] } } } },
+    { name: 'scale', op: 'Placeholder', attr: { dtype: int, shape: { shape: { dim: [{ size: '-1' }, { size: '1' }] } } } },
+    { name: 'W', op: 'Const', attr: { dtype: float, value: { tensor: { dtype: 'DT_FLOAT', tensorShape: { dim: [{ size: '4' }, { size: '3' }] } } } } },
+    { name: 'b', op: 'Const', attr: { dtype: float, value: { tensor: { dtype: 'DT_FLOAT', tensorShape: { dim: [{ size: '3' }] } } } } },
+    { name: 'axis', op: 'Const', attr: { dtype: int, value: { tensor: { dtype: 'DT_INT32', tensorShape: {} } } } },
+    { name: 'logits/MatMul', op: 'MatMul', input: ['x', 'W'], attr: { T: float, transpose_a: { b: false }, transpose_b: { b: false } } },
+    { name: 'logits', op: 'AddV2', input: ['logits/MatMul', 'b'], attr: { T: float } },
+    { name: 'scale_float', op: 'Cast', input: ['scale'], attr: { SrcT: int, DstT: float } },
+    { name: 'scaled', op: 'Mul', input: ['logits', 'scale_float'], attr: { T: float } },
+    { name: 'probabilities', op: 'Softmax', input: ['scaled'], attr: typed ? { T: float } : {} },
+    { name: 'class', op: 'ArgMax', input: ['scaled', 'axis'], attr: typed ? { T: float, Tidx: int, output_type: int } : {} },
+  ];
+  const tensor = (name: string, dtype: string, dims: number[]) => ({ name, dtype, tensorShape: { dim: dims.map((size) => ({ size: String(size) })) } });
+  const signature = {
+    inputs: { x: tensor('x:0', 'DT_FLOAT', [-1, 4]), scale: tensor('scale:0', 'DT_INT32', [-1, 1]) },
+    outputs: { probabilities: tensor('probabilities:0', 'DT_FLOAT', [-1, 3]), class: tensor('class:0', 'DT_INT32', [-1]) },
+  };
+  const json = {
+    format: 'graph-model',
+    generatedBy: '2.8.0',
+    convertedBy: 'pyml test',
+    modelTopology: { node, library: {}, versions: { producer: 1 } },
+    ...(options.signature === 'top' ? { signature } : {}),
+    ...(options.signature === 'userDefinedMetadata' ? { userDefinedMetadata: { signature } } : {}),
+    weightsManifest: [{
+      paths: ['group1-shard1of1.bin'],
+      weights: [{ name: 'W', shape: [4, 3], dtype: 'float32' }, { name: 'b', shape: [3], dtype: 'float32' }, { name: 'axis', shape: [], dtype: 'int32' }],
+    }],
+  };
+  writeFileSync(join(dir, options.manifest ?? 'model.json'), JSON.stringify(json));
+  writeFileSync(join(dir, 'group1-shard1of1.bin'), Buffer.concat([Buffer.from(GRAPH_W.buffer), Buffer.from(GRAPH_B.buffer), Buffer.from(Int32Array.from([1]).buffer)]));
+}

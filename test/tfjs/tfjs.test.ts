@@ -15,7 +15,7 @@ import type { Tensor } from '@pyml/contract';
 import { pyml, parseJson, REPO, runProcess } from '../helpers/cli.ts';
 import { copyExample, tempDir } from '../helpers/project.ts';
 import { DuckDBInstance } from '@duckdb/node-api';
-import { writeGraphModel } from './make-graph-model.ts';
+import { writeGraphModel, writeTwoHeadGraphModel, type TwoHeadOptions } from './make-graph-model.ts';
 
 const example = path.join(REPO, 'examples/tfjs-iris');
 interface V2 { outputs: { name: string; datatype: string; shape: number[]; data: number[] }[] }
@@ -113,6 +113,115 @@ test('graph model: signature from model.json, served predictions equal in-proces
     const expected = (await inProcess(path.join(dir, 'weights/graph'), 'x', rows, 'wasm')).Identity!;
     assert.equal(served.shape, [10, 3]);
     assert.equal(served.data, Array.from(expected.data as Float32Array));
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+});
+
+/** A copy of the example project whose weights are one generated two-input, two-output graph model in weights/graph. */
+async function twoHeadProject(options: TwoHeadOptions): Promise<string> {
+  const dir = await copyExample('tfjs-iris', 'pyml-tfjs-two-');
+  await rm(path.join(dir, 'weights/model'), { recursive: true });
+  writeTwoHeadGraphModel(path.join(dir, 'weights/graph'), options);
+  await writeFile(path.join(dir, 'pyml.config.ts'), (await readFile(path.join(dir, 'pyml.config.ts'), 'utf8')).replace("'./weights/model'", "'./weights/graph'"));
+  return dir;
+}
+
+const TWO_HEAD_SIGNATURE = {
+  inputs: [{ name: 'x', dtype: 'FP32', shape: [-1, 4] }, { name: 'scale', dtype: 'INT32', shape: [-1, 1] }],
+  outputs: [{ name: 'probabilities', dtype: 'FP32', shape: [-1, 3] }, { name: 'class', dtype: 'INT32', shape: [-1] }],
+};
+
+/** Builds the project, checks its signature, serves 40 iris rows with varied scales and compares with in-process TF.js (WASM). */
+async function buildAndServeTwoHead(dir: string, label: string): Promise<void> {
+  const b = await pyml(['build', dir, '--out', `${work}/${label}`, '--json']);
+  assert.is(b.code, 0, b.stderr);
+  assert.equal(parseJson<{ signature: unknown }>(b).signature, TWO_HEAD_SIGNATURE);
+  const rows = (await irisRows()).slice(0, 160);
+  const scales = Array.from({ length: 40 }, (_, i) => (i % 5) - 1);
+  const request = path.join(work, `request-${label}.json`);
+  await writeFile(request, JSON.stringify({ inputs: [
+    { name: 'x', datatype: 'FP32', shape: [40, 4], data: rows },
+    { name: 'scale', datatype: 'INT32', shape: [40, 1], data: scales },
+  ] }));
+  const r = await pyml(['predict', `${work}/${label}`, '--input', request, '--json']);
+  assert.is(r.code, 0, r.stderr);
+  const served = new Map(parseJson<V2>(r).outputs.map((o) => [o.name, o]));
+  await initBackend('wasm', wasmDir());
+  const session = await loadTfjsModel(path.join(dir, 'weights/graph'));
+  try {
+    const expected = await session.run({
+      x: { dtype: 'FP32', shape: [40, 4], data: Float32Array.from(rows) } as Tensor,
+      scale: { dtype: 'INT32', shape: [40, 1], data: Int32Array.from(scales) } as Tensor,
+    });
+    assert.equal(served.get('probabilities')!.shape, [40, 3]);
+    assert.equal(served.get('probabilities')!.data, Array.from(expected.probabilities!.data as Float32Array), 'probabilities bitwise equal');
+    assert.equal(served.get('class')!.shape, [40]);
+    assert.equal(served.get('class')!.data, Array.from(expected.class!.data as Int32Array), 'classes equal');
+    assert.ok(new Set(served.get('class')!.data).size > 1, 'the scale input changes the classes');
+  } finally {
+    session.release();
+  }
+}
+
+test('graph model with its signature in userDefinedMetadata (TF.js 2.x converters), two inputs and two outputs', async () => {
+  const dir = await twoHeadProject({ signature: 'userDefinedMetadata' });
+  try {
+    await buildAndServeTwoHead(dir, 'graph-metadata');
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+});
+
+test('graph model without a signature, manifest named tensorflowjs_model.json: dtypes from the graph, shapes from a trial run', async () => {
+  const dir = await twoHeadProject({ signature: 'none', manifest: 'tensorflowjs_model.json' });
+  try {
+    await buildAndServeTwoHead(dir, 'graph-unsigned');
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+});
+
+test('graph model whose outputs carry no type attributes: the trial run at build time gives dtypes and shapes', async () => {
+  const dir = await twoHeadProject({ signature: 'none', typeAttrs: false });
+  try {
+    const b = await pyml(['build', dir, '--out', `${work}/graph-bare`, '--json']);
+    assert.is(b.code, 0, b.stderr);
+    assert.equal(parseJson<{ signature: unknown }>(b).signature, TWO_HEAD_SIGNATURE);
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+});
+
+test('manifest problems are build errors naming the file and what is missing', async () => {
+  const dir = await twoHeadProject({ signature: 'none', manifest: 'exported.json' });
+  const model = path.join(dir, 'weights/graph');
+  const build = () => pyml(['build', dir, '--out', `${dir}/oci`]);
+  try {
+    const manifest = JSON.parse(await readFile(path.join(model, 'exported.json'), 'utf8')) as Record<string, unknown>;
+    await writeFile(path.join(model, 'exported.json'), JSON.stringify({ ...manifest, weightsManifest: undefined }));
+    let r = await build();
+    assert.is(r.code, 1, r.stdout + r.stderr);
+    assert.match(r.stderr, 'weights/graph/exported.json: weightsManifest is missing');
+
+    await writeFile(path.join(model, 'exported.json'), JSON.stringify(manifest));
+    await writeFile(path.join(model, 'copy.json'), JSON.stringify(manifest));
+    r = await build();
+    assert.is(r.code, 1, r.stdout + r.stderr);
+    assert.match(r.stderr, 'weights/graph: copy.json, exported.json all look like TF.js model manifests');
+    await unlink(path.join(model, 'copy.json'));
+
+    // No signature, outputs without types, and an input without a shape: nothing can tell the outputs' form.
+    const topology = manifest.modelTopology as { node: { name: string; attr: Record<string, unknown> }[] };
+    for (const n of topology.node) {
+      if (n.name === 'scale') delete n.attr.shape;
+      if (n.name === 'probabilities' || n.name === 'class') n.attr = {};
+    }
+    await writeFile(path.join(model, 'exported.json'), JSON.stringify(manifest));
+    r = await build();
+    assert.is(r.code, 1, r.stdout + r.stderr);
+    assert.match(r.stderr, 'weights/graph/exported.json: graph outputs "probabilities", "class" have no dtype or shape');
+    assert.match(r.stderr, 'input "scale" lacks');
   } finally {
     await rm(dir, { recursive: true, force: true });
   }

@@ -3,17 +3,17 @@
  * passes tensors straight through it.
  */
 import { readdir } from 'node:fs/promises';
-import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { TensorModel, type InitContext, type Tensors } from '@pyml/contract';
 import type { TfjsAdapter, TfjsSession } from './adapter.ts';
+import { findManifest } from './file-io.ts';
 
 export default class TfjsPassThroughModel extends TensorModel {
   private session?: TfjsSession;
 
   async init(ctx: InitContext): Promise<void> {
     const dirs = (await readdir(ctx.weightsDir, { withFileTypes: true }))
-      .filter((e) => e.isDirectory() && existsSync(join(ctx.weightsDir, e.name, 'model.json'))).map((e) => e.name).sort();
+      .filter((e) => e.isDirectory() && findManifest(join(ctx.weightsDir, e.name), e.name) !== undefined).map((e) => e.name).sort();
     if (dirs.length !== 1) {
       throw new Error(`tfjs default model: expected exactly one TF.js model directory in ${ctx.weightsDir}, found ${dirs.length ? dirs.join(', ') : 'none'}; write a model module to choose`);
     }

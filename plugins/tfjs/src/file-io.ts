@@ -3,7 +3,7 @@
  * weight shards (checking every shard exists and the bytes add up), and a save handler that writes them.
  * Used at build time (to validate and describe the model) and in the image (to load it).
  */
-import { readFileSync, statSync, writeFileSync, renameSync, mkdirSync } from 'node:fs';
+import { readdirSync, readFileSync, statSync, writeFileSync, renameSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import type { io } from '@tensorflow/tfjs';
 
@@ -11,8 +11,10 @@ export type TfjsFormat = 'layers' | 'graph';
 
 export interface ModelDirectory {
   format: TfjsFormat;
+  /** The manifest's file name: model.json, or the one JSON file of the directory that holds the model. */
+  manifest: string;
   artifacts: io.ModelArtifacts;
-  /** Every file the model uses, relative to the directory: model.json first, then the shards. */
+  /** Every file the model uses, relative to the directory: the manifest first, then the shards. */
   files: string[];
 }
 
@@ -39,15 +41,51 @@ function formatOf(json: Record<string, unknown>, where: string): TfjsFormat {
   throw new Error(`${where}: not a TF.js model: expected "format": "layers-model" or "graph-model", or a modelTopology with model_config (layers) or node (graph)`);
 }
 
+export const MANIFEST = 'model.json';
+/** Largest JSON file read when looking for a manifest under another name (graph topologies run to a few MB). */
+const MAX_MANIFEST_BYTES = 64 * 1024 * 1024;
+
+/**
+ * The manifest of a model directory: model.json, else the one JSON file that looks like a TF.js manifest (has
+ * modelTopology, weightsManifest or a TF.js `format`: converters and hand-made exports name it freely, e.g.
+ * `tensorflowjs_model.json`, `model_web.json`). Undefined when the directory holds no such file (not a TF.js
+ * model); an error naming them when several do.
+ */
+export function findManifest(dir: string, display = dir): string | undefined {
+  let names: string[];
+  try {
+    names = readdirSync(dir);
+  } catch {
+    return undefined;
+  }
+  if (names.includes(MANIFEST)) return MANIFEST;
+  const candidates = names.filter((name) => name.toLowerCase().endsWith('.json')).sort().filter((name) => {
+    try {
+      const path = join(dir, name);
+      if (!statSync(path).isFile() || statSync(path).size > MAX_MANIFEST_BYTES) return false;
+      const json = JSON.parse(readFileSync(path, 'utf8')) as unknown;
+      if (!json || typeof json !== 'object' || Array.isArray(json)) return false;
+      const keys = json as Record<string, unknown>;
+      return 'modelTopology' in keys || 'weightsManifest' in keys || /^(layers|graph)-model$/.test(String(keys.format));
+    } catch {
+      return false;
+    }
+  });
+  if (candidates.length > 1) {
+    throw new Error(`${display}: ${candidates.join(', ')} all look like TF.js model manifests; keep one per directory (or name it model.json)`);
+  }
+  return candidates[0];
+}
+
 /** Reads a TF.js model directory; every problem is an error naming the file. */
-export function readModelDirectory(dir: string, display = dir): ModelDirectory {
-  const modelJson = join(dir, 'model.json');
-  const where = `${display}/model.json`;
+export function readModelDirectory(dir: string, display = dir, manifest = findManifest(dir, display) ?? MANIFEST): ModelDirectory {
+  const modelJson = join(dir, manifest);
+  const where = `${display}/${manifest}`;
   let text: string;
   try {
     text = readFileSync(modelJson, 'utf8');
   } catch (error) {
-    throw new Error(`${where}: cannot read (${(error as NodeJS.ErrnoException).code ?? (error as Error).message}); a TF.js model directory holds model.json and its weight shards`);
+    throw new Error(`${where}: cannot read (${(error as NodeJS.ErrnoException).code ?? (error as Error).message}); a TF.js model directory holds a manifest (model.json, with modelTopology and weightsManifest) and its weight shards`);
   }
   let json: Record<string, unknown>;
   try {
@@ -57,14 +95,14 @@ export function readModelDirectory(dir: string, display = dir): ModelDirectory {
   }
   if (!json || typeof json !== 'object' || Array.isArray(json)) throw new Error(`${where}: expected a JSON object`);
   const format = formatOf(json, where);
-  if (!json.modelTopology || typeof json.modelTopology !== 'object') throw new Error(`${where}: modelTopology is missing`);
-  const manifest = json.weightsManifest as io.WeightsManifestConfig | undefined;
-  if (!Array.isArray(manifest)) throw new Error(`${where}: weightsManifest is missing or not an array`);
+  if (!json.modelTopology || typeof json.modelTopology !== 'object') throw new Error(`${where}: modelTopology is missing (the model's layers or graph); a TF.js manifest holds modelTopology and weightsManifest`);
+  const groups = json.weightsManifest as io.WeightsManifestConfig | undefined;
+  if (!Array.isArray(groups)) throw new Error(`${where}: weightsManifest is ${groups === undefined ? 'missing' : 'not an array'} (the list of weight shards and the weights they hold); a TF.js manifest holds modelTopology and weightsManifest`);
 
-  const files = ['model.json'];
+  const files = [manifest];
   const weightSpecs: io.WeightsManifestEntry[] = [];
   const buffers: Buffer[] = [];
-  manifest.forEach((group, g) => {
+  groups.forEach((group, g) => {
     if (!Array.isArray(group?.paths) || !Array.isArray(group?.weights)) throw new Error(`${where}: weightsManifest[${g}] needs "paths" and "weights" arrays`);
     let groupBytes = 0;
     for (const p of group.paths) {
@@ -74,7 +112,7 @@ export function readModelDirectory(dir: string, display = dir): ModelDirectory {
       try {
         bytes = readFileSync(shard);
       } catch (error) {
-        throw new Error(`${display}/${p}: weight shard listed in model.json ${(error as NodeJS.ErrnoException).code === 'ENOENT' ? 'is missing' : `cannot be read (${(error as Error).message})`}`);
+        throw new Error(`${display}/${p}: weight shard listed in ${manifest} ${(error as NodeJS.ErrnoException).code === 'ENOENT' ? 'is missing' : `cannot be read (${(error as Error).message})`}`);
       }
       files.push(p);
       buffers.push(bytes);
@@ -99,7 +137,7 @@ export function readModelDirectory(dir: string, display = dir): ModelDirectory {
     ...(json.modelInitializer ? { modelInitializer: json.modelInitializer as object } : {}),
     ...(json.trainingConfig ? { trainingConfig: json.trainingConfig as io.TrainingConfig } : {}),
   };
-  return { format, artifacts, files };
+  return { format, manifest, artifacts, files };
 }
 
 /** An IOHandler that loads a model directory from disk. */

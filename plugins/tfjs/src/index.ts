@@ -4,18 +4,18 @@
  *   import tfjs from '@pyml/plugin-tfjs';
  *   export default defineConfig({ name, version, weights: ['./weights/model'], plugins: [tfjs()] });
  *
- * A weights entry that is a directory holding model.json is a TF.js model: its shards are checked at build time
- * (a missing shard or broken model.json is a build error naming the file) and its signature is read by loading
- * it with TF.js on the CPU backend.
+ * A weights entry that is a directory holding model.json (or one JSON manifest under another name) is a TF.js
+ * model: its shards are checked at build time (a missing shard or broken manifest is a build error naming the
+ * file) and its signature is read by loading it with TF.js on the CPU backend (graph models: graph-signature.ts).
  */
-import { existsSync, readFileSync } from 'node:fs';
-import { isAbsolute, join, relative } from 'node:path';
+import { readFileSync } from 'node:fs';
+import { isAbsolute, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { HookContext, PymlPlugin, WeightsFile } from '@pyml/core/types';
-import { directoryBytes, readModelDirectory } from './file-io.ts';
+import { directoryBytes, findManifest, readModelDirectory } from './file-io.ts';
 import { tfjsRuntimeLayer } from './runtime-layer.ts';
 
-export { fileLoadHandler, fileSaveHandler, readModelDirectory, type ModelDirectory, type TfjsFormat } from './file-io.ts';
+export { fileLoadHandler, fileSaveHandler, findManifest, readModelDirectory, type ModelDirectory, type TfjsFormat } from './file-io.ts';
 export type { TfjsAdapter, TfjsSession } from './adapter.ts';
 
 const PLUGIN_VERSION = (JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }).version;
@@ -42,9 +42,11 @@ export default function tfjs(): PymlPlugin {
         if (file.name === 'model.json') throw new Error(`${display}: list the TF.js model's directory in weights (its model.json and shards ship together), not model.json alone`);
         return undefined;
       }
-      if (!existsSync(join(file.path, 'model.json'))) return undefined;
-      // Validates model.json and every shard (errors name the file) before TF.js sees them.
-      const dir = readModelDirectory(file.path, display);
+      // model.json, or the directory's one JSON file holding the model under another name.
+      const manifest = findManifest(file.path, display);
+      if (!manifest) return undefined;
+      // Validates the manifest and every shard (errors name the file) before TF.js sees them.
+      const dir = readModelDirectory(file.path, display, manifest);
       // Loading once with TF.js (CPU backend, in the build process) gives the exact input/output specs.
       const { loadTfjsModel } = await import('./load-model.ts');
       const tf = await import('@tensorflow/tfjs-core');

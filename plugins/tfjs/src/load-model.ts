@@ -5,12 +5,11 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { loadLayersModel, type LayersModel } from '@tensorflow/tfjs-layers';
 import { loadGraphModel, type GraphModel } from '@tensorflow/tfjs-converter';
-import type { Signature, Tensor, Tensors, TensorSpec } from '@pyml/contract';
+import type { Signature, Tensor, Tensors } from '@pyml/contract';
 import { fileLoadHandler, readModelDirectory, type TfjsFormat } from './file-io.ts';
-import { FROM_TFJS, TO_TFJS } from './tfjs-dtype.ts';
+import { graphSignature } from './graph-signature.ts';
+import { FROM_TFJS, specOf, TO_TFJS } from './tfjs-dtype.ts';
 
-interface GraphTensorInfo { name: string; dtype?: string; tensorShape?: { dim?: { size: string | number }[]; unknownRank?: boolean } }
-const GRAPH_DTYPES: Record<string, string> = { DT_FLOAT: 'float32', DT_INT32: 'int32', DT_BOOL: 'bool', DT_STRING: 'string' };
 
 /** A loaded TF.js model. */
 export interface TfjsSession {
@@ -20,13 +19,7 @@ export interface TfjsSession {
   release(): void;
 }
 
-function specOf(name: string, shape: readonly (number | null | undefined)[] | undefined, dtype: string, where: string): TensorSpec {
-  const oip = FROM_TFJS[dtype];
-  if (!oip) throw new Error(`${where}: tensor "${name}" has dtype ${dtype}, which has no Open Inference Protocol form`);
-  return { name, dtype: oip, shape: shape ? shape.map((d) => (typeof d === 'number' && d >= 0 ? d : -1)) : [-1] };
-}
-
-function toTf(name: string, t: Tensor, where: string): tf.Tensor {
+export function toTf(name: string, t: Tensor, where: string): tf.Tensor {
   const dtype = TO_TFJS[t.dtype];
   if (!dtype) throw new Error(`${where}: input "${name}": dtype ${t.dtype} is not supported by TF.js (FP32, INT32, BOOL, BYTES)`);
   return tf.tensor(t.data as Float32Array, t.shape, dtype);
@@ -74,8 +67,8 @@ function topologyNames(topology: unknown): { inputs: string[]; outputs: string[]
 
 /** Loads the model in `dir`; `display` is how errors name it. */
 export async function loadTfjsModel(dir: string, display = dir): Promise<TfjsSession> {
-  const { format, artifacts } = readModelDirectory(dir, display);
-  const where = `${display}/model.json`;
+  const { format, artifacts, manifest } = readModelDirectory(dir, display);
+  const where = `${display}/${manifest}`;
   if (format === 'layers') {
     let model: LayersModel;
     try {
@@ -118,21 +111,7 @@ export async function loadTfjsModel(dir: string, display = dir): Promise<TfjsSes
   } catch (error) {
     throw new Error(`${where}: TF.js cannot load this graph model: ${(error as Error).message}`, { cause: error });
   }
-  // Graph nodes carry a dtype attribute only for some ops (Placeholder, Const); the converter's signature in
-  // model.json has every input's and output's dtype and shape, keyed by tensor name (`Identity:0`).
-  const declared = (artifacts.signature ?? {}) as { inputs?: Record<string, GraphTensorInfo>; outputs?: Record<string, GraphTensorInfo> };
-  const fromSignature = (role: 'input' | 'output', t: { name: string; shape?: number[]; dtype: string }): TensorSpec => {
-    if (t.dtype) return specOf(t.name, t.shape, t.dtype, where);
-    const info = Object.values((role === 'input' ? declared.inputs : declared.outputs) ?? {}).find((i) => i.name === t.name || i.name === `${t.name}:0`);
-    const dtype = info?.dtype && GRAPH_DTYPES[info.dtype];
-    if (!dtype) throw new Error(`${where}: graph model ${role} "${t.name}" has no dtype in the graph nor in model.json's "signature"; convert the model from a SavedModel signature`);
-    const shape = info.tensorShape?.unknownRank || !info.tensorShape?.dim ? undefined : info.tensorShape.dim.map((d) => Number(d.size));
-    return specOf(t.name, shape, dtype, where);
-  };
-  const signature: Signature = {
-    inputs: model.inputs.map((t) => fromSignature('input', t)),
-    outputs: model.outputs.map((t) => fromSignature('output', t)),
-  };
+  const signature = await graphSignature(model, artifacts, where);
   return {
     format,
     signature,
