@@ -22,7 +22,7 @@
  */
 import { spawn, spawnSync } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
-import { cp, mkdir, readFile, rm, symlink, writeFile } from 'node:fs/promises';
+import { mkdir, rm } from 'node:fs/promises';
 import { availableParallelism } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -34,7 +34,7 @@ import * as ort from 'onnxruntime-node';
 import { type Tensor, type TensorSpec, elementCount } from '@pyml/contract';
 import { columnsToTensors, tensorsToRecordBatch } from '@pyml/runtime/arrow-io';
 import { ChunkBatcher } from '../packages/batch/src/chunk-batcher.ts';
-import { writeWideMlp } from './serve-wide-mlp.ts';
+import { WIDE_FEATURES, WIDE_MLP, wideMlpProject, writeWideMlpData } from './batch-wide-mlp.ts';
 
 const REPO = fileURLToPath(new URL('../', import.meta.url));
 const WORK = path.join(REPO, 'bench/.work/batch');
@@ -52,7 +52,7 @@ const MLP_RUNS = Math.max(1, Number(values['mlp-runs']));
 // onnxruntime intra-op threads: pyml batch gives each of its N processes cores/N (PYML_ORT_THREADS, set here
 // explicitly); the baseline gets the same total, as one session with all of them or as N sessions run side by side.
 const THREADS = Math.max(1, Math.floor(CORES / WORKERS));
-const MLP = { inputs: 32, hidden: 1024, outputs: 8 };
+const MLP = WIDE_MLP;
 
 /** One model as the bench runs it: its image, its data, the query pyml batch runs and the floor's equivalent. */
 interface Case {
@@ -82,7 +82,7 @@ const IRIS: Omit<Case, 'image'> = {
   floorTable: 'CREATE TABLE out (id BIGINT, probabilities FLOAT[3], label BIGINT)',
   makeData: makeIrisData,
 };
-const FEATURES = Array.from({ length: MLP.inputs }, (_, k) => `f${k}`);
+const FEATURES = WIDE_FEATURES;
 /** Tabular data as it usually is: one FLOAT column per feature, packed by pyml batch into the [-1, 32] input. */
 const TABULAR: Omit<Case, 'image' | 'model'> = {
   name: 'tabular', input: [{ name: 'input', dtype: 'FP32', shape: [-1, MLP.inputs] }], outputs: [{ name: 'output', dtype: 'FP32', shape: [-1, MLP.outputs] }],
@@ -90,14 +90,7 @@ const TABULAR: Omit<Case, 'image' | 'model'> = {
   packed: (file) => `SELECT [${FEATURES.join(', ')}]::FLOAT[${MLP.inputs}] AS input FROM read_parquet('${file}')`,
   floorSelect: (file) => `SELECT q.id, [${FEATURES.map((f) => `q.${f}`).join(', ')}]::FLOAT[${MLP.inputs}] AS pyml_input_0 FROM (${TABULAR.query(file)}) AS q`,
   floorTable: `CREATE TABLE out (id BIGINT, output FLOAT[${MLP.outputs}])`,
-  makeData: async (file, rows) => {
-    const instance = await DuckDBInstance.create(':memory:');
-    const c = await instance.connect();
-    const features = FEATURES.map((f, k) => `(((range * (${k} + 7)) % 101) / 50.0 - 1.0)::FLOAT AS ${f}`).join(', ');
-    await c.run(`COPY (SELECT range AS id, ${features} FROM range(${rows})) TO '${file}' (FORMAT parquet)`);
-    c.closeSync();
-    instance.closeSync();
-  },
+  makeData: writeWideMlpData,
 };
 
 const env = { ...process.env, PYML_CACHE_DIR: process.env.PYML_CACHE_DIR ?? path.join(WORK, 'cache'), NO_COLOR: '1', PYML_ORT_THREADS: String(THREADS) };
@@ -283,14 +276,7 @@ function build(project: string, out: string): void {
 /** The tabular MLP's project: the iris example with the MLP's weights and another name (the signature comes from the ONNX). */
 async function tabularProject(): Promise<{ project: string; model: string }> {
   const project = path.join(WORK, 'tabular-project');
-  await rm(project, { recursive: true, force: true });
-  await cp(path.join(REPO, 'examples/onnx-iris'), project, { recursive: true, filter: (src) => !src.includes(`${path.sep}.pyml`) });
-  await symlink(path.join(REPO, 'node_modules'), path.join(project, 'node_modules'));
-  const model = path.join(project, 'weights/model.onnx');
-  await writeWideMlp(model, MLP);
-  const config = path.join(project, 'pyml.config.ts');
-  await writeFile(config, (await readFile(config, 'utf8')).replace("name: 'iris'", "name: 'tabular'"));
-  return { project, model };
+  return { project, model: await wideMlpProject(project) };
 }
 
 /** RUNS interleaved rounds (so a neighbour's load falls on both sides alike) of in-process, pyml batch and the floor. */

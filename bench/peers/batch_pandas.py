@@ -1,6 +1,9 @@
 """pandas + onnxruntime: the whole Parquet file as a DataFrame, one run, predictions written as Parquet.
 
     python batch_pandas.py MODEL.onnx IN.parquet OUT.parquet
+
+The model's one input takes every column but `id`, in file order, as FLOAT; each output becomes columns beside
+`id` (a 2-D output one column per entry: NAME_0, NAME_1, ...). Prints the row count.
 """
 import sys
 
@@ -8,10 +11,18 @@ import numpy as np
 import onnxruntime as ort
 import pandas as pd
 
-FEATURES = ["sepal_length", "sepal_width", "petal_length", "petal_width"]
 session = ort.InferenceSession(sys.argv[1], providers=["CPUExecutionProvider"])
-df = pd.read_parquet(sys.argv[2], columns=["id", *FEATURES])
-probabilities, label = session.run(["probabilities", "label"], {"input": df[FEATURES].to_numpy(dtype=np.float32)})
-out = pd.DataFrame({"id": df["id"], "p_setosa": probabilities[:, 0], "p_versicolor": probabilities[:, 1], "p_virginica": probabilities[:, 2], "label": label})
+input_name = session.get_inputs()[0].name
+outputs = [o.name for o in session.get_outputs()]
+df = pd.read_parquet(sys.argv[2])
+features = [name for name in df.columns if name != "id"]
+results = session.run(outputs, {input_name: df[features].to_numpy(dtype=np.float32)})
+columns = {"id": df["id"]}
+for name, value in zip(outputs, results):
+    if value.ndim == 2:
+        columns.update({f"{name}_{k}": value[:, k] for k in range(value.shape[1])})
+    else:
+        columns[name] = value
+out = pd.DataFrame(columns)
 out.to_parquet(sys.argv[3], index=False)
 print(len(out))

@@ -8,6 +8,10 @@ import { ChunkBatcher, type InputBatch, NullInputError } from '../../packages/ba
 import { SQL_TYPE } from '../../packages/batch/src/duckdb-types.ts';
 import { RowWriter } from '../../packages/batch/src/row-writer.ts';
 import { TableInserter } from '../../packages/batch/src/table-inserter.ts';
+import { copyPartStatement } from '../../packages/batch/src/output-target.ts';
+import { mkdtemp, readdir, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 
 /**
  * The driver's hot path, in process against real DuckDB: query chunks read as typed-array views into model-input
@@ -165,6 +169,75 @@ test('arrow-tensors: one chunk of fixed-width values is read as a view; slices, 
   assert.equal([...joined.data], [1n, 2n, 3n]);
   const withNull = tableFromArrays({ x: [1, null, 3] as unknown as Float64Array });
   assert.throws(() => columnsToTensors([{ name: 'x', dtype: 'FP64', shape: [-1] }], withNull, 'input'), /null/);
+});
+
+
+test('TableInserter into a Parquet dataset: one file per statement, named so that name order is row order; partitioned too; no rows still makes a file', async () => {
+  const rows = 10000;
+  const OUT: TensorSpec[] = [{ name: 'p', dtype: 'FP32', shape: [-1, 2] }];
+  for (const partitionBy of [[], ['ds']]) {
+    const dir = await mkdtemp(join(tmpdir(), 'pyml-row-io-parts-'));
+    try {
+      const reader = await instance.connect();
+      const stream = await reader.stream(`SELECT range AS id, 'd' || (range % 3) AS ds FROM range(${rows})`);
+      const writer = new RowWriter(stream.columnTypes(), OUT);
+      const into = (select: string, index: number) => copyPartStatement(`SELECT c0 AS id, c1 AS ds, c2 AS p FROM (${select})`, dir, partitionBy, index);
+      // Statements of at least 2500 rows: several files, each ending on a chunk boundary, not on a batch's.
+      const inserter = new TableInserter(connection, writer, into, 2500);
+      let read = 0;
+      let predicted = 0;
+      const predict = (n: number) => {
+        const p = new Float32Array(n * 2);
+        for (let i = 0; i < n; i++) p.set([predicted + i, -(predicted + i)], i * 2);
+        writer.addPredictions({ p: { dtype: 'FP32', shape: [n, 2], data: p } }, n);
+        predicted += n;
+        inserter.kick();
+      };
+      for (;;) {
+        const chunk = await stream.fetchChunk();
+        if (!chunk || chunk.rowCount === 0) break;
+        writer.addChunk(chunk);
+        read += chunk.rowCount;
+        while (read - predicted >= 1500) predict(1500);
+        await inserter.settle();
+      }
+      predict(read - predicted);
+      await inserter.flush(true);
+      reader.closeSync();
+      assert.ok(inserter.statements >= 3, `${inserter.statements} statements`);
+      const files = (await readdir(dir, { recursive: true })).filter((f) => f.endsWith('.parquet')).sort();
+      assert.ok(files.length >= inserter.statements, files.join(', '));
+      if (partitionBy.length) assert.ok(files.every((f) => /^ds=d[012]\/data_\d{6}_0\.parquet$/.test(f)), files.join(', '));
+      else assert.equal(files, Array.from({ length: inserter.statements }, (_, i) => `data_${String(i).padStart(6, '0')}.parquet`));
+      // Read back file by file in name order: every row once, in order (within each partition when partitioned).
+      const glob = join(dir, partitionBy.length ? '*/*.parquet' : '*.parquet');
+      const check = await connection.runAndReadAll(`SELECT count(*)::INT AS n, count(DISTINCT id)::INT AS ids,
+          count(*) FILTER (WHERE p[1] != id OR p[2] != -id OR ds != 'd' || (id % 3))::INT AS bad,
+          count(*) FILTER (WHERE id < previous)::INT AS out_of_order
+        FROM (SELECT *, lag(id) OVER (PARTITION BY ${partitionBy.length ? 'ds' : '1'} ORDER BY filename, file_row_number) AS previous
+              FROM read_parquet('${glob}', filename = true, file_row_number = true, hive_partitioning = ${partitionBy.length > 0}))`);
+      assert.equal(check.getRowObjectsJS()[0], { n: rows, ids: rows, bad: 0, out_of_order: 0 });
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  }
+  // No rows at all: flush(true) still writes one (empty) file with the columns.
+  const dir = await mkdtemp(join(tmpdir(), 'pyml-row-io-empty-'));
+  try {
+    const reader = await instance.connect();
+    const stream = await reader.stream('SELECT range AS id FROM range(0)');
+    const writer = new RowWriter(stream.columnTypes(), OUT);
+    const inserter = new TableInserter(connection, writer, (select, index) => copyPartStatement(`SELECT c0 AS id, c1 AS p FROM (${select})`, dir, [], index), 2500);
+    assert.is(await stream.fetchChunk().then((c) => c?.rowCount ?? 0), 0);
+    await inserter.flush(true);
+    reader.closeSync();
+    assert.equal(await readdir(dir), ['data_000000.parquet']);
+    const columns = await connection.runAndReadAll(`SELECT column_name, column_type FROM (DESCRIBE SELECT * FROM read_parquet('${join(dir, '*.parquet')}'))`);
+    // Parquet has no fixed-size lists: FLOAT[2] reads back as FLOAT[], as from any dataset pyml batch writes.
+    assert.equal(columns.getRows(), [['id', 'BIGINT'], ['p', 'FLOAT[]']]);
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
 });
 
 test.run();

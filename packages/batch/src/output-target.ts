@@ -22,12 +22,70 @@ export function qualifiedTable(name: string): string {
   return parts.map(quoteIdent).join('.');
 }
 
+/** A dataset being written into a sibling temp directory: `commit` renames it into the target's place. */
+export interface DatasetTemp {
+  /** The temp directory the Parquet files go to. */
+  dir: string;
+  /** The temp directory takes the target's name (the earlier dataset, if any, moved aside first, then deleted). */
+  commit(): Promise<void>;
+  /** Removes the temp directory (a failed run). */
+  discard(): Promise<void>;
+}
+
+/**
+ * Makes the temp directory a new dataset is written into, beside `--out` so that the rename is atomic. Temp (and
+ * moved-aside) datasets that killed runs left there are removed first; ours carries our pid.
+ */
+export async function openDatasetTemp(target: Extract<OutputTarget, { kind: 'parquet' }>): Promise<DatasetTemp> {
+  const dir = resolve(target.dir);
+  await refuseToReplaceNonDataset(dir);
+  await mkdir(dirname(dir), { recursive: true });
+  const prefix = `.${basename(dir)}.pyml-`;
+  await removeDeadRunsLeftovers(dirname(dir), prefix);
+  const temp = join(dirname(dir), `${ownedPrefix(prefix)}${randomBytes(6).toString('hex')}`);
+  await mkdir(temp);
+  const discard = () => rm(temp, { recursive: true, force: true });
+  return {
+    dir: temp,
+    discard,
+    async commit() {
+      try {
+        // Readers see either the old dataset or the new one, never a half-written one.
+        await refuseToReplaceNonDataset(dir);
+        const previous = await stat(dir).then(() => true, () => false);
+        const aside = `${temp}.old`;
+        if (previous) await rename(dir, aside);
+        try {
+          await rename(temp, dir);
+        } catch (error) {
+          if (previous) await rename(aside, dir);
+          throw error;
+        }
+        if (previous) await rm(aside, { recursive: true, force: true });
+      } catch (error) {
+        await discard();
+        throw error;
+      }
+    },
+  };
+}
+
+/**
+ * The statement that writes `select` as the `index`-th part of a dataset in `dir`: data_000000.parquet,
+ * data_000001.parquet, ... (or, partitioned, data_000000_0.parquet in each column=value directory), so that a
+ * dataset's files, read in name order, hold the rows in order.
+ */
+export function copyPartStatement(select: string, dir: string, partitionBy: readonly string[], index: number): string {
+  const part = `data_${String(index).padStart(6, '0')}`;
+  if (!partitionBy.length) return `COPY (${select}) TO ${quoteString(join(dir, `${part}.parquet`))} (FORMAT parquet)`;
+  return `COPY (${select}) TO ${quoteString(dir)} (FORMAT parquet, PARTITION_BY (${partitionBy.map(quoteIdent).join(', ')}), FILENAME_PATTERN ${quoteString(`${part}_{i}`)}, OVERWRITE_OR_IGNORE)`;
+}
+
 /**
  * Writes `select` (a query over the staged inputs and predictions) to the target so that the target changes only if
  * everything succeeds:
  * - a table is dropped and re-created inside one DuckDB transaction; a failure rolls back to the earlier table;
- * - a dataset is written to a sibling temp directory, which then takes the target's name (the earlier dataset is
- *   moved aside first and deleted after, so readers see either the old or the new one, never a half-written one).
+ * - a dataset is written to a sibling temp directory, which then takes the target's name (openDatasetTemp).
  */
 export async function commitOutput(connection: DuckDBConnection, target: OutputTarget, select: string): Promise<void> {
   if (target.kind === 'table') {
@@ -43,33 +101,12 @@ export async function commitOutput(connection: DuckDBConnection, target: OutputT
     }
     return;
   }
-  const dir = resolve(target.dir);
-  await refuseToReplaceNonDataset(dir);
-  await mkdir(dirname(dir), { recursive: true });
-  // Temp (and moved-aside) datasets that killed runs left beside the target go first; ours carries our pid.
-  const prefix = `.${basename(dir)}.pyml-`;
-  await removeDeadRunsLeftovers(dirname(dir), prefix);
-  const temp = join(dirname(dir), `${ownedPrefix(prefix)}${randomBytes(6).toString('hex')}`);
+  const temp = await openDatasetTemp(target);
   try {
-    if (target.partitionBy.length) {
-      await connection.run(`COPY (${select}) TO ${quoteString(temp)} (FORMAT parquet, PARTITION_BY (${target.partitionBy.map(quoteIdent).join(', ')}))`);
-    } else {
-      await mkdir(temp);
-      await connection.run(`COPY (${select}) TO ${quoteString(join(temp, 'data_0.parquet'))} (FORMAT parquet)`);
-    }
-    await mkdir(temp, { recursive: true });
-    const previous = await stat(dir).then(() => true, () => false);
-    const aside = `${temp}.old`;
-    if (previous) await rename(dir, aside);
-    try {
-      await rename(temp, dir);
-    } catch (error) {
-      if (previous) await rename(aside, dir);
-      throw error;
-    }
-    if (previous) await rm(aside, { recursive: true, force: true });
+    await connection.run(copyPartStatement(select, temp.dir, target.partitionBy, 0));
   } catch (error) {
-    await rm(temp, { recursive: true, force: true });
+    await temp.discard();
     throw error;
   }
+  await temp.commit();
 }

@@ -6,9 +6,10 @@ import { type DuckDBConnection, DuckDBInstance } from '@duckdb/node-api';
 import { bytesPerElement, elementCount, type Signature, type TensorSpec } from '@pyml/contract';
 import { BatchInterruptedError } from './batch-interrupted.ts';
 import { CleanupStack } from './cleanup-stack.ts';
+import { ownCpuSeconds } from './cpu-seconds.ts';
 import { type ColumnPlan, ColumnCheckError, planColumns } from './column-plan.ts';
 import { quoteIdent, quoteString, sqlTypeFor } from './duckdb-types.ts';
-import { type OutputTarget, commitOutput, describeTarget, qualifiedTable } from './output-target.ts';
+import { type OutputTarget, copyPartStatement, describeTarget, openDatasetTemp, qualifiedTable } from './output-target.ts';
 import { RowWriter } from './row-writer.ts';
 import { pipeRows } from './row-pipeline.ts';
 import { TableInserter } from './table-inserter.ts';
@@ -62,9 +63,20 @@ export interface BatchResult {
   packed?: ColumnPlan['packed'];
   /** Seconds per phase: the query started and the output table made, the rows through the model, the target written. */
   timings: { stage: number; predict: number; write: number };
+  /** CPU seconds, where they went (what bench/peers reports per batch). */
+  cpu: BatchCpu;
 }
 
-const SCRATCH = 'pyml_scratch';
+export interface BatchCpu {
+  /** This process before runBatch began: for the CLI, its start-up and module loading. */
+  before: number;
+  /** This process (DuckDB's threads included) in each phase, as in `timings`, and from the start of the run. */
+  front: { setup: number; stage: number; predict: number; write: number };
+  /** The model processes (Linux only): until each one's first answer (less a batch), and the rest: the batches. */
+  workers?: { startup: number; batches: number };
+  /** CPU milliseconds per batch while the rows ran: this process (reading the query, sending, writing the output) and the model processes (decoding, the model, encoding). */
+  perBatchMs: { front: number; workers?: number };
+}
 
 /**
  * `pyml batch`: runs a SQL query through an image's model into a table or a Parquet dataset.
@@ -72,13 +84,15 @@ const SCRATCH = 'pyml_scratch';
  * 1. The query's columns are checked against the image's signature before anything runs (planColumns).
  * 2. The query streams once, in order (no staged copy); its inputs go as Arrow record batches through N
  *    `entrypoint batch` processes of the image (started first, so they load while DuckDB starts), and each chunk's
- *    --keep columns, beside the predictions for its rows (RowWriter), are inserted into a new table by DuckDB itself
- *    (TableInserter) as the predictions come back in input order.
- * 3. Only when every batch succeeded does that table become the target: renamed over it in the same transaction
- *    (--into), or written out as Parquet and renamed into place (commitOutput). Any failure leaves the target as it was.
+ *    --keep columns, beside the predictions for its rows (RowWriter), are written by DuckDB itself (TableInserter) as
+ *    the predictions come back in input order: into a new table (--into), or as the Parquet files of a new dataset in
+ *    a temp directory (--out).
+ * 3. Only when every batch succeeded does that become the target: the table renamed over it in the same transaction
+ *    (--into), the temp directory renamed into place (--out). Any failure leaves the target as it was.
  */
 export async function runBatch(options: BatchOptions): Promise<BatchResult> {
   const started = performance.now();
+  const cpuBefore = ownCpuSeconds();
   const seconds = () => (performance.now() - started) / 1000;
   const step = options.onStep ?? (() => {});
   const keep = options.keep ?? [];
@@ -89,7 +103,7 @@ export async function runBatch(options: BatchOptions): Promise<BatchResult> {
   const cleanup = new CleanupStack();
   cleanup.defer(() => models.kill());
   try {
-    const { instance, connection, scratchDir } = await openDatabase(options, cleanup);
+    const { instance, connection } = await openDatabase(options, cleanup);
 
     // 1. Columns against the signature, before any row runs.
     const plan = await checkColumns(connection, options, signature, keep);
@@ -101,23 +115,24 @@ export async function runBatch(options: BatchOptions): Promise<BatchResult> {
     cleanup.defer(() => pool.kill());
     step('starting the query');
     const stageStarted = performance.now();
+    const cpuStage = ownCpuSeconds();
     const inputSpecs = plan.inputs.map((i) => i.spec);
     const batchRows = options.batchRows ?? batchRowsFor(inputSpecs);
     const query = await openQuery(instance, connection, options.query, plan, keep, workers, cleanup);
     const writer = new RowWriter(query.keepTypes, signature.outputs);
     // INSERTs of at least 128Ki rows (a statement and its table-function scan cost the same whatever the batch size).
     const insertRows = Math.max(batchRows, 131072);
-    const output = await createOutputTable(connection, options.target, scratchDir, query.source, keep, signature.outputs, cleanup);
-    const inserter = new TableInserter(connection, writer, output.name, insertRows);
+    const output = await openOutput(connection, options.target, query.source, keep, signature.outputs, cleanup);
+    const inserter = new TableInserter(connection, writer, output.into, insertRows);
     // Registered before the transaction begins (the table function is this connection's, not the database's), and
     // waited for before a rollback.
-    const transaction = await output.begin();
     cleanup.defer(() => inserter.settle().catch(() => {}));
-    await output.create();
+    await output.begin();
     const stageSeconds = (performance.now() - stageStarted) / 1000;
 
     const total = options.onProgress ? countRowsBeside(instance, query.source) : () => undefined;
     const predictStarted = performance.now();
+    const cpuPredict = ownCpuSeconds();
     step(`running the rows through ${workers} model process${workers === 1 ? '' : 'es'}`);
     const { read, batches } = await pipeRows({
       stream: query.stream, instance, source: query.source, inputSpecs, outputs: signature.outputs, keepCount: keep.length,
@@ -125,22 +140,30 @@ export async function runBatch(options: BatchOptions): Promise<BatchResult> {
       onProgress: options.onProgress && ((rows) => options.onProgress!({ rows, total: total(), seconds: seconds() })),
     });
     // The last rows go into the table while the model processes exit (both must succeed before anything commits).
-    await Promise.all([pool.close(), inserter.flush()]);
+    await Promise.all([pool.close(), inserter.flush(options.target.kind === 'parquet')]);
     query.close();
     const done = writer.written;
     options.onProgress?.({ rows: done, total: done, seconds: seconds() });
     if (done !== read) throw new Error(`internal: ${done} rows written for ${read} rows read`);
     await connection.run(`SET threads = ${query.duckdbThreads}`);
     const predictSeconds = (performance.now() - predictStarted) / 1000;
+    const cpuWrite = ownCpuSeconds();
 
     // 3. Everything succeeded: the target takes the new rows.
     const writeStarted = performance.now();
     if (interrupted()) throw new BatchInterruptedError('interrupted');
     step(`writing ${describeTarget(options.target)}`);
-    await commitTarget(connection, options.target, output.name, transaction);
+    await output.commit();
+    const workersCpu = pool.cpu();
+    const cpu: BatchCpu = {
+      before: cpuBefore,
+      front: { setup: cpuStage - cpuBefore, stage: cpuPredict - cpuStage, predict: cpuWrite - cpuPredict, write: ownCpuSeconds() - cpuWrite },
+      ...(workersCpu ? { workers: { startup: workersCpu.startup, batches: workersCpu.batches } } : {}),
+      perBatchMs: { front: batches ? ((cpuWrite - cpuPredict) / batches) * 1000 : 0, ...(workersCpu ? { workers: workersCpu.perBatch * 1000 } : {}) },
+    };
     return {
       rows: done, batches, seconds: seconds(), workers, threads: models.threads, batchRows,
-      timings: { stage: stageSeconds, predict: predictSeconds, write: (performance.now() - writeStarted) / 1000 },
+      timings: { stage: stageSeconds, predict: predictSeconds, write: (performance.now() - writeStarted) / 1000 }, cpu,
       output: options.target.kind === 'table' ? `${resolve(options.target.db)}#${options.target.table}` : resolve(options.target.dir),
       ...(plan.packed ? { packed: plan.packed } : {}),
     };
@@ -234,43 +257,48 @@ async function openQuery(instance: DuckDBInstance, connection: DuckDBConnection,
   return { source, stream, keepTypes: stream.columnTypes().slice(0, keep.length), duckdbThreads, close };
 }
 
-/** An open transaction of the target's database: rolled back when the run ends without committing it. */
-interface Transaction {
-  commit(): Promise<void>;
-}
-
 /**
- * The new table the rows are inserted into as they come back; it only becomes the target when everything
- * succeeded. For --into, a table of the target database inside a transaction that also swaps it in (a failure, or
- * a crash, leaves no trace); for --out, a table of a scratch database that is then written out as Parquet.
+ * Where the rows go as they come back; it only becomes the target when everything succeeded. For --into, a new table
+ * of the target database inside a transaction that also swaps it in (a failure, or a crash, leaves no trace); for
+ * --out, the Parquet files of a new dataset, written straight from the rows (no staging table, no second pass) into
+ * a temp directory beside the target, which takes the target's name at the end (openDatasetTemp).
  */
-async function createOutputTable(connection: DuckDBConnection, target: OutputTarget, scratchDir: string, source: string, keep: string[], outputs: TensorSpec[], cleanup: CleanupStack) {
-  let catalog: string | undefined;
-  let schema = 'main';
-  let table = 'out';
-  if (target.kind === 'table') {
-    const parts = target.table.split('.');
-    schema = parts.length === 2 ? parts[0] : 'main';
-    table = `pyml_tmp_${randomBytes(6).toString('hex')}`;
-  } else {
-    await connection.run(`ATTACH ${quoteString(join(scratchDir, 'scratch.duckdb'))} AS ${SCRATCH}`);
-    catalog = SCRATCH;
+async function openOutput(connection: DuckDBConnection, target: OutputTarget, source: string, keep: string[], outputs: TensorSpec[], cleanup: CleanupStack) {
+  if (target.kind === 'parquet') {
+    const temp = await openDatasetTemp(target);
+    let committed = false;
+    cleanup.defer(() => (committed ? undefined : temp.discard()));
+    const names = [...keep, ...outputs.map((o) => o.name)];
+    const columns = names.map((n, i) => `c${i} AS ${quoteIdent(n)}`).join(', ');
+    return {
+      into: (select: string, index: number) => copyPartStatement(`SELECT ${columns} FROM (${select})`, temp.dir, target.partitionBy, index),
+      async begin(): Promise<void> {},
+      async commit(): Promise<void> {
+        await temp.commit();
+        committed = true;
+      },
+    };
   }
-  const name = `${catalog ? `${quoteIdent(catalog)}.` : ''}${quoteIdent(schema)}.${quoteIdent(table)}`;
+  const parts = target.table.split('.');
+  const schema = parts.length === 2 ? parts[0] : 'main';
+  const name = `${quoteIdent(schema)}.${quoteIdent(`pyml_tmp_${randomBytes(6).toString('hex')}`)}`;
+  let open = false;
+  cleanup.defer(() => (open ? connection.run('ROLLBACK').catch(() => {}) : undefined));
   return {
-    name,
-    /** Begins the transaction --into commits in; for --out there is none to begin. */
-    async begin(): Promise<Transaction | undefined> {
-      if (target.kind !== 'table') return undefined;
+    into: name,
+    /** Begins the transaction the table is made and swapped in; the --keep columns' exact types come from the query. */
+    async begin(): Promise<void> {
       await connection.run('BEGIN TRANSACTION');
-      let open = true;
-      cleanup.defer(() => (open ? connection.run('ROLLBACK').catch(() => {}) : undefined));
-      return { async commit() { await connection.run('COMMIT'); open = false; } };
-    },
-    /** The --keep columns' exact types come from the query itself (no type names spelled out here). */
-    async create(): Promise<void> {
+      open = true;
       const columns = [...keep.map((k) => `pyml_query.${quoteIdent(k)}`), ...outputs.map((o) => `NULL::${sqlTypeFor(o.dtype, o.shape.slice(1))} AS ${quoteIdent(o.name)}`)];
       await connection.run(`CREATE TABLE ${name} AS SELECT ${columns.join(', ')} FROM ${source} LIMIT 0`);
+    },
+    /** The new table replaces the target in the same transaction. */
+    async commit(): Promise<void> {
+      await connection.run(`DROP TABLE IF EXISTS ${qualifiedTable(target.table)}`);
+      await connection.run(`ALTER TABLE ${name} RENAME TO ${quoteIdent(target.table.split('.').at(-1)!)}`);
+      await connection.run('COMMIT');
+      open = false;
     },
   };
 }
@@ -286,17 +314,6 @@ function countRowsBeside(instance: DuckDBInstance, source: string): () => number
     }
   }).catch(() => {});
   return () => total;
-}
-
-/** The new table becomes the target: renamed over it in the same transaction (--into), or written out as Parquet. */
-async function commitTarget(connection: DuckDBConnection, target: OutputTarget, table: string, transaction: Transaction | undefined): Promise<void> {
-  if (target.kind === 'table') {
-    await connection.run(`DROP TABLE IF EXISTS ${qualifiedTable(target.table)}`);
-    await connection.run(`ALTER TABLE ${table} RENAME TO ${quoteIdent(target.table.split('.').at(-1)!)}`);
-    await transaction!.commit();
-  } else {
-    await commitOutput(connection, target, `SELECT * FROM ${table}`);
-  }
 }
 
 /** After an abort, whatever failed (but a column check) is reported as the interruption it was. */

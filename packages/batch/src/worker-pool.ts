@@ -1,6 +1,7 @@
 import { type RecordBatch, RecordBatchReader, RecordBatchStreamWriter } from 'apache-arrow';
 import { WritableSink } from '@pyml/runtime/arrow-io';
 import type { ModelProcess } from './model-processes.ts';
+import { processCpuSeconds } from './cpu-seconds.ts';
 
 /** A batch's place in the query result, for error messages. */
 export interface BatchRange {
@@ -36,6 +37,11 @@ class EntrypointWorker {
   private readonly pending: Pending[] = [];
   private local = 0;
   private failure: Error | undefined;
+  /** The process's CPU seconds at its first answer and at its latest, and the answers between (for `cpu`). */
+  private cpuAtFirst: number | undefined;
+  private cpuAtLast: number | undefined;
+  private answers = 0;
+  private cpuAtEnd: number | undefined;
   readonly exited: Promise<number | null>;
 
   constructor(readonly id: number, private readonly process: ModelProcess, private readonly onFailure: (error: BatchFailedError) => void) {
@@ -74,6 +80,7 @@ class EntrypointWorker {
           head.reject(this.failure!);
           return;
         }
+        this.noteCpu();
         head.resolve(out);
       }
     } catch (error) {
@@ -83,8 +90,28 @@ class EntrypointWorker {
     }
   }
 
+  /** One /proc read a batch (about 20 µs): CPU up to the first answer is start-up and that batch, the rest batches. */
+  private noteCpu(): void {
+    const cpu = processCpuSeconds(this.process.child.pid);
+    if (cpu === undefined) return;
+    this.cpuAtFirst ??= cpu;
+    this.cpuAtLast = cpu;
+    this.answers++;
+  }
+
+  /**
+   * CPU seconds until the first answer, after it, the batches after it, and in all (read before its input ends);
+   * undefined where /proc is not there.
+   */
+  get cpu(): { untilFirst: number | undefined; afterFirst: number; batchesAfterFirst: number; total: number } | undefined {
+    if (this.cpuAtEnd === undefined) return undefined;
+    const afterFirst = this.cpuAtFirst === undefined ? 0 : (this.cpuAtLast ?? this.cpuAtFirst) - this.cpuAtFirst;
+    return { untilFirst: this.cpuAtFirst, afterFirst, batchesAfterFirst: Math.max(0, this.answers - 1), total: this.cpuAtEnd };
+  }
+
   /** Ends the input stream; the process finishes the queued batches and exits 0. */
   end(): void {
+    this.cpuAtEnd = processCpuSeconds(this.process.child.pid);
     this.writer.finish();
   }
 
@@ -152,6 +179,22 @@ export class WorkerPool {
     let best = this.workers[0];
     for (const w of this.workers) if (w.load < best.load) best = w;
     return best.submit(batch, range);
+  }
+
+  /**
+   * CPU seconds of the model processes (read from /proc as their answers came): `startup` up to each one's first
+   * answer less one batch's worth, `batches` the rest, and per batch. Undefined where /proc is not there.
+   */
+  cpu(): { startup: number; batches: number; perBatch: number } | undefined {
+    const each = this.workers.map((w) => w.cpu);
+    if (each.some((c) => c === undefined)) return undefined;
+    const measured = each as NonNullable<EntrypointWorker['cpu']>[];
+    const batches = measured.reduce((n, c) => n + c.batchesAfterFirst, 0);
+    const perBatch = batches > 0 ? measured.reduce((n, c) => n + c.afterFirst, 0) / batches : 0;
+    const total = measured.reduce((n, c) => n + c.total, 0);
+    // A process that never answered spent all its CPU starting.
+    const startup = measured.reduce((n, c) => n + (c.untilFirst === undefined ? c.total : Math.max(0, c.untilFirst - perBatch)), 0);
+    return { startup, batches: total - startup, perBatch };
   }
 
   /** Ends every input stream and waits for the processes to exit. */
