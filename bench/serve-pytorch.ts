@@ -20,7 +20,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import type { Logger, Signature, Tensors } from '@pyml/contract';
-import { createPytorchAdapter, collectPythonSources, PYTHON_PATH_DIR } from '@pyml/plugin-pytorch';
+import { createPythonAdapter, collectPythonSources, PYTHON_PATH_DIR } from '@pyml/plugin-python';
 
 const REPO = fileURLToPath(new URL('../', import.meta.url));
 const EXAMPLE = path.join(REPO, 'examples/pytorch-mlp');
@@ -76,7 +76,7 @@ async function main() {
   console.log(`bench/serve-pytorch: ${ROWS} row(s) per request, ${SECONDS} s per cell, load ${loadavg()[0]!.toFixed(2)} (2-core shared machine)`);
   const signature: Signature = JSON.parse(JSON.stringify({ inputs: [{ name: 'input', dtype: 'FP32', shape: [-1, 8] }], outputs: [] }));
   process.env.PYML_PYTORCH_PYTHONPATH = PYTHON_PATH_DIR;
-  const adapter = await createPytorchAdapter()({
+  const adapter = await createPythonAdapter()({
     weightsDir: path.join(EXAMPLE, 'weights'), weightsPath: (f) => path.join(EXAMPLE, 'weights', f), signature, logger: quiet,
   });
   const session = await adapter.start({ ...(await collectPythonSources(path.join(EXAMPLE, 'src/model.py'))), originDir: path.join(EXAMPLE, 'src') });

@@ -105,7 +105,7 @@ test('an unknown short name names the file, the entry, what was looked for and t
   const dir = await project({ 'pyml.config.json': json(['onnx', 'lightgbm']) });
   const err = await configError(() => loadConfig(dir));
   assert.is(err.message, `${path.join(dir, 'pyml.config.json')}: plugins[1]: unknown plugin 'lightgbm' (looked for @pyml/plugin-lightgbm, pyml-plugin-lightgbm, lightgbm in the project and in pyml)`);
-  assert.is(err.hint, 'known plugins: onnx, sklearn, tfjs, pytorch; or name a package or a path (./plugins/my-plugin)');
+  assert.is(err.hint, 'known plugins: onnx, sklearn, tfjs, python, pytorch; or name a package or a path (./plugins/my-plugin)');
 });
 
 test('entries of the wrong shape fail validation, each naming plugins[i] and what a plugin entry may be', async () => {

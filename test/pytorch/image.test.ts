@@ -117,7 +117,7 @@ function startServe(): Promise<{ socket: string }> {
 }
 
 function sidecarPids(): number[] {
-  return [...serverErr.matchAll(/"msg":"pytorch sidecar ready"[^\n]*"pid":(\d+)/g)].map((m) => Number(m[1]));
+  return [...serverErr.matchAll(/"msg":"python sidecar ready"[^\n]*"pid":(\d+)/g)].map((m) => Number(m[1]));
 }
 
 const inferRequest = (rows: number[][]) => ({
@@ -186,7 +186,7 @@ test('chroot serve: a killed sidecar is restarted; requests succeed again', asyn
   const pids = sidecarPids();
   assert.is(pids.length, 2, serverErr.slice(-2000));
   assert.is.not(pids[1], pid);
-  assert.ok(serverErr.includes('pytorch sidecar killed by SIGKILL; restarting it'));
+  assert.ok(serverErr.includes('python sidecar killed by SIGKILL; restarting it'));
 });
 
 test('pyml serve (image run unpacked through its own loader, no chroot) answers as the direct TorchScript call', async () => {

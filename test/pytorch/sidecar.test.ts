@@ -2,8 +2,8 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { stat } from 'node:fs/promises';
 import type { Logger, Signature, Tensors } from '@pyml/contract';
-import { createPytorchAdapter, PYTHON_PATH_DIR, type PytorchSession, type PythonModelSource } from '@pyml/plugin-pytorch';
-import { decodeFrame, encodeFrame, FrameReader } from '../../plugins/pytorch/src/framing.ts';
+import { createPythonAdapter, PYTHON_PATH_DIR, type PythonSession, type PythonModelSource } from '@pyml/plugin-python';
+import { decodeFrame, encodeFrame, FrameReader } from '@pyml/plugin-python/framing';
 
 /**
  * The adapter and its Python sidecar on this machine's Debian Python (the same files the image carries): every
@@ -44,7 +44,7 @@ const logger: Logger = {
 };
 const signature: Signature = { inputs: [], outputs: [] };
 const env = { weightsDir: '/nonexistent-weights', weightsPath: (f: string) => `/nonexistent-weights/${f}`, signature, logger };
-let echo: PytorchSession;
+let echo: PythonSession;
 
 /** Awaits a promise that must reject, and checks its error. */
 async function rejects<E extends Error>(p: Promise<unknown>, check: (e: E) => boolean): Promise<void> {
@@ -58,9 +58,9 @@ async function rejects<E extends Error>(p: Promise<unknown>, check: (e: E) => bo
   assert.ok(check(error!), `unexpected error: ${error!.message}`);
 }
 
-async function start(source: PythonModelSource): Promise<PytorchSession> {
+async function start(source: PythonModelSource): Promise<PythonSession> {
   process.env.PYML_PYTORCH_PYTHONPATH = PYTHON_PATH_DIR;
-  const adapter = await createPytorchAdapter()(env);
+  const adapter = await createPythonAdapter()(env);
   return adapter.start(source);
 }
 
@@ -140,7 +140,7 @@ test('a sidecar that dies fails the requests in flight, is restarted with init r
   const before = echo.pid!;
   const restarts = echo.restarts;
   const inFlight = Array.from({ length: 4 }, () => echo.predict({ x: { dtype: 'FP32', shape: [1], data: Float32Array.from([1]) } }).then(() => 'ok', (e: Error) => e.message));
-  await rejects(echo.predict(fail(3)), (e: Error) => /pytorch sidecar exited with code 7/.test(e.message));
+  await rejects(echo.predict(fail(3)), (e: Error) => /python sidecar exited with code 7/.test(e.message));
   await Promise.all(inFlight);
   const again = await echo.predict({ x: { dtype: 'FP32', shape: [1], data: Float32Array.from([2]) } });
   assert.equal(Array.from(again.calls!.data as BigInt64Array), [1n], 'a fresh model instance (init ran again)');

@@ -15,7 +15,7 @@ import { isPymlSpecifier, type PymlPackageResolver } from './pyml-package-resolv
  */
 
 /** The plugins that come with pyml, by short name. */
-export const BUILTIN_PLUGINS = ['onnx', 'sklearn', 'tfjs', 'pytorch'];
+export const BUILTIN_PLUGINS = ['onnx', 'sklearn', 'tfjs', 'python', 'pytorch'];
 
 const isPath = (spec: string) => spec.startsWith('./') || spec.startsWith('../') || path.isAbsolute(spec) || spec === '.' || spec === '..';
 const isShortName = (spec: string) => /^[a-z0-9][a-z0-9._-]*$/.test(spec) && !spec.startsWith('pyml-plugin-');

@@ -95,7 +95,7 @@ export class PymlPackageResolver {
     const mine = fromPyml(specifier);
     if (mine || !required) return mine;
     throw new ConfigError(`cannot find ${specifier}: neither your project (${this.projectDir}) nor this pyml (${pymlCoreDir()}) has it`,
-      `check the name; the packages that come with pyml are @pyml/core, @pyml/contract and the plugins @pyml/plugin-onnx, -sklearn, -tfjs and -pytorch`);
+      `check the name; the packages that come with pyml are @pyml/core, @pyml/contract and the plugins @pyml/plugin-onnx, -sklearn, -tfjs, -python and -pytorch`);
   }
 
   /** A specifier as the project alone resolves it (no version check: for packages other than @pyml's). */

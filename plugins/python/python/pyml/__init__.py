@@ -76,3 +76,18 @@ class TensorModel:
 
     def close(self):
         pass
+
+
+class DataFrameModel:
+    """Base class of a dataframe model: ``predict(df)`` gets a pandas DataFrame with one column per signature input
+    (in signature order) and returns a DataFrame (or a dict of columns) with a column per signature output, one row
+    per input row. Implement ``init`` and ``predict``; ``close`` is optional."""
+
+    def init(self, ctx):
+        pass
+
+    def predict(self, df):
+        raise NotImplementedError(f"{type(self).__name__}.predict is not implemented")
+
+    def close(self):
+        pass

@@ -70,7 +70,7 @@ class SidecarProcess {
       try {
         reader.push(chunk);
       } catch (error) {
-        options.logger.error('pytorch sidecar sent a malformed frame; restarting it', { error: (error as Error).message });
+        options.logger.error('python sidecar sent a malformed frame; restarting it', { error: (error as Error).message });
         this.child.kill('SIGKILL');
       }
     });
@@ -80,12 +80,12 @@ class SidecarProcess {
         if (this.exited) return;
         this.exited = true;
         const how = signal ? `killed by ${signal}` : `exited with code ${code}`;
-        this.failAll(new SidecarError(`pytorch sidecar ${how} while handling the request`, 'crash'));
+        this.failAll(new SidecarError(`python sidecar ${how} while handling the request`, 'crash'));
         resolve(how);
       };
       this.child.on('exit', done);
       this.child.on('error', (error) => {
-        options.logger.error('cannot start the pytorch sidecar', { python: options.python, error: error.message });
+        options.logger.error('cannot start the python sidecar', { python: options.python, error: error.message });
         done(127, null);
       });
     });
@@ -106,7 +106,7 @@ class SidecarProcess {
   }
 
   request(header: Omit<FrameHeader, 'id'>, tensors?: Tensors): Promise<{ header: FrameHeader; tensors: Tensors }> {
-    if (this.exited) return Promise.reject(new SidecarError('pytorch sidecar is not running', 'crash'));
+    if (this.exited) return Promise.reject(new SidecarError('python sidecar is not running', 'crash'));
     const id = this.nextId++;
     const parts = encodeFrame({ ...header, id }, tensors);
     return new Promise((resolve, reject) => {
@@ -156,7 +156,7 @@ export class Sidecar {
   }
 
   private ensure(): Promise<SidecarProcess> {
-    if (this.stopped) return Promise.reject(new SidecarError('pytorch sidecar is stopped', 'crash'));
+    if (this.stopped) return Promise.reject(new SidecarError('python sidecar is stopped', 'crash'));
     this.ready ??= this.launch();
     return this.ready;
   }
@@ -174,34 +174,35 @@ export class Sidecar {
     try {
       const reply = await Promise.race([
         proc.request({ op: 'init', ...this.options.init }),
-        new Promise<never>((_, reject) => { timer = setTimeout(() => reject(new SidecarError(`pytorch sidecar did not become ready within ${timeoutMs} ms`, 'crash')), timeoutMs); }),
-        proc.exitInfo.then((how) => { throw new SidecarError(`pytorch sidecar ${how} before it was ready`, 'crash'); }),
+        new Promise<never>((_, reject) => { timer = setTimeout(() => reject(new SidecarError(`python sidecar did not become ready within ${timeoutMs} ms`, 'crash')), timeoutMs); }),
+        proc.exitInfo.then((how) => { throw new SidecarError(`python sidecar ${how} before it was ready`, 'crash'); }),
       ]);
       this.info = (reply.header.info as Record<string, unknown>) ?? {};
     } catch (error) {
       this.ready = undefined;
       await proc.stop();
       throw error instanceof SidecarError && error.kind !== 'crash'
-        ? new SidecarError(`pytorch model init failed: ${error.message}`, 'internal', error.traceback)
+        ? new SidecarError(`python model init failed: ${error.message}`, 'internal', error.traceback)
         : error;
     } finally {
       clearTimeout(timer);
     }
-    this.options.logger.info('pytorch sidecar ready', { pid: proc.child.pid, ...this.info });
+    this.options.logger.info('python sidecar ready', { pid: proc.child.pid, ...this.info });
     void proc.exitInfo.then((how) => {
       if (this.current !== proc || this.stopped) return;
       this.restarts++;
       this.ready = undefined;
-      this.options.logger.warn(`pytorch sidecar ${how}; restarting it`, { restarts: this.restarts });
-      this.ensure().catch((error: Error) => this.options.logger.error('pytorch sidecar restart failed', { error: error.message }));
+      this.options.logger.warn(`python sidecar ${how}; restarting it`, { restarts: this.restarts });
+      this.ensure().catch((error: Error) => this.options.logger.error('python sidecar restart failed', { error: error.message }));
     });
     return proc;
   }
 
   /** Runs predict in the sidecar. Python exceptions reject with a SidecarError carrying the Python message. */
-  async predict(inputs: Tensors): Promise<Tensors> {
+  async predict(inputs: Tensors, frame = false): Promise<Tensors> {
     const proc = await this.ensure();
-    const reply = await proc.request({ op: 'predict' }, inputs);
+    // `frame`: the tensors are a dataframe's columns; the sidecar hands the model a pandas DataFrame of them.
+    const reply = await proc.request(frame ? { op: 'predict', frame: true } : { op: 'predict' }, inputs);
     return reply.tensors;
   }
 

@@ -23,7 +23,7 @@ export interface RequirementsOptions {
   log(message: string): void;
 }
 
-async function walk(dir: string, prefix = ''): Promise<{ rel: string; full: string; kind: 'file' | 'dir' | 'link'; mode: number }[]> {
+export async function walk(dir: string, prefix = ''): Promise<{ rel: string; full: string; kind: 'file' | 'dir' | 'link'; mode: number }[]> {
   const out: { rel: string; full: string; kind: 'file' | 'dir' | 'link'; mode: number }[] = [];
   for (const name of (await readdir(dir)).sort()) {
     const full = join(dir, name);
@@ -37,7 +37,7 @@ async function walk(dir: string, prefix = ''): Promise<{ rel: string; full: stri
 }
 
 /** name/version/licence of every installed distribution, from its .dist-info/METADATA. */
-async function installedEntries(site: string): Promise<DependencyEntry[]> {
+export async function installedEntries(site: string): Promise<DependencyEntry[]> {
   const entries: DependencyEntry[] = [];
   for (const name of (await readdir(site)).sort()) {
     if (!name.endsWith('.dist-info')) continue;
@@ -53,9 +53,9 @@ async function installedEntries(site: string): Promise<DependencyEntry[]> {
 }
 
 export async function requirementsLayer(o: RequirementsOptions): Promise<DependencyLayer> {
-  const reqText = await readFile(o.requirements, 'utf8').catch(() => { throw new Error(`pytorch({ requirements }): cannot read ${o.requirements}`); });
+  const reqText = await readFile(o.requirements, 'utf8').catch(() => { throw new Error(`python({ requirements }): cannot read ${o.requirements}`); });
   const wheelStat = await stat(o.wheels).catch(() => undefined);
-  if (!wheelStat?.isDirectory()) throw new Error(`pytorch({ wheels }): ${o.wheels} is not a directory of wheels (pip install --no-index --find-links needs one)`);
+  if (!wheelStat?.isDirectory()) throw new Error(`python({ wheels }): ${o.wheels} is not a directory of wheels (pip install --no-index --find-links needs one)`);
   const hash = createHash('sha256').update('requirements-1\0').update(reqText).update('\0');
   for (const name of (await readdir(o.wheels)).sort()) {
     const s = await stat(join(o.wheels, name));
@@ -65,7 +65,7 @@ export async function requirementsLayer(o: RequirementsOptions): Promise<Depende
   const base = join(o.cacheDir, 'python-requirements');
   const site = join(base, key.slice(0, 32));
   if (!existsSync(site)) {
-    o.log(`pytorch: pip install --no-index --find-links ${o.wheels} -r ${o.requirements}`);
+    o.log(`python: pip install --no-index --find-links ${o.wheels} -r ${o.requirements}`);
     const temp = `${site}.${process.pid}.tmp`;
     await rm(temp, { recursive: true, force: true });
     await mkdir(temp, { recursive: true });
@@ -77,7 +77,7 @@ export async function requirementsLayer(o: RequirementsOptions): Promise<Depende
     } catch (error) {
       await rm(temp, { recursive: true, force: true });
       const e = error as { stderr?: string; message: string };
-      throw new Error(`pytorch: installing ${o.requirements} from ${o.wheels} failed: ${(e.stderr ?? '').trim() || e.message}`);
+      throw new Error(`python: installing ${o.requirements} from ${o.wheels} failed: ${(e.stderr ?? '').trim() || e.message}`);
     }
     await rename(temp, site);
   }
@@ -89,7 +89,7 @@ export async function requirementsLayer(o: RequirementsOptions): Promise<Depende
     else files.push({ path, source: f.full, mode: f.mode });
   }
   const entries = await installedEntries(site);
-  if (!entries.length) throw new Error(`pytorch: ${relative(process.cwd(), o.requirements)} installed no distribution`);
+  if (!entries.length) throw new Error(`python: ${relative(process.cwd(), o.requirements)} installed no distribution`);
   await writeFile(join(base, `${key.slice(0, 32)}.key`), key).catch(() => {});
   return { name: 'python-requirements', files, entries, cacheKey: `python-requirements/${key}` };
 }

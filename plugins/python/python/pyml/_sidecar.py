@@ -14,7 +14,8 @@ import socket
 import sys
 import traceback
 
-from . import InitContext, InvalidInput, Signature, TensorModel
+from . import DataFrameModel, InitContext, InvalidInput, Signature, TensorModel
+from ._frames import frame_of_columns, columns_of_frame
 from ._framing import ConnectionClosed, FrameStream, decode_tensors, encode_frame
 
 
@@ -70,12 +71,13 @@ def _model_class(module, class_name):
         if cls is None:
             raise AttributeError(f"module {module.__name__!r} has no class {class_name!r}")
         return cls
+    bases = (TensorModel, DataFrameModel)
     found = [v for v in vars(module).values()
-             if isinstance(v, type) and issubclass(v, TensorModel) and v is not TensorModel and v.__module__ == module.__name__]
+             if isinstance(v, type) and issubclass(v, bases) and v not in bases and v.__module__ == module.__name__]
     if len(found) != 1:
         names = ", ".join(c.__name__ for c in found) or "none"
-        raise TypeError(f"module {module.__name__!r} must define exactly one pyml.TensorModel subclass (found {names}); "
-                        "name one with pytorch({{ className }})")
+        raise TypeError(f"module {module.__name__!r} must define exactly one pyml.TensorModel or pyml.DataFrameModel subclass "
+                        f"(found {names}); name one with the plugin's className option")
     return found[0]
 
 
@@ -92,8 +94,13 @@ def _send(sock, parts):
         sock.sendall(b"".join(bytes(p) for p in parts)[sent:])
 
 
+def len_rows(columns):
+    return len(next(iter(columns.values()))) if columns else 0
+
+
 def serve(sock):
     model = None
+    signature = None
     stream = FrameStream(sock)
     replies = []  # parts of replies not sent yet: flushed when no further request is already buffered
     while True:
@@ -107,7 +114,13 @@ def serve(sock):
             if op == "predict":
                 if model is None:
                     raise RuntimeError("predict before init")
-                outputs = model.predict(decode_tensors(header, body))
+                inputs = decode_tensors(header, body)
+                if header.get("frame"):
+                    if not isinstance(model, DataFrameModel):
+                        raise TypeError(f"{type(model).__name__} is not a pyml.DataFrameModel, but the config says kind: 'dataframe'")
+                    outputs = columns_of_frame(model.predict(frame_of_columns(inputs, signature.inputs)), signature.outputs, len_rows(inputs))
+                else:
+                    outputs = model.predict(inputs)
                 if not isinstance(outputs, dict):
                     raise TypeError(f"predict must return a dict of named arrays, got {type(outputs).__name__}")
                 parts = encode_frame({"id": rid, "ok": True}, outputs)
@@ -115,7 +128,8 @@ def serve(sock):
                 sys.meta_path.insert(0, SourceFinder(header["files"], header.get("originDir", "/opt/pyml/model")))
                 module = importlib.import_module(header["module"])
                 model = _model_class(module, header.get("className"))()
-                ctx = InitContext(header["weightsDir"], Signature.from_json(header.get("signature", {})))
+                signature = Signature.from_json(header.get("signature", {}))
+                ctx = InitContext(header["weightsDir"], signature)
                 model.init(ctx)
                 info = {"python": sys.version.split()[0], "pid": os.getpid()}
                 try:
@@ -147,8 +161,13 @@ def main():
                         format="python: %(levelname)s %(name)s: %(message)s")
     threads = os.environ.get("PYML_TORCH_THREADS")
     if threads:
-        import torch
-        torch.set_num_threads(int(threads))
+        # Set for every image by pyml batch; only a model environment that has torch applies it.
+        try:
+            import torch
+        except ImportError:
+            torch = None
+        if torch is not None:
+            torch.set_num_threads(int(threads))
     sock = socket.socket(fileno=int(os.environ.get("PYML_SIDECAR_FD", "3")))
     # stdout belongs to the entrypoint (predict prints JSON there): send the model's prints to stderr.
     sys.stdout = sys.stderr

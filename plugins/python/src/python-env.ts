@@ -8,7 +8,7 @@
 import { execFile } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { existsSync, realpathSync } from 'node:fs';
-import { lstat, mkdir, open, readFile, readlink, realpath, rename, writeFile } from 'node:fs/promises';
+import { lstat, mkdir, open, readFile, readdir, readlink, realpath, rename, writeFile } from 'node:fs/promises';
 import { dirname, join, posix } from 'node:path';
 import { promisify } from 'node:util';
 import type { DependencyEntry, DependencyLayer, LayerFile, Platform } from '@pyml/core/types';
@@ -56,7 +56,7 @@ const isPythonPackage = (name: string) => /^(lib)?python3/.test(name);
 export async function pythonPackageClosure(requested: string[]): Promise<DebianPackage[]> {
   const { found, missing } = await queryPackages(requested);
   if (missing.length) {
-    throw new Error(`pytorch: Debian package${missing.length > 1 ? 's' : ''} ${missing.join(', ')} ${missing.length > 1 ? 'are' : 'is'} not installed on this machine; install with apt-get install ${missing.join(' ')} (the image's Python environment is copied from the build machine)`);
+    throw new Error(`python: Debian package${missing.length > 1 ? 's' : ''} ${missing.join(', ')} ${missing.length > 1 ? 'are' : 'is'} not installed on this machine; install with apt-get install ${missing.join(' ')} (the image's Python environment is copied from the build machine)`);
   }
   const seen = new Map(found.map((p) => [p.name, p]));
   let frontier = found;
@@ -141,7 +141,7 @@ async function systemLibraries(files: string[]): Promise<Map<string, string>> {
     }
     for (const line of stdout.split('\n')) {
       const missing = /^\s*(\S+) => not found/.exec(line);
-      if (missing) throw new Error(`pytorch: ${file} needs ${missing[1]}, which is not installed on this machine`);
+      if (missing) throw new Error(`python: ${file} needs ${missing[1]}, which is not installed on this machine`);
       const m = /=>\s+(\/\S+)\s+\(/.exec(line) ?? /^\s*(\/\S+)\s+\(/.exec(line);
       if (!m || !/^\/(usr\/)?lib(64)?\//.test(m[1]!)) continue;
       const loaded = canonicalLibPath(m[1]!);
@@ -199,7 +199,7 @@ async function computeEnv(packages: DebianPackage[], pycDir: string, log: (m: st
     bytes += (await lstat(real)).size;
     if (isElf(path)) elves.push(real);
   }
-  log(`pytorch: python environment: ${files.length} files (${pycs} byte-code caches), resolving shared libraries of ${elves.length} native files`);
+  log(`python: python environment: ${files.length} files (${pycs} byte-code caches), resolving shared libraries of ${elves.length} native files`);
   const present = new Set(files.map((f) => f.path));
   for (const [loaded, real] of await systemLibraries(elves)) {
     if (present.has(loaded) || linked.has(loaded) || BASE_LIBRARIES.has(posix.basename(loaded))) continue;
@@ -230,9 +230,9 @@ export interface PythonEnvOptions {
 /** The layer: computed on first use for a set of package versions, then read back from the cache directory. */
 export async function pythonEnvLayer(o: PythonEnvOptions): Promise<DependencyLayer> {
   if (o.platform.os !== 'linux' || o.platform.architecture !== hostArchitecture()) {
-    throw new Error(`pytorch: the Python environment is copied from this machine (linux/${hostArchitecture()}); it cannot target ${o.platform.os}/${o.platform.architecture}`);
+    throw new Error(`python: the Python environment is copied from this machine (linux/${hostArchitecture()}); it cannot target ${o.platform.os}/${o.platform.architecture}`);
   }
-  if (!existsSync(INTERPRETER)) throw new Error(`pytorch: ${INTERPRETER} is missing; install Debian's python3 (apt-get install python3-torch python3-numpy)`);
+  if (!existsSync(INTERPRETER)) throw new Error(`python: ${INTERPRETER} is missing; install Debian's python3 (apt-get install python3-torch python3-numpy)`);
   const packages = await pythonPackageClosure(o.packages);
   const key = `${LAYOUT}/${o.platform.os}/${o.platform.architecture}/${packages.map((p) => `${p.name}=${p.version}`).join(',')}`;
   const hash = createHash('sha256').update(key).digest('hex').slice(0, 32);
@@ -242,7 +242,7 @@ export async function pythonEnvLayer(o: PythonEnvOptions): Promise<DependencyLay
   try {
     env = JSON.parse(await readFile(listFile, 'utf8')) as CachedEnv;
   } catch {
-    o.log(`pytorch: listing the Python environment of ${packages.length} Debian packages (once per set of versions)`);
+    o.log(`python: listing the Python environment of ${packages.length} Debian packages (once per set of versions)`);
     env = await computeEnv(packages, join(dir, hash), o.log);
     await mkdir(dir, { recursive: true });
     const temp = `${listFile}.${process.pid}.tmp`;
@@ -258,7 +258,8 @@ function hostArchitecture(): Platform['architecture'] {
 
 /** The plugin's own `pyml` Python package, as a small layer at /opt/pyml/python/pyml. */
 export async function pymlPythonLayer(packageDir: string, imageDir: string, version: string): Promise<DependencyLayer> {
-  const names = ['__init__.py', '_framing.py', '_sidecar.py'];
+  // Every module of the package, so a new one cannot be left out of the layer (or of its cache key).
+  const names = (await readdir(packageDir)).filter((n) => n.endsWith('.py')).sort();
   const files: LayerFile[] = [{ path: imageDir, directory: true }, { path: `${imageDir}/pyml`, directory: true }];
   const hash = createHash('sha256');
   for (const name of names) {
