@@ -23,6 +23,8 @@ test.before(async () => {
   // A trial-load limit below the iris model's 868 bytes: the onnx plugin warns that it only parsed the file.
   project = await copyExample('onnx-iris');
   await editFile(path.join(project, 'pyml.config.ts'), (t) => t.replace('onnx()', 'onnx({ loadCheckMaxMB: 0.0001 })'));
+  // And the model warns at init through its logger, as a model with a missing optional file would.
+  await editFile(path.join(project, 'src', 'model.ts'), (t) => t.replace("this.session = await", "ctx.logger.warn('iris: no calibration file, raw scores');\n    this.session = await"));
   registry = await startRegistry();
 });
 test.after(async () => {
@@ -104,6 +106,18 @@ test('push and pull through a real registry: plain lines with done/total and 100
   assert.is(json.code, 0, json.stderr);
   assert.is(parseJson<{ ok: boolean }>(json).ok, true);
   assert.match(json.stderr, /fetching/);
+});
+
+test('predict: the model\'s warning on stderr with --json and with --progress quiet, stdout only the answer', async () => {
+  const sample = path.join(project, 'sample.json');
+  const json = await pyml(['predict', path.join(out, 'auto'), '--input', sample, '--json']);
+  assert.is(json.code, 0, json.stderr);
+  assert.is(parseJson<{ ok: boolean }>(json).ok, true);
+  assert.match(json.stderr, /^warning: iris: no calibration file, raw scores$/m);
+  const quiet = await pyml(['predict', path.join(out, 'auto'), '--input', sample, '--progress', 'quiet']);
+  assert.is(quiet.code, 0, quiet.stderr);
+  assert.match(quiet.stderr, /^warning: iris: no calibration file, raw scores$/m);
+  assert.not.match(quiet.stdout, /calibration/);
 });
 
 test('a transfer with a known total says done/total, its percentage and an ETA from its rate', () => {

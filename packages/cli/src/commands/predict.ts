@@ -75,6 +75,8 @@ export async function run(args: string[]): Promise<number> {
   }
   if (result.code === 0) {
     if (values.verbose) for (const m of modelMessages(result.stderr, true)) process.stderr.write(`${m}\n`);
+    // The model's warnings are shown whatever the output mode (--json, --progress quiet): stderr, never stdout.
+    else for (const m of modelMessages(result.stderr, false)) process.stderr.write(`warning: ${m}\n`);
     // --json: one line, the V2 response with ok: true first, as every command's --json (schemas/predict-output.schema.json).
     process.stdout.write(values.json ? `${JSON.stringify({ ok: true, ...(JSON.parse(result.stdout) as object) })}\n` : result.stdout);
     return EXIT.ok;
