@@ -7,14 +7,17 @@ import { rayPythonPath } from './ray-env.ts';
  * before predicting. Its outputs are iris's; the delay only stretches a job so that a test can kill a process mid-job.
  */
 export function buildSlowableIris(): Promise<string> {
-  return buildIris((source) => {
+  // Built once per test process: the area's files share it.
+  return (slowable ??= buildIris((source) => {
     const predict = 'return this.session.run(inputs);';
     if (!source.includes(predict)) throw new Error(`examples/onnx-iris/src/model.ts changed: no '${predict}' to slow down`);
     return source.replace(predict, `const delay = Number(process.env.PYML_TEST_BATCH_DELAY_MS ?? 0);
     if (delay > 0) await new Promise((resolve) => setTimeout(resolve, delay));
     ${predict}`);
-  });
+  }));
 }
+
+let slowable: Promise<string> | undefined;
 
 export interface Comparison {
   rows: [number, number];

@@ -21,9 +21,11 @@ import pyarrow.parquet as pq
 def spark_frame_batches(path, keep, packed, batch_rows):
     """Record batches as Spark hands them to mapInArrow after model_frame: keep columns, then F.array(packed...)."""
     for batch in pq.ParquetFile(path).iter_batches(batch_size=batch_rows, columns=keep + packed):
-        values = np.stack([batch.column(c).to_numpy(zero_copy_only=False) for c in packed], axis=1).ravel()
+        # Row-major: row 0's K values, then row 1's... A NULL cell stays a NULL element (F.array keeps it).
+        values = np.stack([batch.column(c).fill_null(0).to_numpy(zero_copy_only=False) for c in packed], axis=1).ravel()
+        nulls = np.stack([batch.column(c).is_null().to_numpy(zero_copy_only=False) for c in packed], axis=1).ravel()
         offsets = pa.array(np.arange(0, len(values) + 1, len(packed), dtype=np.int32))
-        array = pa.ListArray.from_arrays(offsets, pa.array(values, type=batch.schema.field(packed[0]).type))
+        array = pa.ListArray.from_arrays(offsets, pa.array(values, type=batch.schema.field(packed[0]).type, mask=nulls))
         yield pa.RecordBatch.from_arrays([batch.column(k) for k in keep] + [array], names=keep + ["input"])
 
 

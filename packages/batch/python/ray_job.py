@@ -22,6 +22,7 @@ import collections
 import hashlib
 import json
 import os
+import re
 import subprocess
 import sys
 import threading
@@ -55,6 +56,8 @@ def tensor_column(column, spec, pa):
     for _ in dims:
         flat = flat.flatten()
     leaf = getattr(pa, ARROW_TYPES[spec["dtype"]])()
+    if flat.null_count:
+        raise NullInput(spec["name"], column)
     if flat.type != leaf:
         # The staged values were cast to the input's type by the column plan already: anything else is a bug.
         raise TypeError("input '%s': staged values are %s, expected %s" % (spec["name"], flat.type, leaf))
@@ -64,6 +67,23 @@ def tensor_column(column, spec, pa):
     if len(out) != len(column):
         raise ValueError("input '%s': arrays must hold exactly %s values per row" % (spec["name"], dims))
     return out
+
+
+class NullInput(ValueError):
+    """A NULL inside an input's arrays (a NULL in one of the packed columns): tensors cannot hold it."""
+
+    def __init__(self, name, column):
+        rows = [i for i, v in enumerate(column.to_pylist()) if v is None or any(x is None for x in _leaves(v))]
+        self.rows = rows
+        super().__init__("input '%s' has NULL values inside its arrays (%d rows); tensors cannot hold nulls" % (name, len(rows)))
+
+
+def _leaves(value):
+    for v in value:
+        if isinstance(v, list):
+            yield from _leaves(v)
+        else:
+            yield v
 
 
 def entrypoint_command(spec):
@@ -115,9 +135,14 @@ class PymlPredictor:
     def __call__(self, table):
         pa = self.pa
         if table.num_rows == 0:
-            return self._empty()
+            return self._empty(table)
         table = table.combine_chunks()
-        arrays = [tensor_column(table.column(s["column"]).chunk(0), s, pa) for s in self.inputs]
+        try:
+            arrays = [tensor_column(table.column(s["column"]).chunk(0), s, pa) for s in self.inputs]
+        except NullInput as error:
+            row = error.rows[0] if error.rows else 0
+            where = ", ".join("%s=%r" % (k, table.column(k)[row].as_py()) for k in self.keep) or "row %d of the batch" % row
+            raise RuntimeError("pyml model %s failed on the row with %s: %s" % (self.spec["model"], where, error)) from None
         batch = pa.RecordBatch.from_arrays(arrays, schema=self.input_schema)
         try:
             if self.writer is None:
@@ -135,10 +160,11 @@ class PymlPredictor:
         columns = [table.column(k) for k in self.keep] + [out.column(out.schema.get_field_index(s["name"])) for s in self.outputs]
         return pa.Table.from_arrays(columns, names=self.keep + [s["name"] for s in self.outputs])
 
-    def _empty(self):
+    def _empty(self, table):
+        """No rows: the output's columns all the same (the --keep columns, then each output as its tensor type)."""
         pa = self.pa
-        fields = [pa.field(s["name"], tensor_type(s, pa), nullable=False) for s in self.outputs]
-        return pa.table({f.name: pa.array([], f.type) for f in fields})
+        columns = [table.column(k) for k in self.keep] + [pa.array([], tensor_type(s, pa)) for s in self.outputs]
+        return pa.Table.from_arrays(columns, names=self.keep + [s["name"] for s in self.outputs])
 
     def _failure(self, table, error):
         """Why the entrypoint stopped: its JSON report of the bad batch, else its exit status and last lines."""
@@ -199,10 +225,17 @@ def run(spec):
     import ray.data
 
     started = time.monotonic()
-    init_args = {"address": spec["address"]} if spec.get("address") else {
-        "num_cpus": spec["localCpus"], "include_dashboard": False,
-        "object_store_memory": spec.get("objectStoreBytes") or 200 * 1024 * 1024,
-    }
+    local_dir = None
+    if spec.get("address"):
+        init_args = {"address": spec["address"]}
+    else:
+        # A Ray of its own for this run, stopped by ray.shutdown(): its own short temp dir (Ray puts Unix sockets
+        # there), no dashboard, a modest object store.
+        import tempfile
+
+        local_dir = tempfile.mkdtemp(prefix="pyml-ray-", dir="/tmp")
+        init_args = {"num_cpus": spec["localCpus"], "include_dashboard": False, "_temp_dir": local_dir,
+                     "object_store_memory": spec.get("objectStoreBytes") or 200 * 1024 * 1024}
     ray.init(logging_level="ERROR", log_to_driver=False, **init_args)
     connected = time.monotonic()
     try:
@@ -233,6 +266,10 @@ def run(spec):
         rows, files = count_rows(spec["output"])
     finally:
         ray.shutdown()
+        if local_dir:
+            import shutil
+
+            shutil.rmtree(local_dir, ignore_errors=True)
     print(json.dumps({
         "rows": rows, "files": files, "nodes": len(nodes), "actors": actors,
         "seconds": {"connect": connected - started, "run": written - connected},
@@ -256,10 +293,26 @@ def main():
     except BaseException as error:  # the traceback for whoever reads the logs, then one JSON line the Node side reads
         import traceback
         traceback.print_exc()
-        message = str(error).strip() or error.__class__.__name__
-        print(json.dumps({"error": message, "type": error.__class__.__name__}), file=sys.stderr, flush=True)
+        print(json.dumps({"error": explain(error), "type": error.__class__.__name__}), file=sys.stderr, flush=True)
         return 1
     return 0
+
+
+def explain(error):
+    """The messages of the error and its causes: Ray Data wraps a task's own exception (UserCodeException...)."""
+    messages, seen = [], set()
+    while error is not None and id(error) not in seen:
+        seen.add(id(error))
+        text = str(error).strip()
+        if text and text not in messages:
+            messages.append(text)
+        error = error.__cause__ or error.__context__
+    # Ray's text quotes the raising source line too ("pyml model %s failed ..."): only a filled-in message counts.
+    own = [m.group(0) for text in messages for m in OWN_MESSAGE.finditer(text)]
+    return own[-1] if own else "\n".join(messages) or "unknown error"
+
+
+OWN_MESSAGE = re.compile(r"pyml model (?!%s)\S+ failed[^\n]*")
 
 
 if __name__ == "__main__":

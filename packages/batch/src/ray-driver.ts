@@ -74,6 +74,6 @@ function driverFailure(stderr: string, code: number | null, signal: NodeJS.Signa
  * "pyml model ... failed ...") is what the user needs.
  */
 function conciseRayError(message: string): string {
-  const own = /pyml model [^\n]*failed[^\n]*/.exec(message);
+  const own = [...message.matchAll(/pyml model (?!%s)\S+ failed[^\n]*/g)].at(-1);
   return own ? own[0] : message.split('\n').filter(Boolean).slice(-6).join('\n');
 }
