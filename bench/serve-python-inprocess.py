@@ -1,6 +1,6 @@
-"""Baseline for bench/serve-pytorch.ts: the example's Python model class called in-process, no sidecar.
+"""Baseline for bench/serve-python.ts: the example's Python model class called in-process, no sidecar.
 
-    /usr/bin/python3 bench/serve-pytorch-inprocess.py EXAMPLE_DIR PYML_PYTHON_DIR SECONDS ROWS
+    /usr/bin/python3 bench/serve-python-inprocess.py EXAMPLE_DIR PYML_PYTHON_DIR SECONDS ROWS
 Prints {"count", "p50_us", "p99_us", "rps"} for one predict at a time.
 """
 import json

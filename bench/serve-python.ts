@@ -1,13 +1,15 @@
 /**
- * bench/serve-pytorch: what the Python sidecar adds over calling the same Python model in-process, and how fast
- * an image with a ~260 MB Python layer rebuilds when only model code changes.
+ * bench/serve-python: what @pyml/plugin-python's sidecars add over calling the same Python model in-process, what a
+ * second worker process gives at c=32, and how fast an image with a ~260 MB Python layer rebuilds when only model
+ * code changes. The model is examples/pytorch-mlp (the pytorch preset of the Python plugin).
  *
- *   npx tsx bench/serve-pytorch.ts [--seconds 3] [--rows 1] [--cold]
+ *   npx tsx bench/serve-python.ts [--seconds 3] [--rows 1] [--cold]
  *
  * Rows (examples/pytorch-mlp, `rows` × 8 FP32 per request):
  *   in-process   the model class's predict called in a Python loop (the floor: no socket, no Node)
  *   sidecar c=1  the plugin's adapter from Node: frame → Unix socket pair → Python predict → frame back
  *   sidecar c=32 32 requests in flight, pipelined over the one socket
+ *   2 workers c=32  the same with `workers: 2`: two Python processes, each request to the one with fewer in flight
  * "added p50" = sidecar p50 − in-process p50; at c=32 also the service time per request (1 / throughput) against
  * the in-process one. Then the build: a full build of the example (with --cold into an empty blob cache, so the
  * python layer is listed, read and compressed; else with the blob cache as it is) and a rebuild after editing
@@ -54,7 +56,7 @@ async function sidecarCell(predict: (t: Tensors) => Promise<Tensors>, concurrenc
 }
 
 function inProcessCell(): Cell {
-  const out = execFileSync('/usr/bin/python3', [path.join(REPO, 'bench/serve-pytorch-inprocess.py'), EXAMPLE, PYTHON_PATH_DIR, String(SECONDS), String(ROWS)], { encoding: 'utf8' });
+  const out = execFileSync('/usr/bin/python3', [path.join(REPO, 'bench/serve-python-inprocess.py'), EXAMPLE, PYTHON_PATH_DIR, String(SECONDS), String(ROWS)], { encoding: 'utf8' });
   const r = JSON.parse(out) as { count: number; p50_us: number; p99_us: number; rps: number };
   return { count: r.count, p50: r.p50_us, p99: r.p99_us, rps: r.rps };
 }
@@ -73,7 +75,7 @@ function build(project: string, out: string, cacheDir?: string): Built {
 const fmt = (n: number, d = 1) => n.toFixed(d).padStart(9);
 
 async function main() {
-  console.log(`bench/serve-pytorch: ${ROWS} row(s) per request, ${SECONDS} s per cell, load ${loadavg()[0]!.toFixed(2)} (2-core shared machine)`);
+  console.log(`bench/serve-python: ${ROWS} row(s) per request, ${SECONDS} s per cell, load ${loadavg()[0]!.toFixed(2)} (2-core shared machine)`);
   const signature: Signature = JSON.parse(JSON.stringify({ inputs: [{ name: 'input', dtype: 'FP32', shape: [-1, 8] }], outputs: [] }));
   process.env.PYML_PYTORCH_PYTHONPATH = PYTHON_PATH_DIR;
   const adapter = await createPythonAdapter()({
@@ -84,16 +86,20 @@ async function main() {
   const c1 = await sidecarCell((t) => session.predict(t), 1);
   const c32 = await sidecarCell((t) => session.predict(t), 32);
   await session.close();
+  const two = await adapter.start({ ...(await collectPythonSources(path.join(EXAMPLE, 'src/model.py'))), originDir: path.join(EXAMPLE, 'src'), workers: 2 });
+  const c32x2 = await sidecarCell((t) => two.predict(t), 32);
+  await two.close();
 
-  console.log('\n                 p50 µs    p99 µs     req/s   p50 added µs   p50 ratio   req/s ratio');
-  const row = (name: string, c: Cell) => console.log(`${name.padEnd(13)}${fmt(c.p50)} ${fmt(c.p99)} ${fmt(c.rps, 0)}   ${fmt(c.p50 - floor.p50)}    ${fmt(c.p50 / floor.p50, 2)}x   ${fmt(c.rps / floor.rps, 2)}x`);
+  console.log('\n                   p50 µs    p99 µs     req/s   p50 added µs   p50 ratio   req/s ratio');
+  const row = (name: string, c: Cell) => console.log(`${name.padEnd(15)}${fmt(c.p50)} ${fmt(c.p99)} ${fmt(c.rps, 0)}   ${fmt(c.p50 - floor.p50)}    ${fmt(c.p50 / floor.p50, 2)}x   ${fmt(c.rps / floor.rps, 2)}x`);
   row('in-process', floor);
   row('sidecar c=1', c1);
   row('sidecar c=32', c32);
+  row('2 workers c=32', c32x2);
   const service = (c: Cell) => 1e6 / c.rps;
   console.log(`(at c=32 the one Python process answers in turn, so p50 includes queueing behind ~31 requests; service time per request: ${service(c32).toFixed(0)} µs vs ${service(floor).toFixed(0)} µs in-process, ${(service(c32) - service(floor)).toFixed(0)} µs added)`);
 
-  const dir = await mkdtemp(path.join(tmpdir(), 'pyml-bench-pytorch-'));
+  const dir = await mkdtemp(path.join(tmpdir(), 'pyml-bench-python-'));
   try {
     const project = path.join(dir, 'project');
     await cp(EXAMPLE, project, { recursive: true, filter: (s) => !s.includes(`${path.sep}.pyml`) });
