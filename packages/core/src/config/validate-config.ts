@@ -1,19 +1,20 @@
-import { Ajv, type ErrorObject } from 'ajv';
+import type { ErrorObject, ValidateFunction } from 'ajv';
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { didYouMean } from '@pyml/errors';
+import { pymlCacheDir } from '@pyml/image';
 import { ConfigError } from '../errors.ts';
 import type { UserConfig } from '../types.ts';
+import { precompiledValidator } from './precompiled-validator.ts';
 
 // Shipped inside @pyml/core (its `schema` directory), two levels above both src/config/ and dist/config/.
 const schemaPath = fileURLToPath(new URL('../../schema/pyml.config.schema.json', import.meta.url));
 const schema = JSON.parse(readFileSync(schemaPath, 'utf8')) as Record<string, unknown>;
 
-const ajv = new Ajv({ allErrors: true, strict: true });
-ajv.addKeyword({ keyword: 'x-hint', schemaType: 'string' });
-// What an anyOf expects, said once instead of one line per alternative.
-ajv.addKeyword({ keyword: 'x-expected', schemaType: 'string' });
-const validate = ajv.compile(schema);
+// x-expected: what an anyOf expects, said once instead of one line per alternative. Compiled on first use, once per
+// machine (see precompiled-validator.ts): ajv's compile was most of a command's start-up.
+let compiled: ValidateFunction | undefined;
+const validator = () => (compiled ??= precompiledValidator(schema, ['x-hint', 'x-expected'], pymlCacheDir()));
 
 /** JSON path in the style users read: `signature.inputs[0].dtype`. */
 function fieldPath(instancePath: string, extra?: string): string {
@@ -78,6 +79,7 @@ function knownFields(schemaPath: string): string[] {
 
 /** Validates the config object against @pyml/core's schema/pyml.config.schema.json; every error names file, field, expectation. */
 export function validateUserConfig(config: unknown, file: string): UserConfig {
+  const validate = validator();
   if (validate(config)) return config as UserConfig;
   const seen = new Set<string>();
   const lines: string[] = [];
