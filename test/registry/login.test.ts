@@ -4,12 +4,13 @@
  * uses them; refused ones save nothing and never print the secret.
  */
 import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
 import { chmod, mkdir, readFile, stat, writeFile } from 'node:fs/promises';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { test } from 'uvu';
 import { Ajv } from 'ajv';
-import { REPO, parseJson, pyml, runProcess, PYML_BIN } from '../helpers/cli.ts';
+import { REPO, parseJson, pyml, runProcess, PYML_BIN, testEnv } from '../helpers/cli.ts';
 import { tempDir } from '../helpers/project.ts';
 import { startRegistry, type RegistryServer } from '../helpers/registry-server.ts';
 import { requireTool } from '../helpers/tools.ts';
@@ -125,6 +126,29 @@ esac
   assert.deepEqual((JSON.parse(config) as { auths: unknown }).auths, { [basic.host]: {} });
   const pushed = await pyml(['push', iris.layout, `${basic.host}/helper/iris:1.0.0`], { env });
   assert.equal(pushed.code, 0, pushed.stderr);
+});
+
+test('on a terminal, the user name and password are asked for; the password is not echoed', async () => {
+  requireTool('script', 'bsdutils');
+  const dir = await tempDir('pyml-login-');
+  // util-linux script gives pyml a pty; each answer is typed once its prompt is shown, as a person would.
+  const child = spawn('script', ['-qec', `${process.execPath} ${PYML_BIN} login ${basic.host}`, '/dev/null'], { env: { ...process.env, ...testEnv(), DOCKER_CONFIG: dir }, stdio: ['pipe', 'pipe', 'pipe'] });
+  let screen = '';
+  const typed = new Set<string>();
+  child.stdout.on('data', (d: Buffer) => {
+    screen += d.toString();
+    if (screen.includes('Username: ') && !typed.has('user')) { typed.add('user'); child.stdin.write(`${USER}\r`); }
+    if (screen.includes('Password: ') && !typed.has('password')) { typed.add('password'); child.stdin.write(`${PASSWORD}\r`); }
+  });
+  const timer = setTimeout(() => child.kill('SIGKILL'), 60_000);
+  const code = await new Promise<number>((resolve) => child.on('close', (c) => resolve(c ?? -1)));
+  clearTimeout(timer);
+  assert.equal(code, 0, screen);
+  assert.match(screen, /Username: [\s\S]*alice\r/, 'the user name echoed as typed');
+  assert.match(screen, /Login Succeeded: alice at /);
+  assert.doesNotMatch(screen, /battery/, 'the password is not shown');
+  const config = JSON.parse(await readFile(path.join(dir, 'config.json'), 'utf8')) as { auths: Record<string, { auth: string }> };
+  assert.equal(Buffer.from(config.auths[basic.host]!.auth, 'base64').toString(), `${USER}:${PASSWORD}`);
 });
 
 test('usage: a missing user or password off a terminal, both password forms, a bad registry are exit 2; -p warns', async () => {

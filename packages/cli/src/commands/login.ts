@@ -51,12 +51,14 @@ export async function run(args: string[]): Promise<number> {
   }
   const progress = new Progress(showProgress({ json: values.json! }));
   const interactive = Boolean(process.stdin.isTTY) && !values['password-stdin'];
-  const username = values.username ?? (interactive ? await ask('Username: ', false) : undefined);
+  const prompter = new Prompter();
+  const username = values.username ?? (interactive ? await prompter.ask('Username: ', false) : undefined);
   if (!username) throw usage('pyml login needs a user name: --username USER');
   let password = values.password;
   if (password !== undefined) progress.warn('--password on the command line is visible in shell history and to ps; use --password-stdin');
   else if (values['password-stdin']) password = (await readStdin()).replace(/\r?\n$/, '');
-  else if (interactive) password = await ask('Password: ', true);
+  else if (interactive) password = await prompter.ask('Password: ', true);
+  prompter.close();
   if (!password) throw usage('pyml login needs a password: --password-stdin (or --password PASS)');
 
   let check;
@@ -94,22 +96,36 @@ async function readStdin(): Promise<string> {
   return Buffer.concat(chunks).toString('utf8');
 }
 
-/** Asks on the terminal (stderr), without echoing a secret. */
-function ask(question: string, secret: boolean): Promise<string> {
-  let muted = false;
-  const output = new Writable({
-    write(chunk: Buffer, _enc, done) {
-      if (!muted) process.stderr.write(chunk);
-      done();
-    },
-  });
-  const rl = createInterface({ input: process.stdin, output, terminal: true });
-  return new Promise((resolve) => {
-    rl.question(question, (answer) => {
-      rl.close();
-      if (secret) process.stderr.write('\n');
-      resolve(answer.trim());
+/**
+ * Asks on the terminal (prompts on stderr), a secret without echo. One readline for every question: lines typed ahead
+ * (or pasted together) are not lost between questions.
+ */
+class Prompter {
+  private muted = false;
+  private rl?: ReturnType<typeof createInterface>;
+
+  ask(question: string, secret: boolean): Promise<string> {
+    if (!this.rl) {
+      const output = new Writable({
+        write: (chunk: Buffer, _enc, done) => {
+          if (!this.muted) process.stderr.write(chunk);
+          done();
+        },
+      });
+      this.rl = createInterface({ input: process.stdin, output, terminal: true });
+    }
+    const rl = this.rl;
+    return new Promise((resolve) => {
+      rl.question(question, (answer) => {
+        this.muted = false;
+        if (secret) process.stderr.write('\n');
+        resolve(answer.trim());
+      });
+      this.muted = secret;
     });
-    muted = secret;
-  });
+  }
+
+  close(): void {
+    this.rl?.close();
+  }
 }
