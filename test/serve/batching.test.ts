@@ -2,7 +2,7 @@ import { Client, Metadata, credentials, status } from '@grpc/grpc-js';
 import { decodeInferResponse, encodeInferRequest } from '@pyml/runtime/protocol';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { type Msg, type Served, type V2Client, buildImages, callError, echoRequest, http, startServe, v2Client } from './fixtures.ts';
+import { type Msg, type Served, type V2Client, buildImages, callError, echoRequest, http, startServe, v2Client, waitFor } from './fixtures.ts';
 
 /**
  * Adaptive batching through `pyml serve --max-batch-size`: the service merges concurrent calls before the second hop
@@ -108,8 +108,8 @@ test('a batched caller that cancels stops counting at once; the others in its ba
   const raw = new Client(served.ready.grpc, credentials.createInsecure());
   const identity = (b: Buffer) => b;
   const call = raw.makeUnaryRequest('/inference.GRPCInferenceService/ModelInfer', identity, identity, encodeInferRequest({ modelName: 'echo', raw: true, inputs: [{ name: 'x', tensor: { dtype: 'FP32', shape: [1, 2], data: Float32Array.of(9, 600) } }] }), new Metadata(), {}, () => {});
-  await new Promise((r) => setTimeout(r, 150));
-  assert.match((await http(served.ready.http, '/metrics')).text, /pyml_model_in_flight\{model="echo"\} 4/);
+  // All four in flight (waited for as a condition: a loaded machine may take more than a fixed 150 ms to get them there).
+  await waitFor('four echo calls in flight', async () => /pyml_model_in_flight\{model="echo"\} 4/.test((await http(served.ready.http, '/metrics')).text), 5000);
   call.cancel();
   await new Promise((r) => setTimeout(r, 100));
   assert.match((await http(served.ready.http, '/metrics')).text, /pyml_model_in_flight\{model="echo"\} 3/, 'the cancelled caller no longer counts');

@@ -4,7 +4,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { type Served, type V2Client, buildImages, callError, echoRequest, http, startServe, v2Client, waitFor } from './fixtures.ts';
 
-/** `pyml serve` as users run it by default: models start at their first call, and (here) stop after 1 s unused. */
+/** `pyml serve` as users run it by default: models start at their first call, and (here) stop after 5 s unused (long enough that a loaded machine's slow scrape or start between two tests does not park the model early). */
 
 let built: Awaited<ReturnType<typeof buildImages>>;
 let served: Served;
@@ -12,7 +12,7 @@ let client: V2Client;
 
 test.before(async () => {
   built = await buildImages(['echo', 'broken']);
-  served = await startServe([built.images.echo, built.images.broken, '--start', 'on-demand', '--idle-timeout-s', '1']);
+  served = await startServe([built.images.echo, built.images.broken, '--start', 'on-demand', '--idle-timeout-s', '5']);
   client = v2Client(served.ready.grpc);
 });
 
@@ -72,7 +72,7 @@ test('unused for the idle timeout, a model is stopped and back to idle; its next
   assert.is(before.length, 1);
   // Readiness never flaps through the stop and the next start: calls would wait for the start in any case.
   const watch = client.watch('echo');
-  await waitFor('echo to be stopped for idleness', () => echoChildren().length === 0 && /"msg":"model stopped for idleness".*"model":"echo"/.test(served.stderr()), 10_000);
+  await waitFor('echo to be stopped for idleness', () => echoChildren().length === 0 && /"msg":"model stopped for idleness".*"model":"echo"/.test(served.stderr()), 20_000);
   assert.equal(await client.call('ModelReady', { name: 'echo', version: '' }), { ready: true });
   assert.match((await http(served.ready.http, '/metrics')).text, /pyml_model_running\{model="echo"\} 0/);
   // Through HTTP this time: the REST front starts it the same way.
@@ -90,7 +90,7 @@ test('unused for the idle timeout, a model is stopped and back to idle; its next
 
 test('after another idle stop, concurrent calls start it once more', async () => {
   await client.call('ModelInfer', echoRequest([[1, 0]]));
-  await waitFor('echo to be stopped again', () => echoChildren().length === 0 && count(served.stderr(), /"msg":"model stopped for idleness".*"model":"echo"/) === 2, 10_000);
+  await waitFor('echo to be stopped again', () => echoChildren().length === 0 && count(served.stderr(), /"msg":"model stopped for idleness".*"model":"echo"/) === 2, 20_000);
   const answers = await Promise.all([1, 2, 3].map((v) => client.call('ModelInfer', echoRequest([[v, 0]]))));
   assert.equal(answers.map((a) => a.outputs[0].contents.fp32_contents), [[1, 0], [2, 0], [3, 0]]);
 });
