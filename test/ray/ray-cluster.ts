@@ -37,16 +37,17 @@ export async function startRayCluster(options: { workers: number; cpusPerNode?: 
   const store = options.objectStoreBytes ?? 150_000_000;
   const timeout = options.timeoutMs ?? 180_000;
   const starters: ChildProcess[] = [];
-  const logs: string[] = [];
+  const logs: { text: string }[] = [];
+  const told = () => logs.map((l, i) => `--- ray start ${i === 0 ? 'head' : `worker ${i}`}:\n${l.text.trim().split('\n').slice(-8).join('\n')}`).join('\n');
   const env = { ...process.env, RAY_USAGE_STATS_ENABLED: '0' };
   const start = (args: string[]) => {
     const child = spawn(join(bin, 'ray'), ['start', ...args], { detached: true, stdio: ['ignore', 'pipe', 'pipe'], env });
     const log = { text: '' };
     child.stdout!.on('data', (c: Buffer) => { log.text = (log.text + c.toString()).slice(-8000); });
     child.stderr!.on('data', (c: Buffer) => { log.text = (log.text + c.toString()).slice(-8000); });
-    child.on('close', () => logs.push(log.text));
+    logs.push(log);
     starters.push(child);
-    return child;
+    return { child, log };
   };
   let stopped = false;
   const cluster: RayCluster = {
@@ -70,9 +71,21 @@ export async function startRayCluster(options: { workers: number; cpusPerNode?: 
   try {
     start(['--head', '--port=0', '--include-dashboard=false', '--dashboard-port=0', `--temp-dir=${tempDir}`, ...COMMON(cpus, store)]);
     const addressFile = join(tempDir, 'ray_current_cluster');
-    cluster.address = await waitFor(() => readIfThere(addressFile)?.trim() || undefined, timeout, () => `the Ray head did not start: ${logs.join('\n') || '(no output)'}`);
-    for (let i = 0; i < options.workers; i++) start([`--address=${cluster.address}`, `--temp-dir=${tempDir}`, ...COMMON(cpus, store)]);
-    await waitForNodes(bin, cluster.address, 1 + options.workers, timeout);
+    cluster.address = await waitFor(() => readIfThere(addressFile)?.trim() || undefined, timeout, () => `the Ray head did not start:\n${told()}`);
+    // One worker at a time, each tried up to 3 times: `ray start` gives a raylet 30 s (fixed in Ray) to register,
+    // which a loaded machine with several raylets starting at once can miss.
+    for (let i = 0; i < options.workers; i++) {
+      for (let attempt = 1; ; attempt++) {
+        const { child, log } = start([`--address=${cluster.address}`, `--temp-dir=${tempDir}`, ...COMMON(cpus, store)]);
+        const up = await waitFor(() => (log.text.includes('Ray runtime started') ? true : child.exitCode !== null || child.signalCode !== null ? false : undefined), timeout,
+          () => `Ray worker ${i + 1} did not start:\n${told()}`);
+        if (up) break;
+        if (attempt === 3) throw new Error(`Ray worker ${i + 1} failed to start 3 times:\n${told()}`);
+      }
+    }
+    await waitForNodes(bin, cluster.address, 1 + options.workers, timeout).catch((error: Error) => {
+      throw new Error(`${error.message}\n${told()}`);
+    });
     cluster.startupSeconds = (performance.now() - started) / 1000;
     return cluster;
   } catch (error) {
