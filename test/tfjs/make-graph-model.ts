@@ -2,7 +2,7 @@
  * Test fixture: writes a small TF.js graph-format model (GraphDef JSON: x → MatMul W → Add b → Softmax → Identity)
  * with fixed weights, as tensorflowjs_converter would lay it out (model.json + one shard).
  */
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 
 export const GRAPH_W = Float32Array.from({ length: 12 }, (_, i) => ((i * 7) % 5) / 4 - 0.5);
@@ -86,4 +86,23 @@ export function writeTwoHeadGraphModel(dir: string, options: TwoHeadOptions): vo
   };
   writeFileSync(join(dir, options.manifest ?? 'model.json'), JSON.stringify(json));
   writeFileSync(join(dir, 'group1-shard1of1.bin'), Buffer.concat([Buffer.from(GRAPH_W.buffer), Buffer.from(GRAPH_B.buffer), Buffer.from(Int32Array.from([1]).buffer)]));
+}
+
+/**
+ * A functional layers model with two inputs and two outputs (features [-1,4] and extra [-1,2] → concatenated →
+ * `scores` softmax [-1,3] and `amount` linear [-1,1]), seeded weights, saved as `manifest` + weights.bin.
+ */
+export async function writeTwoHeadLayersModel(dir: string, manifest: string): Promise<void> {
+  const tf = await import('@tensorflow/tfjs');
+  const { fileSaveHandler } = await import('../../plugins/tfjs/src/file-io.ts');
+  const features = tf.input({ shape: [4], name: 'features' });
+  const extra = tf.input({ shape: [2], name: 'extra' });
+  const joined = tf.layers.concatenate({ name: 'joined' }).apply([features, extra]) as import('@tensorflow/tfjs').SymbolicTensor;
+  const hidden = tf.layers.dense({ units: 8, activation: 'relu', name: 'hidden', kernelInitializer: tf.initializers.glorotUniform({ seed: 3 }) }).apply(joined) as import('@tensorflow/tfjs').SymbolicTensor;
+  const scores = tf.layers.dense({ units: 3, activation: 'softmax', name: 'scores', kernelInitializer: tf.initializers.glorotUniform({ seed: 4 }) }).apply(hidden) as import('@tensorflow/tfjs').SymbolicTensor;
+  const amount = tf.layers.dense({ units: 1, name: 'amount', kernelInitializer: tf.initializers.glorotUniform({ seed: 5 }) }).apply(hidden) as import('@tensorflow/tfjs').SymbolicTensor;
+  const model = tf.model({ inputs: [features, extra], outputs: [scores, amount] });
+  await model.save(fileSaveHandler(dir));
+  model.dispose();
+  if (manifest !== 'model.json') renameSync(join(dir, 'model.json'), join(dir, manifest));
 }

@@ -15,7 +15,7 @@ import type { Tensor } from '@pyml/contract';
 import { pyml, parseJson, REPO, runProcess } from '../helpers/cli.ts';
 import { copyExample, tempDir } from '../helpers/project.ts';
 import { DuckDBInstance } from '@duckdb/node-api';
-import { writeGraphModel, writeTwoHeadGraphModel, type TwoHeadOptions } from './make-graph-model.ts';
+import { writeGraphModel, writeTwoHeadGraphModel, writeTwoHeadLayersModel, type TwoHeadOptions } from './make-graph-model.ts';
 
 const example = path.join(REPO, 'examples/tfjs-iris');
 interface V2 { outputs: { name: string; datatype: string; shape: number[]; data: number[] }[] }
@@ -188,6 +188,46 @@ test('graph model whose outputs carry no type attributes: the trial run at build
     const b = await pyml(['build', dir, '--out', `${work}/graph-bare`, '--json']);
     assert.is(b.code, 0, b.stderr);
     assert.equal(parseJson<{ signature: unknown }>(b).signature, TWO_HEAD_SIGNATURE);
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+});
+
+test('functional layers model with two inputs and two outputs, manifest named keras_model.json', async () => {
+  const dir = await copyExample('tfjs-iris', 'pyml-tfjs-layers2-');
+  try {
+    await rm(path.join(dir, 'weights/model'), { recursive: true });
+    await writeTwoHeadLayersModel(path.join(dir, 'weights/model'), 'keras_model.json');
+    const b = await pyml(['build', dir, '--out', `${work}/layers-two`, '--json']);
+    assert.is(b.code, 0, b.stderr);
+    assert.equal(parseJson<{ signature: unknown }>(b).signature, {
+      inputs: [{ name: 'features', dtype: 'FP32', shape: [-1, 4] }, { name: 'extra', dtype: 'FP32', shape: [-1, 2] }],
+      outputs: [{ name: 'scores', dtype: 'FP32', shape: [-1, 3] }, { name: 'amount', dtype: 'FP32', shape: [-1, 1] }],
+    });
+    const rows = (await irisRows()).slice(0, 40);
+    const extra = Array.from({ length: 10 }, (_, i) => [i / 10, 1 - i / 20]).flat();
+    const request = path.join(work, 'request-layers-two.json');
+    await writeFile(request, JSON.stringify({ inputs: [
+      { name: 'features', datatype: 'FP32', shape: [10, 4], data: rows },
+      { name: 'extra', datatype: 'FP32', shape: [10, 2], data: extra },
+    ] }));
+    const r = await pyml(['predict', `${work}/layers-two`, '--input', request, '--json']);
+    assert.is(r.code, 0, r.stderr);
+    const served = new Map(parseJson<V2>(r).outputs.map((o) => [o.name, o]));
+    await initBackend('wasm', wasmDir());
+    const session = await loadTfjsModel(path.join(dir, 'weights/model'));
+    try {
+      const expected = await session.run({
+        features: { dtype: 'FP32', shape: [10, 4], data: Float32Array.from(rows) } as Tensor,
+        extra: { dtype: 'FP32', shape: [10, 2], data: Float32Array.from(extra) } as Tensor,
+      });
+      assert.equal(served.get('scores')!.shape, [10, 3]);
+      assert.equal(served.get('scores')!.data, Array.from(expected.scores!.data as Float32Array), 'scores bitwise equal');
+      assert.equal(served.get('amount')!.shape, [10, 1]);
+      assert.equal(served.get('amount')!.data, Array.from(expected.amount!.data as Float32Array), 'amount bitwise equal');
+    } finally {
+      session.release();
+    }
   } finally {
     await rm(dir, { recursive: true, force: true });
   }
