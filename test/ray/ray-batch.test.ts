@@ -1,9 +1,10 @@
 import { readFileSync, readdirSync } from 'node:fs';
 import { readdir, readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
+import { Ajv } from 'ajv';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { parseJson, pyml, testEnv } from '../helpers/cli.ts';
+import { REPO, parseJson, pyml, testEnv } from '../helpers/cli.ts';
 import { tempDir } from '../helpers/project.ts';
 import { sql, writeIrisData } from '../batch/fixtures.ts';
 import { buildSlowableIris, compareDatasets } from './fixtures.ts';
@@ -59,6 +60,9 @@ test('on a head + worker cluster: the output equals local pyml batch row for row
   assert.is(r.code, 0, r.stderr);
   const summary = parseJson<{ engine: string; rows: number; nodes: number; actors: number; files: number; timings: Record<string, number> }>(r);
   console.log(`  (Ray job ${summary.timings.run.toFixed(1)} s, ${summary.files} files)`);
+  const schema = JSON.parse(readFileSync(join(REPO, 'schemas/batch-output.schema.json'), 'utf8')) as object;
+  const validate = new Ajv({ allErrors: true }).compile(schema);
+  assert.ok(validate(summary), `--engine ray --json matches schemas/batch-output.schema.json: ${JSON.stringify(validate.errors)}`);
   assert.equal([summary.engine, summary.rows, summary.nodes, summary.actors], ['ray', ROWS, 2, 2]);
   assert.equal((await readdir(onCluster)).sort(), (await readdir(local)).sort());
   const same = compareDatasets(local, onCluster, 'id');
