@@ -15,8 +15,10 @@ const BODY_IDLE_MS = 5_000;
 const HEADERS_MS = 10_000;
 
 /**
- * The V2 REST/JSON front end (KServe's HTTP protocol) and Prometheus `/metrics`, on Node's http. An infer body is
- * parsed once into tensors and encoded once into the binary ModelInferRequest (raw contents) the model takes.
+ * The V2 REST/JSON front end (KServe's HTTP protocol) and Prometheus `/metrics`, on Node's http. An infer body goes
+ * to a model reached through the framed protocol as it came (parsed once, in the model's process, which answers with
+ * the JSON text); for a model reached over gRPC, or one whose calls the front merges, it is parsed here once into
+ * tensors and encoded once into the binary ModelInferRequest (raw contents).
  */
 export class HttpFront {
   private readonly server: Server;

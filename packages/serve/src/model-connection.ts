@@ -22,7 +22,8 @@ export interface ModelConnectionOptions {
 
 /**
  * One HTTP/2 connection to a model's Unix socket, speaking gRPC unary calls on raw message bytes with node:http2
- * (the forwarding path's client: cheaper per call than a grpc-js channel, see grpc-wire.ts). Connects on the first
+ * (cheaper per call than a grpc-js channel, see grpc-wire.ts): the path to models started elsewhere (`--model
+ * NAME=unix://`) and to images older than the framed protocol (frame-connection.ts), and the external probe. Connects on the first
  * call; when the connection dies, its calls in flight fail at once with UNAVAILABLE and the next call connects
  * again. Holds the process open only while calls are in flight.
  */

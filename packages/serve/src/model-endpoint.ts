@@ -28,8 +28,8 @@ interface InFlight {
 }
 
 /**
- * A model as the router sees it: a name, a state, and a connection to its Unix socket that forwards message
- * bytes untouched. Subclasses decide where the socket comes from (a supervised process, or an external endpoint).
+ * A model as the router sees it: a name, a state, and a connection to it that forwards message bytes untouched:
+ * the framed protocol to its frame socket when its process serves one, else gRPC to its socket. Subclasses decide where the socket comes from (a supervised process, or an external endpoint).
  * When the model goes away, every call in flight fails at once with UNAVAILABLE instead of waiting for its deadline.
  */
 export abstract class ModelEndpoint {
