@@ -1,5 +1,4 @@
-import { execFile } from 'node:child_process';
-import { promisify } from 'node:util';
+import path from 'node:path';
 import { buildLayer, type BlobStore, type BuiltLayer } from '@pyml/image';
 import { PART, ociArchitecture, partAnnotations } from '@pyml/image/pyml-format';
 import type { ResolvedConfig } from '../types.ts';
@@ -7,8 +6,7 @@ import { DEFAULT_BASE } from '../config/resolve-config.ts';
 import { NODE_IN_IMAGE, nodeBaseFiles } from './node-base.ts';
 import { importBaseImage } from './import-base.ts';
 import { ConfigError } from '../errors.ts';
-
-const run = promisify(execFile);
+import { PART_COMPRESSION } from './layer-compression.ts';
 
 export interface BaseImage {
   layers: BuiltLayer[];
@@ -31,12 +29,12 @@ export async function resolveBase(config: ResolvedConfig, store: BlobStore, epoc
     throw new ConfigError(`${config.configFile}: image.platform ${config.image.platform.os}/${config.image.platform.architecture} differs from this machine, and the default base is this machine's node`,
       'set image.base to an OCI layout of a Node image for that platform');
   }
-  const { files, libraries } = await nodeBaseFiles();
+  const { files, libraries } = await nodeBaseFiles(process.execPath, path.join(store.dir, 'ldd'));
   log('base layer (this machine\'s node)');
   const layer = await buildLayer(files, {
-    store, compression: 'gzip', sourceDateEpoch: epoch,
+    store, compression: PART_COMPRESSION.base, sourceDateEpoch: epoch,
     annotations: partAnnotations(PART.base, 'base'),
   });
-  const { stdout } = await run(process.execPath, ['--version']);
-  return { layers: [layer], libraries, env: DEFAULT_ENV, labels: {}, nodePath: NODE_IN_IMAGE, nodeVersion: stdout.trim() };
+  // The base's node is this process's own binary: its version is ours (no second node started to ask).
+  return { layers: [layer], libraries, env: DEFAULT_ENV, labels: {}, nodePath: NODE_IN_IMAGE, nodeVersion: process.version };
 }

@@ -17,6 +17,7 @@ import { checkDeclaredSignature } from './check-signature.ts';
 import { resolveBase, type BaseImage } from './base-image.ts';
 import { modelImage } from './image-config.ts';
 import { addMissingSystemLibraries } from './native-closure.ts';
+import { PART_COMPRESSION } from './layer-compression.ts';
 
 export const PYML_VERSION = (JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }).version;
 
@@ -114,7 +115,7 @@ interface BuildInputs {
   runtimeCode: string;
 }
 
-type LayerOf = (part: PartName, name: string, files: LayerFile[], compression: 'auto' | 'gzip' | 'none', cacheKey?: string) => Promise<BuiltLayer>;
+type LayerOf = (part: PartName, name: string, files: LayerFile[], cacheKey?: string) => Promise<BuiltLayer>;
 
 async function buildThrough(store: BlobStore, options: BuildOptions): Promise<BuildResult> {
   const started = performance.now();
@@ -124,15 +125,19 @@ async function buildThrough(store: BlobStore, options: BuildOptions): Promise<Bu
   const driver = new PluginDriver(config.plugins, ctx);
   await driver.sequential('configResolved', config);
 
-  const inputs = await gatherInputs(config, driver, path.join(store.dir, 'bundles'), log);
-  const base = await resolveBase(config, store, epoch, log);
+  // The base needs nothing from the plugins or the bundles: on an empty cache its layer (node, ~100 MiB to tar
+  // and hash) is written while esbuild and the plugins work. Both settle before an error is thrown.
+  const [inputs, base] = await bothSettled(
+    gatherInputs(config, driver, path.join(store.dir, 'bundles'), log),
+    resolveBase(config, store, epoch, log),
+  );
   await addSystemLibraries(inputs.depLayers, base, store, epoch, config.image.platform);
   const layerOf = layerBuilder(store, epoch, options.onProgress);
   log('writing layers');
   const named = await contentLayers(layerOf, base, inputs);
   const created = new Date(epoch * 1000).toISOString();
   const manifest = pymlManifest(config, base, inputs, named, created);
-  named.push({ part: 'entrypoint', name: 'entrypoint', layer: await layerOf('entrypoint', 'entrypoint', entrypointFiles(inputs, manifest), 'gzip') });
+  named.push({ part: 'entrypoint', name: 'entrypoint', layer: await layerOf('entrypoint', 'entrypoint', entrypointFiles(inputs, manifest)) });
 
   const image = modelImage(config, base, named.map((n) => n.layer), manifest.entrypoint.argv, created, PYML_VERSION);
   log(`writing ${layout}`);
@@ -151,6 +156,14 @@ async function buildThrough(store: BlobStore, options: BuildOptions): Promise<Bu
     kind: config.kind,
     seconds: (performance.now() - started) / 1000,
   };
+}
+
+/** Both results; when either fails, its error, but only once the other has finished too (it may be writing a blob). */
+async function bothSettled<A, B>(a: Promise<A>, b: Promise<B>): Promise<[A, B]> {
+  const [x, y] = await Promise.allSettled([a, b]);
+  if (x.status === 'rejected') throw x.reason;
+  if (y.status === 'rejected') throw y.reason;
+  return [x.value, y.value];
 }
 
 /** The config, the timestamp and the checked output paths, before any work. */
@@ -172,7 +185,7 @@ async function gatherInputs(config: ResolvedConfig, driver: PluginDriver, codeCa
   const modelEntry = await resolveModelEntry(config, driver);
   const bundleOptions = await driver.sequential('bundleOptions', { external: [], plugins: [], define: {} });
   log('bundling model code');
-  const model = await bundleModel(modelEntry, bundleOptions, config.kind, config.root, path.join(config.root, '.pyml', 'tmp'));
+  const model = await bundleModel(modelEntry, bundleOptions, config.kind, config.root, path.join(config.root, '.pyml', 'tmp'), codeCache);
   const depLayers = (await driver.parallel('dependencies')).flatMap(({ plugin, result }) =>
     result.map((layer) => ({ ...layer, entries: layer.entries.map((e) => ({ plugin: plugin.name, ...e })) })));
   const adapterSpecs = (await driver.parallel('runtimeAdapter')).map((r) => r.result);
@@ -187,15 +200,20 @@ async function gatherInputs(config: ResolvedConfig, driver: PluginDriver, codeCa
 async function addSystemLibraries(depLayers: DependencyLayer[], base: BaseImage, store: BlobStore, epoch: number, platform: Platform): Promise<void> {
   // A layer the store already holds under its cache key carries its system libraries: skip the ldd scan (seconds for a Python env).
   const uncached: DependencyLayer[] = [];
-  for (const d of depLayers) if (!d.cacheKey || !(await store.lookup(`${d.cacheKey}|epoch=${epoch}`))) uncached.push(d);
+  for (const d of depLayers) if (!d.cacheKey || !(await store.lookup(pluginLayerKey(d.cacheKey, 'deps', epoch)))) uncached.push(d);
   // ldd can only read this machine's binaries; for another architecture the base must carry the libraries.
-  if (platform.architecture === ociArchitecture()) await addMissingSystemLibraries(uncached, base.libraries);
+  if (platform.architecture === ociArchitecture()) await addMissingSystemLibraries(uncached, base.libraries, path.join(store.dir, 'ldd'));
 }
 
-/** Writes one layer of a part, named and annotated as that part, keyed by epoch when the plugin gave a key. */
+/** A plugin's cache key for a layer, plus what else decides its bytes: the timestamp and the part's compression. */
+function pluginLayerKey(cacheKey: string, part: PartName, epoch: number): string {
+  return `${cacheKey}|epoch=${epoch}|compression=${PART_COMPRESSION[part]}`;
+}
+
+/** Writes one layer of a part, named, annotated and compressed as that part, keyed by epoch when the plugin gave a key. */
 function layerBuilder(store: BlobStore, epoch: number, onProgress: BuildOptions['onProgress']): LayerOf {
-  return (part, name, files, compression, cacheKey) => buildLayer(files, {
-    store, compression, cacheKey: cacheKey ? `${cacheKey}|epoch=${epoch}` : undefined, sourceDateEpoch: epoch,
+  return (part, name, files, cacheKey) => buildLayer(files, {
+    store, compression: PART_COMPRESSION[part], cacheKey: cacheKey ? pluginLayerKey(cacheKey, part, epoch) : undefined, sourceDateEpoch: epoch,
     annotations: partAnnotations(part, name), onProgress: (bytes) => onProgress?.({ part, bytes }),
   });
 }
@@ -204,12 +222,12 @@ function layerBuilder(store: BlobStore, epoch: number, onProgress: BuildOptions[
 async function contentLayers(layerOf: LayerOf, base: BaseImage, inputs: BuildInputs): Promise<NamedLayer[]> {
   const { depLayers, weightFiles, model } = inputs;
   const [depBuilt, weightsLayer, modelLayer] = await Promise.all([
-    Promise.all(depLayers.map((d) => layerOf('deps', d.name, d.files, 'gzip', d.cacheKey))),
-    layerOf('weights', 'weights', weightsLayerFiles(weightFiles), 'auto'),
+    Promise.all(depLayers.map((d) => layerOf('deps', d.name, d.files, d.cacheKey))),
+    layerOf('weights', 'weights', weightsLayerFiles(weightFiles)),
     layerOf('model', 'model', [
       { path: `${MODEL_DIR}/model.mjs`, content: `${model.code}//# sourceMappingURL=model.mjs.map\n` },
       { path: `${MODEL_DIR}/model.mjs.map`, content: model.map },
-    ], 'gzip'),
+    ]),
   ]);
   return [
     ...base.layers.map((layer, i) => ({ part: 'base' as const, name: base.layers.length > 1 ? `base-${i}` : 'base', layer })),

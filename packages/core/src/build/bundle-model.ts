@@ -1,13 +1,17 @@
-import { build, type Metafile } from 'esbuild';
+import { build, version as esbuildVersion, type Metafile } from 'esbuild';
+import { createHash } from 'node:crypto';
 import { mkdir, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { pathToFileURL } from 'node:url';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import { randomBytes } from 'node:crypto';
 import { contractKindOf, type ContractKind } from '@pyml/contract';
 import { BuildError, ConfigError } from '../errors.ts';
 import { configErrorIn, pymlImportsPlugin, PymlPackageResolver } from '../config/pyml-package-resolver.ts';
 import type { BundleOptions } from '../types.ts';
 import { stableSourceMap } from './stable-source-map.ts';
+import { cachedBundle } from './bundle-cache.ts';
+
+const THIS_FILE = fileURLToPath(import.meta.url);
 
 export interface ModelBundle {
   code: string;
@@ -25,8 +29,27 @@ export function formatEsbuildError(err: unknown, what: string, workingDir: strin
 /**
  * Bundles the model module into one ESM file (platform node, sourcemap), leaving plugin externals to the image's
  * node_modules, then loads it once to check that its default export is a contract class of the declared kind.
+ * With `cacheDir`, a bundle whose input files are all unchanged (by their stats) is reused without esbuild.
  */
-export async function bundleModel(entry: string, options: BundleOptions, expectedKind: ContractKind, projectRoot: string, scratchDir: string): Promise<ModelBundle> {
+export async function bundleModel(entry: string, options: BundleOptions, expectedKind: ContractKind, projectRoot: string, scratchDir: string, cacheDir?: string): Promise<ModelBundle> {
+  // esbuild plugins are code: what they would produce cannot be keyed, so a build with any is never cached.
+  const bundle = cacheDir && options.plugins.length === 0
+    ? await cachedBundle(path.join(cacheDir, `model-${modelBundleKey(entry, options, projectRoot)}.json`), () => bundleAndCheck(entry, options, projectRoot, scratchDir))
+    : (await bundleAndCheck(entry, options, projectRoot, scratchDir)).value;
+  if (bundle.kind !== expectedKind) {
+    throw new BuildError(`${entry}: the default export is a ${bundle.kind === 'tensor' ? 'TensorModel' : 'DataFrameModel'} but the config says kind: '${expectedKind}'`,
+      `set kind: '${bundle.kind}' in the config, or extend ${expectedKind === 'tensor' ? 'TensorModel' : 'DataFrameModel'}`);
+  }
+  return bundle;
+}
+
+/** What else decides the bundle besides its input files: where it is, the options, this bundler and esbuild. */
+function modelBundleKey(entry: string, options: BundleOptions, projectRoot: string): string {
+  return createHash('sha256').update(JSON.stringify([entry, projectRoot, options.external, options.define, esbuildVersion, THIS_FILE])).digest('hex').slice(0, 24);
+}
+
+/** The bundle, its kind (checked by loading it once) and every file esbuild read for it. */
+async function bundleAndCheck(entry: string, options: BundleOptions, projectRoot: string, scratchDir: string): Promise<{ value: ModelBundle; inputs: string[] }> {
   let outputs: { path: string; text: string }[];
   let metafile: Metafile;
   try {
@@ -55,11 +78,9 @@ export async function bundleModel(entry: string, options: BundleOptions, expecte
       'default-export your model class: `export default class MyModel extends TensorModel { ... }`');
   }
   const kind = await loadContractKind(code, entry, scratchDir);
-  if (kind !== expectedKind) {
-    throw new BuildError(`${entry}: the default export is a ${kind === 'tensor' ? 'TensorModel' : 'DataFrameModel'} but the config says kind: '${expectedKind}'`,
-      `set kind: '${kind}' in the config, or extend ${expectedKind === 'tensor' ? 'TensorModel' : 'DataFrameModel'}`);
-  }
-  return { code, map, kind };
+  // The bundler's own file is an input too: a change to how pyml bundles must not reuse an old bundle.
+  const inputs = [THIS_FILE, ...Object.keys(metafile.inputs).map((input) => path.resolve(path.dirname(entry), input))];
+  return { value: { code, map, kind }, inputs };
 }
 
 async function loadContractKind(code: string, entry: string, scratchDir: string): Promise<ContractKind> {

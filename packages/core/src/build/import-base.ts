@@ -3,7 +3,6 @@ import path from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { openImage, storedLayer, type BlobStore, type BuiltLayer, type LayerMediaType, type OciDescriptor, type OciImageConfig } from '@pyml/image';
 import { PART, partAnnotations } from '@pyml/image/pyml-format';
-import { fetchToStore } from '@pyml/registry/fetch-to-store';
 import { looksLikeRegistryRef } from '@pyml/registry/reference';
 import { BuildError, ConfigError } from '../errors.ts';
 import type { ResolvedConfig } from '../types.ts';
@@ -56,6 +55,8 @@ export async function importBaseImage(ref: string, config: ResolvedConfig, store
 async function importRegistryBase(ref: string, config: ResolvedConfig, store: BlobStore, log: (m: string) => void): Promise<BaseImage> {
   let fetched;
   try {
+    // Loaded only for a registry base: the registry client is no part of a build from the default base.
+    const { fetchToStore } = await import('@pyml/registry/fetch-to-store');
     fetched = await fetchToStore(ref, store, config.image.platform, log);
   } catch (err) {
     // Not a config mistake as such (the registry may be down, the credentials refused): exit 1, naming the field.

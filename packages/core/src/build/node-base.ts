@@ -9,11 +9,12 @@ const GLIBC_COMPANIONS = ['librt.so.1', 'libdl.so.2', 'libpthread.so.0', 'libm.s
 
 /**
  * The default base: this machine's own `node` binary and the shared libraries it loads, so a build needs no
- * network and no registry. The image's node is the node that built it.
+ * network and no registry. The image's node is the node that built it. `cacheDir` keeps ldd's answer (see
+ * sharedLibrariesOf).
  */
-export async function nodeBaseFiles(nodeBinary = process.execPath): Promise<{ files: LayerFile[]; libraries: string[] }> {
+export async function nodeBaseFiles(nodeBinary = process.execPath, cacheDir?: string): Promise<{ files: LayerFile[]; libraries: string[] }> {
   const real = await realpath(nodeBinary);
-  const libraries = await sharedLibrariesOf(real);
+  const libraries = await sharedLibrariesOf(real, cacheDir);
   const libDir = libraries.find((l) => l.includes('/libc.so'))?.replace(/\/[^/]+$/, '');
   const extra = libDir ? GLIBC_COMPANIONS.map((l) => `${libDir}/${l}`) : [];
   const all = [...new Set([...libraries, ...extra])].sort();
