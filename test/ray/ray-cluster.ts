@@ -30,7 +30,12 @@ const live = new Set<RayCluster>();
 // A test process that ends early (an assertion, a crash) still takes its cluster down.
 process.once('exit', () => { for (const c of live) c.stop(); });
 
-export async function startRayCluster(options: { workers: number; cpusPerNode?: number; objectStoreBytes?: number; timeoutMs?: number }): Promise<RayCluster> {
+export async function startRayCluster(options: {
+  workers: number; cpusPerNode?: number;
+  /** CPUs the head offers to tasks and actors (default cpusPerNode; 0 keeps the work on the worker nodes). */
+  headCpus?: number;
+  objectStoreBytes?: number; timeoutMs?: number;
+}): Promise<RayCluster> {
   const bin = rayVenvBin();
   const tempDir = mkdtempSync('/tmp/pyml-ray-');
   const cpus = options.cpusPerNode ?? 2;
@@ -69,7 +74,7 @@ export async function startRayCluster(options: { workers: number; cpusPerNode?: 
   live.add(cluster);
   const started = performance.now();
   try {
-    start(['--head', '--port=0', '--include-dashboard=false', '--dashboard-port=0', `--temp-dir=${tempDir}`, ...COMMON(cpus, store)]);
+    start(['--head', '--port=0', '--include-dashboard=false', '--dashboard-port=0', `--temp-dir=${tempDir}`, ...COMMON(options.headCpus ?? cpus, store)]);
     const addressFile = join(tempDir, 'ray_current_cluster');
     cluster.address = await waitFor(() => readIfThere(addressFile)?.trim() || undefined, timeout, () => `the Ray head did not start:\n${told()}`);
     // One worker at a time, each tried up to 3 times: `ray start` gives a raylet 30 s (fixed in Ray) to register,
