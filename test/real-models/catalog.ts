@@ -32,7 +32,7 @@ export interface RealModel {
   package: string;
   /** Files of the package, as shipped, that the project's `weights` holds. */
   files: string[];
-  /** The config's `weights` entry: the one model file, or (TF.js) the folder holding manifest and shards. */
+  /** The config's `weights` entry: the one model file, or (TF.js) the folder `model/` holding manifest and shards. */
   weights: string;
   signature: { inputs: TensorSpecJson[]; outputs: TensorSpecJson[] };
   /** A request; `variant` gives a different request of the same shapes (for concurrent calls). */
@@ -110,6 +110,51 @@ export const REAL_MODELS: RealModel[] = [
     // The same values as request(v): sin(i·0.37 + v) over the row's 3·48·192 values in C order, as FLOAT.
     batchQuery: `SELECT v AS id, list_transform(range(3), c -> list_transform(range(48), h -> list_transform(range(192),
       w -> sin(((c * 48 + h) * 192 + w) * 0.37 + v)::FLOAT)))::FLOAT[192][48][3] AS x FROM range(4) t(v)`,
+  },
+
+  // TF.js graph models of @vladmandic/human, each a manifest named after the model (not model.json) with its shard.
+  {
+    name: 'human-emotion',
+    what: 'facial expression classifier (vision; TF.js graph, signature in userDefinedMetadata, free batch axis)',
+    framework: 'tfjs', package: '@vladmandic/human', files: ['models/emotion.json', 'models/emotion.bin'], weights: 'model',
+    signature: {
+      inputs: [{ name: 'input_1', dtype: 'FP32', shape: [-1, 64, 64, 1] }],
+      outputs: [{ name: 'Identity', dtype: 'FP32', shape: [-1, 7] }],
+    },
+    request: (v) => [{ name: 'input_1', datatype: 'FP32', shape: [1, 64, 64, 1], data: wave(64 * 64, v, 0.5).map((x) => Math.fround(x + 0.5)) }],
+  },
+  {
+    name: 'human-movenet',
+    what: 'MoveNet Lightning pose estimation (vision; TF.js graph, top-level signature, INT32 pixels, batch of one)',
+    framework: 'tfjs', package: '@vladmandic/human', files: ['models/movenet-lightning.json', 'models/movenet-lightning.bin'], weights: 'model',
+    signature: {
+      inputs: [{ name: 'input', dtype: 'INT32', shape: [1, 192, 192, 3] }],
+      outputs: [{ name: 'Identity', dtype: 'FP32', shape: [1, 1, 17, 3] }],
+    },
+    request: (v) => [{ name: 'input', datatype: 'INT32', shape: [1, 192, 192, 3], data: wave(192 * 192 * 3, v).map((x) => Math.round(x * 127 + 128)) }],
+  },
+  {
+    name: 'human-blazeface',
+    what: 'BlazeFace face detector (vision; TF.js graph, four outputs, batch of one)',
+    framework: 'tfjs', package: '@vladmandic/human', files: ['models/blazeface.json', 'models/blazeface.bin'], weights: 'model',
+    signature: {
+      inputs: [{ name: 'input', dtype: 'FP32', shape: [1, 256, 256, 3] }],
+      outputs: [
+        { name: 'Identity_3', dtype: 'FP32', shape: [1, 384, 16] }, { name: 'Identity', dtype: 'FP32', shape: [1, 512, 1] },
+        { name: 'Identity_1', dtype: 'FP32', shape: [1, 384, 1] }, { name: 'Identity_2', dtype: 'FP32', shape: [1, 512, 16] },
+      ],
+    },
+    request: (v) => [{ name: 'input', datatype: 'FP32', shape: [1, 256, 256, 3], data: wave(256 * 256 * 3, v) }],
+  },
+  {
+    name: 'human-antispoof',
+    what: 'face anti-spoofing classifier (vision; TF.js graph, signature keys unlike its node names)',
+    framework: 'tfjs', package: '@vladmandic/human', files: ['models/antispoof.json', 'models/antispoof.bin'], weights: 'model',
+    signature: {
+      inputs: [{ name: 'conv2d_input', dtype: 'FP32', shape: [-1, 128, 128, 3] }],
+      outputs: [{ name: 'Identity', dtype: 'FP32', shape: [-1, 1] }],
+    },
+    request: (v) => [{ name: 'conv2d_input', datatype: 'FP32', shape: [1, 128, 128, 3], data: wave(128 * 128 * 3, v, 0.5).map((x) => Math.fround(x + 0.5)) }],
   },
 ];
 

@@ -8,6 +8,7 @@ import { parseJson, pyml } from '../helpers/cli.ts';
 import { tempDir } from '../helpers/project.ts';
 import { type Served, http, startServe } from '../serve/fixtures.ts';
 import { REAL_MODELS, type RealModel, type RequestTensor, packageFolder } from './catalog.ts';
+import { type ReferenceTensor, tfjsReference } from './tfjs-reference.ts';
 
 /**
  * Models that public npm packages ship, built unchanged: the signature pyml infers must be the model's own, and
@@ -42,27 +43,32 @@ function feeds(tensors: RequestTensor[]): Record<string, ort.Tensor> {
     : new ort.Tensor(t.datatype === 'INT32' ? 'int32' : 'float32', t.datatype === 'INT32' ? Int32Array.from(t.data) : Float32Array.from(t.data), t.shape)]));
 }
 
-/** The model's answer from onnxruntime-node in this process: the reference. */
-async function inProcess(model: RealModel, request: RequestTensor[]): Promise<Record<string, ort.Tensor>> {
+/** The model's answer from its own runtime in this process (onnxruntime-node, or TF.js): the reference. */
+async function inProcess(model: RealModel, request: RequestTensor[]): Promise<Record<string, ReferenceTensor>> {
+  const folder = packageFolder(model.package);
+  if (model.framework === 'tfjs') return tfjsReference(join(folder, model.files[0]), request, model.signature.outputs.map((o) => o.name));
   let session = sessions.get(model.name);
   if (!session) {
-    session = await ort.InferenceSession.create(join(packageFolder(model.package), model.files[0]));
+    session = await ort.InferenceSession.create(join(folder, model.files[0]));
     sessions.set(model.name, session);
   }
-  return session.run(feeds(request));
+  const outputs = await session.run(feeds(request));
+  return Object.fromEntries(Object.entries(outputs).map(([name, t]) => [name, { dims: [...t.dims], data: t.data as Float32Array }]));
 }
 
-function compareAll(outputs: Output[], reference: Record<string, ort.Tensor>, model: RealModel, via: string): void {
+function compareAll(outputs: Output[], reference: Record<string, ReferenceTensor>, model: RealModel, via: string): void {
   assert.equal(outputs.map((o) => o.name).sort(), model.signature.outputs.map((o) => o.name).sort(), `${model.name} via ${via}: output names`);
-  for (const o of outputs) assertClose(o, reference[o.name] as unknown as { dims: number[]; data: ArrayLike<number> }, `${model.name} via ${via}, output '${o.name}'`);
+  for (const o of outputs) assertClose(o, reference[o.name], `${model.name} via ${via}, output '${o.name}'`);
 }
 
 test.before(async () => {
   for (const model of REAL_MODELS) {
     const project = join(workDir, model.name);
-    await mkdir(join(project, 'weights'), { recursive: true });
+    // The files as shipped: an ONNX file in weights/, a TF.js manifest and its shards together in weights/model/.
+    const into = model.framework === 'tfjs' ? join(project, 'weights', model.weights) : join(project, 'weights');
+    await mkdir(into, { recursive: true });
     const folder = packageFolder(model.package);
-    for (const file of model.files) await copyFile(join(folder, file), join(project, 'weights', file.split('/').pop()!));
+    for (const file of model.files) await copyFile(join(folder, file), join(into, file.split('/').pop()!));
     await writeFile(join(project, 'pyml.config.json'), JSON.stringify({
       name: model.name, version: '1.0.0', weights: [`./weights/${model.weights}`], plugins: [model.framework],
     }));
@@ -85,7 +91,7 @@ for (const model of REAL_MODELS) {
     assert.equal(signature, model.signature);
   });
 
-  test(`${model.name}: pyml predict answers as onnxruntime in-process`, async () => {
+  test(`${model.name}: pyml predict answers as its runtime does in-process`, async () => {
     const request = model.request(0);
     const input = join(workDir, `${model.name}.request.json`);
     await writeFile(input, JSON.stringify({ inputs: request }));
@@ -130,7 +136,7 @@ for (const model of REAL_MODELS.filter((m) => m.batchQuery)) {
         for (const spec of model.signature.outputs) {
           const ref = reference[spec.name];
           const flat = (row[spec.name] as unknown[]).flat(8) as number[];
-          assertClose({ name: spec.name, datatype: spec.dtype, shape: [1, ...ref.dims.slice(1)], data: flat }, ref as unknown as { dims: number[]; data: ArrayLike<number> }, `${model.name} via pyml batch, row ${v}, output '${spec.name}'`);
+          assertClose({ name: spec.name, datatype: spec.dtype, shape: [1, ...ref.dims.slice(1)], data: flat }, ref, `${model.name} via pyml batch, row ${v}, output '${spec.name}'`);
         }
       }
     } finally {

@@ -1,0 +1,63 @@
+import { createRequire } from 'node:module';
+import { readFile } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
+import * as tf from '@tensorflow/tfjs-core';
+import { setWasmPaths } from '@tensorflow/tfjs-backend-wasm';
+import { type GraphModel, loadGraphModel } from '@tensorflow/tfjs-converter';
+import type { RequestTensor } from './catalog.ts';
+
+/**
+ * The in-process reference for a TF.js graph model: TF.js itself, on the WASM backend the image runs (one thread,
+ * as there), loading the manifest and shards as the package ships them, and executing the request by node name.
+ * Written here from TF.js's own API, not through the plugin, so a plugin bug cannot hide in both sides.
+ */
+
+export interface ReferenceTensor { dims: number[]; data: ArrayLike<number> }
+
+const models = new Map<string, GraphModel>();
+
+async function load(manifest: string): Promise<GraphModel> {
+  const cached = models.get(manifest);
+  if (cached) return cached;
+  if (tf.getBackend() !== 'wasm') {
+    tf.env().set('WASM_HAS_MULTITHREAD_SUPPORT', false);
+    const wasmDir = `${dirname(createRequire(import.meta.url).resolve('@tensorflow/tfjs-backend-wasm'))}/`;
+    setWasmPaths(wasmDir);
+    const g = globalThis as { __dirname?: string };
+    g.__dirname ??= wasmDir;
+    if (!(await tf.setBackend('wasm'))) throw new Error(`TF.js's wasm backend did not start (files in ${wasmDir})`);
+  }
+  const dir = join(manifest, '..');
+  const json = JSON.parse(await readFile(manifest, 'utf8'));
+  const shards: Buffer[] = [];
+  for (const group of json.weightsManifest) for (const p of group.paths) shards.push(await readFile(join(dir, p)));
+  const weightData = new Uint8Array(Buffer.concat(shards)).buffer;
+  const model = await loadGraphModel({
+    load: async () => ({
+      modelTopology: json.modelTopology, format: json.format, generatedBy: json.generatedBy, convertedBy: json.convertedBy,
+      weightSpecs: json.weightsManifest.flatMap((g: { weights: unknown[] }) => g.weights), weightData,
+      ...(json.signature ? { signature: json.signature } : {}), ...(json.userDefinedMetadata ? { userDefinedMetadata: json.userDefinedMetadata } : {}),
+    }),
+  });
+  models.set(manifest, model);
+  return model;
+}
+
+export async function tfjsReference(manifest: string, request: RequestTensor[], outputs: string[]): Promise<Record<string, ReferenceTensor>> {
+  const model = await load(manifest);
+  const feeds: tf.NamedTensorMap = {};
+  for (const t of request) feeds[t.name] = tf.tensor(t.data, t.shape, t.datatype === 'INT32' ? 'int32' : 'float32');
+  // execute() for plain graphs; graphs with control flow or dynamic shapes need executeAsync().
+  let ys: tf.Tensor | tf.Tensor[];
+  try {
+    ys = model.execute(feeds, outputs);
+  } catch (error) {
+    if (!/executeAsync/.test((error as Error).message)) throw error;
+    ys = await model.executeAsync(feeds, outputs);
+  }
+  const list = Array.isArray(ys) ? ys : [ys];
+  const out: Record<string, ReferenceTensor> = {};
+  for (const [i, name] of outputs.entries()) out[name] = { dims: list[i].shape, data: await list[i].data() as Float32Array };
+  tf.dispose([...Object.values(feeds), ...list]);
+  return out;
+}
