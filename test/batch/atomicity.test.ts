@@ -6,6 +6,7 @@ import * as assert from 'uvu/assert';
 import { PYML_BIN, REPO, parseJson, pyml, testEnv } from '../helpers/cli.ts';
 import { tempDir } from '../helpers/project.ts';
 import { IRIS_COLUMNS, buildIris, sql, writeIrisData } from './fixtures.ts';
+import { waitFor } from '../serve/fixtures.ts';
 
 /**
  * A failure anywhere (a row the model throws on, a NULL, a crashed model process, Ctrl-C) leaves an earlier target
@@ -108,8 +109,9 @@ test('Ctrl-C mid-way: exit 130, interrupted, the target untouched, nothing left 
   let stderr = '';
   child.stderr.on('data', (c: Buffer) => { stderr += c.toString(); });
   const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
-  // 40 batches × 400 ms over 2 processes: about 8 s of work once the model processes are up.
-  await new Promise((resolve) => setTimeout(resolve, 4000));
+  // 40 batches × 400 ms over 2 processes: about 8 s of work once the model processes are up. Interrupt once rows
+  // are flowing (its progress says so on stderr), however long start-up took on a loaded machine.
+  await waitFor('the run to start sending rows', () => /running the rows through/.test(stderr) || child.exitCode !== null, 120_000);
   assert.is(child.exitCode, null, `still running when interrupted; stderr: ${stderr}`);
   child.kill('SIGINT');
   const code = await exited;
@@ -124,11 +126,13 @@ test('kill -9 mid-way: the target untouched; the next run removes the dead run\'
   const tmp = await tempDir('pyml-batch-tmp-');
   const env = { ...process.env, ...testEnv(), TMPDIR: tmp };
   const child = spawn(process.execPath, [PYML_BIN, 'batch', image, '--query', good(), '--into', 'scores', '--db', db(), '--keep', 'id,ds', '--batch-rows', '125', '--workers', '2'], {
-    cwd: REPO, env: { ...env, PYML_TEST_SLOW_MS: '400' }, stdio: ['ignore', 'ignore', 'ignore'],
+    cwd: REPO, env: { ...env, PYML_TEST_SLOW_MS: '400' }, stdio: ['ignore', 'ignore', 'pipe'],
   });
+  let stderr = '';
+  child.stderr.on('data', (c: Buffer) => { stderr += c.toString(); });
   const exited = new Promise<unknown>((resolve) => child.on('exit', resolve));
-  await new Promise((resolve) => setTimeout(resolve, 4000));
-  assert.is(child.exitCode, null, 'still running when killed');
+  await waitFor('the run to start sending rows', () => /running the rows through/.test(stderr) || child.exitCode !== null, 120_000);
+  assert.is(child.exitCode, null, `still running when killed; stderr: ${stderr}`);
   child.kill('SIGKILL');
   await exited;
   const stale = (await readdir(tmp)).filter((f) => f.startsWith('pyml-batch-scratch-'));
