@@ -21,13 +21,14 @@ from sklearn.ensemble import (ExtraTreesClassifier, ExtraTreesRegressor, Gradien
                               GradientBoostingRegressor, HistGradientBoostingClassifier, HistGradientBoostingRegressor,
                               RandomForestClassifier, RandomForestRegressor)
 from sklearn.impute import SimpleImputer
-from sklearn.linear_model import ElasticNet, Lasso, LinearRegression, LogisticRegression, Ridge
+from sklearn.linear_model import (ElasticNet, HuberRegressor, Lasso, LassoCV, LinearRegression, LogisticRegression, Ridge,
+                                  RidgeClassifier)
 from sklearn.neighbors import KNeighborsClassifier, KNeighborsRegressor
 from sklearn.neural_network import MLPClassifier, MLPRegressor
 from sklearn.pipeline import Pipeline, make_pipeline
-from sklearn.preprocessing import (MinMaxScaler, OneHotEncoder, OrdinalEncoder, PolynomialFeatures, QuantileTransformer,
+from sklearn.preprocessing import (MaxAbsScaler, MinMaxScaler, OneHotEncoder, OrdinalEncoder, PolynomialFeatures, QuantileTransformer,
                                    RobustScaler, StandardScaler)
-from sklearn.svm import SVC, SVR
+from sklearn.svm import SVC, SVR, LinearSVC, NuSVC
 from sklearn.tree import DecisionTreeClassifier, DecisionTreeRegressor
 
 
@@ -66,6 +67,8 @@ DATA = {
     "breast_cancer": datasets.load_breast_cancer(return_X_y=True),
     "diabetes": datasets.load_diabetes(return_X_y=True),
 }
+# The target as a float column (0.0 / 1.0), as a pandas frame with missing values elsewhere often gives it.
+DATA["breast_cancer_float"] = (DATA["breast_cancer"][0], DATA["breast_cancer"][1].astype(np.float64))
 MIXED, MIXED_CLASS, MIXED_TARGET = mixed_frame()
 
 NUMERIC = ["age", "income", "score"]
@@ -85,6 +88,7 @@ CASES = {
     # Estimators alone on the datasets scikit-learn ships.
     "logistic-iris": (LogisticRegression(max_iter=1000), "iris"),
     "logistic-breast_cancer": (LogisticRegression(max_iter=5000), "breast_cancer"),
+    "forest-float_labels-breast_cancer": (RandomForestClassifier(n_estimators=10, random_state=0), "breast_cancer_float"),
     "linear-diabetes": (LinearRegression(), "diabetes"),
     "tree-iris": (DecisionTreeClassifier(random_state=0), "iris"),
     "tree-diabetes": (DecisionTreeRegressor(max_depth=6, random_state=0), "diabetes"),
@@ -114,6 +118,11 @@ CASES = {
     "mlp-breast_cancer": (make_pipeline(StandardScaler(), MLPClassifier(hidden_layer_sizes=(20, 10), activation="tanh",
                                                                          max_iter=1000, random_state=0)), "breast_cancer"),
     "poly-ridge-diabetes": (make_pipeline(StandardScaler(), PolynomialFeatures(degree=2), Ridge(alpha=1.0)), "diabetes"),
+    "nusvc-poly-iris": (make_pipeline(StandardScaler(), NuSVC(kernel="poly", degree=3, probability=True, random_state=0)), "iris"),
+    "linearsvc-wine": (make_pipeline(StandardScaler(), LinearSVC(max_iter=20000, random_state=0)), "wine"),
+    "ridgeclassifier-breast_cancer": (make_pipeline(MaxAbsScaler(), RidgeClassifier()), "breast_cancer"),
+    "maxabs-lassocv-diabetes": (make_pipeline(MaxAbsScaler(), LassoCV(cv=3)), "diabetes"),
+    "huber-diabetes": (HuberRegressor(max_iter=1000), "diabetes"),
     "robust-mlpreg-diabetes": (make_pipeline(RobustScaler(), MLPRegressor(hidden_layer_sizes=(32,), max_iter=3000, random_state=0)), "diabetes"),
     # Pipelines on the mixed frame, columns by name.
     "pipeline-logistic-mixed": (Pipeline([("pre", mixed_preprocessor()), ("clf", LogisticRegression(max_iter=2000))]), "mixed-class"),
@@ -189,6 +198,7 @@ def main(out, only):
                     "predict": [json_value(v) for v in est.predict(rows).tolist()]}
         if hasattr(est, "predict_proba"):
             expected["classes"] = [json_value(c) for c in est.classes_.tolist()]
+            expected["probability_columns"] = [f"probability_{c}" for c in est.classes_]
             expected["proba"] = est.predict_proba(rows).tolist()
         with open(os.path.join(d, "frame.json"), "w") as f:
             json.dump(frame, f)

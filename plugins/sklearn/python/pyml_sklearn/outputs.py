@@ -25,8 +25,12 @@ def label_output(g, idx, classes, outs):
     elif classes.dtype.kind in "OUS" and all(isinstance(c, str) for c in classes):
         labels = g.const(np.array([str(c) for c in classes], dtype=object), "classes")
         label_type = TensorProto.STRING
+    elif classes.dtype.kind == "f":
+        # A target read from a float column (0.0 / 1.0): labels stay float64, as predict returns them.
+        labels = g.const(classes.astype(np.float64), "classes")
+        label_type = TensorProto.DOUBLE
     else:
-        raise Unsupported(f"class labels of dtype {classes.dtype}", "only integer, bool or string classes")
+        raise Unsupported(f"class labels of dtype {classes.dtype}", "only integer, bool, float or string classes")
     g.node("Gather", [labels, idx], axis=0, outputs=["label"])
     outs.append(("label", label_type))
 
