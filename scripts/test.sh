@@ -24,7 +24,7 @@ areas=("$@")
 if [ ${#areas[@]} -eq 0 ]; then
   mapfile -t areas < <(find test -name '*.test.ts' -printf '%h\n' | sed 's|^test/||' | sort -u)
 fi
-per_area_timeout="${PYML_TEST_AREA_TIMEOUT:-900}"
+per_area_timeout="${PYML_TEST_AREA_TIMEOUT:-1500}"
 passed=0; failed=0; failed_areas=()
 for area in "${areas[@]}"; do
   echo "=== test/$area"
