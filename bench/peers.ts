@@ -324,7 +324,7 @@ function serveTargets(python: string, stubs: string, image: string, unpacked: Aw
   const pymlServe = (protocol: 'REST' | 'gRPC'): ServeTarget => ({
     name: `pyml serve ${protocol}`, protocol, role: 'serve',
     async start() {
-      const child = launch(process.execPath, [front, 'serve', image, '--grpc', '127.0.0.1:0', '--http', '127.0.0.1:0', '--json', '--max-concurrency', '256'], { PYML_ORT_THREADS: '1' });
+      const child = launch(process.execPath, [front, 'serve', image, '--grpc', '127.0.0.1:0', '--http', '127.0.0.1:0', '--json', '--max-concurrency', '256', '--access-log', 'off'], { PYML_ORT_THREADS: '1' });
       const ready = await firstJsonLine(child, this.name);
       return { child, url: protocol === 'REST' ? `http://${String(ready.http)}/v2/models/iris/infer` : String(ready.grpc) };
     },

@@ -194,11 +194,11 @@ async function irisCells(work: string): Promise<void> {
   await proc.stop(5000);
 
   // pyml serve, gRPC and HTTP.
-  const served = await startReady(process.execPath, [PYML, 'serve', path.join(work, 'iris'), '--grpc', '127.0.0.1:0', '--http', '127.0.0.1:0', '--json', '--start', 'eager', '--max-concurrency', '256']);
+  const served = await startReady(process.execPath, [PYML, 'serve', path.join(work, 'iris'), '--grpc', '127.0.0.1:0', '--http', '127.0.0.1:0', '--json', '--start', 'eager', '--max-concurrency', '256', '--access-log', 'off']);
   const viaServe = rawClient(String(served.grpc));
   for (const c of [1, 32]) cells.push(await measure('pyml serve gRPC (tcp)', c, () => viaServe(irisBytes)));
   children.at(-1)!.kill('SIGTERM');
-  const servedUnix = await startReady(process.execPath, [PYML, 'serve', path.join(work, 'iris'), '--grpc', `unix:${path.join(work, 'front.sock')}`, '--http', '127.0.0.1:0', '--json', '--start', 'eager', '--max-concurrency', '256']);
+  const servedUnix = await startReady(process.execPath, [PYML, 'serve', path.join(work, 'iris'), '--grpc', `unix:${path.join(work, 'front.sock')}`, '--http', '127.0.0.1:0', '--json', '--start', 'eager', '--max-concurrency', '256', '--access-log', 'off']);
   const viaServeUnix = rawClient(String(servedUnix.grpc));
   for (const c of [1, 32]) cells.push(await measure('pyml serve gRPC (unix)', c, () => viaServeUnix(irisBytes)));
   const viaHttp = httpClient(String(servedUnix.http), 'iris', irisJson);
@@ -220,7 +220,7 @@ async function batchingCells(work: string, wideProject: string): Promise<void> {
   const rowsPerCall: string[] = [];
   const delayMs = process.env.PYML_BENCH_BATCH_DELAY_MS ?? '2';
   for (const [label, flags] of [['batching off', ['--max-batch-size', '1']], [`batching on (32 rows, ${delayMs} ms)`, ['--max-batch-size', '32', '--max-batch-delay-ms', delayMs]]] as const) {
-    const s = await startReady(process.execPath, [PYML, 'serve', path.join(work, 'wide-image'), '--grpc', '127.0.0.1:0', '--http', '127.0.0.1:0', '--json', '--start', 'eager', '--max-concurrency', '256', ...flags]);
+    const s = await startReady(process.execPath, [PYML, 'serve', path.join(work, 'wide-image'), '--grpc', '127.0.0.1:0', '--http', '127.0.0.1:0', '--json', '--start', 'eager', '--max-concurrency', '256', '--access-log', 'off', ...flags]);
     const client = rawClient(String(s.grpc));
     for (const c of [1, 32]) {
       const before = await batchRows(String(s.http));

@@ -1,4 +1,5 @@
 import type { Http2Server, IncomingHttpHeaders, ServerHttp2Session, ServerHttp2Stream } from 'node:http2';
+import { type AccessLog, requestText } from './access-log.ts';
 import { status } from '@pyml/runtime/protocol';
 import {
   HealthStatus, decodeHealthCheckRequest, decodeModelRef, encodeFlag, encodeHealthCheckResponse, encodeServerMetadata, HealthWatches, HEALTH_SERVICE, INFERENCE_SERVICE, RUNTIME_VERSION,
@@ -31,7 +32,7 @@ export class GrpcFront {
   private readonly unary: Map<string, Unary>;
   private closing = false;
 
-  constructor(private readonly router: ModelRouter, private readonly maxMessageBytes: number) {
+  constructor(private readonly router: ModelRouter, private readonly maxMessageBytes: number, private readonly access?: AccessLog) {
     this.unary = this.unaryMethods();
     this.unfollow = router.endpoints.map((e) => e.follow(() => this.watches.changed()));
   }
@@ -75,6 +76,15 @@ export class GrpcFront {
   private serve(stream: ServerHttp2Stream, headers: IncomingHttpHeaders): void {
     if (!isGrpcCall(stream, headers)) return;
     const path = String(headers[':path']);
+    if (this.access && path !== WATCH_PATH) {
+      const started = performance.now();
+      const log = this.access;
+      // The status is in the trailers, or in the headers of a trailers-only answer; none if the caller reset first.
+      stream.once('close', () => log({
+        protocol: 'grpc', request: requestText('POST', path),
+        status: Number(stream.sentTrailers?.['grpc-status'] ?? stream.sentHeaders?.['grpc-status'] ?? status.CANCELLED), ms: performance.now() - started,
+      }));
+    }
     if (this.closing) return fail(stream, new RpcFailure(status.UNAVAILABLE, 'the service is shutting down'));
     const timeout = parseTimeout(headers['grpc-timeout']);
     const deadline = timeout === undefined ? undefined : Date.now() + timeout;

@@ -1,4 +1,5 @@
 import { type IncomingMessage, type Server, type ServerResponse, createServer } from 'node:http';
+import { type AccessLog, requestText } from './access-log.ts';
 import type { AddressInfo } from 'node:net';
 import {
   FrameFailure, HttpFailure, InvalidInputError, RESULT_JSON, decodeFlag, decodeInferResponse, decodeModelMetadata, encodeInferRequest, encodeModelRef, isRead, type JsonInferRequest,
@@ -23,7 +24,7 @@ const HEADERS_MS = 10_000;
 export class HttpFront {
   private readonly server: Server;
 
-  constructor(private readonly router: ModelRouter, private readonly metrics: ServiceMetrics, private readonly maxMessageBytes: number) {
+  constructor(private readonly router: ModelRouter, private readonly metrics: ServiceMetrics, private readonly maxMessageBytes: number, private readonly access?: AccessLog) {
     // Node's own timeouts are the backstop (408 and a closed socket) for what readBody's timers do not see: headers
     // that never end, and a request still arriving past its deadline. They are checked every second.
     const requestTimeout = router.deadlineMs + 5_000;
@@ -49,6 +50,11 @@ export class HttpFront {
   private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     // A request's deadline runs from its arrival: reading its body counts.
     const deadline = Date.now() + this.router.deadlineMs;
+    if (this.access) {
+      const started = performance.now();
+      const log = this.access;
+      res.once('close', () => log({ protocol: 'http', request: requestText(req.method, req.url), status: res.statusCode, ms: performance.now() - started }));
+    }
     try {
       const path = requestPath(req.url);
       if (path === '/metrics' && isRead(req.method)) {

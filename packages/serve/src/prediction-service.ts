@@ -1,4 +1,5 @@
 import { chmod, mkdir, mkdtemp, rm } from 'node:fs/promises';
+import { accessLogTo } from './access-log.ts';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Logger } from '@pyml/contract';
@@ -33,6 +34,8 @@ export interface ServeOptions {
   deadlineMs: number;
   startTimeoutMs: number;
   logger: Logger;
+  /** One log line per request answered (protocol, request, status, latency). */
+  accessLog?: boolean;
   onUnpackProgress?: (ref: string, bytes: number) => void;
   /** Restart backoff (first delay; doubles up to 30 s). */
   backoffMs?: number;
@@ -116,22 +119,23 @@ export class PredictionService {
     metrics = new ServiceMetrics(() => endpoints);
     const router = new ModelRouter(endpoints, metrics, opts.deadlineMs);
     const service = new PredictionService(router, metrics, { socketDir }, opts);
+    const access = opts.accessLog ? accessLogTo(opts.logger) : undefined;
     service.ownSocketDir = opts.socketDir === undefined;
     // Models start again at any time (on demand, after a crash): `pyml cache prune` must see their files in use.
     service.heldImages = await holdOpen(images.flatMap((image) => ('rootfs' in image ? [image.rootfs as string, image.ref] : [image.ref])));
     try {
       // Listen first (live at once); models come up in parallel, and the service is ready when they are.
       if (grpcUnix) {
-        service.grpcFront = new GrpcFront(router, opts.maxMessageBytes);
+        service.grpcFront = new GrpcFront(router, opts.maxMessageBytes, access);
         await service.grpcFront.listen(grpcUnix);
         service.addresses.grpc = grpcUnix;
       } else if (grpcAddr) {
-        service.grpcFront = new GrpcFront(router, opts.maxMessageBytes);
+        service.grpcFront = new GrpcFront(router, opts.maxMessageBytes, access);
         const port = await service.grpcFront.listen(`${grpcAddr.host.includes(':') ? `[${grpcAddr.host}]` : grpcAddr.host}:${grpcAddr.port}`);
         service.addresses.grpc = `${grpcAddr.host}:${port}`;
       }
       if (httpAddr) {
-        service.httpFront = new HttpFront(router, metrics, opts.maxMessageBytes);
+        service.httpFront = new HttpFront(router, metrics, opts.maxMessageBytes, access);
         const port = await service.httpFront.listen(httpAddr.host, httpAddr.port);
         service.addresses.http = `${httpAddr.host}:${port}`;
       }

@@ -38,7 +38,10 @@ Options:
                               idle); eager: start every model now, and print the ready line once all settled
   --idle-timeout-s N          on demand: stop a model no call used for N seconds; its next call starts it again
                               (default 0: keep it running)
-  --json                      print the ready line and logs as JSON (the ready line is JSON always)
+  --json                      print the ready line as JSON
+  --log-format json|text      logs on stderr as JSON lines (default) or text lines (TIME LEVEL msg key=value);
+                              the models' processes log the same way (also PYML_LOG_FORMAT)
+  --access-log on|off         a log line per request answered: protocol, request, status, ms (default on)
 ${maxUnpackedHelp(30)}
   -h, --help                  show this help
 
@@ -81,6 +84,8 @@ export async function run(args: string[]): Promise<number> {
       ...maxUnpackedOption,
       'idle-timeout-s': { type: 'string', default: '0' },
       json: { type: 'boolean', default: false },
+      'log-format': { type: 'string' },
+      'access-log': { type: 'string', default: 'on' },
       help: { type: 'boolean', short: 'h' },
     },
   });
@@ -100,10 +105,16 @@ export async function run(args: string[]): Promise<number> {
   const start = values.start;
   if (start !== 'on-demand' && start !== 'eager') throw usage(`--start must be on-demand or eager, got '${start}'`);
   if (start === 'eager' && values['idle-timeout-s'] !== '0') throw usage('--idle-timeout-s needs --start on-demand: eager models are kept running');
+  const logFormat = values['log-format'] ?? process.env.PYML_LOG_FORMAT ?? 'json';
+  if (logFormat !== 'json' && logFormat !== 'text') throw usage(`--log-format must be json or text, got '${logFormat}'`);
+  const accessLog = values['access-log'];
+  if (accessLog !== 'on' && accessLog !== 'off') throw usage(`--access-log must be on or off, got '${accessLog}'`);
+  // In the environment, so the model processes this service starts log in the same format.
+  process.env.PYML_LOG_FORMAT = logFormat;
   const logger = createLogger({ component: 'serve' });
   const images = await localImagePaths(positionals, { json: values.json!, told: (m) => logger.info(m) });
   const service = await PredictionService.start({
-    images, external, runner, logger,
+    images, external, runner, logger, accessLog: accessLog === 'on',
     grpc: values.grpc || undefined, http: values.http || undefined, socketDir: values['socket-dir'],
     maxBatchSize: positive(values['max-batch-size'], '--max-batch-size'),
     maxBatchDelayMs: positive(values['max-batch-delay-ms'], '--max-batch-delay-ms', 0),
