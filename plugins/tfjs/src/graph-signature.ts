@@ -10,6 +10,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import type { GraphModel } from '@tensorflow/tfjs-converter';
 import type { Signature } from '@pyml/contract';
 import { specOf } from './tfjs-dtype.ts';
+import { executeGraph } from './execute-graph.ts';
 
 interface GraphTensorInfo { name: string; dtype?: string; tensorShape?: { dim?: { size: string | number }[]; unknownRank?: boolean } }
 interface DeclaredSignature { inputs?: Record<string, GraphTensorInfo>; outputs?: Record<string, GraphTensorInfo> }
@@ -64,17 +65,6 @@ function trialInput(spec: Described, size: number): tf.Tensor {
   return tf.zeros(shape, spec.dtype as 'float32' | 'int32' | 'bool');
 }
 
-async function execute(model: GraphModel, feeds: tf.NamedTensorMap, names: string[]): Promise<tf.Tensor[]> {
-  let ys: tf.Tensor | tf.Tensor[];
-  try {
-    ys = model.execute(feeds, names);
-  } catch (error) {
-    if (!/executeAsync/.test((error as Error).message)) throw error;
-    ys = await model.executeAsync(feeds, names);
-  }
-  return Array.isArray(ys) ? ys : [ys];
-}
-
 /** Dtype and shape of every output from runs on zeros; dimensions that change with the input sizes are -1. */
 async function trialRun(model: GraphModel, inputs: Described[], outputs: Described[], where: string, missing: string): Promise<Map<string, { dtype: string; shape: number[] }>> {
   const shapeless = inputs.find((i) => !i.shape || !i.dtype);
@@ -87,7 +77,7 @@ async function trialRun(model: GraphModel, inputs: Described[], outputs: Describ
     const feeds: tf.NamedTensorMap = Object.fromEntries(inputs.map((i) => [i.name, trialInput(i, size)]));
     let ys: tf.Tensor[] = [];
     try {
-      ys = await execute(model, feeds, names);
+      ys = await executeGraph(model, feeds, names);
       runs.push(ys.map((y) => ({ dtype: y.dtype, shape: [...y.shape] })));
     } catch (error) {
       throw new Error(`${where}: ${missing}, and a trial run on zeros (unknown input dimensions = ${size}) failed: ${(error as Error).message}; add a signature to the manifest`, { cause: error });

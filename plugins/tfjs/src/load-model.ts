@@ -9,6 +9,7 @@ import type { Signature, Tensor, Tensors } from '@pyml/contract';
 import { fileLoadHandler, readModelDirectory, type TfjsFormat } from './file-io.ts';
 import { graphSignature } from './graph-signature.ts';
 import { FROM_TFJS, specOf, TO_TFJS } from './tfjs-dtype.ts';
+import { executeGraph } from './execute-graph.ts';
 
 
 /** A loaded TF.js model. */
@@ -123,15 +124,7 @@ export async function loadTfjsModel(dir: string, display = dir): Promise<TfjsSes
         feeds[spec.name] = toTf(spec.name, t, where);
       }
       const names = signature.outputs.map((s) => s.name);
-      // execute() for plain graphs; graphs with control flow or dynamic shapes need executeAsync().
-      let ys: tf.Tensor | tf.Tensor[];
-      try {
-        ys = model.execute(feeds, names);
-      } catch (error) {
-        if (!/executeAsync/.test((error as Error).message)) throw error;
-        ys = await model.executeAsync(feeds, names);
-      }
-      const list = Array.isArray(ys) ? ys : [ys];
+      const list = await executeGraph(model, feeds, names);
       try {
         const out: Tensors = {};
         for (const [i, name] of names.entries()) out[name] = await fromTf(name, list[i]!, where);
