@@ -1,4 +1,4 @@
-import { lstat, readdir } from 'node:fs/promises';
+import { lstat, readdir, rename, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 
 /** Files a Parquet dataset holds: data files, and the markers and checksums Spark and Hadoop write beside them. */
@@ -33,4 +33,22 @@ async function firstStranger(dir: string, rel: string): Promise<string | undefin
     }
   }
   return undefined;
+}
+
+/**
+ * The finished dataset `temp` takes `dir`'s name; an earlier dataset there is moved aside first and deleted after,
+ * so readers see either the old dataset or the new one, never a half-written one.
+ */
+export async function publishDataset(temp: string, dir: string): Promise<void> {
+  await refuseToReplaceNonDataset(dir);
+  const previous = await stat(dir).then(() => true, () => false);
+  const aside = `${temp}.old`;
+  if (previous) await rename(dir, aside);
+  try {
+    await rename(temp, dir);
+  } catch (error) {
+    if (previous) await rename(aside, dir);
+    throw error;
+  }
+  if (previous) await rm(aside, { recursive: true, force: true });
 }

@@ -1,10 +1,10 @@
 import { randomBytes } from 'node:crypto';
-import { mkdir, rename, rm, stat } from 'node:fs/promises';
+import { mkdir, rm } from 'node:fs/promises';
 import { basename, dirname, join, resolve } from 'node:path';
 import type { DuckDBConnection } from '@duckdb/node-api';
 import { quoteIdent, quoteString } from './duckdb-types.ts';
 import { ownedPrefix, removeDeadRunsLeftovers } from '@pyml/image';
-import { refuseToReplaceNonDataset } from './dataset-dir.ts';
+import { publishDataset, refuseToReplaceNonDataset } from './dataset-dir.ts';
 
 /** Where `pyml batch` writes: a table of a DuckDB database, or a (Hive-partitioned) Parquet dataset. */
 export type OutputTarget =
@@ -50,18 +50,7 @@ export async function openDatasetTemp(target: Extract<OutputTarget, { kind: 'par
     discard,
     async commit() {
       try {
-        // Readers see either the old dataset or the new one, never a half-written one.
-        await refuseToReplaceNonDataset(dir);
-        const previous = await stat(dir).then(() => true, () => false);
-        const aside = `${temp}.old`;
-        if (previous) await rename(dir, aside);
-        try {
-          await rename(temp, dir);
-        } catch (error) {
-          if (previous) await rename(aside, dir);
-          throw error;
-        }
-        if (previous) await rm(aside, { recursive: true, force: true });
+        await publishDataset(temp, dir);
       } catch (error) {
         await discard();
         throw error;

@@ -1,12 +1,12 @@
 import { createHash, randomBytes } from 'node:crypto';
-import { mkdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { basename, dirname, join, resolve } from 'node:path';
 import { availableParallelism } from 'node:os';
 import { bytesPerElement, elementCount } from '@pyml/contract';
 import { ownedPrefix, removeDeadRunsLeftovers } from '@pyml/image';
 import { entrypointCommand, unpackImage } from '@pyml/launcher';
 import type { ColumnPlan } from './column-plan.ts';
-import { refuseToReplaceNonDataset } from './dataset-dir.ts';
+import { publishDataset, refuseToReplaceNonDataset } from './dataset-dir.ts';
 import { BatchInterruptedError } from './batch-interrupted.ts';
 import { rayPython, runRayJob } from './ray-driver.ts';
 import { stageQuery } from './ray-stage.ts';
@@ -145,21 +145,6 @@ export async function runRayBatch(options: RayBatchOptions): Promise<RayBatchRes
   } finally {
     await rm(work, { recursive: true, force: true });
   }
-}
-
-/** The finished dataset takes the output's name; an earlier one is moved aside first and deleted after. */
-async function publishDataset(temp: string, out: string): Promise<void> {
-  await refuseToReplaceNonDataset(out);
-  const previous = await stat(out).then(() => true, () => false);
-  const aside = `${temp}.old`;
-  if (previous) await rename(out, aside);
-  try {
-    await rename(temp, out);
-  } catch (error) {
-    if (previous) await rename(aside, out);
-    throw error;
-  }
-  if (previous) await rm(aside, { recursive: true, force: true });
 }
 
 /** About 512 KiB of input a batch, 2048 to 65536 rows: the local batch's default (run-batch.ts). */
