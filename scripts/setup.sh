@@ -8,8 +8,9 @@ if [ ! -f node_modules/.package-lock.json ] || [ package-lock.json -nt node_modu
   npm ci --no-audit --no-fund
 fi
 # Debian packages the tests drive for real: image tools, a Docker engine, a registry, Python with torch/sklearn/onnx;
-# and wrk, the HTTP load generator of bench/peers.
-packages=(skopeo umoci docker.io docker-registry apache2-utils openssl python3-torch python3-sklearn python3-onnx python3-pandas python3-grpcio wrk)
+# wrk, the HTTP load generator of bench/peers; chromium, the headless browser test/console drives (playwright-core,
+# never a downloaded browser); qemu-user, which runs the arm64 base's node in test/provenance.
+packages=(skopeo umoci docker.io docker-registry apache2-utils openssl python3-torch python3-sklearn python3-onnx python3-pandas python3-grpcio wrk chromium qemu-user)
 missing=()
 for p in "${packages[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
 if [ ${#missing[@]} -gt 0 ]; then
