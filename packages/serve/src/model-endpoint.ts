@@ -127,10 +127,18 @@ export abstract class ModelEndpoint {
 
   /** Calls go to `frames` (the framed protocol) when the model serves it, else gRPC on `socket`. */
   protected connect(socket: string, frames?: string): void {
-    this.connection?.close();
-    this.frames?.close();
+    this.handOver(socket, frames)();
+  }
+
+  /**
+   * New calls go to a new process of this model (a hot swap); returns what closes the old connections, which the
+   * caller does once the old process drained: the calls in flight on them finish there meanwhile.
+   */
+  protected handOver(socket: string, frames?: string): () => void {
+    const old = [this.connection, this.frames];
     this.connection = frames ? undefined : new ModelConnection(socket, { maxMessageBytes: this.options.maxMessageBytes });
     this.frames = frames ? new FrameConnection(frames, { maxMessageBytes: this.options.maxMessageBytes }) : undefined;
+    return () => { for (const connection of old) connection?.close(); };
   }
 
   /** The model went away: fail what is in flight now, and drop the connection. */

@@ -71,6 +71,11 @@ function modelSettings(image: ImageInfo, opts: ServeOptions, socketDir: string, 
   return { batching, launch: { name: manifest.name, image, socket: join(socketDir, `${manifest.name}.sock`), frames: join(socketDir, `${manifest.name}.frames.sock`), env, startTimeoutMs: opts.startTimeoutMs } };
 }
 
+/** What `pyml cache prune` must see in use while a model can start from the image: its layout or tarball, and its unpacked tree. */
+function heldPaths(image: ImageInfo): string[] {
+  return 'rootfs' in image ? [image.rootfs as string, image.ref] : [image.ref];
+}
+
 function splitHostPort(address: string, flag: string): { host: string; port: number } {
   const m = /^(.*):(\d+)$/.exec(address);
   if (!m || Number(m[2]) > 65535) throw new Error(`${flag} must be HOST:PORT, got '${address}'`);
@@ -85,7 +90,9 @@ export class PredictionService {
   private grpcFront?: GrpcFront;
   private httpFront?: HttpFront;
   private ownSocketDir = false;
-  private heldImages?: { release(): Promise<void> };
+  private heldImages: { release(): Promise<void> }[] = [];
+  /** Hot swaps so far: each new process gets its own socket names, since its predecessor still listens. */
+  private swaps = 0;
 
   private constructor(readonly router: ModelRouter, readonly metrics: ServiceMetrics, readonly addresses: ServiceAddresses, private readonly opts: ServeOptions) {}
 
@@ -122,7 +129,7 @@ export class PredictionService {
     const access = opts.accessLog ? accessLogTo(opts.logger) : undefined;
     service.ownSocketDir = opts.socketDir === undefined;
     // Models start again at any time (on demand, after a crash): `pyml cache prune` must see their files in use.
-    service.heldImages = await holdOpen(images.flatMap((image) => ('rootfs' in image ? [image.rootfs as string, image.ref] : [image.ref])));
+    service.heldImages.push(await holdOpen(images.flatMap(heldPaths)));
     try {
       // Listen first (live at once); models come up in parallel, and the service is ready when they are.
       if (grpcUnix) {
@@ -147,12 +154,33 @@ export class PredictionService {
     return service;
   }
 
+  /**
+   * Serves a new image of a model this service runs (`pyml serve --watch` after a rebuild): its process starts
+   * beside the running one, which drains once the new one is ready (see SupervisedModel.swap). The name, kind,
+   * signature and batching settings must stay (the routes and the front's merging are made from them): otherwise
+   * this throws and the running model stays. A new process that fails to start throws its error, likewise.
+   */
+  async replaceImage(ref: string, graceMs = 10_000): Promise<{ model: string; pid?: number }> {
+    const image = this.opts.runner.kind === 'embedded' ? await unpackImage(ref) : await readImageInfo(ref);
+    const { name } = image.manifest;
+    const model = this.router.endpoints.find((e) => e.name === name);
+    if (!(model instanceof SupervisedModel)) throw new Error(`the new image is model '${name}', which this service does not run (models: ${this.router.endpoints.map((e) => e.name).join(', ')}); restart pyml serve to serve it`);
+    const before = model.image.manifest;
+    const shape = (m: typeof before) => JSON.stringify([m.kind, m.signature, m.serving ?? null]);
+    if (shape(before) !== shape(image.manifest)) throw new Error(`model '${name}' changed its kind, signature or serving settings, which a running service cannot swap; restart pyml serve to serve it`);
+    this.heldImages.push(await holdOpen(heldPaths(image)));
+    const { launch } = modelSettings(image, this.opts, this.addresses.socketDir, () => {});
+    const swap = ++this.swaps;
+    await model.swap({ ...launch, socket: launch.socket.replace(/\.sock$/, `.${swap}.sock`), frames: launch.frames?.replace(/\.frames\.sock$/, `.${swap}.frames.sock`) }, graceMs);
+    return { model: name, pid: model.pid };
+  }
+
   /** Stops taking calls, lets in-flight ones finish (up to `graceMs`), then stops the models. */
   async stop(graceMs = 10_000): Promise<void> {
     await Promise.all([this.grpcFront?.close(graceMs), this.httpFront?.close()]);
     await Promise.all(this.router.endpoints.map((e) => e.stop(graceMs)));
     await this.opts.runner.close?.();
-    await this.heldImages?.release();
+    await Promise.all(this.heldImages.map((held) => held.release()));
     if (this.ownSocketDir) await rm(this.addresses.socketDir, { recursive: true, force: true });
     else for (const e of this.router.endpoints) if (e instanceof SupervisedModel) for (const file of [`${e.name}.sock`, `${e.name}.frames.sock`]) await rm(join(this.addresses.socketDir, file), { force: true });
   }

@@ -1,4 +1,5 @@
 import type { Logger } from '@pyml/contract';
+import type { ImageInfo } from '@pyml/launcher';
 import { type EndpointOptions, ModelEndpoint } from './model-endpoint.ts';
 import type { ModelLaunch, ModelProcess, ModelRunner } from './model-runner.ts';
 
@@ -42,6 +43,40 @@ export class SupervisedModel extends ModelEndpoint {
 
   get pid(): number | undefined {
     return this.process?.pid;
+  }
+
+  /** The image this model runs (the last one swapped in). */
+  get image(): ImageInfo {
+    return this.opts.launch.image;
+  }
+
+  /**
+   * A hot swap (`pyml serve --watch`): starts `launch` beside the running process; once it is ready, new calls go
+   * to it while the old process finishes the calls it has (SIGTERM drains, SIGKILL after `graceMs`). A failed start
+   * rejects with its error and leaves the running process serving. Later (re)starts use the new launch.
+   */
+  async swap(launch: Omit<ModelLaunch, 'onLog'>, graceMs: number): Promise<void> {
+    if (!this.process || !this.ready) {
+      // Nothing runs (idle, or failing and backing off): the next start takes the new image, now if one is due.
+      this.opts.launch = launch;
+      this.wake?.();
+      return;
+    }
+    const old = this.process;
+    const next = await this.opts.runner.start({ ...launch, onLog: (line) => process.stderr.write(`${line}\n`) });
+    this.opts.launch = launch;
+    if (this.stopping || this.process !== old || !this.ready) {
+      // Stopped, or the old process died meanwhile (its restart takes the new launch).
+      await next.stop(1000);
+      this.wake?.();
+      return;
+    }
+    this.process = next;
+    const closeOld = this.handOver(next.socket, next.frames);
+    this.lastCallAt = Date.now();
+    this.opts.logger.info('model swapped', { model: this.name, pid: next.pid, oldPid: old.pid });
+    await old.stop(graceMs);
+    closeOld();
   }
 
   /** On demand, a start (after idle, or an idle stop on its way back) is servable too: calls wait for it. */
@@ -95,13 +130,19 @@ export class SupervisedModel extends ModelEndpoint {
       logger.info('model ready', { model: this.name, pid: this.process.pid, ms: Date.now() - startedAt });
       firstSettled();
       this.watchIdleness();
-      const exit = await this.process.exited;
+      // A swap replaces the process: its predecessor's exit is not this model's.
+      let watched = this.process;
+      let exit = await watched.exited;
+      while (this.process && this.process !== watched) {
+        watched = this.process;
+        exit = await watched.exited;
+      }
       clearInterval(this.idleTimer);
       if (this.parking && !this.stopping) {
         this.parking = false;
         this.attempt = 0;
         this.disconnect('was stopped for idleness');
-        logger.info('model stopped for idleness', { model: this.name, pid: this.process.pid, idleMs: this.opts.idleTimeoutMs });
+        logger.info('model stopped for idleness', { model: this.name, pid: watched.pid, idleMs: this.opts.idleTimeoutMs });
         this.process = undefined;
         // Calls that came during the stop are waiting: start again for them at once.
         if (this.activeCalls > 0) continue;
@@ -113,7 +154,7 @@ export class SupervisedModel extends ModelEndpoint {
       this.disconnect(`process ${how}${this.stopping ? '' : '; restarting'}`);
       if (this.stopping) break;
       this.error = `process ${how}`;
-      logger.error('model process died', { model: this.name, pid: this.process.pid, code: exit.code, signal: exit.signal });
+      logger.error('model process died', { model: this.name, pid: watched.pid, code: exit.code, signal: exit.signal });
       if (Date.now() - startedAt > (this.opts.healthyAfterMs ?? 30_000)) this.attempt = 0;
       this.opts.onRestart?.();
       await this.backoff();
@@ -126,14 +167,13 @@ export class SupervisedModel extends ModelEndpoint {
   private watchIdleness(): void {
     const timeout = this.opts.idleTimeoutMs;
     if (!this.opts.onDemand || !timeout) return;
-    const process = this.process!;
     this.idleTimer = setInterval(() => {
       if (this.state !== 'ready' || this.activeCalls > 0 || Date.now() - this.lastCallAt < timeout) return;
       clearInterval(this.idleTimer);
       // Calls from now on wait for the next start instead of racing the stop.
       this.parking = true;
       this.state = 'starting';
-      void process.stop(10_000);
+      void this.process?.stop(10_000);
     }, Math.min(1000, Math.max(50, timeout / 4)));
     this.idleTimer.unref();
   }
