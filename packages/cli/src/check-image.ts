@@ -6,6 +6,12 @@ import { DOCKER_DAEMON_PREFIX, looksLikeRegistryRef } from '@pyml/registry/refer
 const REF_FORMS = 'REF is an OCI image layout directory (pyml build writes PROJECT/.pyml/image), an image tarball, HOST[:PORT]/REPO:TAG in a registry, or docker-daemon:NAME:TAG';
 const CONFIG_FILE = /^pyml\.config\.(ts|mts|js|mjs|json|yaml|yml)$/;
 
+/** The config file's name when `dir` is a model project (a config and no index.json), else undefined. */
+export async function projectConfigIn(dir: string): Promise<string | undefined> {
+  const names = await readdir(dir).catch(() => [] as string[]);
+  return names.includes('index.json') ? undefined : names.find((n) => CONFIG_FILE.test(n));
+}
+
 /**
  * Every command that takes an image checks a local one the same way before opening it, so the same wrong input
  * gets the same answer and exit code (2: bad input) from predict, serve, batch, push, inspect and diff: a path
@@ -20,14 +26,13 @@ export async function checkImageRef(ref: string): Promise<void> {
     throw new PymlError(`no image at ${ref}: no such file or directory`, EXIT.usage, REF_FORMS);
   }
   if (info.isDirectory()) {
-    const names = await readdir(ref).catch(() => [] as string[]);
-    if (names.includes('index.json')) return;
-    const config = names.find((n) => CONFIG_FILE.test(n));
+    const config = await projectConfigIn(ref);
     if (config) {
       const built = await stat(join(ref, '.pyml', 'image', 'index.json')).then(() => true, () => false);
       throw new PymlError(`${ref} is a model project (${config}), not an image`, EXIT.usage,
         built ? `its last build is ${join(ref, '.pyml', 'image')}; or rebuild it: pyml build ${ref}` : `build it first: pyml build ${ref} (the image goes to ${join(ref, '.pyml', 'image')})`);
     }
+    if (await stat(join(ref, 'index.json')).then(() => true, () => false)) return;
     throw new PymlError(`${ref} is not an image: a directory with no index.json (not an OCI image layout)`, EXIT.usage, REF_FORMS);
   }
   if (info.isFile()) {

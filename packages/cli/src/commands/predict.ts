@@ -2,6 +2,7 @@ import { parseCommandArgs } from '../args.ts';
 import { EXIT, PymlError } from '@pyml/errors';
 import { predictOnce } from '@pyml/serve/predict-once';
 import { localImagePaths } from '../local-images.ts';
+import { projectConfigIn } from '../check-image.ts';
 import { usage } from '../output.ts';
 import { applyMaxUnpackedBytes, maxUnpackedHelp, maxUnpackedOption } from '../max-unpacked-option.ts';
 
@@ -11,7 +12,8 @@ Runs an image once on one request and prints the outputs, with no server: the im
 ($PYML_CACHE_DIR/rootfs, once per digest) and its own entrypoint runs with the image's own Node runtime.
 REF is an OCI image layout directory, an image tarball, a registry image (HOST[:PORT]/REPO:TAG, pulled into
 $PYML_CACHE_DIR/pulled; blobs the cache holds are not downloaded again) or an engine's image
-(docker-daemon:NAME:TAG, via DOCKER_HOST).
+(docker-daemon:NAME:TAG, via DOCKER_HOST), or a model project directory (pyml.config.ts), built first through the
+cache as pyml build does (progress on stderr).
 FILE is an Open Inference Protocol (V2) JSON request ({"inputs":[{"name","datatype","shape","data"}]}), or a
 .csv file with a header row, read as pyml batch reads one (DuckDB's read_csv, the same columns → inputs): a column
 named like an input feeds it; a model with one [-1, K] input that no column is named after gets the K columns
@@ -30,6 +32,7 @@ Examples:
   pyml predict /tmp/iris --input examples/onnx-iris/sample.json
   pyml predict /tmp/iris.tar --input request.json --json | jq .outputs
   pyml predict /tmp/iris --input examples/onnx-iris/sample.csv --keep id
+  pyml predict examples/onnx-iris --input examples/onnx-iris/sample.json   # builds the project, then runs it
 `;
 
 /** The runtime's stderr: JSON log lines and plain error lines. Shows errors and warnings, or everything. */
@@ -61,7 +64,8 @@ export async function run(args: string[]): Promise<number> {
   if (!values.input) throw usage('pyml predict needs --input FILE (a V2 JSON request or a CSV)');
   const keep = (values.keep ?? []).flatMap((v) => v.split(',')).map((v) => v.trim()).filter(Boolean);
   if (keep.length && !/\.csv$/i.test(values.input)) throw usage('--keep names columns of a CSV --input; a JSON request has none');
-  const [image] = await localImagePaths([ref], { json: values.json!, told: (m) => { if (!values.json) process.stderr.write(`${m}\n`); } });
+  const project = await projectConfigIn(ref) ? await (await import('../dev-loop.ts')).buildProject(ref, { json: values.json! }) : undefined;
+  const [image] = project ? [project.layout] : await localImagePaths([ref], { json: values.json!, told: (m) => { if (!values.json) process.stderr.write(`${m}\n`); } });
   let result;
   try {
     result = await predictOnce(image, values.input, {

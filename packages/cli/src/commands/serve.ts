@@ -3,10 +3,12 @@ import { EXIT } from '@pyml/errors';
 import { createLogger } from '@pyml/runtime/logger';
 import { EmbeddedRunner, type ModelRunner, PredictionService, SupervisedModel } from '@pyml/serve';
 import { localImagePaths } from '../local-images.ts';
+import { projectConfigIn } from '../check-image.ts';
 import { usage } from '../output.ts';
 import { applyMaxUnpackedBytes, maxUnpackedHelp, maxUnpackedOption } from '../max-unpacked-option.ts';
 
 export const help = `Usage: pyml serve REF... [options]
+       pyml serve PROJECT [--watch] [options]
 
 Serves images over the Open Inference Protocol (KServe V2): gRPC (inference.GRPCInferenceService, grpc.health.v1)
 and REST/JSON (/v2/health/live, /v2/health/ready, /v2/models/NAME, /v2/models/NAME/ready, /v2/models/NAME/infer),
@@ -16,9 +18,12 @@ By default a model's process starts on demand: at the first call for it, which w
 start fails the waiting calls with the init error). REF is an OCI image layout directory, an image tarball, a
 registry image (HOST[:PORT]/REPO:TAG, pulled into $PYML_CACHE_DIR/pulled; blobs the cache holds are not
 downloaded again) or an engine's image (docker-daemon:NAME:TAG, via DOCKER_HOST); the model name is the one in
-the image.
+the image. A model project directory (pyml.config.ts) is built first (through the cache, as pyml build does);
+with --watch it is rebuilt on every change and the new model swapped in: the running one serves until the new
+one is ready, then finishes its calls and stops; a failed build or start is logged and the old model stays.
 
 Options:
+  --watch                     rebuild PROJECT directories on change and swap the new model in
   --grpc HOST:PORT            gRPC address (default 127.0.0.1:8001; port 0 picks a free port; or unix:/PATH)
   --http HOST:PORT            HTTP address (default 127.0.0.1:8000)
   --socket-dir DIR            where model sockets go (made 0700; default a fresh temp dir)
@@ -49,6 +54,7 @@ Examples:
   pyml serve /tmp/iris --grpc 127.0.0.1:8001 --http 127.0.0.1:8000
   pyml serve /tmp/iris /tmp/wine --idle-timeout-s 600      # many models; unused ones give their memory back
   pyml serve /tmp/iris --start eager                       # warm before the first call
+  pyml serve examples/onnx-iris --watch                    # the dev loop: edit, save, call
   curl -s localhost:8000/v2/models/iris/infer -d '{"inputs":[{"name":"input","datatype":"FP32","shape":[1,4],"data":[5.1,3.5,1.4,0.2]}]}'
 `;
 
@@ -84,6 +90,7 @@ export async function run(args: string[]): Promise<number> {
       ...maxUnpackedOption,
       'idle-timeout-s': { type: 'string', default: '0' },
       json: { type: 'boolean', default: false },
+      watch: { type: 'boolean', default: false },
       'log-format': { type: 'string' },
       'access-log': { type: 'string', default: 'on' },
       help: { type: 'boolean', short: 'h' },
@@ -112,7 +119,9 @@ export async function run(args: string[]): Promise<number> {
   // In the environment, so the model processes this service starts log in the same format.
   process.env.PYML_LOG_FORMAT = logFormat;
   const logger = createLogger({ component: 'serve' });
-  const images = await localImagePaths(positionals, { json: values.json!, told: (m) => logger.info(m) });
+  const projects = await builtProjects(positionals, values.json!);
+  if (values.watch && projects.size === 0) throw usage('--watch rebuilds model projects: give a project directory (holding pyml.config.ts), not an image');
+  const images = await localImagePaths(positionals.map((ref) => projects.get(ref)?.layout ?? ref), { json: values.json!, told: (m) => logger.info(m) });
   const service = await PredictionService.start({
     images, external, runner, logger, accessLog: accessLog === 'on',
     grpc: values.grpc || undefined, http: values.http || undefined, socketDir: values['socket-dir'],
@@ -131,11 +140,13 @@ export async function run(args: string[]): Promise<number> {
     process.stdout.write(`serving${ready.grpc ? `  gRPC ${ready.grpc}` : ''}${ready.http ? `  HTTP http://${ready.http}` : ''}\n`);
     for (const m of models) process.stdout.write(`  ${m.name.padEnd(20)} ${m.state.padEnd(8)} ${m.source}${m.error ? `\n    error: ${m.error}` : ''}\n`);
   }
+  const watcher = values.watch ? (await loadDevLoop()).watchProjects([...projects].map(([dir, built]) => ({ dir, digest: built.digest })), { service, logger, json: values.json! }) : undefined;
   return new Promise<number>((resolve) => {
     let stopping = false;
     const stop = (signal: string) => {
       if (stopping) return;
       stopping = true;
+      watcher?.close();
       logger.info('stopping', { signal });
       void service.stop().then(() => resolve(EXIT.ok), (error: unknown) => {
         logger.error('stop failed', { error: (error as Error).message });
@@ -145,6 +156,30 @@ export async function run(args: string[]): Promise<number> {
     process.on('SIGTERM', () => stop('SIGTERM'));
     process.on('SIGINT', () => stop('SIGINT'));
   });
+}
+
+/** The project directories among `refs`, each built (its layout and digest by directory). */
+async function builtProjects(refs: string[], json: boolean): Promise<Map<string, { layout: string; digest: string }>> {
+  const built = new Map<string, { layout: string; digest: string }>();
+  for (const ref of refs) {
+    if (built.has(ref) || !(await projectConfigIn(ref))) continue;
+    built.set(ref, await (await loadDevLoop()).buildProject(ref, { json }));
+  }
+  return built;
+}
+
+/**
+ * The builder's side of serve (dev-loop.ts), loaded by a computed path so that the pyml-serve image's bundle, which
+ * serves images only, does not take in the builder.
+ */
+async function loadDevLoop(): Promise<typeof import('../dev-loop.ts')> {
+  const file = new URL(import.meta.url.endsWith('.ts') ? '../dev-loop.ts' : '../dev-loop.js', import.meta.url).href;
+  try {
+    return (await import(file)) as typeof import('../dev-loop.ts');
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== 'ERR_MODULE_NOT_FOUND') throw error;
+    throw usage('this pyml serve serves images only (it has no builder): build the project with pyml build and serve its image');
+  }
 }
 
 /** The Docker runner, loaded only when asked for: it needs dockerode, which the pyml-serve image does not ship. */
