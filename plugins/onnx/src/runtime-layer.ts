@@ -100,7 +100,7 @@ const isNative = (rel: string) => rel.endsWith('.node') || /\.so(\.\d+)*$/.test(
 
 function entryOf(pkg: ResolvedPackage): DependencyEntry {
   // No `plugin` field: the build names the plugin whose hook returned the layer (another plugin may reuse this one).
-  const entry: DependencyEntry = { name: pkg.json.name, version: pkg.json.version };
+  const entry: DependencyEntry = { name: pkg.json.name, version: pkg.json.version, type: 'npm' };
   if (pkg.json.license) entry.license = pkg.json.license;
   const integrity = lockfileIntegrity(pkg.dir);
   if (integrity) entry.integrity = integrity;

@@ -249,7 +249,8 @@ export async function pythonEnvLayer(o: PythonEnvOptions): Promise<DependencyLay
     await writeFile(temp, JSON.stringify(env));
     await rename(temp, listFile);
   }
-  return { name: 'python', files: env.files, entries: env.entries, cacheKey: `sha256:${createHash('sha256').update(key).digest('hex')}` };
+  // Debian packages (typed here, not in the cached list, so lists cached before types were recorded serve too).
+  return { name: 'python', files: env.files, entries: env.entries.map((e) => ({ ...e, type: 'deb' as const })), cacheKey: `sha256:${createHash('sha256').update(key).digest('hex')}` };
 }
 
 function hostArchitecture(): Platform['architecture'] {
@@ -267,7 +268,7 @@ export async function pymlPythonLayer(packageDir: string, imageDir: string, vers
     hash.update(name).update('\0').update(content);
     files.push({ path: `${imageDir}/pyml/${name}`, content, mode: 0o644 });
   }
-  return { name: 'pyml-python', files, entries: [{ name: 'pyml (python)', version }], cacheKey: `pyml-python/${hash.digest('hex')}` };
+  return { name: 'pyml-python', files, entries: [{ name: 'pyml (python)', version, type: 'generic' }], cacheKey: `pyml-python/${hash.digest('hex')}` };
 }
 
 // Kept for tests: reading a handful of pyc headers.

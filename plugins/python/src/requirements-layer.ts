@@ -47,7 +47,7 @@ export async function installedEntries(site: string): Promise<DependencyEntry[]>
     const v = field('Version');
     if (!n || !v) continue;
     const license = field('License');
-    entries.push({ name: n, version: v, ...(license && license !== 'UNKNOWN' ? { license } : {}) });
+    entries.push({ name: n, version: v, type: 'pypi', ...(license && license !== 'UNKNOWN' ? { license } : {}) });
   }
   return entries;
 }

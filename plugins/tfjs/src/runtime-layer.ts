@@ -43,7 +43,7 @@ export function tfjsRuntimeLayer(platform: Platform): DependencyLayer {
   for (const name of BUNDLED) {
     const dir = packageDir(name);
     const json = JSON.parse(readFileSync(join(dir, 'package.json'), 'utf8')) as PackageJson;
-    const entry: DependencyEntry = { name: json.name, version: json.version, plugin: 'tfjs' };
+    const entry: DependencyEntry = { name: json.name, version: json.version, plugin: 'tfjs', type: 'npm' };
     if (json.license) entry.license = json.license;
     const integrity = lockfileIntegrity(dir);
     if (integrity) entry.integrity = integrity;

@@ -4,6 +4,7 @@ import { describeImage, withImage, type ImageDescription } from '../describe-ima
 import { formatBytes, printJson, showProgress, usage } from '../output.ts';
 import { Progress } from '../progress.ts';
 import type { VerifyResult } from '@pyml/image';
+import { contentsLines } from '../image-contents.ts';
 
 export const help = `Usage: pyml inspect image REF [options]
 
@@ -105,14 +106,17 @@ function printText(d: ImageDescription): void {
       for (const t of d.signature[side]) out.push(`  ${side === 'inputs' ? 'in ' : 'out'}  ${t.name}  ${t.dtype}  [${t.shape.join(', ')}]`);
     }
   }
-  if (d.weights.length) {
+  if (d.base) out.push('', `base      ${d.base.name}${d.base.digest ? ` (${d.base.digest})` : ''}`, ...d.base.layers.map((l) => `  layer   ${l}`));
+  if (d.components) {
+    out.push('', ...contentsLines(d.components));
+  } else if (d.weights.length) {
     out.push('', 'weights');
     for (const w of d.weights) {
       const details = Object.entries(w.details ?? {}).map(([k, v]) => `${k}=${v}`).join(' ');
       out.push(`  ${w.name}  ${formatBytes(w.size)}${w.format ? `  ${w.format}` : ''}${details ? `  ${details}` : ''}`);
     }
   }
-  if (d.deps.length) {
+  if (!d.components && d.deps.length) {
     out.push('', 'dependencies');
     for (const dep of d.deps) out.push(`  ${dep.name}@${dep.version}${dep.license ? `  ${dep.license}` : ''}${dep.integrity ? `  ${dep.integrity.slice(0, 24)}…` : ''}`);
   }

@@ -16,6 +16,10 @@ export interface BaseImage {
   labels: Record<string, string>;
   nodePath: string;
   nodeVersion: string;
+  /** What the base is, for pyml.json: 'pyml/node' (this machine's node) or the image it was imported from, by digest. */
+  identity: { name: string; digest?: string };
+  /** The default base's files as taken from this machine (image path, host file), for the dependency manifest. */
+  hostFiles?: { path: string; source: string }[];
   /** Manifest annotations naming the base (org.opencontainers.image.base.name/digest), for registry bases. */
   annotations?: Record<string, string>;
 }
@@ -36,5 +40,6 @@ export async function resolveBase(config: ResolvedConfig, store: BlobStore, epoc
     annotations: partAnnotations(PART.base, 'base'),
   });
   // The base's node is this process's own binary: its version is ours (no second node started to ask).
-  return { layers: [layer], libraries, env: DEFAULT_ENV, labels: {}, nodePath: NODE_IN_IMAGE, nodeVersion: process.version };
+  const hostFiles = files.flatMap((f) => (f.source ? [{ path: f.path, source: f.source }] : []));
+  return { layers: [layer], libraries, env: DEFAULT_ENV, labels: {}, nodePath: NODE_IN_IMAGE, nodeVersion: process.version, identity: { name: DEFAULT_BASE }, hostFiles };
 }

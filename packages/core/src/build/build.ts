@@ -5,14 +5,16 @@ import type { Signature } from '@pyml/contract';
 import { BlobStore, buildLayer, refuseToReplaceNonLayout, writeLayout, writeTarball, type BuiltLayer, type Image } from '@pyml/image';
 import {
   ADAPTERS_DIR, DEFAULT_SOCKET, ENTRYPOINT_PATH, MANIFEST_PATH, MODEL_DIR, WEIGHTS_DIR, ociArchitecture, partAnnotations,
-  pymlManifestBytes, sourceDateEpochFromEnv, type DependencyEntry, type PartRecord, type PymlManifest,
+  pymlManifestBytes, sourceDateEpochFromEnv, type Component, type DependencyEntry, type PartRecord, type PymlManifest,
 } from '@pyml/image/pyml-format';
 import { loadConfig } from '../config/load-config.ts';
 import { BuildError, ConfigError } from '../errors.ts';
 import { PluginDriver } from '../plugin-driver.ts';
 import type { DependencyLayer, HookContext, LayerFile, Platform, ResolvedConfig, RuntimeAdapter } from '../types.ts';
 import { bundleModel } from './bundle-model.ts';
-import { bundleForImage, bundleRuntime } from './bundle-runtime.ts';
+import { bundleForImage, bundleRuntime, type ImageBundle } from './bundle-runtime.ts';
+import type { BundledPackage } from './bundled-packages.ts';
+import { imageComponents } from './image-components.ts';
 import { checkDeclaredSignature } from './check-signature.ts';
 import { resolveBase, type BaseImage } from './base-image.ts';
 import { modelImage } from './image-config.ts';
@@ -109,10 +111,10 @@ interface NamedLayer {
 interface BuildInputs {
   signature: Signature;
   weightFiles: WeightFile[];
-  model: { code: string; map: string };
+  model: { code: string; map: string; packages: BundledPackage[] };
   depLayers: DependencyLayer[];
-  adapters: { spec: RuntimeAdapter; code: string }[];
-  runtimeCode: string;
+  adapters: { spec: RuntimeAdapter; bundle: ImageBundle }[];
+  runtime: ImageBundle;
 }
 
 type LayerOf = (part: PartName, name: string, files: LayerFile[], cacheKey?: string) => Promise<BuiltLayer>;
@@ -134,9 +136,10 @@ async function buildThrough(store: BlobStore, options: BuildOptions): Promise<Bu
   await addSystemLibraries(inputs.depLayers, base, store, epoch, config.image.platform);
   const layerOf = layerBuilder(store, epoch, options.onProgress);
   log('writing layers');
-  const named = await contentLayers(layerOf, base, inputs);
+  // The dependency manifest (dpkg's answers, weights hashes; cached per machine) is made while the layers are written.
+  const [named, components] = await Promise.all([contentLayers(layerOf, base, inputs), componentsOf(base, inputs, store.dir)]);
   const created = new Date(epoch * 1000).toISOString();
-  const manifest = pymlManifest(config, base, inputs, named, created);
+  const manifest = pymlManifest(config, base, inputs, named, created, components);
   named.push({ part: 'entrypoint', name: 'entrypoint', layer: await layerOf('entrypoint', 'entrypoint', entrypointFiles(inputs, manifest)) });
 
   const image = modelImage(config, base, named.map((n) => n.layer), manifest.entrypoint.argv, created, PYML_VERSION);
@@ -193,7 +196,7 @@ async function gatherInputs(config: ResolvedConfig, driver: PluginDriver, codeCa
     bundleRuntime(codeCache),
     Promise.all(adapterSpecs.map((a) => bundleForImage(a.entry, a.external ?? [], codeCache))),
   ]);
-  return { signature, weightFiles, model, depLayers, adapters: adapterSpecs.map((spec, i) => ({ spec, code: adapterCodes[i]! })), runtimeCode };
+  return { signature, weightFiles, model, depLayers, adapters: adapterSpecs.map((spec, i) => ({ spec, bundle: adapterCodes[i]! })), runtime: runtimeCode };
 }
 
 /** The system libraries the deps' native files load and the base lacks, added to those deps layers. */
@@ -247,8 +250,15 @@ function weightsLayerFiles(weightFiles: WeightFile[]): LayerFile[] {
   ];
 }
 
+function componentsOf(base: BaseImage, inputs: BuildInputs, cacheDir: string): Promise<Component[]> {
+  return imageComponents({
+    base, depLayers: inputs.depLayers, weightFiles: inputs.weightFiles, modelPackages: inputs.model.packages,
+    runtimePackages: inputs.runtime.packages, adapters: inputs.adapters.map(({ spec, bundle }) => ({ name: spec.name, packages: bundle.packages })), cacheDir,
+  });
+}
+
 /** pyml.json: what the image is, for the runtime, serve, batch, inspect and deploy. */
-function pymlManifest(config: ResolvedConfig, base: BaseImage, inputs: BuildInputs, named: NamedLayer[], created: string): PymlManifest {
+function pymlManifest(config: ResolvedConfig, base: BaseImage, inputs: BuildInputs, named: NamedLayer[], created: string, components: Component[]): PymlManifest {
   const { platform } = config.image;
   const parts: PartRecord[] = named.map(({ part, name, layer }) => ({
     part, name, digest: layer.digest, diffId: layer.diffId, size: layer.size, mediaType: layer.mediaType,
@@ -260,11 +270,13 @@ function pymlManifest(config: ResolvedConfig, base: BaseImage, inputs: BuildInpu
     kind: config.kind,
     signature: inputs.signature,
     model: { entry: 'model/model.mjs' },
-    // Per-file digests would cost a second read of the weights; the weights part's digest identifies them.
+    // Each file's sha256 is in `components` (kept per machine by the file's stats, so a rebuild reads no weights twice).
     weights: { dir: 'weights', files: inputs.weightFiles.map(({ name, size, format, details }) => ({ name, size, ...(format ? { format } : {}), ...(details ? { details } : {}) })) },
     adapters: inputs.adapters.map(({ spec }) => ({ name: spec.name, entry: `adapters/${spec.name}.mjs` })),
     plugins: config.plugins.map((p) => ({ name: p.name, ...(p.version ? { version: p.version } : {}) })),
     deps: inputs.depLayers.flatMap((d) => d.entries as DependencyEntry[]),
+    components,
+    base: { ...base.identity, layers: base.layers.map((l) => l.digest) },
     parts,
     entrypoint: { argv: [base.nodePath, ENTRYPOINT_PATH], socket: DEFAULT_SOCKET },
     ...(Object.keys(config.serving).length ? { serving: config.serving } : {}),
@@ -276,8 +288,8 @@ function pymlManifest(config: ResolvedConfig, base: BaseImage, inputs: BuildInpu
 /** The entrypoint part: the runtime bundle, the plugins' adapters, and pyml.json. */
 function entrypointFiles(inputs: BuildInputs, manifest: PymlManifest): LayerFile[] {
   return [
-    { path: ENTRYPOINT_PATH, content: inputs.runtimeCode },
-    ...inputs.adapters.map(({ spec, code }) => ({ path: `${ADAPTERS_DIR}/${spec.name}.mjs`, content: code })),
+    { path: ENTRYPOINT_PATH, content: inputs.runtime.code },
+    ...inputs.adapters.map(({ spec, bundle }) => ({ path: `${ADAPTERS_DIR}/${spec.name}.mjs`, content: bundle.code })),
     { path: MANIFEST_PATH, content: pymlManifestBytes(manifest) },
   ];
 }

@@ -10,6 +10,7 @@ import { configErrorIn, pymlImportsPlugin, PymlPackageResolver } from '../config
 import type { BundleOptions } from '../types.ts';
 import { stableSourceMap } from './stable-source-map.ts';
 import { cachedBundle } from './bundle-cache.ts';
+import { BUNDLED_PACKAGES_FILE, bundledPackages, type BundledPackage } from './bundled-packages.ts';
 
 const THIS_FILE = fileURLToPath(import.meta.url);
 
@@ -17,6 +18,8 @@ export interface ModelBundle {
   code: string;
   map: string;
   kind: ContractKind;
+  /** The npm packages esbuild put into the bundle (for the image's dependency manifest). */
+  packages: BundledPackage[];
 }
 
 /** esbuild errors carry locations: keep them in the message so the user lands on the line. */
@@ -79,8 +82,9 @@ async function bundleAndCheck(entry: string, options: BundleOptions, projectRoot
   }
   const kind = await loadContractKind(code, entry, scratchDir);
   // The bundler's own file is an input too: a change to how pyml bundles must not reuse an old bundle.
-  const inputs = [THIS_FILE, ...Object.keys(metafile.inputs).map((input) => path.resolve(path.dirname(entry), input))];
-  return { value: { code, map, kind }, inputs };
+  const read = Object.keys(metafile.inputs).map((input) => path.resolve(path.dirname(entry), input));
+  const inputs = [THIS_FILE, BUNDLED_PACKAGES_FILE, ...read];
+  return { value: { code, map, kind, packages: bundledPackages(read, projectRoot) }, inputs };
 }
 
 async function loadContractKind(code: string, entry: string, scratchDir: string): Promise<ContractKind> {

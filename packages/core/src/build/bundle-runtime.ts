@@ -5,6 +5,13 @@ import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
 import { formatEsbuildError } from './bundle-model.ts';
 import { cachedBundle } from './bundle-cache.ts';
+import { BUNDLED_PACKAGES_FILE, bundledPackages, type BundledPackage } from './bundled-packages.ts';
+
+/** A module bundled for the image, and the npm packages esbuild put into it. */
+export interface ImageBundle {
+  code: string;
+  packages: BundledPackage[];
+}
 
 const THIS_FILE = fileURLToPath(import.meta.url);
 
@@ -21,8 +28,9 @@ const BANNER = "import { createRequire as __pymlCreateRequire } from 'node:modul
  * cached under `cacheDir` by the stats of every input esbuild read, so a rebuild with unchanged sources costs a few
  * stat calls instead of a bundle.
  */
-export async function bundleForImage(entry: string, external: string[], cacheDir: string): Promise<string> {
-  const keyFile = path.join(cacheDir, `${createHash('sha256').update(`${entry}\0${external.join(',')}\0${esbuildVersion}`).digest('hex').slice(0, 24)}.json`);
+export async function bundleForImage(entry: string, external: string[], cacheDir: string): Promise<ImageBundle> {
+  // `with-packages`: entries cached before bundles listed their packages hold a bare string; they are not reused.
+  const keyFile = path.join(cacheDir, `${createHash('sha256').update(`${entry}\0${external.join(',')}\0${esbuildVersion}\0with-packages`).digest('hex').slice(0, 24)}.json`);
   return cachedBundle(keyFile, async () => {
     try {
       const result = await build({
@@ -30,14 +38,14 @@ export async function bundleForImage(entry: string, external: string[], cacheDir
         external, conditions: CONDITIONS, logLevel: 'silent', metafile: true, legalComments: 'none', banner: { js: BANNER },
         minifySyntax: true, minifyWhitespace: true, absWorkingDir: path.dirname(entry),
       });
-      const inputs = [THIS_FILE, ...Object.keys(result.metafile.inputs).map((input) => path.resolve(path.dirname(entry), input))];
-      return { value: result.outputFiles[0]!.text, inputs };
+      const read = Object.keys(result.metafile.inputs).map((input) => path.resolve(path.dirname(entry), input));
+      return { value: { code: result.outputFiles[0]!.text, packages: bundledPackages(read) }, inputs: [THIS_FILE, BUNDLED_PACKAGES_FILE, ...read] };
     } catch (err) {
       throw formatEsbuildError(err, `bundling ${path.basename(entry)} for the image`, path.dirname(entry));
     }
   });
 }
 
-export function bundleRuntime(cacheDir: string): Promise<string> {
+export function bundleRuntime(cacheDir: string): Promise<ImageBundle> {
   return bundleForImage(RUNTIME_ENTRY, [], cacheDir);
 }

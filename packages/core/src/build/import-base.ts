@@ -41,7 +41,7 @@ export async function importBaseImage(ref: string, config: ResolvedConfig, store
       }
       layers.push(baseLayer(d, diffIds[i], i, store));
     }
-    return baseFrom(source.config, layers);
+    return { ...baseFrom(source.config, layers), identity: { name: ref, digest: source.manifestDigest } };
   } finally {
     await source.close();
   }
@@ -67,6 +67,7 @@ async function importRegistryBase(ref: string, config: ResolvedConfig, store: Bl
   const diffIds = fetched.config.rootfs.diff_ids;
   return {
     ...baseFrom(fetched.config, fetched.layers.map((d, i) => baseLayer(d, diffIds[i], i, store))),
+    identity: { name: fetched.name, digest: fetched.manifestDigest },
     annotations: { 'org.opencontainers.image.base.name': fetched.name, 'org.opencontainers.image.base.digest': fetched.manifestDigest },
   };
 }
@@ -86,7 +87,7 @@ function baseLayer(d: OciDescriptor, diffId: string | undefined, i: number, stor
 }
 
 /** The base's config is kept and extended: its Env and labels; the node the entrypoint runs is the base's. */
-function baseFrom(image: OciImageConfig, layers: BuiltLayer[]): BaseImage {
+function baseFrom(image: OciImageConfig, layers: BuiltLayer[]): Omit<BaseImage, 'identity'> {
   const env = image.config?.Env ?? [];
   const labels = image.config?.Labels ?? {};
   const nodeVersion = env.find((e: string) => e.startsWith('NODE_VERSION='))?.slice('NODE_VERSION='.length);

@@ -27,6 +27,10 @@ export interface ImageDescription {
   signature?: PymlManifest['signature'];
   weights: PymlManifest['weights']['files'];
   deps: PymlManifest['deps'];
+  /** Everything the image carries, part by part (images built before pyml recorded it have none). */
+  components?: PymlManifest['components'];
+  /** What the base is (pyml/node or the image it was imported from) and its layers. */
+  base?: PymlManifest['base'];
   plugins: PymlManifest['plugins'];
   entrypoint: { entrypoint: string[]; cmd: string[]; env: string[]; workingDir?: string };
   labels: Record<string, string>;
@@ -63,6 +67,8 @@ export async function describeImage(source: OpenedImage): Promise<ImageDescripti
     signature: manifest?.signature,
     weights: manifest?.weights.files ?? [],
     deps: manifest?.deps ?? [],
+    ...(manifest?.components ? { components: manifest.components } : {}),
+    ...(manifest?.base ? { base: manifest.base } : {}),
     plugins: manifest?.plugins ?? [],
     entrypoint: { entrypoint: cfg.config?.Entrypoint ?? [], cmd: cfg.config?.Cmd ?? [], env: cfg.config?.Env ?? [], workingDir: cfg.config?.WorkingDir },
     labels: cfg.config?.Labels ?? {},

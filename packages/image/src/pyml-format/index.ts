@@ -5,7 +5,7 @@
  */
 export * from './paths.ts';
 export * from './parts.ts';
-export type { PymlManifest, PartRecord, DependencyEntry } from './manifest.ts';
+export type { PymlManifest, PartRecord, DependencyEntry, Component } from './manifest.ts';
 export { pymlManifestBytes, parsePymlManifest, readPymlManifest, requirePymlManifest } from './read-manifest.ts';
 export { ociArchitecture, hostPlatform } from './platform.ts';
 export { sourceDateEpochFromEnv } from './source-date-epoch.ts';
