@@ -8,13 +8,16 @@ import { mkdirSync, readFileSync, writeFileSync, existsSync } from 'node:fs';
 import { basename, isAbsolute, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { HookContext, PymlPlugin, WeightsDescription, WeightsFile } from '@pyml/core/types';
-import { readOnnxModel, type OnnxModelInfo } from './onnx-reader.ts';
+import type { OnnxModelInfo } from './onnx-reader.ts';
+import { cachedOnnxModelInfo } from './model-info-cache.ts';
 import { onnxSignature } from './onnx-signature.ts';
 import { onnxRuntimeLayer } from './runtime-layer.ts';
 import { verifyLoads } from './verify-load.ts';
 
 export type { OnnxAdapter, OnnxSession, OnnxLoadOptions } from './adapter.ts';
-export { readOnnxModel, OnnxFormatError, type OnnxModelInfo, type OnnxValueInfo, type OnnxTypeInfo } from './onnx-reader.ts';
+export type { OnnxModelInfo, OnnxValueInfo, OnnxTypeInfo } from './onnx-reader.ts';
+export { OnnxFormatError } from './onnx-format-error.ts';
+export { readOnnxModel } from './model-info-cache.ts';
 export { onnxSignature, formatOnnxType, type OnnxSignature, type NonTensorValue } from './onnx-signature.ts';
 export { onnxRuntimeLayer } from './runtime-layer.ts';
 
@@ -110,7 +113,7 @@ export default function onnx(options: OnnxPluginOptions = {}): PymlPlugin {
     async describeWeights(file: WeightsFile, ctx: HookContext) {
       if (!isOnnx(file.name)) return undefined;
       const displayPath = displayPathOf(file.path, ctx);
-      const info = await readOnnxModel(file.path, displayPath);
+      const info = await cachedOnnxModelInfo(file.path, displayPath, ctx.cacheDir);
       const description = describe(info, displayPath, ctx);
       const maxBytes = (options.loadCheckMaxMB ?? 256) * 2 ** 20;
       if (maxBytes === 0) return description;

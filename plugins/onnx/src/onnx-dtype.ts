@@ -1,5 +1,5 @@
 import type { DataType } from '@pyml/contract';
-import { OnnxDataType } from './onnx-schema.ts';
+import { OnnxDataType } from './onnx-data-type.ts';
 
 /** ONNX element type → Open Inference Protocol dtype. Types with no OIP counterpart (bfloat16, complex, float8, int4) are absent. */
 const TO_OIP: Partial<Record<number, DataType>> = {

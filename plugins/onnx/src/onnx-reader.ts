@@ -2,6 +2,9 @@ import { open } from 'node:fs/promises';
 import type { Type } from 'protobufjs';
 import { FileWireReader, SliceWireReader, WireFormatError, WireType, type FieldKey } from './wire-reader.ts';
 import { onnxTypes } from './onnx-schema.ts';
+import { OnnxFormatError } from './onnx-format-error.ts';
+
+export { OnnxFormatError };
 
 /** The type of a graph input or output, as ONNX declares it. */
 export type OnnxTypeInfo =
@@ -47,14 +50,6 @@ export interface OnnxModelInfo {
   initializerBytes: number;
   /** Files named by initializers stored as external data (they must travel with the model). */
   externalData: string[];
-}
-
-/** A file that is not a readable ONNX model. The message names the file and what is wrong. */
-export class OnnxFormatError extends Error {
-  constructor(readonly path: string, readonly reason: string, readonly offset?: number) {
-    super(`${path}: not an ONNX model: ${reason}`);
-    this.name = 'OnnxFormatError';
-  }
 }
 
 // Sub-messages decoded whole (value infos, opsets, metadata) are small; a bigger one means a broken file.

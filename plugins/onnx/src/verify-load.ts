@@ -4,13 +4,20 @@
  * start in production" into a build error. The load runs in a child process, so the builder's memory does not grow
  * with the weights and a native crash cannot take the build down with it; a passed check is remembered by the
  * file's identity (path, size, mtime, inode), so a rebuild does not load the same weights again.
+ *
+ * The child loads a skeleton of the model whose big initializers point into the original file (see
+ * load-check-skeleton.ts), hard-linked beside it, so onnxruntime maps the weights instead of copying them; with
+ * weight prepacking off, nothing touches them. Where that cannot be set up (the cache on another filesystem), or
+ * if the skeleton does not load, the child loads the file itself, and that verdict stands.
  */
 import { execFile } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { mkdir, readFile, realpath, stat, writeFile } from 'node:fs/promises';
+import { link, mkdir, mkdtemp, readFile, realpath, rm, stat, writeFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { join } from 'node:path';
+import { tmpdir } from 'node:os';
 import { pathToFileURL } from 'node:url';
+import { planSkeleton, writeSkeleton } from './load-check-skeleton.ts';
 
 export interface LoadCheck {
   /** `onnxruntime-node 1.30.0` */
@@ -27,7 +34,8 @@ function runtimeVersion(): string | undefined {
   }
 }
 
-// Loads the model with graph optimisation off (the point is operator support, not speed) and reports errors as JSON.
+// Loads the model with graph optimisation and weight prepacking off (the point is operator support, not speed: a
+// prepack would read and copy every weight) and reports errors as JSON.
 // ORT_DISABLE_TELEMETRY: see adapter.ts (no mat-debug-PID.log left in the temp directory).
 const CHILD = `
 process.env.ORT_DISABLE_TELEMETRY ??= '1';
@@ -35,7 +43,9 @@ const [ortUrl, model] = process.argv.slice(1);
 const ort = await import(ortUrl);
 ort.env.logLevel = 'error';
 try {
-  const s = await ort.InferenceSession.create(model, { graphOptimizationLevel: 'disabled', executionProviders: ['cpu'] });
+  const s = await ort.InferenceSession.create(model, {
+    graphOptimizationLevel: 'disabled', executionProviders: ['cpu'], extra: { session: { disable_prepacking: '1' } },
+  });
   await s.release();
   process.stdout.write(JSON.stringify({ ok: true }));
 } catch (e) {
@@ -53,16 +63,7 @@ export async function verifyLoads(path: string, displayPath: string, cacheDir?: 
   if (marker && (await readFile(marker, 'utf8').catch(() => undefined)) === runtime) return { runtime };
 
   const ortUrl = pathToFileURL(require.resolve('onnxruntime-node')).href;
-  const result = await new Promise<{ ok: boolean; message?: string } | undefined>((resolve) => {
-    execFile(process.execPath, ['--input-type=module', '-e', CHILD, ortUrl, path], { maxBuffer: 1 << 20 }, (error, stdout) => {
-      try {
-        resolve(JSON.parse(stdout) as { ok: boolean; message?: string });
-      } catch {
-        // No verdict at all: onnxruntime could not even start here (or crashed); the parse already vouched for the file.
-        resolve(error ? undefined : { ok: true });
-      }
-    });
-  });
+  const result = (await loadSkeleton(path, ortUrl, cacheDir)) ?? (await loadInChild(ortUrl, path));
   if (!result) return undefined;
   if (!result.ok) {
     throw new Error(`${displayPath}: ${runtime} cannot load it: ${(result.message ?? '').replace(/\s+/g, ' ').trim()}`);
@@ -72,4 +73,48 @@ export async function verifyLoads(path: string, displayPath: string, cacheDir?: 
     await writeFile(marker, runtime);
   }
   return { runtime };
+}
+
+type Verdict = { ok: boolean; message?: string } | undefined;
+
+/** One load of `model` in a child process: its verdict, or undefined when onnxruntime could not run at all. */
+function loadInChild(ortUrl: string, model: string): Promise<Verdict> {
+  return new Promise((resolve) => {
+    execFile(process.execPath, ['--input-type=module', '-e', CHILD, ortUrl, model], { maxBuffer: 1 << 20 }, (error, stdout) => {
+      try {
+        resolve(JSON.parse(stdout) as { ok: boolean; message?: string });
+      } catch {
+        // No verdict at all: onnxruntime could not even start here (or crashed); the parse already vouched for the file.
+        resolve(error ? undefined : { ok: true });
+      }
+    });
+  });
+}
+
+/**
+ * The load of the model's skeleton, in a fresh directory holding the skeleton and a hard link to the model; its
+ * verdict only when it passed (a failure is left to the full load), undefined too when there is no skeleton to load.
+ */
+async function loadSkeleton(path: string, ortUrl: string, cacheDir: string | undefined): Promise<Verdict> {
+  const weightsName = 'weights.onnx';
+  const plan = await planSkeleton(path, weightsName).catch(() => undefined);
+  if (!plan) return undefined;
+  const parent = cacheDir ? join(cacheDir, 'onnx-load-checks') : tmpdir();
+  let dir: string | undefined;
+  try {
+    await mkdir(parent, { recursive: true });
+    dir = await mkdtemp(join(parent, 'skeleton-'));
+    // A hard link, not a symlink: onnxruntime refuses external data whose real path leaves the model's directory.
+    await link(path, join(dir, weightsName));
+    await writeSkeleton(path, plan, join(dir, 'model.onnx'));
+  } catch {
+    if (dir) await rm(dir, { recursive: true, force: true });
+    return undefined;
+  }
+  try {
+    const verdict = await loadInChild(ortUrl, join(dir, 'model.onnx'));
+    return verdict?.ok ? verdict : undefined;
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
 }
