@@ -8,6 +8,9 @@ import { CallerGone } from './caller-gone.ts';
 // Answers "trailers-only" (the status, and any trailer metadata such as the model's `pyml-tensor`, in the headers).
 import { createGrpcServer, isGrpcCall, parseTimeout, receiveUnary, respondFailure as fail, respondMessage, streamingCall, trackSession } from '@pyml/runtime/protocol';
 import type { ModelRouter } from './model-router.ts';
+import type { ModelRepository } from './repository.ts';
+import { repositoryMethods } from './repository-grpc.ts';
+import { ROUTING_KEY_HEADER } from './split.ts';
 import { HEALTH_CHECK_PATH, methodPath } from './raw-service.ts';
 import { RpcFailure, asRpcFailure } from './rpc-failure.ts';
 
@@ -15,7 +18,7 @@ import { RpcFailure, asRpcFailure } from './rpc-failure.ts';
  * A unary method: the request message's bytes, the caller's deadline (ms since the epoch) and word of the caller
  * going away in; the response's bytes out.
  */
-type Unary = (request: Buffer, deadline: number | undefined, gone: CallerGone) => Buffer | Promise<Buffer>;
+type Unary = (request: Buffer, deadline: number | undefined, gone: CallerGone, routingKey?: string) => Buffer | Promise<Buffer>;
 
 const WATCH_PATH = `/${HEALTH_SERVICE}/Watch`;
 
@@ -31,6 +34,8 @@ export class GrpcFront {
   private readonly unfollow: (() => void)[];
   private readonly unary: Map<string, Unary>;
   private closing = false;
+  /** The model repository behind the repository extension's methods (absent without --repository: UNIMPLEMENTED). */
+  repository?: ModelRepository;
 
   constructor(private readonly router: ModelRouter, private readonly maxMessageBytes: number, private readonly access?: AccessLog) {
     this.unary = this.unaryMethods();
@@ -94,13 +99,13 @@ export class GrpcFront {
       maxMessageBytes: this.maxMessageBytes,
       what: `request to ${path}`,
       receiveMs: this.router.deadline(deadline).getTime() - Date.now(),
-      onMessage: (request) => this.dispatch(stream, path, request, deadline),
+      onMessage: (request) => this.dispatch(stream, path, request, deadline, headers[ROUTING_KEY_HEADER]),
       onFailure: (failure) => fail(stream, failure),
     });
   }
 
   /** Runs the method for a whole request message. */
-  private dispatch(stream: ServerHttp2Stream, path: string, request: Buffer, deadline: number | undefined): void {
+  private dispatch(stream: ServerHttp2Stream, path: string, request: Buffer, deadline: number | undefined, key?: string | string[]): void {
     if (path === WATCH_PATH) return this.watch(stream, request);
     const method = this.unary.get(path);
     if (!method) return fail(stream, new RpcFailure(status.UNIMPLEMENTED, `this service has no method ${path}`));
@@ -110,7 +115,8 @@ export class GrpcFront {
     // 'aborted': the client reset the stream before our answer.
     stream.once('aborted', () => gone.fire());
     try {
-      result = method(request, deadline, gone);
+      // A split keeps one caller on one version by this metadata (see split.ts).
+      result = method(request, deadline, gone, typeof key === 'string' && key !== '' ? key : undefined);
     } catch (error) {
       return fail(stream, asRpcFailure(error));
     }
@@ -121,14 +127,14 @@ export class GrpcFront {
   private unaryMethods(): Map<string, Unary> {
     const router = this.router;
     return new Map<string, Unary>([
-      [methodPath('ModelInfer'), (request, deadline, gone) => router.infer(request, 'grpc', deadline, undefined, gone)],
+      [methodPath('ModelInfer'), (request, deadline, gone, key) => router.infer(request, 'grpc', deadline, undefined, gone, key)],
       [methodPath('ServerLive'), () => encodeFlag(true)],
       [methodPath('ServerReady'), () => encodeFlag(router.allReady)],
       [methodPath('ModelReady'), (request, deadline) => {
         const ref = decodeModelRef(request);
         let model;
         try {
-          model = router.find(ref.name);
+          model = router.find(ref.name, ref.version);
         } catch {
           return encodeFlag(false);
         }
@@ -137,7 +143,11 @@ export class GrpcFront {
         return ref.version ? model.call('ModelReady', request, router.deadline(deadline)) : encodeFlag(true);
       }],
       [methodPath('ServerMetadata'), () => encodeServerMetadata({ name: 'pyml-serve', version: RUNTIME_VERSION, extensions: [] })],
-      [methodPath('ModelMetadata'), (request, deadline) => router.find(decodeModelRef(request).name).call('ModelMetadata', request, router.deadline(deadline))],
+      [methodPath('ModelMetadata'), (request, deadline) => {
+        const ref = decodeModelRef(request);
+        return router.find(ref.name, ref.version).call('ModelMetadata', request, router.deadline(deadline));
+      }],
+      ...repositoryMethods(() => this.repository),
       [HEALTH_CHECK_PATH, (request) => {
         const service = decodeHealthCheckRequest(request).service;
         const health = this.healthOf(service);

@@ -7,7 +7,11 @@ import {
 } from '@pyml/runtime/protocol';
 import { CallerGone } from './caller-gone.ts';
 import type { ServiceMetrics } from './metrics.ts';
+import type { ModelEndpoint } from './model-endpoint.ts';
 import type { ModelRouter } from './model-router.ts';
+import type { ModelRepository } from './repository.ts';
+import { serveRepositoryRoute } from './repository-http.ts';
+import { ROUTING_KEY_HEADER } from './split.ts';
 import { RpcFailure, httpStatusFor } from './rpc-failure.ts';
 
 /** Longest a request body may go without a byte arriving (the request's deadline bounds it as a whole). */
@@ -23,6 +27,8 @@ const HEADERS_MS = 10_000;
  */
 export class HttpFront {
   private readonly server: Server;
+  /** The model repository behind `/v2/repository/...` (absent without --repository: those routes answer 404). */
+  repository?: ModelRepository;
 
   constructor(private readonly router: ModelRouter, private readonly metrics: ServiceMetrics, private readonly maxMessageBytes: number, private readonly access?: AccessLog) {
     // Node's own timeouts are the backstop (408 and a closed socket) for what readBody's timers do not see: headers
@@ -62,6 +68,7 @@ export class HttpFront {
         res.writeHead(200, { 'content-type': this.metrics.registry.contentType }).end(text);
         return;
       }
+      if (path.startsWith('/v2/repository/') && await serveRepositoryRoute(this.repository, req, res, path, { maxBytes: this.maxMessageBytes, deadline })) return;
       const route = v2Route(req.method, path);
       switch (route.kind) {
         case 'live': return sendJson(res, 200, { live: true });
@@ -72,13 +79,13 @@ export class HttpFront {
         case 'server': return sendJson(res, 200, { name: 'pyml-serve', version: RUNTIME_VERSION, extensions: [] });
         case 'infer': return await this.infer(req, res, route.name, route.version, deadline);
         case 'model-ready': {
-          const model = this.router.find(route.name);
+          const model = this.router.find(route.name, route.version);
           // The model itself knows its version (as for gRPC ModelReady): a version it does not serve is not ready.
           const ready = model.servable && (!route.version || decodeFlag(await model.call('ModelReady', encodeModelRef({ name: model.name, version: route.version }), this.router.deadline())));
           return sendJson(res, ready ? 200 : 400, { name: model.name, ready });
         }
         case 'model': {
-          const model = this.router.find(route.name);
+          const model = this.router.find(route.name, route.version);
           // An idle model is started by this call (on demand), like by an inference.
           const meta = decodeModelMetadata(await model.call('ModelMetadata', encodeModelRef({ name: model.name, version: route.version }), this.router.deadline()));
           const spec = (s: { name: string; dtype: string; shape: number[] }) => ({ name: s.name, datatype: s.dtype, shape: s.shape });
@@ -95,15 +102,20 @@ export class HttpFront {
   }
 
   private async infer(req: IncomingMessage, res: ServerResponse, name: string, version: string, deadline: number): Promise<void> {
-    const model = this.router.find(name);
+    // A split keeps one caller on one version by this header (see split.ts).
+    const key = req.headers[ROUTING_KEY_HEADER];
+    const routingKey = typeof key === 'string' && key !== '' ? key : undefined;
+    const picked = this.router.find(name, version, routingKey);
     let body: Buffer;
     try {
       body = await readBody(req, { maxBytes: this.maxMessageBytes, deadline, idleMs: BODY_IDLE_MS, sizeSetting: '--max-message-bytes', deadlineSetting: '--deadline-ms' });
     } catch (error) {
       // Failures before routing still count against the model.
-      this.countRefused(model.name, error);
+      this.countRefused(picked, error);
       throw error;
     }
+    // Picked again now the body is here: a version retired while it arrived is no longer routed to.
+    const model = this.router.find(name, version, routingKey);
     const gone = new CallerGone();
     // The client hung up before the answer: call the model off too.
     res.once('close', () => { if (!res.writableFinished) gone.fire(); });
@@ -121,7 +133,7 @@ export class HttpFront {
       // Nesting is refused before JSON.parse, and declared shapes against the limit before any tensor is made.
       parsed = parseJsonBody(body, { maxBytes: this.maxMessageBytes });
     } catch (error) {
-      this.countRefused(model.name, error);
+      this.countRefused(model, error);
       throw error;
     }
     const request = encodeInferRequest({
@@ -137,8 +149,9 @@ export class HttpFront {
     return writeJson(res, jsonResponseChunks({ modelName: response.modelName, modelVersion: response.modelVersion, id: response.id || undefined, outputs: response.outputs }));
   }
 
-  private countRefused(model: string, error: unknown): void {
-    this.metrics.requests.inc({ model, protocol: 'http' });
-    this.metrics.errors.inc({ model, protocol: 'http', code: !(error instanceof HttpFailure) ? 'INVALID_ARGUMENT' : error.status === 408 ? 'DEADLINE_EXCEEDED' : 'RESOURCE_EXHAUSTED' });
+  private countRefused(endpoint: ModelEndpoint, error: unknown): void {
+    const labels = { model: endpoint.name, version: this.router.version(endpoint), protocol: 'http' };
+    this.metrics.requests.inc(labels);
+    this.metrics.errors.inc({ ...labels, code: !(error instanceof HttpFailure) ? 'INVALID_ARGUMENT' : error.status === 408 ? 'DEADLINE_EXCEEDED' : 'RESOURCE_EXHAUSTED' });
   }
 }
