@@ -107,11 +107,13 @@ function printText(d: ImageDescription): void {
     }
   }
   if (d.base) out.push('', `base      ${d.base.name}${d.base.digest ? ` (${d.base.digest})` : ''}`, ...d.base.layers.map((l) => `  layer   ${l}`));
-  if (d.components) {
-    out.push('', ...contentsLines(d.components));
-  } else if (d.weights.length) {
+  if (d.components) out.push('', ...contentsLines(d.components));
+  // What the plugins said of each weights file (e.g. which runtime serves a pickle, and why); the contents list
+  // has the files themselves, so with it only the files with details are named here.
+  const weights = d.components ? d.weights.filter((w) => Object.keys(w.details ?? {}).length) : d.weights;
+  if (weights.length) {
     out.push('', 'weights');
-    for (const w of d.weights) {
+    for (const w of weights) {
       const details = Object.entries(w.details ?? {}).map(([k, v]) => `${k}=${v}`).join(' ');
       out.push(`  ${w.name}  ${formatBytes(w.size)}${w.format ? `  ${w.format}` : ''}${details ? `  ${details}` : ''}`);
     }
