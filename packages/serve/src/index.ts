@@ -8,3 +8,5 @@ export { PredictionService, type ServeOptions, type ServiceAddresses } from './p
 export { SupervisedModel, type SupervisionOptions } from './supervised-model.ts';
 export { EmbeddedRunner } from './embedded-runner.ts';
 export { ModelStartError, type ModelExit, type ModelLaunch, type ModelProcess, type ModelRunner } from './model-runner.ts';
+export { parseSplit, ROUTING_KEY_HEADER, type TrafficSplit } from './split.ts';
+export { parseVersionPolicies, type VersionPolicies } from './version-policy.ts';

@@ -1,7 +1,7 @@
 import { parseCommandArgs } from '../args.ts';
 import { EXIT } from '@pyml/errors';
 import { createLogger } from '@pyml/runtime/logger';
-import { EmbeddedRunner, type ModelRunner, PredictionService, SupervisedModel } from '@pyml/serve';
+import { EmbeddedRunner, type ModelRunner, PredictionService, SupervisedModel, parseSplit, parseVersionPolicies } from '@pyml/serve';
 import { localImagePaths } from '../local-images.ts';
 import { projectConfigIn } from '../check-image.ts';
 import { usage } from '../output.ts';
@@ -43,6 +43,18 @@ Options:
                               idle); eager: start every model now, and print the ready line once all settled
   --idle-timeout-s N          on demand: stop a model no call used for N seconds; its next call starts it again
                               (default 0: keep it running)
+  --version-policy POLICY     which version answers a request naming none: latest (default: the highest version,
+                              numeric parts compared as numbers), pinned=VERSION, or for one model
+                              NAME:latest / NAME:pinned=VERSION. Repeatable
+  --split NAME=V:W,V:W...     canary: model NAME's unversioned requests shared between versions by weight (e.g.
+                              iris=1:90,2:10). A request's pyml-routing-key header (gRPC: metadata) keeps one caller
+                              on one version; without it each request draws. Repeatable, one per model
+  --repository DIR            a model repository: each image layout and *.tar in DIR (names starting with '.'
+                              skipped: copy in under one, then rename) is a version of its model, loaded at start;
+                              POST /v2/repository/index, /v2/repository/models/NAME/load and .../unload (gRPC
+                              RepositoryIndex, RepositoryModelLoad, RepositoryModelUnload) manage it while serving
+  --poll-s N                  with --repository: every N seconds, start added or changed images beside what
+                              serves and retire removed ones once their calls end (default 0: on load requests)
   --json                      print the ready line as JSON
   --log-format json|text      logs on stderr as JSON lines (default) or text lines (TIME LEVEL msg key=value);
                               the models' processes log the same way (also PYML_LOG_FORMAT)
@@ -63,6 +75,18 @@ function positive(value: string | undefined, flag: string, min = 1): number | un
   const n = Number(value);
   if (!Number.isSafeInteger(n) || n < min) throw usage(`${flag} must be an integer ≥ ${min}, got '${value}'`);
   return n;
+}
+
+/** --version-policy and --split, their mistakes as usage errors. */
+function versionRouting(policies: string[], splits: string[]): { versionPolicies: ReturnType<typeof parseVersionPolicies>; splits: ReturnType<typeof parseSplit>[] } {
+  try {
+    const parsed = splits.map(parseSplit);
+    const twice = parsed.find((s, i) => parsed.findIndex((o) => o.model === s.model) !== i);
+    if (twice) throw new Error(`--split is given twice for model '${twice.model}'`);
+    return { versionPolicies: parseVersionPolicies(policies), splits: parsed };
+  } catch (error) {
+    throw usage((error as Error).message);
+  }
 }
 
 function parseModel(spec: string): { name: string; socket: string } {
@@ -89,6 +113,10 @@ export async function run(args: string[]): Promise<number> {
       start: { type: 'string', default: 'on-demand' },
       ...maxUnpackedOption,
       'idle-timeout-s': { type: 'string', default: '0' },
+      'version-policy': { type: 'string', multiple: true, default: [] },
+      split: { type: 'string', multiple: true, default: [] },
+      repository: { type: 'string' },
+      'poll-s': { type: 'string', default: '0' },
       json: { type: 'boolean', default: false },
       watch: { type: 'boolean', default: false },
       'log-format': { type: 'string' },
@@ -99,7 +127,9 @@ export async function run(args: string[]): Promise<number> {
   if (values.help) { process.stdout.write(help); return EXIT.ok; }
   applyMaxUnpackedBytes(values['max-unpacked-bytes']);
   const external = (values.model ?? []).map(parseModel);
-  if (positionals.length === 0 && external.length === 0) throw usage('usage: pyml serve REF... [--grpc HOST:PORT] [--http HOST:PORT]');
+  if (positionals.length === 0 && external.length === 0 && !values.repository) throw usage('usage: pyml serve REF... [--grpc HOST:PORT] [--http HOST:PORT] (or --repository DIR)');
+  const routing = versionRouting(values['version-policy']!, values.split!);
+  if (values['poll-s'] !== '0' && !values.repository) throw usage('--poll-s needs --repository DIR: it polls the repository');
   let runner: ModelRunner;
   if (values.runner === 'embedded') runner = new EmbeddedRunner();
   else if (values.runner === 'docker') runner = new (await loadDockerRunner()).DockerRunner();
@@ -132,8 +162,9 @@ export async function run(args: string[]): Promise<number> {
     deadlineMs: positive(values['deadline-ms'], '--deadline-ms')!,
     startTimeoutMs: positive(values['start-timeout-ms'], '--start-timeout-ms')!,
     start, idleTimeoutMs: positive(values['idle-timeout-s'], '--idle-timeout-s', 0)! * 1000,
+    ...routing, repository: values.repository, pollMs: positive(values['poll-s'], '--poll-s', 0)! * 1000,
   });
-  const models = service.router.endpoints.map((e) => ({ name: e.name, state: e.state, source: e.source, ...(e instanceof SupervisedModel && e.pid ? { pid: e.pid } : {}), ...(e.error ? { error: e.error } : {}) }));
+  const models = service.router.entries.map(({ endpoint: e, version }) => ({ name: e.name, version, state: e.state, source: e.source, ...(e instanceof SupervisedModel && e.pid ? { pid: e.pid } : {}), ...(e.error ? { error: e.error } : {}) }));
   const ready = { ready: true, pid: process.pid, grpc: service.addresses.grpc, http: service.addresses.http, socketDir: service.addresses.socketDir, models };
   if (values.json) process.stdout.write(`${JSON.stringify(ready)}\n`);
   else {
