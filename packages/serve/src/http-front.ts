@@ -6,6 +6,7 @@ import {
   jsonResponseChunks, parseJsonBody, readBody, requestPath, RUNTIME_VERSION, sendFailure, sendJson, v2Route, writeJson,
 } from '@pyml/runtime/protocol';
 import { CallerGone } from './caller-gone.ts';
+import type { PageRoutes } from './console/routes.ts';
 import type { ServiceMetrics } from './metrics.ts';
 import type { ModelEndpoint } from './model-endpoint.ts';
 import type { ModelRouter } from './model-router.ts';
@@ -27,6 +28,8 @@ const HEADERS_MS = 10_000;
  */
 export class HttpFront {
   private readonly server: Server;
+  /** GET routes answered before the V2 ones: the console and the OpenAPI documents (absent with --no-console). */
+  pages?: PageRoutes;
   /** The model repository behind `/v2/repository/...` (absent without --repository: those routes answer 404). */
   repository?: ModelRepository;
 
@@ -68,6 +71,7 @@ export class HttpFront {
         res.writeHead(200, { 'content-type': this.metrics.registry.contentType }).end(text);
         return;
       }
+      if (this.pages && isRead(req.method) && await this.pages.serve(req, res, path)) return;
       if (path.startsWith('/v2/repository/') && await serveRepositoryRoute(this.repository, req, res, path, { maxBytes: this.maxMessageBytes, deadline })) return;
       const route = v2Route(req.method, path);
       switch (route.kind) {
@@ -152,6 +156,8 @@ export class HttpFront {
   private countRefused(endpoint: ModelEndpoint, error: unknown): void {
     const labels = { model: endpoint.name, version: this.router.version(endpoint), protocol: 'http' };
     this.metrics.requests.inc(labels);
-    this.metrics.errors.inc({ ...labels, code: !(error instanceof HttpFailure) ? 'INVALID_ARGUMENT' : error.status === 408 ? 'DEADLINE_EXCEEDED' : 'RESOURCE_EXHAUSTED' });
+    const code = !(error instanceof HttpFailure) ? 'INVALID_ARGUMENT' : error.status === 408 ? 'DEADLINE_EXCEEDED' : 'RESOURCE_EXHAUSTED';
+    this.metrics.errors.inc({ ...labels, code });
+    this.router.onFailure?.(endpoint.name, labels.version, 'http', code, (error as Error).message);
   }
 }

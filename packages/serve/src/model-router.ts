@@ -32,6 +32,8 @@ export class ModelRouter {
   private readonly versionOf = new Map<ModelEndpoint, string>();
   /** Per model, version and protocol, the labelled counter and histogram children (prom-client hashes a label object per call otherwise). */
   private readonly series = new Map<string, { requests: { inc(): void }; latency: { observe(v: number): void } }>();
+  /** Told of each failed call of a served version, with its message (the console's recent errors). */
+  onFailure?: (model: string, version: string, protocol: Protocol, code: string, message: string) => void;
   /** Told of every version added or taken out (health watches follow the endpoints). */
   private readonly listeners = new Set<() => void>();
 
@@ -164,6 +166,7 @@ export class ModelRouter {
     if (model) {
       this.metrics.errors.inc({ model: model.name, version: this.version(model), protocol, code: CODE_NAMES[failure.code] ?? String(failure.code) });
       this.seriesOf(model, protocol).latency.observe(Number(process.hrtime.bigint() - started) / 1e9);
+      this.onFailure?.(model.name, this.version(model), protocol, CODE_NAMES[failure.code] ?? String(failure.code), failure.message);
     }
     return failure;
   }

@@ -3,6 +3,7 @@ import { accessLogTo } from './access-log.ts';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Logger } from '@pyml/contract';
+import { ConsoleRoutes } from './console/routes.ts';
 import { ExternalModel } from './external-model.ts';
 import { GrpcFront } from './grpc-front.ts';
 import { HttpFront } from './http-front.ts';
@@ -39,6 +40,8 @@ export interface ServeOptions {
   logger: Logger;
   /** One log line per request answered (protocol, request, status, latency). */
   accessLog?: boolean;
+  /** The console at / and the OpenAPI documents, on the HTTP port (default on; `--no-console` turns them off). */
+  console?: boolean;
   onUnpackProgress?: (ref: string, bytes: number) => void;
   /** Restart backoff (first delay; doubles up to 30 s). */
   backoffMs?: number;
@@ -183,6 +186,7 @@ export class PredictionService {
       }
       if (httpAddr) {
         service.httpFront = new HttpFront(router, metrics, opts.maxMessageBytes, access);
+        if (opts.console !== false) service.httpFront.pages = new ConsoleRoutes(router, metrics);
         const port = await service.httpFront.listen(httpAddr.host, httpAddr.port);
         service.addresses.http = `${httpAddr.host}:${port}`;
       }

@@ -12,8 +12,10 @@ export const help = `Usage: pyml serve REF... [options]
 
 Serves images over the Open Inference Protocol (KServe V2): gRPC (inference.GRPCInferenceService, grpc.health.v1)
 and REST/JSON (/v2/health/live, /v2/health/ready, /v2/models/NAME, /v2/models/NAME/ready, /v2/models/NAME/infer),
-plus Prometheus metrics at /metrics on the HTTP port. Each image runs as its own supervised process (restarted
-with backoff if it dies), serving on a Unix socket in a private directory; requests are routed by model name.
+plus Prometheus metrics at /metrics, a console at / (models, signatures, a try-it form, live charts) and OpenAPI
+3.1 documents (/v2/docs/openapi.json, /v2/models/NAME/docs/openapi.json) on the HTTP port. Each image runs as its
+own supervised process (restarted with backoff if it dies), serving on a Unix socket in a private directory;
+requests are routed by model name.
 By default a model's process starts on demand: at the first call for it, which waits for the start (a failed
 start fails the waiting calls with the init error). REF is an OCI image layout directory, an image tarball, a
 registry image (HOST[:PORT]/REPO:TAG, pulled into $PYML_CACHE_DIR/pulled; blobs the cache holds are not
@@ -59,6 +61,8 @@ Options:
   --log-format json|text      logs on stderr as JSON lines (default) or text lines (TIME LEVEL msg key=value);
                               the models' processes log the same way (also PYML_LOG_FORMAT)
   --access-log on|off         a log line per request answered: protocol, request, status, ms (default on)
+  --no-console                leave out the console at / and the OpenAPI documents (the V2 routes and
+                              /metrics stay)
 ${maxUnpackedHelp(30)}
   -h, --help                  show this help
 
@@ -121,6 +125,7 @@ export async function run(args: string[]): Promise<number> {
       watch: { type: 'boolean', default: false },
       'log-format': { type: 'string' },
       'access-log': { type: 'string', default: 'on' },
+      'no-console': { type: 'boolean', default: false },
       help: { type: 'boolean', short: 'h' },
     },
   });
@@ -153,7 +158,7 @@ export async function run(args: string[]): Promise<number> {
   if (values.watch && projects.size === 0) throw usage('--watch rebuilds model projects: give a project directory (holding pyml.config.ts), not an image');
   const images = await localImagePaths(positionals.map((ref) => projects.get(ref)?.layout ?? ref), { json: values.json!, told: (m) => logger.info(m) });
   const service = await PredictionService.start({
-    images, external, runner, logger, accessLog: accessLog === 'on',
+    images, external, runner, logger, accessLog: accessLog === 'on', console: !values['no-console'],
     grpc: values.grpc || undefined, http: values.http || undefined, socketDir: values['socket-dir'],
     maxBatchSize: positive(values['max-batch-size'], '--max-batch-size'),
     maxBatchDelayMs: positive(values['max-batch-delay-ms'], '--max-batch-delay-ms', 0),
@@ -169,6 +174,7 @@ export async function run(args: string[]): Promise<number> {
   if (values.json) process.stdout.write(`${JSON.stringify(ready)}\n`);
   else {
     process.stdout.write(`serving${ready.grpc ? `  gRPC ${ready.grpc}` : ''}${ready.http ? `  HTTP http://${ready.http}` : ''}\n`);
+    if (ready.http && !values['no-console']) process.stdout.write(`console  http://${ready.http}/\n`);
     for (const m of models) process.stdout.write(`  ${m.name.padEnd(20)} ${m.state.padEnd(8)} ${m.source}${m.error ? `\n    error: ${m.error}` : ''}\n`);
   }
   const watcher = values.watch ? (await loadDevLoop()).watchProjects([...projects].map(([dir, built]) => ({ dir, digest: built.digest })), { service, logger, json: values.json! }) : undefined;
