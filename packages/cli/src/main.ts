@@ -22,6 +22,7 @@ const COMMANDS: Record<string, { summary: string; load: () => Promise<CommandMod
   batch: { summary: 'run an image over a SQL query into a table or a Parquet dataset', load: () => import('./commands/batch.ts') },
   push: { summary: 'push an image to an OCI registry', load: () => import('./commands/push.ts') },
   pull: { summary: 'pull an image from an OCI registry into a layout directory', load: () => import('./commands/pull.ts') },
+  sbom: { summary: 'write an image\'s SBOM: CycloneDX 1.6 or SPDX 2.3 JSON', load: () => import('./commands/sbom.ts') },
   diff: { summary: 'show what changed between two images (a CI gate)', load: () => import('./commands/diff.ts') },
   init: { summary: 'scaffold a model project', load: () => import('./commands/init.ts') },
   plugin: { summary: 'scaffold a framework plugin package (plugin init)', load: () => import('./commands/plugin.ts') },

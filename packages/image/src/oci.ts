@@ -25,13 +25,21 @@ export interface OciDescriptor {
   size: number;
   annotations?: Record<string, string>;
   platform?: OciPlatform;
+  /** OCI 1.1: the artifact type of the manifest it points at (an index or layout lists referrers with it). */
+  artifactType?: string;
+  /** OCI 1.1: small blobs (the empty config `{}`) carried inline, base64. */
+  data?: string;
 }
 
 export interface OciManifest {
   schemaVersion: 2;
   mediaType?: string;
+  /** OCI 1.1: what an artifact manifest is (application/vnd.cyclonedx+json for an SBOM). */
+  artifactType?: string;
   config: OciDescriptor;
   layers: OciDescriptor[];
+  /** OCI 1.1: the manifest an artifact refers to (an SBOM's image). */
+  subject?: OciDescriptor;
   annotations?: Record<string, string>;
 }
 

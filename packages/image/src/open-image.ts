@@ -44,6 +44,11 @@ export interface OpenedImage extends Image {
   kind: 'layout' | 'tarball';
   /** When the image was picked from a multi-platform image index: that index and every platform it lists. */
   index?: { digest: string; manifests: OciDescriptor[] };
+  /**
+   * Artifacts the layout's index.json lists beside its image (OCI 1.1 referrers, e.g. an SBOM with the image as
+   * their `subject`): candidates only, a reader checks each artifact manifest's subject.
+   */
+  artifacts?: OciDescriptor[];
   /** The blob's bytes; the stream errors at its end if they do not hash to `digest`. */
   openBlob(digest: string): Promise<NodeJS.ReadableStream>;
   /** A small file from the merged filesystem (top layer wins, whiteouts honoured), or undefined. */
@@ -102,7 +107,11 @@ async function openLayout(ref: string, access: LayoutAccess | TarballAccess, ref
   if (!indexBytes) throw new Error('no index.json: not an OCI image layout');
   const index = parseJson<OciIndex>(indexBytes, 'index.json');
   if (!Array.isArray(index.manifests)) throw new Error('index.json has no "manifests" array');
-  let descriptor = pickManifest(index.manifests, refName, 'index.json');
+  // Artifacts (an SBOM referring to the image) sit beside the image in index.json; they are not images to pick.
+  const artifacts = index.manifests.filter((d) => d && typeof d === 'object' && typeof d.artifactType === 'string');
+  const images = index.manifests.filter((d) => !artifacts.includes(d));
+  const withArtifacts = (source: OpenedImage): OpenedImage => (artifacts.length ? { ...source, artifacts } : source);
+  let descriptor = pickManifest(images, refName, 'index.json');
   // One level of nesting (a layout holding an image index): follow it when it names a single image.
   if (descriptor.mediaType === MEDIA_TYPE_INDEX || descriptor.mediaType === MEDIA_TYPE_DOCKER_MANIFEST_LIST) {
     const nested = parseJson<OciIndex>(await readVerified(access, descriptor, 'nested image index'), 'nested image index');
@@ -119,7 +128,7 @@ async function openLayout(ref: string, access: LayoutAccess | TarballAccess, ref
       }
       descriptor = checkDescriptor(chosen[0], `nested index ${descriptor.digest}`);
       const source = await createSource(ref, kind, access, descriptor.digest, await readVerified(access, descriptor, 'manifest'));
-      return { ...source, index: { digest: indexDescriptor.digest, manifests: nested.manifests } };
+      return withArtifacts({ ...source, index: { digest: indexDescriptor.digest, manifests: nested.manifests } });
     }
     descriptor = pickManifest(nested.manifests, undefined, `nested index ${descriptor.digest}`);
   }
@@ -127,7 +136,7 @@ async function openLayout(ref: string, access: LayoutAccess | TarballAccess, ref
     throw new Error(`manifest ${descriptor.digest} has unsupported media type ${descriptor.mediaType}`);
   }
   const manifestBytes = await readVerified(access, descriptor, 'manifest');
-  return createSource(ref, kind, access, descriptor.digest, manifestBytes);
+  return withArtifacts(await createSource(ref, kind, access, descriptor.digest, manifestBytes));
 }
 
 function pickManifest(manifests: OciDescriptor[], refName: string | undefined, where: string): OciDescriptor {

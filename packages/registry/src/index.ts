@@ -9,3 +9,4 @@ export { connectEngine, engineName, loadIntoEngine, saveFromEngine, type LoadRes
 export { openAnyImage } from './open-any-image.ts';
 export { DOCKER_DAEMON_PREFIX } from './reference.ts';
 export { checkCredentials, registryHost, saveCredentials, type LoginCheck, type SavedCredentials } from './login.ts';
+export { layoutReferrers, listReferrers, pushReferrer, fallbackTag, type Referrer, type PushedReferrer } from './referrers.ts';

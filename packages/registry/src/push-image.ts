@@ -6,6 +6,7 @@ import { KnownBlobs } from './known-blobs.ts';
 import { discardBody } from './http.ts';
 import { formatReference, manifestReference, parseReference, type ImageReference } from './reference.ts';
 import { RegistryClient, withRetries } from './registry-client.ts';
+import { layoutReferrers, pushReferrer, type PushedReferrer } from './referrers.ts';
 
 export interface PushOptions {
   /** Repositories on the same registry that may already hold the blobs: mounted instead of uploaded. */
@@ -35,6 +36,8 @@ export interface PushResult {
   blobs: PushedBlob[];
   uploadedBytes: number;
   seconds: number;
+  /** Artifacts that refer to the image (an SBOM from `pyml build --sbom`), pushed after it. */
+  referrers?: PushedReferrer[];
 }
 
 /**
@@ -181,7 +184,16 @@ export interface IndexPushResult extends PushResult {
  * index whose images are missing.
  */
 export async function pushAny(source: OpenedImage, target: string | ImageReference, options: PushOptions = {}): Promise<PushResult | IndexPushResult> {
-  if (!source.index) return pushImage(source, target, options);
+  if (!source.index) {
+    const pushed = await pushImage(source, target, options);
+    // The layout's artifacts that refer to the image (its SBOM) go once the image is there: a referrer's subject must exist.
+    const referrers = await layoutReferrers(source);
+    if (!referrers.length) return pushed;
+    const ref = typeof target === 'string' ? parseReference(target) : target;
+    const sent: PushedReferrer[] = [];
+    for (const r of referrers) sent.push(await pushReferrer({ ...ref, tag: undefined, digest: undefined }, r, options.log));
+    return { ...pushed, referrers: sent };
+  }
   const started = performance.now();
   const ref = typeof target === 'string' ? parseReference(target) : target;
   const platforms: IndexPushResult['platforms'] = [];
