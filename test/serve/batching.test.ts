@@ -54,8 +54,8 @@ test('96 concurrent callers with 1–3 rows each get exactly their own rows, fro
   assert.ok(merged > 48, `only ${merged} of 96 answers came from merged calls`);
   // The batch-size histogram saw every row once, in fewer calls than there were callers.
   const metrics = (await http(served.ready.http, '/metrics')).text;
-  const rows = Number(/pyml_batch_rows_sum\{model="echo"\} (\d+)/.exec(metrics)?.[1]);
-  const calls = Number(/pyml_batch_rows_count\{model="echo"\} (\d+)/.exec(metrics)?.[1]);
+  const rows = Number(/pyml_batch_rows_sum\{model="echo",version="0.1.0"\} (\d+)/.exec(metrics)?.[1]);
+  const calls = Number(/pyml_batch_rows_count\{model="echo",version="0.1.0"\} (\d+)/.exec(metrics)?.[1]);
   assert.is(rows, requests.reduce((n, q) => n + q.rows, 0), metrics);
   assert.ok(calls > 0 && calls < 96, `${calls} merged calls for 96 callers`);
 });
@@ -109,10 +109,10 @@ test('a batched caller that cancels stops counting at once; the others in its ba
   const identity = (b: Buffer) => b;
   const call = raw.makeUnaryRequest('/inference.GRPCInferenceService/ModelInfer', identity, identity, encodeInferRequest({ modelName: 'echo', raw: true, inputs: [{ name: 'x', tensor: { dtype: 'FP32', shape: [1, 2], data: Float32Array.of(9, 600) } }] }), new Metadata(), {}, () => {});
   // All four in flight (waited for as a condition: a loaded machine may take more than a fixed 150 ms to get them there).
-  await waitFor('four echo calls in flight', async () => /pyml_model_in_flight\{model="echo"\} 4/.test((await http(served.ready.http, '/metrics')).text), 5000);
+  await waitFor('four echo calls in flight', async () => /pyml_model_in_flight\{model="echo",version="0.1.0"\} 4/.test((await http(served.ready.http, '/metrics')).text), 5000);
   call.cancel();
   await new Promise((r) => setTimeout(r, 100));
-  assert.match((await http(served.ready.http, '/metrics')).text, /pyml_model_in_flight\{model="echo"\} 3/, 'the cancelled caller no longer counts');
+  assert.match((await http(served.ready.http, '/metrics')).text, /pyml_model_in_flight\{model="echo",version="0.1.0"\} 3/, 'the cancelled caller no longer counts');
   (await Promise.all(others)).forEach((a, i) => assert.equal(a.outputs[0].contents.fp32_contents, [i, 600]));
   raw.close();
 });
@@ -168,7 +168,7 @@ test('--max-concurrency counts callers, not merged calls; the in-flight gauge to
   try {
     const calls = Array.from({ length: 7 }, (_, i) => limitedClient.call('ModelInfer', echoRequest([[i, 400]])).then(() => 'ok', (e: { code: number }) => e.code));
     await new Promise((r) => setTimeout(r, 150));
-    assert.match((await http(limited.ready.http, '/metrics')).text, /pyml_model_in_flight\{model="echo"\} 4/);
+    assert.match((await http(limited.ready.http, '/metrics')).text, /pyml_model_in_flight\{model="echo",version="0.1.0"\} 4/);
     const results = await Promise.all(calls);
     assert.is(results.filter((r) => r === 'ok').length, 4, String(results));
     assert.is(results.filter((r) => r === status.RESOURCE_EXHAUSTED).length, 3, String(results));

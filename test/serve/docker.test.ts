@@ -84,7 +84,7 @@ test('a container killed with SIGKILL is replaced; the other model keeps serving
   assert.ok(Date.now() - killedAt < 3000);
   assert.equal((await client.call('ModelInfer', { model_name: 'iris', inputs: [{ name: 'input', datatype: 'FP32', shape: [1, 4], contents: { fp32_contents: [5.1, 3.5, 1.4, 0.2] } }] })).outputs[1].contents.int64_contents, ['0']);
   // The engine reports the exit a little after the socket drops; calls in that gap fail fast with UNAVAILABLE too.
-  await waitFor('the restart to be counted', async () => /pyml_model_restarts_total\{model="echo"\} 1/.test((await http(served!.ready.http, '/metrics')).text), 15_000);
+  await waitFor('the restart to be counted', async () => /pyml_model_restarts_total\{model="echo",version="0.1.0"\} 1/.test((await http(served!.ready.http, '/metrics')).text), 15_000);
   await waitFor('echo back', async () => (await client.call('ModelReady', { name: 'echo', version: '' })).ready === true, 30_000);
   assert.equal((await client.call('ModelInfer', echoRequest([[9, 0]]))).outputs[0].contents.fp32_contents, [9, 0]);
 });

@@ -55,13 +55,13 @@ test('kill -9 of a model under load: in-flight calls get UNAVAILABLE at once, it
   assert.is(irisFailed, 0, 'iris kept serving');
   assert.ok(irisOk > 20, `iris answered ${irisOk} calls during the restart`);
   const metrics = (await http(served.ready.http, '/metrics')).text;
-  assert.match(metrics, /pyml_model_restarts_total\{model="echo"\} 1/);
+  assert.match(metrics, /pyml_model_restarts_total\{model="echo",version="0.1.0"\} 1/);
   assert.match(served.stderr(), /"msg":"model process died".*"model":"echo".*"signal":"SIGKILL"/);
 });
 
 async function killUnderLoad(slow: Promise<{ ok: boolean; code: number; details: string; ms: number }>[]): Promise<void> {
   const echoPid = served.ready.models.find((m) => m.name === 'echo')!.pid!;
-  await waitFor('echo calls in flight', async () => /pyml_model_in_flight\{model="echo"\} 8/.test((await http(served.ready.http, '/metrics')).text));
+  await waitFor('echo calls in flight', async () => /pyml_model_in_flight\{model="echo",version="0.1.0"\} 8/.test((await http(served.ready.http, '/metrics')).text));
   const killedAt = Date.now();
   process.kill(echoPid, 'SIGKILL');
   const results = await Promise.all(slow);
@@ -81,7 +81,7 @@ async function killUnderLoad(slow: Promise<{ ok: boolean; code: number; details:
 
 test('a model that dies while idle is restarted too, and killing it again backs off but recovers', async () => {
   const metrics = (await http(served.ready.http, '/metrics')).text;
-  assert.match(metrics, /pyml_model_ready\{model="echo"\} 1/);
+  assert.match(metrics, /pyml_model_ready\{model="echo",version="0.1.0"\} 1/);
   // Find the new echo pid from the process table: the restarted child of serve.
   const { execFileSync } = await import('node:child_process');
   const children = execFileSync('ps', ['-o', 'pid=,args=', '--ppid', String(served.ready.pid)], { encoding: 'utf8' });
@@ -92,7 +92,7 @@ test('a model that dies while idle is restarted too, and killing it again backs 
   assert.ok(error >= 0);
   await waitFor('echo ready again', async () => (await client.call('ModelReady', { name: 'echo', version: '' })).ready === true);
   assert.equal((await client.call('ModelInfer', echoRequest([[3, 0]]))).outputs[0].contents.fp32_contents, [3, 0]);
-  assert.match((await http(served.ready.http, '/metrics')).text, /pyml_model_restarts_total\{model="echo"\} 2/);
+  assert.match((await http(served.ready.http, '/metrics')).text, /pyml_model_restarts_total\{model="echo",version="0.1.0"\} 2/);
 });
 
 test.run();

@@ -58,7 +58,7 @@ test('REST round trip through the frames: the answer, its id and version; errors
   assert.is(notJson.status, 400);
   assert.match(notJson.body.error, /request body is not JSON/);
   const metrics = (await http(served.ready.http, '/metrics')).text;
-  assert.match(metrics, /pyml_request_errors_total\{model="iris",protocol="http",code="INVALID_ARGUMENT"\} [1-9]/);
+  assert.match(metrics, /pyml_request_errors_total\{model="iris",version="1.0.0",protocol="http",code="INVALID_ARGUMENT"\} [1-9]/);
 });
 
 test('gRPC round trip through the frames: ModelInfer, ModelMetadata, ModelReady by version; INVALID_ARGUMENT keeps pyml-tensor', async () => {

@@ -66,7 +66,7 @@ const echoRequest = (delayMs: number) => encodeInferRequest({
 /** CANCELLED calls counted for echo (a caller whose own deadline passes first cancels too). */
 async function cancelledCount(protocol: string): Promise<number> {
   const metrics = (await http(served.ready.http, '/metrics')).text;
-  return Number(new RegExp(`pyml_request_errors_total\\{model="echo",protocol="${protocol}",code="CANCELLED"\\} (\\d+)`).exec(metrics)?.[1] ?? 0);
+  return Number(new RegExp(`pyml_request_errors_total\\{model="echo",version="0.1.0",protocol="${protocol}",code="CANCELLED"\\} (\\d+)`).exec(metrics)?.[1] ?? 0);
 }
 
 let built: Awaited<ReturnType<typeof buildImages>>;
@@ -166,7 +166,7 @@ test('raw HTTP/2: not POST → 405, not application/grpc → 415, a torn request
     const cancelled = await exchange(grpc, frame(echoRequest(2000)), 100);
     assert.is(cancelled['grpc-status'], undefined, 'the cancelled call got no status');
     // The call to the model is called off with it: its slot is free long before the model would have answered.
-    const freed = await waitFor('the cancelled call to leave the model', async () => /pyml_model_in_flight\{model="echo"\} 0/.test((await http(served.ready.http, '/metrics')).text), 1500);
+    const freed = await waitFor('the cancelled call to leave the model', async () => /pyml_model_in_flight\{model="echo",version="0.1.0"\} 0/.test((await http(served.ready.http, '/metrics')).text), 1500);
     assert.ok(freed < 1500);
     assert.is(await cancelledCount('grpc'), cancelledBefore + 1, 'counted as CANCELLED');
     const ok = await exchange(grpc, frame(echoRequest(0)));
@@ -179,10 +179,10 @@ test('raw HTTP/2: not POST → 405, not application/grpc → 415, a torn request
 test('an HTTP client that hangs up: the call to the model is called off too', async () => {
   const abort = new AbortController();
   const call = fetch(`http://${served.ready.http}/v2/models/echo/infer`, { method: 'POST', body: JSON.stringify({ inputs: [{ name: 'x', datatype: 'FP32', shape: [1, 2], data: [1, 2000] }] }), signal: abort.signal }).catch((e: Error) => e.name);
-  await waitFor('the call to reach the model', async () => /pyml_model_in_flight\{model="echo"\} 1/.test((await http(served.ready.http, '/metrics')).text), 1500);
+  await waitFor('the call to reach the model', async () => /pyml_model_in_flight\{model="echo",version="0.1.0"\} 1/.test((await http(served.ready.http, '/metrics')).text), 1500);
   abort.abort();
   assert.is(await call, 'AbortError');
-  await waitFor('the abandoned call to leave the model', async () => /pyml_model_in_flight\{model="echo"\} 0/.test((await http(served.ready.http, '/metrics')).text), 1000);
+  await waitFor('the abandoned call to leave the model', async () => /pyml_model_in_flight\{model="echo",version="0.1.0"\} 0/.test((await http(served.ready.http, '/metrics')).text), 1000);
   assert.is(await cancelledCount('http'), 1);
 });
 

@@ -52,7 +52,7 @@ test('concurrency: beyond --max-concurrency in flight, calls fail fast with RESO
   // The limit frees up as calls finish.
   assert.is((await Promise.all([0, 1, 2].map((i) => client.call('ModelInfer', echoRequest([[i, 0]]))))).length, 3);
   const metrics = (await http(served.ready.http, '/metrics')).text;
-  assert.match(metrics, /pyml_request_errors_total\{model="echo",protocol="grpc",code="RESOURCE_EXHAUSTED"\} 3/);
+  assert.match(metrics, /pyml_request_errors_total\{model="echo",version="0.1.0",protocol="grpc",code="RESOURCE_EXHAUSTED"\} 3/);
 });
 
 test('message size: a request over --max-message-bytes is refused (gRPC RESOURCE_EXHAUSTED, HTTP 413); the service serves on', async () => {

@@ -44,8 +44,8 @@ test('at start-up nothing runs: models are idle, and idle counts as ready', asyn
   assert.equal(await client.health('echo'), { status: 'SERVING' });
   assert.is((await http(served.ready.http, '/v2/health/ready')).status, 200);
   const metrics = (await http(served.ready.http, '/metrics')).text;
-  assert.match(metrics, /pyml_model_ready\{model="echo"\} 1/);
-  assert.match(metrics, /pyml_model_running\{model="echo"\} 0/);
+  assert.match(metrics, /pyml_model_ready\{model="echo",version="0.1.0"\} 1/);
+  assert.match(metrics, /pyml_model_running\{model="echo",version="0.1.0"\} 0/);
 });
 
 test('concurrent first calls all wait for one start and each gets its own rows', async () => {
@@ -53,7 +53,7 @@ test('concurrent first calls all wait for one start and each gets its own rows',
   answers.forEach((a, i) => assert.equal(a.outputs[0].contents.fp32_contents, [i, 0, 100 + i, 0], `caller ${i}`));
   assert.is(echoChildren().length, 1, `one echo process: ${modelChildren().join('; ')}`);
   assert.is(count(served.stderr(), /"msg":"model ready".*"model":"echo"/), 1, 'started once');
-  assert.match((await http(served.ready.http, '/metrics')).text, /pyml_model_running\{model="echo"\} 1/);
+  assert.match((await http(served.ready.http, '/metrics')).text, /pyml_model_running\{model="echo",version="0.1.0"\} 1/);
 });
 
 test('the first call to a model whose init fails gets UNAVAILABLE with the init error; then it is not ready', async () => {
@@ -74,7 +74,7 @@ test('unused for the idle timeout, a model is stopped and back to idle; its next
   const watch = client.watch('echo');
   await waitFor('echo to be stopped for idleness', () => echoChildren().length === 0 && /"msg":"model stopped for idleness".*"model":"echo"/.test(served.stderr()), 20_000);
   assert.equal(await client.call('ModelReady', { name: 'echo', version: '' }), { ready: true });
-  assert.match((await http(served.ready.http, '/metrics')).text, /pyml_model_running\{model="echo"\} 0/);
+  assert.match((await http(served.ready.http, '/metrics')).text, /pyml_model_running\{model="echo",version="0.1.0"\} 0/);
   // Through HTTP this time: the REST front starts it the same way.
   const rest = await http(served.ready.http, '/v2/models/echo/infer', { inputs: [{ name: 'x', datatype: 'FP32', shape: [1, 2], data: [7, 0] }] });
   assert.is(rest.status, 200, JSON.stringify(rest.body));

@@ -153,16 +153,16 @@ test('metrics: request, error and latency counters move per model and protocol',
   await callError(client.call('ModelInfer', { model_name: 'echo', inputs: [{ name: 'x', datatype: 'FP32', shape: [1, 3], contents: { fp32_contents: [1, 2, 3] } }] }));
   await http(base, '/v2/models/echo/infer', { inputs: [{ name: 'x', datatype: 'FP32', shape: [1, 2], data: [1, 0] }] });
   const after = (await http(base, '/metrics')).text;
-  const reqG = /pyml_requests_total\{model="echo",protocol="grpc"\} (\d+)/;
-  const reqH = /pyml_requests_total\{model="echo",protocol="http"\} (\d+)/;
-  const errG = /pyml_request_errors_total\{model="echo",protocol="grpc",code="INVALID_ARGUMENT"\} (\d+)/;
-  const latG = /pyml_request_duration_seconds_count\{model="echo",protocol="grpc"\} (\d+)/;
+  const reqG = /pyml_requests_total\{model="echo",version="0.1.0",protocol="grpc"\} (\d+)/;
+  const reqH = /pyml_requests_total\{model="echo",version="0.1.0",protocol="http"\} (\d+)/;
+  const errG = /pyml_request_errors_total\{model="echo",version="0.1.0",protocol="grpc",code="INVALID_ARGUMENT"\} (\d+)/;
+  const latG = /pyml_request_duration_seconds_count\{model="echo",version="0.1.0",protocol="grpc"\} (\d+)/;
   assert.is(value(after, reqG) - value(before, reqG), 2);
   assert.is(value(after, reqH) - value(before, reqH), 1);
   assert.is(value(after, errG) - value(before, errG), 1);
   assert.is(value(after, latG) - value(before, latG), 2);
-  assert.match(after, /pyml_model_ready\{model="iris"\} 1/);
-  assert.match(after, /pyml_model_ready\{model="broken"\} 0/);
+  assert.match(after, /pyml_model_ready\{model="iris",version="1.0.0"\} 1/);
+  assert.match(after, /pyml_model_ready\{model="broken",version="0.1.0"\} 0/);
 });
 
 test.run();
