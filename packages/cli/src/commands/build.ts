@@ -22,6 +22,10 @@ Options:
   --platform LIST  build for these platforms instead of image.platform: one (linux/arm64), or several
                    (linux/amd64,linux/arm64) for an image index with one image per platform; another
                    architecture than this machine's needs an image.base that has it
+  --sbom           also store the image's CycloneDX SBOM in the layout as an OCI artifact referring to the image
+                   (OCI 1.1 subject; --push sends it too; not in --tar's tarball); see pyml sbom --help
+  --reproducible-check  build twice, each from a fresh empty cache into a temporary layout, and fail (exit 1)
+                   naming the first layer and file that differ; then build as asked
   --json           print one JSON object (digest, layout, tar, parts) and no progress
   -h, --help       show this help
 
@@ -34,23 +38,36 @@ Examples:
 export async function run(args: string[]): Promise<number> {
   const { values, positionals } = parseCommandArgs('build', {
     args, allowPositionals: true,
-    options: { out: { type: 'string' }, tar: { type: 'string' }, cache: { type: 'string' }, push: { type: 'string' }, platform: { type: 'string' }, load: { type: 'boolean', default: false }, json: { type: 'boolean', default: false }, help: { type: 'boolean', short: 'h' } },
+    options: { out: { type: 'string' }, tar: { type: 'string' }, cache: { type: 'string' }, push: { type: 'string' }, platform: { type: 'string' }, load: { type: 'boolean', default: false }, sbom: { type: 'boolean', default: false }, 'reproducible-check': { type: 'boolean', default: false }, json: { type: 'boolean', default: false }, help: { type: 'boolean', short: 'h' } },
   });
   if (values.help) { process.stdout.write(help); return EXIT.ok; }
   if (positionals.length > 1) throw usage(`pyml build takes one project directory, got ${positionals.length}`);
   const platforms = values.platform ? parsePlatformList(values.platform) : undefined;
-  if (platforms && platforms.length > 1) return runMultiPlatform(positionals[0] ?? '.', platforms, values);
+  if (platforms && platforms.length > 1) {
+    if (values.sbom || values['reproducible-check']) throw usage('--sbom and --reproducible-check take one platform; build each --platform on its own');
+    return runMultiPlatform(positionals[0] ?? '.', platforms, values);
+  }
   const progress = new Progress(showProgress({ json: values.json! }));
+  if (values['reproducible-check']) {
+    const { checkReproducible } = await import('../reproducible-check.ts');
+    const check = await checkReproducible({ project: positionals[0] ?? '.', platform: platforms?.[0], log: (m) => progress.step(m) }).finally(() => progress.clear());
+    if (!check.same) throw new PymlError(check.message, EXIT.failure, 'see the README: what a build must not depend on (time, paths, random values, the order of a directory listing)');
+    if (!values.json) process.stdout.write(`reproducible: two builds from empty caches gave ${check.digest}\n`);
+  }
   // docker load takes the tarball form: without --tar, write one to a temp dir for the engine only.
   const loadDir = values.load && !values.tar ? await mkdtemp(path.join(tmpdir(), 'pyml-load-')) : undefined;
   const tar = values.tar ?? (loadDir ? path.join(loadDir, 'image.tar') : undefined);
-  let result, loaded: LoadResult | undefined, pushed: PushResult | undefined;
+  let result, loaded: LoadResult | undefined, pushed: PushResult | undefined, sbom: { digest: string; artifactType: string; size: number } | undefined;
   try {
     result = await build({
       project: positionals[0] ?? '.', out: values.out, tar, cacheDir: values.cache, platform: platforms?.[0],
       log: (m) => progress.step(m), onProgress: (e) => progress.bytesDone(e.part, e.bytes),
     });
     progress.clear();
+    if (values.sbom) {
+      const { attachSbom } = await import('../sbom/sbom-document.ts');
+      sbom = await attachSbom(result.layout);
+    }
     if (values.push) {
       const { pushWithProgress } = await import('./push.ts');
       pushed = await pushWithProgress(result.layout, values.push, values.json!);
@@ -66,7 +83,7 @@ export async function run(args: string[]): Promise<number> {
   }
   if (loadDir) delete result.tar;
   if (values.json) {
-    printJson({ ok: true, ...result, ...(pushed ? { pushed } : {}), ...(loaded ? { loaded } : {}) });
+    printJson({ ok: true, ...result, ...(sbom ? { sbom } : {}), ...(pushed ? { pushed } : {}), ...(loaded ? { loaded } : {}) });
     return EXIT.ok;
   }
   const w = Math.max(...result.parts.map((p) => p.name.length));
@@ -75,6 +92,7 @@ export async function run(args: string[]): Promise<number> {
   for (const p of result.parts) {
     process.stdout.write(`  ${p.part.padEnd(10)} ${p.name.padEnd(w)}  ${p.digest.slice(0, 19)}  ${formatBytes(p.size).padStart(9)}  ${p.mediaType.endsWith('gzip') ? 'gzip' : 'tar '}  ${p.reused ? 'cached' : 'built'}\n`);
   }
+  if (sbom) process.stdout.write(`  sbom    ${sbom.digest} (${sbom.artifactType}, ${formatBytes(sbom.size)}), referring to the image\n`);
   if (pushed) {
     const { printPushResult } = await import('./push.ts');
     printPushResult(pushed);

@@ -55,13 +55,16 @@ export async function run(args: string[]): Promise<number> {
     const layerBytes = source.manifest.layers.reduce((n, l) => n + l.size, 0);
     if (values.verify) progress.step(`verifying ${ref}: re-hashing the manifest, config and ${source.manifest.layers.length} layers (${formatBytes(layerBytes)}) and checking every entry`);
     const verification = values.verify ? await source.verify() : undefined;
+    const { attachedSboms } = await import('../sbom/sbom-artifact.ts');
+    const sbom = (await attachedSboms(ref, source)).map(({ artifactType, digest, size, annotations }) => ({ artifactType: artifactType!, digest, size, ...(annotations ? { annotations } : {}) }));
     if (values.verify) progress.step(`verify done: ${verification!.length} checks`);
     progress.clear();
     const bad = verification?.filter((v) => !v.ok) ?? [];
     if (values.json) {
-      printJson({ ...description, ...(verification ? { verified: bad.length === 0, verification } : {}) });
+      printJson({ ...description, ...(sbom.length ? { sbom } : {}), ...(verification ? { verified: bad.length === 0, verification } : {}) });
     } else {
       printText(description);
+      for (const s of sbom) process.stdout.write(`\nsbom      attached: ${s.artifactType} artifact ${s.digest}, referring to this image\n`);
       if (verification && bad.length === 0) {
         const blobs = verification.filter((v) => !v.what.endsWith(' entries')).length;
         process.stdout.write(`verified: all ${blobs} blobs match their digests, and every layer's entries unpack safely\n`);

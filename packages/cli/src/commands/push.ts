@@ -73,4 +73,5 @@ export function printPushResult(result: PushResult): void {
   process.stdout.write(`pushed ${result.ref} in ${result.seconds.toFixed(2)} s\n  digest  ${result.digest}\n`);
   process.stdout.write(`  blobs   ${count('uploaded')} uploaded (${formatBytes(result.uploadedBytes)}), ${count('mounted')} mounted, ${count('exists')} already there\n`);
   for (const b of result.blobs) process.stdout.write(`  ${b.what.padEnd(32)} ${b.digest.slice(0, 19)}  ${formatBytes(b.size).padStart(9)}  ${b.action}${b.from ? ` from ${b.from}` : ''}\n`);
+  for (const r of result.referrers ?? []) process.stdout.write(`  referrer ${r.artifactType} ${r.digest.slice(0, 19)}  ${r.via === 'referrers-api' ? 'indexed by the registry (referrers API)' : `listed under tag ${r.tag} (referrers tag schema)`}\n`);
 }

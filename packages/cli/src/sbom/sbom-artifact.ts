@@ -1,8 +1,8 @@
 import { randomBytes } from 'node:crypto';
-import { readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { canonicalJson, digestHex, MEDIA_TYPE_MANIFEST, sha256Digest, type OciDescriptor, type OciIndex, type OciManifest, type OpenedImage } from '@pyml/image';
-import { layoutReferrers } from '@pyml/registry';
+import { layoutReferrers, listReferrers, looksLikeRegistryRef, parseReference } from '@pyml/registry';
 
 /** OCI 1.1's empty descriptor: the config of an artifact that has none. */
 const EMPTY_CONFIG = { mediaType: 'application/vnd.oci.empty.v1+json', digest: sha256Digest('{}'), size: 2, data: 'e30=' } as const;
@@ -76,3 +76,16 @@ export async function attachedInLayout(source: OpenedImage): Promise<OciDescript
 }
 
 export const SBOM_TYPES = new Set(['application/vnd.cyclonedx+json', 'application/spdx+json']);
+
+/**
+ * The SBOMs attached to an image: in a layout, the artifacts beside it in index.json; in a registry, what its
+ * referrers API (or the sha256-<hex> tag index) lists for the image's digest. Tarballs and engines carry none.
+ */
+export async function attachedSboms(ref: string, source: OpenedImage): Promise<OciDescriptor[]> {
+  const local = await stat(ref).then(() => true, () => false);
+  if (!local && looksLikeRegistryRef(ref)) {
+    const { descriptors } = await listReferrers(parseReference(ref), source.manifestDigest);
+    return descriptors.filter((d) => d.artifactType && SBOM_TYPES.has(d.artifactType));
+  }
+  return attachedInLayout(source);
+}
