@@ -14,6 +14,7 @@ export * from './oip/infer-exchange.ts';
 export * from './oip/http.ts';
 export * from './oip/frames.ts';
 export * from './oip/grpc-core.ts';
+export { REFLECTION_PATHS, serveReflection } from './oip/reflection.ts';
 export * from './batcher.ts';
 export * from './errors.ts';
 export * from './validate.ts';

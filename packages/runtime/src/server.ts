@@ -12,6 +12,7 @@ import {
 import { RpcFailure, createGrpcServer, isGrpcCall, parseTimeout, receiveUnary, respondFailure, respondMessage, streamingCall, trackSession } from './oip/grpc-wire.ts';
 import { encodeResponseFor, requestInputs } from './oip/infer-exchange.ts';
 import { HealthWatches } from './oip/health-watch.ts';
+import { REFLECTION_PATHS, serveReflection } from './oip/reflection.ts';
 import { listenPrivately } from './private-socket.ts';
 import { HEALTH_SERVICE, INFERENCE_SERVICE } from './oip/service.ts';
 import { RUNTIME_NAME, RUNTIME_VERSION } from './version.ts';
@@ -152,6 +153,7 @@ export class InferenceServer {
     if (!isGrpcCall(stream, headers)) return;
     const path = String(headers[':path']);
     if (this.draining) return respondFailure(stream, new RpcFailure(status.UNAVAILABLE, 'the model server is shutting down'));
+    if (REFLECTION_PATHS.has(path)) return serveReflection(stream, headers);
     const timeout = parseTimeout(headers['grpc-timeout']);
     const deadline = timeout === undefined ? undefined : Date.now() + timeout;
     // The request must arrive within the caller's deadline and within --receive-timeout (PYML_RECEIVE_TIMEOUT_MS).

@@ -7,6 +7,7 @@ import {
 import { CallerGone } from './caller-gone.ts';
 // Answers "trailers-only" (the status, and any trailer metadata such as the model's `pyml-tensor`, in the headers).
 import { createGrpcServer, isGrpcCall, parseTimeout, receiveUnary, respondFailure as fail, respondMessage, streamingCall, trackSession } from '@pyml/runtime/protocol';
+import { REFLECTION_PATHS, serveReflection } from '@pyml/runtime/protocol';
 import type { ModelRouter } from './model-router.ts';
 import type { ModelRepository } from './repository.ts';
 import { repositoryMethods } from './repository-grpc.ts';
@@ -91,6 +92,7 @@ export class GrpcFront {
       }));
     }
     if (this.closing) return fail(stream, new RpcFailure(status.UNAVAILABLE, 'the service is shutting down'));
+    if (REFLECTION_PATHS.has(path)) return serveReflection(stream, headers);
     const timeout = parseTimeout(headers['grpc-timeout']);
     const deadline = timeout === undefined ? undefined : Date.now() + timeout;
     // Receiving the request counts against its deadline (the caller's, capped by --deadline-ms): a request stream
