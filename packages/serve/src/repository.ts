@@ -1,5 +1,5 @@
 import { readdir, stat } from 'node:fs/promises';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import type { Logger } from '@pyml/contract';
 import type { ImageInfo } from '@pyml/launcher';
 import { status } from '@pyml/runtime/protocol';
@@ -113,7 +113,8 @@ export class ModelRepository {
       if (this.loading.has(key)) add({ name: f.name, version: f.version, state: 'LOADING', reason: '' });
       else add({ name: f.name, version: f.version, state: 'UNAVAILABLE', reason: this.unloaded.has(f.name) ? 'unloaded' : this.failures.get(key) ?? 'not loaded' });
     }
-    for (const [path, reason] of this.failures) if (path.startsWith('/')) add({ name: path, version: '', state: 'UNAVAILABLE', reason });
+    // An entry that is not a readable image: listed under its file name, since its model's name is not known.
+    for (const [path, reason] of this.failures) if (path.startsWith('/')) add({ name: basename(path), version: '', state: 'UNAVAILABLE', reason: `${path}: ${reason}` });
     rows.sort((a, b) => a.name.localeCompare(b.name) || a.version.localeCompare(b.version));
     return readyOnly ? rows.filter((r) => r.state === 'READY') : rows;
   }
