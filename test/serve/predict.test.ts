@@ -118,7 +118,7 @@ test('pyml serve: bad command lines exit 2 with the reason; two images with one 
   assert.match(idle.stderr, /--idle-timeout-s needs --start on-demand/);
   const twice = await pyml(['serve', built.images.iris, `${built.images.iris}.tar`, '--grpc', '127.0.0.1:0', '--http', '127.0.0.1:0']);
   assert.is(twice.code, 1);
-  assert.match(twice.stderr, /two models are called 'iris'/);
+  assert.match(twice.stderr, /are both version '1.0.0' of model 'iris'; each version can be served once/);
 });
 
 test('a relative PYML_CACHE_DIR is taken from the working directory (the image is unpacked and run from there)', async () => {

@@ -22,7 +22,7 @@ export interface ServeOptions {
   /** Image refs (OCI layout dirs or tarballs), each served under the model name in its pyml.json. */
   images: string[];
   /** Models served by processes started elsewhere: name → Unix socket path. */
-  external: { name: string; socket: string }[];
+  external: { name: string; socket: string; version?: string }[];
   /** gRPC listen address (HOST:PORT, port 0 picks one; or unix:PATH), or none. */
   grpc?: string;
   /** HTTP listen address (HOST:PORT), or none. */
@@ -149,9 +149,10 @@ export class PredictionService {
     const keys = images.map((i) => `${i.manifest.name}@${i.manifest.version}`);
     const twice = keys.findIndex((k, i) => keys.indexOf(k) !== i);
     if (twice >= 0) throw new Error(`${opts.images[keys.indexOf(keys[twice])]} and ${opts.images[twice]} are both version '${images[twice].manifest.version}' of model '${images[twice].manifest.name}'; each version can be served once`);
-    const externalNames = opts.external.map((e) => e.name);
-    const dup = externalNames.find((n, i) => externalNames.indexOf(n) !== i || images.some((image) => image.manifest.name === n));
-    if (dup) throw new Error(`two models are called '${dup}'; a model served by --model cannot share its name with another`);
+    // An external model with a version (NAME@VERSION=...) may be one of several versions of its name.
+    const served = [...keys, ...opts.external.map((e) => `${e.name}@${e.version ?? ''}`)];
+    const dup = opts.external.find((e, i) => served.indexOf(`${e.name}@${e.version ?? ''}`) !== keys.length + i || (!e.version && served.some((k) => k.startsWith(`${e.name}@`) && k !== `${e.name}@`)));
+    if (dup) throw new Error(dup.version ? `version '${dup.version}' of model '${dup.name}' is given twice` : `two models are called '${dup.name}'; a model served by --model without @VERSION cannot share its name with another`);
 
     const socketDir = opts.socketDir ?? (await mkdtemp(join(tmpdir(), 'pyml-serve-')));
     await mkdir(socketDir, { recursive: true, mode: 0o700 });
@@ -165,7 +166,7 @@ export class PredictionService {
     const endpoints: VersionedEndpoint[] = [
       // A model name served once keeps its socket's plain name; versions side by side get one each.
       ...images.map((image) => service.supervised(image, images.filter((i) => i.manifest.name === image.manifest.name).length === 1 && !opts.repository)),
-      ...opts.external.map((e) => ({ version: '', endpoint: new ExternalModel(e.name, e.socket, endpointOpts, opts.logger) })),
+      ...opts.external.map((e) => ({ version: e.version ?? '', endpoint: new ExternalModel(e.name, e.socket, endpointOpts, opts.logger) })),
     ];
     for (const e of endpoints) router.add(e.endpoint, e.version);
     const access = opts.accessLog ? accessLogTo(opts.logger) : undefined;

@@ -32,7 +32,8 @@ Options:
   --runner embedded|docker    embedded (default): the image's own node on the unpacked image, as a child process;
                               docker: a container through a Docker engine (DOCKER_HOST or /var/run/docker.sock)
   --model NAME=unix:///PATH   also route NAME to a model server started elsewhere (e.g. another container of
-                              the pod); watched for readiness, not started. Repeatable.
+                              the pod); watched for readiness, not started. Repeatable. NAME@VERSION=unix:///PATH
+                              names its version, so several versions of NAME can be served side by side
   --max-batch-size N          adaptive batching: merge concurrent requests up to N rows into one call to the
                               model's process, done by the service (1: off; default: the image's
                               serving.maxBatchSize); pyml_batch_rows on /metrics shows the batches
@@ -93,10 +94,10 @@ function versionRouting(policies: string[], splits: string[]): { versionPolicies
   }
 }
 
-function parseModel(spec: string): { name: string; socket: string } {
-  const m = /^([^=]+)=unix:\/\/(\/.+)$/.exec(spec);
-  if (!m) throw usage(`--model must be NAME=unix:///path/to/model.sock, got '${spec}'`);
-  return { name: m[1], socket: m[2] };
+function parseModel(spec: string): { name: string; version?: string; socket: string } {
+  const m = /^([^=@]+)(?:@([^=]+))?=unix:\/\/(\/.+)$/.exec(spec);
+  if (!m) throw usage(`--model must be NAME=unix:///path/to/model.sock or NAME@VERSION=unix:///path/to/model.sock, got '${spec}'`);
+  return { name: m[1], ...(m[2] ? { version: m[2] } : {}), socket: m[3] };
 }
 
 export async function run(args: string[]): Promise<number> {
