@@ -34,22 +34,20 @@ function fmt(n, unit) {
 function timeOf(ms) { return new Date(ms).toLocaleTimeString(); }
 /** A request as people write one: each tensor on a line of its own. */
 function requestText(request) {
-  return '{"inputs": [
-' + request.inputs.map(function (t) { return '  ' + JSON.stringify(t); }).join(',
-') + '
-]}';
+  return '{"inputs": [\n' + request.inputs.map(function (t) { return '  ' + JSON.stringify(t); }).join(',\n') + '\n]}';
 }
 /** Output values for reading: floats to 6 significant digits (the raw response keeps them whole). */
 function valueText(datatype, v) {
   return typeof v === 'number' && /^FP/.test(datatype) && !Number.isInteger(v) ? String(Number(v.toPrecision(6))) : JSON.stringify(v);
 }
-function table(caption, head, rows) {
-  var t = el('table', {}, [
+/** A table; a stacked one shows each row as label/value lines on a narrow screen (the CSS's .stacked). */
+function table(caption, head, rows, stacked) {
+  var t = el('table', stacked ? { class: 'stacked' } : {}, [
     caption ? el('caption', { class: 'sr-only', text: caption }) : null,
     el('thead', {}, [el('tr', {}, head.map(function (h) { return el('th', { scope: 'col', text: h }); }))]),
   ]);
   var body = el('tbody');
-  rows.forEach(function (r) { body.appendChild(el('tr', {}, r.map(function (c) { return el('td', {}, [c]); }))); });
+  rows.forEach(function (r) { body.appendChild(el('tr', {}, r.map(function (c, i) { return el('td', { 'data-label': head[i] }, [c]); }))); });
   t.appendChild(body);
   return el('div', { class: 'scroll' }, [t]);
 }
@@ -62,7 +60,7 @@ function versionsTable(model) {
     var state = el('span', {}, [badge(v)]);
     if (v.error) state.appendChild(el('span', { class: 'error-text', text: ' ' + v.error }));
     return [v.version || '(unversioned)', state, v.digest ? el('code', { class: 'digest', text: v.digest }) : '–', el('code', { text: v.source })];
-  }));
+  }), true);
 }
 
 function signatureTable(model) {
@@ -80,7 +78,7 @@ function outputsView(body) {
     return [o.name, o.datatype, shape(o.shape || []), el('code', { class: 'data', text: text })];
   });
   return el('div', {}, [
-    table('Outputs of ' + body.model_name + (body.model_version ? ' ' + body.model_version : ''), ['Output', 'Datatype', 'Shape', 'Data'], rows),
+    table('Outputs of ' + body.model_name + (body.model_version ? ' ' + body.model_version : ''), ['Output', 'Datatype', 'Shape', 'Data'], rows, true),
     el('details', {}, [el('summary', { text: 'Raw response' }), el('pre', { class: 'raw' }, [el('code', { text: JSON.stringify(body, null, 1) })])]),
   ]);
 }
@@ -209,8 +207,9 @@ function showStats(data) {
     draw(s.rate, stats.points, windowMs, data.now);
     draw(s.latency, stats.points, windowMs, data.now);
     if (!stats.recentErrors.length) { s.errors.replaceChildren(el('p', { class: 'muted', text: 'None since the service started (' + stats.requests + ' requests).' })); return; }
-    s.errors.replaceChildren(table(stats.errors + ' errors in ' + stats.requests + ' requests; the latest ' + stats.recentErrors.length + ', newest first', ['Time', 'Version', 'Protocol', 'Code', 'Message'],
-      stats.recentErrors.slice().reverse().map(function (e) { return [timeOf(e.at), e.version || '–', e.protocol, e.code, el('span', { class: 'error-text', text: e.message })]; })));
+    var summary = stats.errors + ' errors in ' + stats.requests + ' requests since the service started; the latest ' + stats.recentErrors.length + ', newest first.';
+    s.errors.replaceChildren(el('p', { class: 'muted', text: summary }), table('Recent errors of ' + name, ['Time', 'Version', 'Protocol', 'Code', 'Message'],
+      stats.recentErrors.slice().reverse().map(function (e) { return [timeOf(e.at), e.version || '–', e.protocol, e.code, el('span', { class: 'error-text', text: e.message })]; }), true));
   });
 }
 

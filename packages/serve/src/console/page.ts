@@ -55,6 +55,12 @@ pre.raw { max-height: 16rem; overflow: auto; background: var(--bg); border: 1px 
 figcaption { font-size: 0.85rem; color: var(--muted); margin-top: 0.25rem; }
 .key.s1 { color: var(--s1); } .key.s2 { color: var(--s2); } .key.s3 { color: var(--s3); }
 .key { font-weight: 600; }
+@media (max-width: 40rem) {
+  table.stacked thead { display: none; }
+  table.stacked tr { display: block; border-bottom: 1px solid var(--line); padding: 0.25rem 0; }
+  table.stacked td { display: grid; grid-template-columns: 6.5rem minmax(0, 1fr); gap: 0.5rem; border: 0; padding: 0.15rem 0.25rem; }
+  table.stacked td::before { content: attr(data-label); font-weight: 600; color: var(--muted); }
+}
 .offline { background: var(--bad); color: #fff; padding: 0.5rem 1rem; margin: 0; }
 `;
 
