@@ -19,8 +19,10 @@ const OPERATORS = new Set(['AND', 'OR', 'WITH']);
  * mapped), an expression whose every term is one, or else the text itself as a name (never guessed into an id).
  */
 export function sbomLicense(declared: string | undefined): SbomLicense | undefined {
-  const text = declared?.trim();
-  if (!text) return undefined;
+  const original = declared?.trim();
+  if (!original) return undefined;
+  // DEP-5 writes its operators in lower case ("GPL-2+ or Artistic"); SPDX in upper.
+  const text = original.replace(/\s+(and|or|with)\s+/g, (_, op: string) => ` ${op.toUpperCase()} `);
   const single = text.replace(/^\((.*)\)$/, '$1').trim();
   const mapped = DEBIAN_NAMES[single] ?? single;
   if (SPDX_IDS.has(mapped)) return { id: mapped };
@@ -29,5 +31,5 @@ export function sbomLicense(declared: string | undefined): SbomLicense | undefin
     const expression = text.replace(/[^\s()]+/g, (t) => (OPERATORS.has(t) ? t : DEBIAN_NAMES[t] ?? t));
     if (expression.split(/[\s()]+/).filter(Boolean).every((t) => OPERATORS.has(t) || SPDX_IDS.has(t))) return { expression };
   }
-  return { name: text };
+  return { name: original };
 }

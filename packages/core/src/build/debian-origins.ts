@@ -86,10 +86,36 @@ async function ownersOf(paths: string[]): Promise<Map<string, string>> {
   return owners;
 }
 
+/**
+ * The installed Debian packages of these names (architecture, version, DEP-5 licence), cached like debianOrigins:
+ * what a plugin's Debian entries (name and version only) are completed with.
+ */
+export async function installedPackages(names: string[], cacheDir?: string): Promise<Map<string, DebianOrigin>> {
+  const unique = [...new Set(names)].sort();
+  const status = await stat(DPKG_STATUS).then((s) => `${s.size}:${s.mtimeMs}:${s.ino}`, () => undefined);
+  if (!status || unique.length === 0) return new Map();
+  const entry = cacheDir && path.join(cacheDir, `packages-${createHash('sha256').update(`${status}\0${unique.join('\0')}`).digest('hex').slice(0, 32)}.json`);
+  const cached = entry ? await readFile(entry, 'utf8').then((t) => JSON.parse(t) as Record<string, DebianOrigin>, () => undefined) : undefined;
+  if (cached) return new Map(Object.entries(cached));
+  // dpkg-query -W exits 1 naming a package it does not know; the known ones are still printed.
+  const answer = await packageDetails(unique).catch(() => new Map<string, DebianOrigin>());
+  if (entry) {
+    await mkdir(cacheDir!, { recursive: true });
+    const temp = `${entry}.${process.pid}.tmp`;
+    await writeFile(temp, JSON.stringify(Object.fromEntries(answer)));
+    await rename(temp, entry);
+  }
+  return answer;
+}
+
 async function packageDetails(names: string[]): Promise<Map<string, DebianOrigin>> {
   const details = new Map<string, DebianOrigin>();
   if (names.length === 0) return details;
-  const { stdout } = await run('dpkg-query', ['-W', '-f=${binary:Package}\t${Package}\t${Version}\t${Architecture}\n', ...names], { maxBuffer: 16 << 20 });
+  const stdout = await run('dpkg-query', ['-W', '-f=${binary:Package}\t${Package}\t${Version}\t${Architecture}\n', ...names], { maxBuffer: 16 << 20 })
+    .then((r) => r.stdout, (err: { stdout?: string; code?: unknown }) => {
+      if (typeof err.stdout === 'string' && err.code === 1) return err.stdout;
+      throw new Error(`dpkg-query -W failed: ${(err as Error).message}`);
+    });
   for (const line of stdout.split('\n')) {
     const [qualified, name, version, architecture] = line.split('\t');
     if (!qualified || !name || !version || !architecture) continue;

@@ -4,7 +4,7 @@ import { ADAPTERS_DIR, ENTRYPOINT_PATH, MODEL_DIR, WEIGHTS_DIR, type Component }
 import type { DependencyLayer } from '../types.ts';
 import type { BaseImage } from './base-image.ts';
 import type { BundledPackage } from './bundled-packages.ts';
-import { debianOrigins, type DebianOrigin } from './debian-origins.ts';
+import { debianOrigins, installedPackages, type DebianOrigin } from './debian-origins.ts';
 import { fileSha256 } from './file-digests.ts';
 import { isNativeFile } from './shared-libraries.ts';
 
@@ -91,10 +91,19 @@ function debPackages(part: string, layer: string, files: { path: string; origin?
  * closure, or a Python environment's) that no entry accounts for: their Debian packages, or the bare files hashed.
  */
 async function depsComponents(layer: DependencyLayer, dpkgCache: string, digestCache: string): Promise<Component[]> {
-  const entries: Component[] = layer.entries.map((e) => ({
-    part: 'deps', layer: layer.name, type: e.type ?? 'generic', name: e.name, version: e.version,
-    ...(e.license ? { license: e.license } : {}), ...(e.integrity ? { integrity: e.integrity } : {}), ...(e.plugin ? { plugin: e.plugin } : {}),
-  }));
+  // A plugin's Debian entries name package and version; dpkg adds the architecture (for the purl) and reads the
+  // licence from DEP-5 copyright files only (a free-text copyright file has no licence field to take).
+  const installed = await installedPackages(layer.entries.filter((e) => e.type === 'deb').map((e) => e.name), dpkgCache);
+  const entries: Component[] = layer.entries.map((e) => {
+    const dpkg = e.type === 'deb' ? installed.get(e.name) : undefined;
+    const known = dpkg && dpkg.version === e.version ? dpkg : undefined;
+    const license = known ? known.license : e.license;
+    return {
+      part: 'deps', layer: layer.name, type: e.type ?? 'generic', name: e.name, version: e.version,
+      ...(license ? { license } : {}), ...(e.integrity ? { integrity: e.integrity } : {}),
+      ...(known ? { debian: { package: known.package, version: known.version, architecture: known.architecture } } : {}), ...(e.plugin ? { plugin: e.plugin } : {}),
+    };
+  });
   const plugin = layer.entries.find((e) => e.plugin)?.plugin;
   // Native files only: a Python environment's thousands of .py files belong to the Debian packages it lists.
   const systemFiles = layer.files.filter((f): f is typeof f & { source: string } =>
