@@ -2,6 +2,9 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { availableParallelism } from 'node:os';
 import { type EntrypointCommand, type UnpackedImage, entrypointCommand, unpackImage } from '@pyml/launcher';
 
+// The CLI loads the local run through this entry point (the package exports no other light one for it).
+export { importLocalBatch } from './bundled-import.ts';
+
 /**
  * Starting the model processes, kept apart from the pool (no Arrow, no DuckDB imported here) so that the CLI can start
  * them first and let their start-up (node, onnxruntime, the model's init) overlap its own loading of DuckDB and Arrow.

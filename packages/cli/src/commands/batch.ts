@@ -3,6 +3,7 @@ import { resolve } from 'node:path';
 import { parseCommandArgs } from '../args.ts';
 import { EXIT, PymlError } from '@pyml/errors';
 import type { BatchProgress, OutputTarget } from '@pyml/batch';
+import type { importLocalBatch } from '@pyml/batch/model-processes';
 import { localImagePaths } from '../local-images.ts';
 import { printJson, showProgress, usage } from '../output.ts';
 import { Progress } from '../progress.ts';
@@ -49,6 +50,9 @@ Examples:
   pyml batch /tmp/iris --query "SELECT id, ds, * EXCLUDE (id, ds) FROM read_parquet('data/*.parquet')" \\
       --out predictions/ --format parquet --partition-by ds --keep id
 `;
+
+/** What runs a query here: @pyml/batch's local run, bundled when pyml runs compiled. */
+type LocalBatch = Awaited<ReturnType<typeof importLocalBatch>>['module'];
 
 /** `--keep a,b`, `--keep a --keep b`. */
 function listOption(values: string[] | undefined): string[] {
@@ -128,17 +132,15 @@ export async function run(args: string[]): Promise<number> {
   const controller = new AbortController();
   const onSigint = () => controller.abort();
   process.on('SIGINT', onSigint);
-  let failures: typeof import('@pyml/batch') | undefined;
+  let failures: LocalBatch | undefined;
   try {
     progress.step(`unpacking ${ref}`);
-    const { startModelProcesses } = await import('@pyml/batch/model-processes');
-    // Loading @pyml/batch begins now too: it goes on while the image's files are read (I/O) before the spawn.
-    const loading = import('@pyml/batch');
-    loading.catch(() => {});
+    const { startModelProcesses, importLocalBatch } = await import('@pyml/batch/model-processes');
+    // The model processes are spawned before @pyml/batch loads, so nothing delays their start.
     const models = await startModelProcesses(image, workers);
-    let batch: typeof import('@pyml/batch');
+    let batch: LocalBatch;
     try {
-      batch = failures = await loading;
+      batch = failures = (await importLocalBatch()).module;
     } catch (error) {
       await models.kill();
       throw error;
