@@ -87,6 +87,35 @@ test('run from a registry: the same row is also pulled (with its reference) and 
   assert.ok(row!.path?.endsWith(path.join('pulled', built.digest.slice(7))), String(row!.path));
 });
 
+test('--filter: reference globs over names and pulled refs, held, since/until; keys AND, a repeated key OR', async () => {
+  const built = parseJson<{ digest: string }>(await pyml(['inspect', 'image', path.join(out, 'image'), '--json']));
+  const digests = async (...filters: string[]) => {
+    const r = await pyml(['images', '--json', ...filters.flatMap((f) => ['--filter', f])]);
+    assert.is(r.code, 0, r.stderr);
+    const body = parseJson<{ images: Row[] }>(r);
+    if (!validate(body)) assert.unreachable(JSON.stringify(validate.errors));
+    return body.images.map((i) => i.digest);
+  };
+  // The shared test cache holds other runs' images-test-iris: this run's version (a timestamp) tells them apart.
+  const version = (await images()).images.find((i) => i.digest === built.digest)!.version!;
+  assert.equal(await digests(`reference=images-test-iri?:${version}`), [built.digest]);
+  assert.equal(await digests(`reference=images-test-iris:${version.slice(0, -3)}*`, 'held=pulled', 'since=1h'), [built.digest]);
+  // (Another run's registry may have had the same port: this run's image is among the matches.)
+  assert.ok((await digests(`reference=${registry.host}/images-test/*`)).includes(built.digest), 'a pulled reference matches');
+  assert.equal(await digests(`reference=${registry.host}/images-test/*`, `reference=nothing`, `reference=images-test-iris:${version}`).then((d) => d.includes(built.digest)), true);
+  assert.equal(await digests(`reference=images-test-iris:${version}`, 'until=1h'), [], 'used within the hour: not until 1h');
+  assert.equal(await digests(`reference=images-test-iris:${version}`, 'dangling=true'), []);
+  assert.equal(await digests('reference=no-such-*', `reference=images-test-iris:${version}`), [built.digest], 'one key twice: either');
+  const none = await pyml(['images', '--filter', 'reference=no-such-image']);
+  assert.is(none.stdout, 'no images match the filters\n');
+  const typo = await pyml(['images', '--filter', 'refrence=x']);
+  assert.is(typo.code, 2);
+  assert.match(typo.stderr, /--filter key 'refrence' is not known; did you mean 'reference'\?/);
+  const held = await pyml(['images', '--filter', 'held=lost']);
+  assert.is(held.code, 2);
+  assert.match(held.stderr, /held= must be built, pulled, unpacked/);
+});
+
 test('usage: no arguments', async () => {
   const r = await pyml(['images', 'iris']);
   assert.is(r.code, 2);

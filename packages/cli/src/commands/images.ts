@@ -6,6 +6,7 @@ import { BlobStore, listCacheEntries, openImage, pymlCacheDir, MEDIA_TYPE_MANIFE
 import { defaultRootfsCache } from '@pyml/launcher';
 import { PULLED_REFS_FILE, pulledCacheDir } from '@pyml/registry/cached-pull';
 import { formatBytes, printJson, usage } from '../output.ts';
+import { filterHelp, imageFilter } from '../image-filter.ts';
 
 export const help = `Usage: pyml images [options]
 
@@ -20,12 +21,14 @@ layers); LAST USED is the last build, pull or run of it. 'pyml cache du' says wh
 'pyml cache prune' removes what is not used.
 
 Options:
-  --json       print one JSON object (schemas/images-output.schema.json)
-  -h, --help   show this help
+${filterHelp}
+  --json               print one JSON object (schemas/images-output.schema.json)
+  -h, --help           show this help
 
 Examples:
   pyml images
   pyml images --json | jq -r '.images[] | "\\(.name):\\(.version) \\(.digest)"'
+  pyml images --filter reference='iris*' --filter until=7d     # iris images unused for a week
 `;
 
 type Held = 'built' | 'pulled' | 'unpacked';
@@ -46,16 +49,17 @@ export interface CachedImage {
 export async function run(args: string[]): Promise<number> {
   const { values, positionals } = parseCommandArgs('images', {
     args, allowPositionals: true,
-    options: { json: { type: 'boolean', default: false }, help: { type: 'boolean', short: 'h' } },
+    options: { filter: { type: 'string', multiple: true, default: [] }, json: { type: 'boolean', default: false }, help: { type: 'boolean', short: 'h' } },
   });
   if (values.help) { process.stdout.write(help); return EXIT.ok; }
   if (positionals.length > 0) throw usage(`pyml images takes no arguments, got ${positionals.join(' ')}`);
-  const images = await listCachedImages();
+  const matches = imageFilter(values.filter ?? []);
+  const images = (await listCachedImages()).filter(matches);
   if (values.json) {
     printJson({ ok: true, cacheDir: pymlCacheDir(), images });
     return EXIT.ok;
   }
-  printTable(images);
+  printTable(images, (values.filter ?? []).length > 0);
   return EXIT.ok;
 }
 
@@ -141,7 +145,11 @@ async function pulledRefs(path: string): Promise<string[]> {
   }
 }
 
-function printTable(images: CachedImage[]): void {
+function printTable(images: CachedImage[], filtered: boolean): void {
+  if (images.length === 0 && filtered) {
+    process.stdout.write('no images match the filters\n');
+    return;
+  }
   if (images.length === 0) {
     process.stdout.write(`no images in ${pymlCacheDir()} (pyml build, or serve/predict/batch of a registry image, put them there)\n`);
     return;
