@@ -5,6 +5,7 @@ import { Ajv2020 } from 'ajv/dist/2020.js';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { type Served, buildImages, callError, http, startServe, v2Client } from '../serve/fixtures.ts';
+import { buildEchoVersions } from '../serve/versions-images.ts';
 
 /**
  * `pyml serve`'s OpenAPI documents, checked as API tools take them: valid OpenAPI 3.1 (the validator from npm),
@@ -54,10 +55,10 @@ test('/v2/docs/openapi.json: valid OpenAPI 3.1 naming every served model, with h
   const doc = res.body as Doc;
   await validOpenApi(doc, '/v2/docs/openapi.json');
   assert.is(doc.openapi, '3.1.0');
-  // The validator does check: the same document with an operation missing its responses is refused.
-  const broken = structuredClone(doc) as { paths: Record<string, Record<string, Record<string, unknown>>> };
-  delete broken.paths['/v2/models/iris/infer'].post.responses;
-  assert.not.ok((await new Validator().validate(broken)).valid, 'an operation without responses is invalid');
+  // The validator does check: the same document with a path parameter made optional (OpenAPI requires them) is refused.
+  const broken = structuredClone(doc) as { paths: Record<string, Record<string, { parameters: { required: boolean }[] }>> };
+  broken.paths['/v2/models/iris/versions/{model_version}/infer'].post.parameters[0].required = false;
+  assert.not.ok((await new Validator().validate(broken)).valid, 'an optional path parameter is invalid');
   for (const path of ['/v2/health/live', '/v2/health/ready', '/v2', '/metrics', '/v2/models/iris/infer', '/v2/models/frame/infer', '/v2/models/iris/versions/{model_version}/infer']) {
     assert.ok(doc.paths[path], `path ${path} in ${Object.keys(doc.paths).join(', ')}`);
   }
@@ -149,6 +150,27 @@ test('the console is served on the HTTP port, as one self-contained page under a
   // Nothing from elsewhere: no external script, style, font or image.
   assert.not.match(html, /<script[^>]+src=|<link[^>]+stylesheet|https?:\/\/(?!www\.w3\.org\/2000\/svg')/);
   console.log(`console page: ${Buffer.byteLength(html)} bytes`);
+});
+
+test('two versions of one model side by side: both listed with their own digests, both in the document\'s version parameter', async () => {
+  const versions = await buildEchoVersions(['1.0.0', '2.0.0']);
+  let both: Served | undefined;
+  try {
+    both = await startServe([versions.images['1.0.0'], versions.images['2.0.0']]);
+    const listed = (await http(both.ready.http, '/console/models.json')).body as { models: { name: string; versions: { version: string; digest: string }[] }[] };
+    const digests = await Promise.all(['2.0.0', '1.0.0'].map(async (v) => (JSON.parse(await readFile(join(versions.images[v], 'index.json'), 'utf8')) as { manifests: { digest: string }[] }).manifests[0].digest));
+    assert.equal(listed.models.map((m) => [m.name, m.versions.map((v) => [v.version, v.digest])]), [['echo', [['2.0.0', digests[0]], ['1.0.0', digests[1]]]]]);
+    assert.is.not(digests[0], digests[1]);
+    const doc = (await http(both.ready.http, '/v2/models/echo/docs/openapi.json')).body as Doc;
+    await validOpenApi(doc, 'the two-version document');
+    const versioned = doc.paths['/v2/models/echo/versions/{model_version}/infer'].post as Op & { parameters: { schema: { enum: string[] } }[] };
+    assert.equal(versioned.parameters[0].schema.enum, ['2.0.0', '1.0.0']);
+    const answer = await http(both.ready.http, '/v2/models/echo/versions/1.0.0/infer', versioned.requestBody!.content['application/json'].example);
+    assert.equal([answer.status, answer.body.model_version], [200, '1.0.0']);
+  } finally {
+    await both?.stop();
+    await versions.cleanup();
+  }
 });
 
 test('--no-console: no console, documents or console JSON; the V2 routes and /metrics stay', async () => {
