@@ -19,7 +19,10 @@ import { checkDeclaredSignature } from './check-signature.ts';
 import { resolveBase, type BaseImage } from './base-image.ts';
 import { modelImage } from './image-config.ts';
 import { addMissingSystemLibraries } from './native-closure.ts';
+import { checkElfMachine } from './elf-machine.ts';
+import { isNativeFile } from './shared-libraries.ts';
 import { PART_COMPRESSION } from './layer-compression.ts';
+import { fileSha256 } from './file-digests.ts';
 
 export const PYML_VERSION = (JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }).version;
 
@@ -127,17 +130,25 @@ async function buildThrough(store: BlobStore, options: BuildOptions): Promise<Bu
   const driver = new PluginDriver(config.plugins, ctx);
   await driver.sequential('configResolved', config);
 
+  const layerOf = layerBuilder(store, epoch, options.onProgress);
   // The base needs nothing from the plugins or the bundles: on an empty cache its layer (node, ~100 MiB to tar
-  // and hash) is written while esbuild and the plugins work. Both settle before an error is thrown.
-  const [inputs, base] = await bothSettled(
-    gatherInputs(config, driver, path.join(store.dir, 'bundles'), log),
+  // and hash) is written while esbuild and the plugins work. So is the weights layer, often the biggest, from the
+  // moment the files to ship are known, while the plugins describe them (an ONNX trial load, say). All settle
+  // before an error is thrown (they may be writing blobs).
+  const shipped = shippedWeights(config, driver);
+  const weightsLayer = shipped.then((entries) => layerOf('weights', 'weights', weightsLayerFiles(weightFilesOf(entries))));
+  const weightsDescribed = shipped.then((entries) => describeWeights(config, driver, entries));
+  // The dependency manifest's weights digests (fileSha256, cached by stats under the directory imageComponents
+  // reads) read the weights a second time: hashed beside the layer rather than after it.
+  const weightsHashed = shipped.then((entries) => Promise.all(weightFilesOf(entries).map((w) => fileSha256(w.path, path.join(store.dir, 'sha256')))));
+  const [[[inputs, weights]], base] = await bothSettled(
+    bothSettled(bothSettled(gatherInputs(config, driver, weightsDescribed, path.join(store.dir, 'bundles'), log), weightsLayer), weightsHashed),
     resolveBase(config, store, epoch, log),
   );
   await addSystemLibraries(inputs.depLayers, base, store, epoch, config.image.platform);
-  const layerOf = layerBuilder(store, epoch, options.onProgress);
   log('writing layers');
   // The dependency manifest (dpkg's answers, weights hashes; cached per machine) is made while the layers are written.
-  const [named, components] = await Promise.all([contentLayers(layerOf, base, inputs), componentsOf(base, inputs, store.dir)]);
+  const [named, components] = await Promise.all([contentLayers(layerOf, base, inputs, weights), componentsOf(base, inputs, store.dir)]);
   const created = new Date(epoch * 1000).toISOString();
   const manifest = pymlManifest(config, base, inputs, named, created, components);
   named.push({ part: 'entrypoint', name: 'entrypoint', layer: await layerOf('entrypoint', 'entrypoint', entrypointFiles(inputs, manifest)) });
@@ -183,8 +194,8 @@ async function prepareBuild(options: BuildOptions): Promise<{ config: ResolvedCo
 }
 
 /** The plugins' hooks in their documented order, and the bundles: everything the layers are made of. */
-async function gatherInputs(config: ResolvedConfig, driver: PluginDriver, codeCache: string, log: (message: string) => void): Promise<BuildInputs> {
-  const { signature, weightFiles } = await describeWeights(config, driver);
+async function gatherInputs(config: ResolvedConfig, driver: PluginDriver, weightsDescribed: ReturnType<typeof describeWeights>, codeCache: string, log: (message: string) => void): Promise<BuildInputs> {
+  const { signature, weightFiles } = await weightsDescribed;
   const modelEntry = await resolveModelEntry(config, driver);
   const bundleOptions = await driver.sequential('bundleOptions', { external: [], plugins: [], define: {} });
   log('bundling model code');
@@ -206,6 +217,10 @@ async function addSystemLibraries(depLayers: DependencyLayer[], base: BaseImage,
   for (const d of depLayers) if (!d.cacheKey || !(await store.lookup(pluginLayerKey(d.cacheKey, 'deps', epoch)))) uncached.push(d);
   // ldd can only read this machine's binaries; for another architecture the base must carry the libraries.
   if (platform.architecture === ociArchitecture()) await addMissingSystemLibraries(uncached, base.libraries, path.join(store.dir, 'ldd'));
+  // Every native file is for the image's architecture (another architecture's image checks every layer, cached or not).
+  for (const d of platform.architecture === ociArchitecture() ? uncached : depLayers) {
+    for (const f of d.files) if (f.source && isNativeFile(f.path)) await checkElfMachine(f.source, platform.architecture, `deps layer ${d.name}: ${f.path}`);
+  }
 }
 
 /** A plugin's cache key for a layer, plus what else decides its bytes: the timestamp and the part's compression. */
@@ -222,11 +237,10 @@ function layerBuilder(store: BlobStore, epoch: number, onProgress: BuildOptions[
 }
 
 /** base | deps | weights | model: every layer but the entrypoint's, which holds pyml.json describing these. */
-async function contentLayers(layerOf: LayerOf, base: BaseImage, inputs: BuildInputs): Promise<NamedLayer[]> {
-  const { depLayers, weightFiles, model } = inputs;
-  const [depBuilt, weightsLayer, modelLayer] = await Promise.all([
+async function contentLayers(layerOf: LayerOf, base: BaseImage, inputs: BuildInputs, weightsLayer: BuiltLayer): Promise<NamedLayer[]> {
+  const { depLayers, model } = inputs;
+  const [depBuilt, modelLayer] = await Promise.all([
     Promise.all(depLayers.map((d) => layerOf('deps', d.name, d.files, d.cacheKey))),
-    layerOf('weights', 'weights', weightsLayerFiles(weightFiles)),
     layerOf('model', 'model', [
       { path: `${MODEL_DIR}/model.mjs`, content: `${model.code}//# sourceMappingURL=model.mjs.map\n` },
       { path: `${MODEL_DIR}/model.mjs.map`, content: model.map },
@@ -320,9 +334,17 @@ interface WeightFile {
   details?: Record<string, string | number>;
 }
 
-async function describeWeights(config: ResolvedConfig, driver: PluginDriver): Promise<{ signature: Signature; weightFiles: WeightFile[] }> {
-  const weightFiles: WeightFile[] = [];
-  let inferred: { signature: Signature; file: string } | undefined;
+/** A weights entry of the config as it will ship: a file (perhaps converted by a plugin) or a model directory. */
+type ShippedEntry =
+  | { directory: false; configPath: string; file: WeightFile }
+  | { directory: true; configPath: string; name: string; size: number; files: WeightFile[] };
+
+/**
+ * The files the weights part will hold, in config order: each entry checked, model directories listed, and every
+ * file through transformWeights (which the docs call before any describeWeights). All the weights layer needs.
+ */
+async function shippedWeights(config: ResolvedConfig, driver: PluginDriver): Promise<ShippedEntry[]> {
+  const entries: ShippedEntry[] = [];
   const names = new Set<string>();
   for (const [i, file] of config.weights.entries()) {
     const s = await stat(file).catch(() => undefined);
@@ -337,14 +359,9 @@ async function describeWeights(config: ResolvedConfig, driver: PluginDriver): Pr
       names.add(name);
       const files = await filesUnder(file);
       if (files.length === 0) throw new ConfigError(`${config.configFile}: weights[${i}]: directory ${path.relative(config.root, file) || file} is empty`);
-      let size = 0;
-      for (const rel of files) {
-        const f = await stat(path.join(file, rel));
-        size += f.size;
-        weightFiles.push({ path: path.join(file, rel), name: `${name}/${rel}`, size: f.size });
-      }
-      const described = await driver.first('describeWeights', { path: file, name, size, directory: true });
-      if (described?.result.signature && !inferred) inferred = { signature: described.result.signature, file: path.relative(config.root, file) };
+      const listed: WeightFile[] = [];
+      for (const rel of files) listed.push({ path: path.join(file, rel), name: `${name}/${rel}`, size: (await stat(path.join(file, rel))).size });
+      entries.push({ directory: true, configPath: file, name, size: listed.reduce((n, f) => n + f.size, 0), files: listed });
       continue;
     }
     let shipped = { path: file, name: path.basename(file), size: s.size };
@@ -355,13 +372,29 @@ async function describeWeights(config: ResolvedConfig, driver: PluginDriver): Pr
       if (!r?.isFile()) throw new BuildError(`plugin ${replaced.plugin.name}: transformWeights returned ${replaced.result.path}, which is not a file`);
       shipped = { path: replaced.result.path, name: replaced.result.name, size: r.size };
     }
-    const name = shipped.name;
-    if (names.has(name)) throw new ConfigError(`${config.configFile}: weights[${i}]: two weights files are named ${name}`, 'weights share one directory in the image: give them distinct names');
-    names.add(name);
-    const described = await driver.first('describeWeights', shipped);
-    const about = described ? { format: described.result.format, ...(described.result.details ? { details: described.result.details } : {}) } : {};
-    weightFiles.push({ ...shipped, ...about });
-    if (described?.result.signature && !inferred) inferred = { signature: described.result.signature, file: path.relative(config.root, file) };
+    if (names.has(shipped.name)) throw new ConfigError(`${config.configFile}: weights[${i}]: two weights files are named ${shipped.name}`, 'weights share one directory in the image: give them distinct names');
+    names.add(shipped.name);
+    entries.push({ directory: false, configPath: file, file: shipped });
+  }
+  return entries;
+}
+
+/** Every shipped weights file, as the weights layer lays them out. */
+function weightFilesOf(entries: ShippedEntry[]): WeightFile[] {
+  return entries.flatMap((e) => (e.directory ? e.files : [e.file]));
+}
+
+/** describeWeights for each shipped entry, in config order: formats and details per file, and the signature. */
+async function describeWeights(config: ResolvedConfig, driver: PluginDriver, entries: ShippedEntry[]): Promise<{ signature: Signature; weightFiles: WeightFile[] }> {
+  let inferred: { signature: Signature; file: string } | undefined;
+  for (const entry of entries) {
+    const described = entry.directory
+      ? await driver.first('describeWeights', { path: entry.configPath, name: entry.name, size: entry.size, directory: true })
+      : await driver.first('describeWeights', entry.file);
+    if (!entry.directory && described) {
+      entry.file = { ...entry.file, format: described.result.format, ...(described.result.details ? { details: described.result.details } : {}) };
+    }
+    if (described?.result.signature && !inferred) inferred = { signature: described.result.signature, file: path.relative(config.root, entry.configPath) };
   }
   if (config.signature && inferred) checkDeclaredSignature(config.signature, inferred.signature, config.configFile, inferred.file);
   const signature = config.signature ?? inferred?.signature;
@@ -369,7 +402,7 @@ async function describeWeights(config: ResolvedConfig, driver: PluginDriver): Pr
     throw new ConfigError(`${config.configFile}: no signature: none is declared and no plugin could read one from the weights`,
       'declare `signature: { inputs: [{ name, dtype, shape }], outputs: [...] }` in the config');
   }
-  return { signature, weightFiles };
+  return { signature, weightFiles: weightFilesOf(entries) };
 }
 
 /** Regular files under `dir`, relative with '/' separators, sorted (so the weights layer is reproducible). */

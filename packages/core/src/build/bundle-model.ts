@@ -1,4 +1,5 @@
-import { build, version as esbuildVersion, type Metafile } from 'esbuild';
+import type { Metafile } from 'esbuild';
+import { esbuild, esbuildVersion } from './esbuild-api.ts';
 import { createHash } from 'node:crypto';
 import { mkdir, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
@@ -48,7 +49,7 @@ export async function bundleModel(entry: string, options: BundleOptions, expecte
 
 /** What else decides the bundle besides its input files: where it is, the options, this bundler and esbuild. */
 function modelBundleKey(entry: string, options: BundleOptions, projectRoot: string): string {
-  return createHash('sha256').update(JSON.stringify([entry, projectRoot, options.external, options.define, esbuildVersion, THIS_FILE])).digest('hex').slice(0, 24);
+  return createHash('sha256').update(JSON.stringify([entry, projectRoot, options.external, options.define, esbuildVersion(), THIS_FILE])).digest('hex').slice(0, 24);
 }
 
 /** The bundle, its kind (checked by loading it once) and every file esbuild read for it. */
@@ -56,7 +57,7 @@ async function bundleAndCheck(entry: string, options: BundleOptions, projectRoot
   let outputs: { path: string; text: string }[];
   let metafile: Metafile;
   try {
-    const result = await build({
+    const result = await esbuild().build({
       entryPoints: [entry], bundle: true, write: false, platform: 'node', format: 'esm', target: 'node20',
       sourcemap: 'external', sourcesContent: true, outfile: 'model.mjs', external: options.external,
       // @pyml/* (the contract) from the project when it has them, else from this pyml: a project needs no npm install.

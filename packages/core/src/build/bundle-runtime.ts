@@ -1,4 +1,4 @@
-import { build, version as esbuildVersion } from 'esbuild';
+import { esbuild, esbuildVersion } from './esbuild-api.ts';
 import { createHash } from 'node:crypto';
 import path from 'node:path';
 import { createRequire } from 'node:module';
@@ -30,10 +30,10 @@ const BANNER = "import { createRequire as __pymlCreateRequire } from 'node:modul
  */
 export async function bundleForImage(entry: string, external: string[], cacheDir: string): Promise<ImageBundle> {
   // `with-packages`: entries cached before bundles listed their packages hold a bare string; they are not reused.
-  const keyFile = path.join(cacheDir, `${createHash('sha256').update(`${entry}\0${external.join(',')}\0${esbuildVersion}\0with-packages`).digest('hex').slice(0, 24)}.json`);
+  const keyFile = path.join(cacheDir, `${createHash('sha256').update(`${entry}\0${external.join(',')}\0${esbuildVersion()}\0with-packages`).digest('hex').slice(0, 24)}.json`);
   return cachedBundle(keyFile, async () => {
     try {
-      const result = await build({
+      const result = await esbuild().build({
         entryPoints: [entry], bundle: true, write: false, platform: 'node', format: 'esm', target: 'node20',
         external, conditions: CONDITIONS, logLevel: 'silent', metafile: true, legalComments: 'none', banner: { js: BANNER },
         minifySyntax: true, minifyWhitespace: true, absWorkingDir: path.dirname(entry),

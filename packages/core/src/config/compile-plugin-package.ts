@@ -1,4 +1,5 @@
-import { build, type Plugin } from 'esbuild';
+import type { Plugin } from 'esbuild';
+import { esbuild } from '../build/esbuild-api.ts';
 import { existsSync, statSync } from 'node:fs';
 import { copyFile, mkdir, readdir, readFile, rename, rm, symlink, writeFile } from 'node:fs/promises';
 import { createHash, randomBytes } from 'node:crypto';
@@ -39,7 +40,7 @@ export async function importableEntry(entry: string, resolver: PymlPackageResolv
 async function bundleFile(entry: string, resolver: PymlPackageResolver, cacheRoot: string): Promise<string> {
   let code: Uint8Array;
   try {
-    const result = await build({
+    const result = await esbuild().build({
       entryPoints: [entry], bundle: true, write: false, platform: 'node', format: 'esm', target: 'node20', logLevel: 'silent',
       sourcemap: 'inline', packages: 'external', absWorkingDir: path.dirname(entry), outfile: path.join(cacheRoot, 'plugin.mjs'),
       plugins: [pymlImportsPlugin(resolver, 'absolute')],
@@ -98,7 +99,7 @@ export async function compilePackage(root: string, resolver: PymlPackageResolver
   // Nothing is written there, but as a sibling of the final directory it gives the inline source maps the right relative paths.
   const virtualOut = path.join(cacheRoot, `${name}-compiling`);
   try {
-    const result = await build({
+    const result = await esbuild().build({
       entryPoints: sources.map((f) => path.join(root, f)), outbase: root, outdir: virtualOut, write: false,
       bundle: true, platform: 'node', format: 'esm', target: 'node20', logLevel: 'silent', sourcemap: 'inline', absWorkingDir: root,
       plugins: [pymlImportsPlugin(resolver, 'absolute'), keepImports(root)],

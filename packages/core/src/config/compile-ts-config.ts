@@ -1,4 +1,5 @@
-import { build, type Plugin } from 'esbuild';
+import type { Plugin } from 'esbuild';
+import { esbuild } from '../build/esbuild-api.ts';
 import { existsSync, statSync } from 'node:fs';
 import { mkdir, rm, writeFile } from 'node:fs/promises';
 import { isBuiltin } from 'node:module';
@@ -19,7 +20,7 @@ import { configErrorIn, isPymlSpecifier, pymlImportsPlugin, PymlPackageResolver 
 export async function loadTsConfigFile(file: string, resolver = new PymlPackageResolver(path.dirname(file))): Promise<unknown> {
   let code: string;
   try {
-    const result = await build({
+    const result = await esbuild().build({
       entryPoints: [file], bundle: true, write: false, platform: 'node', format: 'esm', target: 'node20',
       packages: 'external', logLevel: 'silent', sourcemap: 'inline',
       plugins: [pymlImportsPlugin(resolver, 'external'), typeScriptPackages(resolver, path.join(path.dirname(file), '.pyml', 'plugins'), packageRootOf(file))],
