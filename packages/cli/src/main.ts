@@ -29,6 +29,7 @@ const COMMANDS: Record<string, { summary: string; load: () => Promise<CommandMod
   deploy: { summary: 'write Kubernetes manifests for images (deploy k8s), build their front image (deploy serve-image)', load: () => import('./commands/deploy.ts') },
   images: { summary: 'list the images the cache holds (built, pulled, unpacked): name, version, digest, size, last use', load: () => import('./commands/images.ts') },
   login: { summary: 'check credentials against a registry and save them (Docker config or its credential helper)', load: () => import('./commands/login.ts') },
+  logout: { summary: 'forget the credentials saved for a registry (Docker config or its credential helper)', load: () => import('./commands/logout.ts') },
   cache: { summary: 'show and prune what the cache holds (cache du, cache prune)', load: () => import('./commands/cache.ts') },
 };
 

@@ -8,5 +8,5 @@ export { KnownBlobs } from './known-blobs.ts';
 export { connectEngine, engineName, loadIntoEngine, saveFromEngine, type LoadResult } from './docker-engine.ts';
 export { openAnyImage } from './open-any-image.ts';
 export { DOCKER_DAEMON_PREFIX } from './reference.ts';
-export { checkCredentials, registryHost, saveCredentials, type LoginCheck, type SavedCredentials } from './login.ts';
+export { checkCredentials, registryHost, removeCredentials, saveCredentials, type LoginCheck, type RemovedCredentials, type SavedCredentials } from './login.ts';
 export { layoutReferrers, listReferrers, pushReferrer, fallbackTag, type Referrer, type PushedReferrer } from './referrers.ts';

@@ -96,7 +96,7 @@ export async function saveCredentials(registry: string, username: string, passwo
   let saved: SavedCredentials;
   if (helper) {
     const program = `docker-credential-${helper}`;
-    await runHelperStore(program, JSON.stringify({ ServerURL: key, Username: username, Secret: password }), file);
+    await runHelper(program, 'store', JSON.stringify({ ServerURL: key, Username: username, Secret: password }), file);
     auths[key] = {};
     saved = { kind: 'credential-helper', where: program };
   } else {
@@ -105,6 +105,52 @@ export async function saveCredentials(registry: string, username: string, passwo
   }
   await writeConfig(file, { ...config, auths });
   return saved;
+}
+
+export interface RemovedCredentials {
+  /** Whether anything was stored for the registry (docker logout: "Not logged in" otherwise). */
+  removed: boolean;
+  /** The helper that erased them, when one keeps them. */
+  helper?: string;
+  /** The config file. */
+  config: string;
+}
+
+/**
+ * Forgets a registry's credentials as docker logout does: `docker-credential-NAME erase` with its server URL when a
+ * helper keeps them (credHelpers or credsStore), and its `auths` entry; the config is rewritten (temp + rename,
+ * 0600) only when it held one. A helper that has none is not an error.
+ */
+export async function removeCredentials(registry: string): Promise<RemovedCredentials> {
+  const file = dockerConfigPath();
+  let config: DockerConfigFile;
+  try {
+    config = JSON.parse(await readFile(file, 'utf8')) as DockerConfigFile;
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return { removed: false, config: file };
+    throw new Error(`docker config ${file}: ${(error as Error).message}; fix or remove it`);
+  }
+  if (typeof config !== 'object' || config === null || Array.isArray(config)) throw new Error(`docker config ${file}: expected a JSON object`);
+  const key = configKey(registry);
+  const entries = [key, registry].filter((k, i, all) => all.indexOf(k) === i && config.auths && Object.hasOwn(config.auths, k));
+  const helperName = config.credHelpers?.[key] ?? config.credHelpers?.[registry] ?? config.credsStore;
+  let erased = false;
+  if (helperName) {
+    const program = `docker-credential-${helperName}`;
+    try {
+      await runHelper(program, 'erase', key, file);
+      erased = true;
+    } catch (error) {
+      // Helpers say so when they hold nothing for the server; anything else is a real failure.
+      if (!/not found|no credentials/i.test((error as Error).message)) throw error;
+    }
+  }
+  if (entries.length) {
+    const auths = { ...config.auths };
+    for (const k of entries) delete auths[k];
+    await writeConfig(file, { ...config, auths });
+  }
+  return { removed: erased || entries.length > 0, ...(helperName && erased ? { helper: `docker-credential-${helperName}` } : {}), config: file };
 }
 
 async function writeConfig(file: string, config: DockerConfigFile): Promise<void> {
@@ -120,17 +166,20 @@ async function writeConfig(file: string, config: DockerConfigFile): Promise<void
   }
 }
 
-/** `docker-credential-NAME store` with the credentials as JSON on stdin (the credential-helper protocol). */
-function runHelperStore(program: string, input: string, configFile: string): Promise<void> {
+/**
+ * `docker-credential-NAME store` (the credentials as JSON on stdin) or `erase` (the server URL on stdin): the
+ * credential-helper protocol.
+ */
+function runHelper(program: string, action: 'store' | 'erase', input: string, configFile: string): Promise<void> {
   return new Promise((resolve, reject) => {
-    const child = spawn(program, ['store'], { stdio: ['pipe', 'pipe', 'pipe'] });
+    const child = spawn(program, [action], { stdio: ['pipe', 'pipe', 'pipe'] });
     let output = '';
     child.stdout.on('data', (d) => (output += d));
     child.stderr.on('data', (d) => (output += d));
     child.on('error', (error) => reject(new Error(`credential helper ${program} (named in ${configFile}) could not run: ${error.message}`)));
     child.on('close', (code) => {
       if (code === 0) resolve();
-      else reject(new Error(`credential helper ${program} failed to store the credentials (exit ${code}): ${output.trim().slice(0, 300)}`));
+      else reject(new Error(`credential helper ${program} failed to ${action} the credentials (exit ${code}): ${output.trim().slice(0, 300)}`));
     });
     child.stdin.on('error', () => {});
     child.stdin.end(input);
