@@ -56,7 +56,7 @@ test('/v2/docs/openapi.json: valid OpenAPI 3.1 naming every served model, with h
   await validOpenApi(doc, '/v2/docs/openapi.json');
   assert.is(doc.openapi, '3.1.0');
   // The validator does check: the same document with a path parameter made optional (OpenAPI requires them) is refused.
-  const broken = structuredClone(doc) as { paths: Record<string, Record<string, { parameters: { required: boolean }[] }>> };
+  const broken = structuredClone(doc) as unknown as { paths: Record<string, Record<string, { parameters: { required: boolean }[] }>> };
   broken.paths['/v2/models/iris/versions/{model_version}/infer'].post.parameters[0].required = false;
   assert.not.ok((await new Validator().validate(broken)).valid, 'an optional path parameter is invalid');
   for (const path of ['/v2/health/live', '/v2/health/ready', '/v2', '/metrics', '/v2/models/iris/infer', '/v2/models/frame/infer', '/v2/models/iris/versions/{model_version}/infer']) {
