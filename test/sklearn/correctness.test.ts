@@ -190,15 +190,4 @@ test('the mixed frame arrives as BYTES, INT64 and FP64 columns, and columnTypes 
   assert.equal(await sig('pipeline-positions-mixed'), { age: 'INT32', income: 'FP64', city: 'BYTES', plan: 'BYTES', rooms: 'FP64', score: 'FP64' });
 });
 
-test('a step the converter does not support is a build error naming the step, its path and the way out', async () => {
-  const dir = await project('unsupported-quantile', {});
-  const r = await pyml(['build', dir, '--out', path.join(dir, 'oci')]);
-  assert.is(r.code, 1, r.stdout + r.stderr);
-  assert.match(r.stderr, /model\.pkl/);
-  assert.match(r.stderr, "pipeline.steps[0] 'pre' → ColumnTransformer.transformers[0] 'num' → QuantileTransformer");
-  assert.match(r.stderr, /not supported by the ONNX converter yet/);
-  assert.match(r.stderr, /Python runtime/);
-  assert.not.ok(existsSync(path.join(dir, 'oci')), 'no image written');
-});
-
 test.run();

@@ -1,19 +1,27 @@
 /**
- * Build-time conversion of a pickled/joblib scikit-learn model (estimator or Pipeline) to ONNX with
- * python/convert.py and its package python/pyml_sklearn/, run by the Python that has scikit-learn and onnx
- * (Debian's /usr/bin/python3 by default). Results are cached by the content of the pickle, the converter's
- * sources and the options, so a rebuild does not start Python.
+ * Build-time preparation of a pickled/joblib scikit-learn model (estimator or Pipeline) with python/convert.py
+ * and its package python/pyml_sklearn/, run by the Python that has scikit-learn and onnx (Debian's
+ * /usr/bin/python3 by default): converted to ONNX, or (runtime 'python', or 'auto' when a step does not convert)
+ * described for the Python runtime, which ships the pickle itself. Results are cached by the content of the
+ * pickle, the converter's sources and the options, so a rebuild does not start Python.
  */
 import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
-import { mkdir, readdir, readFile, rename, rm, stat } from 'node:fs/promises';
+import { mkdir, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import type { Signature } from '@pyml/contract';
 
 export const CONVERTER = fileURLToPath(new URL('../python/convert.py', import.meta.url));
 export const DEFAULT_PYTHON = '/usr/bin/python3';
 const CONVERTER_PACKAGE = join(dirname(CONVERTER), 'pyml_sklearn');
+/** The Python runtime's model (python/runtime/: the image's sidecar runs it; convert.py imports its sklearn_outputs). */
+export const RUNTIME_MODEL = join(dirname(CONVERTER), 'runtime', 'sklearn_model.py');
+const RUNTIME_OUTPUTS = join(dirname(CONVERTER), 'runtime', 'sklearn_outputs.py');
+
+/** How the image serves a pickle: converted to ONNX, or the pickle itself with scikit-learn in Python. */
+export type SklearnRuntime = 'onnx' | 'python' | 'auto';
 
 export interface ConvertOptions {
   python: string;
@@ -24,7 +32,14 @@ export interface ConvertOptions {
   cacheDir: string;
   /** How errors name the pickle. */
   displayPath: string;
+  /** Default 'onnx': fail on a step that does not convert. */
+  runtime?: SklearnRuntime;
 }
+
+/** What the build ships for a pickle, and why (shown by `pyml inspect`). */
+export type PreparedPickle =
+  | { runtime: 'onnx'; onnx: string; estimator: string; signature: Signature; why: string }
+  | { runtime: 'python'; estimator: string; signature: Signature; why: string; sklearn: string };
 
 async function sha256Of(file: string, extra: string): Promise<string> {
   const hash = createHash('sha256').update(extra);
@@ -47,20 +62,32 @@ function run(cmd: string, args: string[]): Promise<{ code: number; stdout: strin
 /** The converter's sources, in a fixed order: any change to them invalidates cached conversions. */
 async function converterSources(): Promise<string[]> {
   const parts = (await readdir(CONVERTER_PACKAGE)).filter((f) => f.endsWith('.py')).sort();
-  return Promise.all([CONVERTER, ...parts.map((f) => join(CONVERTER_PACKAGE, f))].map((f) => readFile(f, 'utf8')));
+  return Promise.all([CONVERTER, RUNTIME_OUTPUTS, ...parts.map((f) => join(CONVERTER_PACKAGE, f))].map((f) => readFile(f, 'utf8')));
 }
+
+const isFile = (path: string) => stat(path).then((s) => s.isFile(), () => false);
 
 /** Converts `pickle` to ONNX; returns the path of the (cached) .onnx file. */
 export async function convertPickle(pickle: string, options: ConvertOptions): Promise<string> {
+  const prepared = await preparePickle(pickle, { ...options, runtime: 'onnx' });
+  if (prepared.runtime !== 'onnx') throw new Error(`${options.displayPath}: the converter did not write ONNX`);
+  return prepared.onnx;
+}
+
+/** Converts `pickle` to ONNX or describes it for the Python runtime, as `options.runtime` says (cached). */
+export async function preparePickle(pickle: string, options: ConvertOptions): Promise<PreparedPickle> {
+  const runtime = options.runtime ?? 'onnx';
   const converter = await converterSources();
-  const key = await sha256Of(pickle, JSON.stringify({ converter, columns: options.columns ?? null, columnTypes: options.columnTypes ?? null, python: options.python }));
+  const key = await sha256Of(pickle, JSON.stringify({ converter, columns: options.columns ?? null, columnTypes: options.columnTypes ?? null, python: options.python, runtime }));
   const dir = join(options.cacheDir, 'sklearn');
   const out = join(dir, `${key}.onnx`);
-  if (await stat(out).then((s) => s.isFile(), () => false)) return out;
+  const about = join(dir, `${key}.json`);
+  const cached = await readFile(about, 'utf8').then((text) => JSON.parse(text) as PreparedPickle, () => undefined);
+  if (cached && (cached.runtime === 'python' || await isFile(out))) return cached.runtime === 'onnx' ? { ...cached, onnx: out } : cached;
   await mkdir(dir, { recursive: true });
   const tmp = `${out}.${process.pid}.tmp`;
   // -B: no __pycache__ beside the converter (an installed plugin's folder may be read-only).
-  const args = ['-B', CONVERTER, pickle, tmp,
+  const args = ['-B', CONVERTER, pickle, tmp, '--runtime', runtime,
     ...(options.columns ? ['--columns', JSON.stringify(options.columns)] : []),
     ...(options.columnTypes ? ['--column-types', JSON.stringify(options.columnTypes)] : [])];
   let r;
@@ -78,6 +105,17 @@ export async function convertPickle(pickle: string, options: ConvertOptions): Pr
     }
     throw new Error(`${options.displayPath}: ${message || `converter exited with ${r.code}`}`);
   }
-  await rename(tmp, out);
-  return out;
+  let result: PreparedPickle;
+  try {
+    result = { ...JSON.parse(r.stdout.trim().split('\n').pop()!), onnx: out } as PreparedPickle;
+  } catch {
+    await rm(tmp, { force: true });
+    throw new Error(`${options.displayPath}: the converter printed no description: ${r.stdout.slice(-500)}`);
+  }
+  if (result.runtime === 'onnx') await rename(tmp, out);
+  else delete (result as { onnx?: string }).onnx;
+  const aboutTmp = `${about}.${process.pid}.tmp`;
+  await writeFile(aboutTmp, JSON.stringify(result));
+  await rename(aboutTmp, about);
+  return result;
 }

@@ -1,25 +1,29 @@
 /**
- * @pyml/plugin-sklearn: scikit-learn models served as dataframe models on onnxruntime-node.
+ * @pyml/plugin-sklearn: scikit-learn models served as dataframe models.
  *
  *   import sklearn from '@pyml/plugin-sklearn';
  *   export default defineConfig({ name, version, weights: ['./model.pkl'], plugins: [sklearn()] });
  *
- * Weights are a pickled/joblib estimator or Pipeline (converted to ONNX at build time by python/convert.py) or
- * an ONNX file as scikit-learn converters write it. Without a `model` in the config the plugin supplies a DataFrameModel: columns in,
- * `label` + `probability_<class>` (classifiers) or `prediction` (regressors) out.
+ * Weights are a pickled/joblib estimator or Pipeline or an ONNX file as scikit-learn converters write it. A pickle
+ * is converted to ONNX at build time by python/convert.py and runs on onnxruntime-node (`runtime: 'onnx'`), or
+ * ships as is and runs with scikit-learn itself in a Python sidecar of @pyml/plugin-python (`runtime: 'python'`);
+ * `runtime: 'auto'` (the default) takes ONNX when every step converts, else Python. Without a `model` in the config
+ * the plugin supplies a DataFrameModel: columns in, `label` + `probability_<class>` (classifiers) or `prediction`
+ * (regressors) out, the same columns whichever runtime serves them.
  */
 import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { basename, extname, isAbsolute, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import type { HookContext, PymlPlugin, WeightsFile } from '@pyml/core/types';
+import type { DependencyLayer, HookContext, PymlPlugin, WeightsDescription, WeightsFile } from '@pyml/core/types';
 import { isDataType, type DataType } from '@pyml/contract';
 import { onnxRuntimeLayer, onnxSignature, readOnnxModel } from '@pyml/plugin-onnx';
-import { convertPickle, DEFAULT_PYTHON } from './convert.ts';
+import { pythonPlugin } from '@pyml/plugin-python';
+import { DEFAULT_PYTHON, preparePickle, RUNTIME_MODEL, type PreparedPickle, type SklearnRuntime } from './convert.ts';
 import { dataFramePlan, planSignature, type DataFramePlan } from './dataframe-plan.ts';
 
 export { dataFramePlan, planSignature, type DataFramePlan } from './dataframe-plan.ts';
-export { convertPickle, CONVERTER } from './convert.ts';
+export { convertPickle, preparePickle, CONVERTER, type PreparedPickle, type SklearnRuntime } from './convert.ts';
 
 export interface SklearnPluginOptions {
   /** Python with scikit-learn and onnx, used to convert pickles (default: $PYML_PYTHON or /usr/bin/python3). */
@@ -31,7 +35,21 @@ export interface SklearnPluginOptions {
    * e.g. `{ age: 'INT32' }` for a DuckDB INTEGER column; cast to float64 inside the graph.
    */
   columnTypes?: Record<string, DataType>;
+  /**
+   * How the image runs a pickle: 'onnx' (converted; a step that does not convert is a build error), 'python' (the
+   * pickle itself, with this machine's Debian python3-sklearn copied into the image), or 'auto' (default): ONNX
+   * when every step converts, else Python. `pyml inspect` shows which, and why.
+   */
+  runtime?: SklearnRuntime;
+  /** Python runtime: sidecar processes serving requests concurrently (default 1). */
+  workers?: number;
+  /** Python runtime: Debian packages the pickle needs beyond python3-sklearn, python3-pandas and python3-numpy. */
+  packages?: string[];
 }
+
+const RUNTIMES: SklearnRuntime[] = ['onnx', 'python', 'auto'];
+/** What the Python runtime imports: scikit-learn, and pandas for the frame (their Python dependencies follow). */
+const PYTHON_PACKAGES = ['python3-numpy', 'python3-pandas', 'python3-sklearn'];
 
 const PLUGIN_VERSION = (JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }).version;
 // Entry modules beside this one, with its own extension: .ts in pyml's checkout, .js once compiled and installed.
@@ -72,8 +90,22 @@ export default function sklearn(options: SklearnPluginOptions = {}): PymlPlugin 
     const bad = entries ? entries.find(([, t]) => !isDataType(t)) : undefined;
     if (!entries || bad) throw new Error(`sklearn({ columnTypes }): expected { column: dtype } with pyml dtypes (FP64, INT32, BYTES, ...)${bad ? `; ${bad[0]} is ${JSON.stringify(bad[1])}` : ''}`);
   }
+  if (options.runtime !== undefined && !RUNTIMES.includes(options.runtime)) {
+    throw new Error(`sklearn({ runtime }): expected ${RUNTIMES.map((r) => `'${r}'`).join(', ')}, got ${JSON.stringify(options.runtime)}`);
+  }
+  if (options.packages !== undefined && !(Array.isArray(options.packages) && options.packages.every((p) => typeof p === 'string' && /^[a-z0-9][a-z0-9+.-]+$/.test(p)))) {
+    throw new Error('sklearn({ packages }): expected an array of Debian package names (python3-scipy, ...)');
+  }
+  const runtime = options.runtime ?? 'auto';
   const python = options.python ?? (process.env.PYML_PYTHON || DEFAULT_PYTHON);
-  const plans: DataFramePlan[] = [];
+  const packages = [...new Set([...PYTHON_PACKAGES, ...(options.packages ?? [])])];
+  // The Python runtime is @pyml/plugin-python serving python/runtime/sklearn_model.py, under this plugin's name.
+  const pythonRuntime = pythonPlugin({ model: RUNTIME_MODEL, packages, workers: options.workers }, { name: 'sklearn', packages });
+  /** What each weights file became, by the path describeWeights sees: the ONNX file, or the pickle itself. */
+  const prepared = new Map<string, PreparedPickle>();
+  /** The models this build serves, in weights order. */
+  const served: ({ runtime: 'onnx'; plan: DataFramePlan } | { runtime: 'python'; weights: string; sklearn: string })[] = [];
+  const serves = (r: 'onnx' | 'python') => served.some((m) => m.runtime === r);
 
   return {
     name: 'sklearn',
@@ -88,12 +120,24 @@ export default function sklearn(options: SklearnPluginOptions = {}): PymlPlugin 
     async transformWeights(file: WeightsFile, ctx: HookContext) {
       if (!PICKLE.test(file.name)) return undefined;
       const displayPath = displayPathOf(file.path, ctx);
-      ctx.log(`sklearn: converting ${displayPath} to ONNX`);
-      const path = await convertPickle(file.path, { python, columns: options.columns, columnTypes: options.columnTypes, cacheDir: ctx.cacheDir, displayPath });
-      return { path, name: `${basename(file.name, extname(file.name))}.onnx` };
+      ctx.log(`sklearn: ${runtime === 'python' ? 'reading' : 'converting'} ${displayPath}${runtime === 'python' ? '' : ' to ONNX'}`);
+      const p = await preparePickle(file.path, { python, columns: options.columns, columnTypes: options.columnTypes, cacheDir: ctx.cacheDir, displayPath, runtime });
+      if (p.runtime === 'python') {
+        // The pickle ships as it is; describeWeights gives its signature.
+        ctx.log(`sklearn: ${displayPath} runs in Python with scikit-learn ${p.sklearn}: ${p.why}`);
+        prepared.set(file.path, p);
+        return undefined;
+      }
+      prepared.set(p.onnx, p);
+      return { path: p.onnx, name: `${basename(file.name, extname(file.name))}.onnx` };
     },
 
-    async describeWeights(file: WeightsFile, ctx: HookContext) {
+    async describeWeights(file: WeightsFile, ctx: HookContext): Promise<WeightsDescription | undefined> {
+      const p = prepared.get(file.path);
+      if (p?.runtime === 'python') {
+        served.push({ runtime: 'python', weights: file.name, sklearn: p.sklearn });
+        return { format: 'sklearn-pickle', signature: p.signature, details: { runtime: 'python', why: p.why, estimator: p.estimator, 'scikit-learn': p.sklearn } };
+      }
       if (!isOnnx(file.name)) return undefined;
       const displayPath = file.path.startsWith(ctx.cacheDir) ? file.name : displayPathOf(file.path, ctx);
       const info = await readOnnxModel(file.path, displayPath);
@@ -103,11 +147,13 @@ export default function sklearn(options: SklearnPluginOptions = {}): PymlPlugin 
         throw new Error(`${displayPath}: ${nonTensor.map((v) => `${v.role} "${v.name}" is ${v.type}`).join('; ')}; convert without ZipMap (skl2onnx options={'zipmap': False}, or give pyml the pickle)`);
       }
       const plan = dataFramePlan(file.name, signature, displayPath);
-      plans.push(plan);
+      served.push({ runtime: 'onnx', plan });
       return {
         format: 'sklearn-onnx',
         signature: planSignature(plan),
         details: {
+          runtime: 'onnx',
+          ...(p ? { why: p.why } : {}),
           producer: [info.producerName, info.producerVersion].filter(Boolean).join(' ') || 'unknown',
           estimator: info.metadata['sklearn.estimator'] ?? 'unknown',
           operators: Object.keys(info.operators).sort().join(','),
@@ -116,27 +162,62 @@ export default function sklearn(options: SklearnPluginOptions = {}): PymlPlugin 
       };
     },
 
-    defaultModel(ctx) {
-      if (ctx.config.model || plans.length === 0) return undefined;
-      if (plans.length > 1) {
-        throw new Error(`the config has no model and ${plans.length} scikit-learn models (${plans.map((p) => p.weights).join(', ')}); the default model serves exactly one, so write a model module and set \`model\``);
+    async defaultModel(ctx) {
+      if (ctx.config.model || served.length === 0) return undefined;
+      if (served.length > 1) {
+        const names = served.map((m) => (m.runtime === 'onnx' ? m.plan.weights : m.weights));
+        throw new Error(`the config has no model and ${served.length} scikit-learn models (${names.join(', ')}); the default model serves exactly one, so write a model module and set \`model\``);
       }
-      return { entry: modelEntryFor(plans[0]!, ctx.cacheDir), kind: 'dataframe' };
+      const model = served[0]!;
+      if (model.runtime === 'python') return pythonRuntime.defaultModel!(ctx);
+      return { entry: modelEntryFor(model.plan, ctx.cacheDir), kind: 'dataframe' };
     },
 
-    bundleOptions(o) {
-      const external = [...o.external];
+    async bundleOptions(o, ctx) {
+      let out = o;
+      if (serves('python')) out = (await pythonRuntime.bundleOptions!(out, ctx)) ?? out;
+      if (!serves('onnx') && serves('python')) return out;
+      const external = [...out.external];
       for (const name of ['onnxruntime-node', 'onnxruntime-common']) if (!external.includes(name)) external.push(name);
-      return { ...o, external };
+      return { ...out, external };
     },
 
-    dependencies(ctx) {
-      const layer = onnxRuntimeLayer(ctx.platform);
-      return [{ ...layer, entries: layer.entries.map((e) => ({ ...e, plugin: 'sklearn' })) }];
+    async dependencies(ctx) {
+      const layers: DependencyLayer[] = [];
+      if (serves('onnx') || !serves('python')) {
+        const layer = onnxRuntimeLayer(ctx.platform);
+        layers.push({ ...layer, entries: layer.entries.map((e) => ({ ...e, plugin: 'sklearn' })) });
+      }
+      if (serves('python')) {
+        const python = await pythonRuntime.dependencies!(ctx);
+        checkSklearnVersion(served, python);
+        layers.push(...python);
+      }
+      return layers;
     },
 
-    runtimeAdapter() {
+    async runtimeAdapter(ctx) {
+      if (serves('python') && serves('onnx')) {
+        throw new Error('one sklearn() serves its pickles either on ONNX or in Python, and this build has both; give each pickle its own image, or the same runtime');
+      }
+      if (serves('python')) return pythonRuntime.runtimeAdapter!(ctx);
       return { name: 'sklearn', entry: ADAPTER_ENTRY, external: ['onnxruntime-node'] };
     },
   };
+}
+
+/**
+ * The pickle is read at build time by the converter's Python and at run time by the image's (Debian's
+ * python3-sklearn, copied from this machine): a pickle read by another scikit-learn may not load, or not compute
+ * the same, in the image.
+ */
+function checkSklearnVersion(served: { runtime: string; sklearn?: string; weights?: string }[], layers: DependencyLayer[]): void {
+  const debian = layers.flatMap((l) => l.entries).find((e) => e.name === 'python3-sklearn')?.version;
+  if (!debian) return;
+  const upstream = /^(?:\d+:)?([^+~-]+)/.exec(debian)?.[1];
+  for (const m of served) {
+    if (m.runtime === 'python' && m.sklearn !== upstream) {
+      throw new Error(`${m.weights}: the build read it with scikit-learn ${m.sklearn}, but the image runs Debian's python3-sklearn ${debian}; build with Debian's python3 (sklearn({ python: '/usr/bin/python3' })) so the pickle is read by the scikit-learn that serves it`);
+    }
+  }
 }

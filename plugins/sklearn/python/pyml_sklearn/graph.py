@@ -71,8 +71,9 @@ class Graph:
 
 
 class Block:
-    """A run of feature columns between steps: `double` [N, width], `string` [N, 1], or a `source` column of the
-    dataframe not read yet (its type is decided by the steps that read it)."""
+    """A run of feature columns between steps: `double` [N, width], `string` [N, 1], a `source` column of the
+    dataframe not read yet (its type is decided by the steps that read it), or `opaque`: what a step the
+    converter skipped leaves (tolerant mode only; nothing after it is converted)."""
 
     def __init__(self, kind, tensor=None, width=1, column=None):
         self.kind, self.tensor, self.width, self.column = kind, tensor, width, column
@@ -81,16 +82,34 @@ class Block:
 class Columns:
     """The dataframe's input columns. Each read asks for `double` or `string`; a column's declared type is
     decided once every step has read it (BYTES if read as string; INT64 if only encoders with integer
-    categories read it; FP64 otherwise; or what sklearn({ columnTypes }) says) and every read casts from it."""
+    categories read it; FP64 otherwise; or what sklearn({ columnTypes }) says) and every read casts from it.
 
-    def __init__(self, names, declared=None):
+    `tolerant` (for the Python runtime): a step the converter cannot express is skipped instead of failing: it is
+    recorded in `skipped`, the columns it reads count as read by it (`any`: FP64 unless declared, or `string` when
+    the step is followed by an encoder of strings) and it leaves an `opaque` block that later steps pass along."""
+
+    def __init__(self, names, declared=None, tolerant=False):
         self.names = list(names)
         self.declared = dict(declared or {})
         self.reads = {n: [] for n in self.names}
+        self.tolerant = tolerant
+        self.skipped = []
+
+    def skip(self, error, blocks, strings=False):
+        """The blocks a skipped step leaves (tolerant mode): its source columns are read as it would read them."""
+        if not self.tolerant:
+            raise error
+        if error is not None:
+            self.skipped.append(error)
+        for b in blocks:
+            if b.kind == "source":
+                prior = [k for k, _ in self.reads[b.column] if k != "any"]
+                self.reads[b.column].append((prior[0] if prior else "string" if strings else "any", False))
+        return [Block("opaque")]
 
     def read(self, g, column, want, integer_hint=False):
         reads = self.reads[column]
-        kinds = {k for k, _ in reads} | {want}
+        kinds = {k for k, _ in reads if k != "any"} | {want}
         if kinds == {"double", "string"}:
             raise Unsupported(f"column {column!r}", "read both as numbers and as strings by different steps")
         reads.append((want, integer_hint))
@@ -98,10 +117,10 @@ class Columns:
         return col if want == "string" else g.cast(col, TensorProto.DOUBLE)
 
     def onnx_type(self, column):
-        reads = self.reads[column]
+        reads = [(k, hint) for k, hint in self.reads[column] if k != "any"]
         if column in self.declared:
             t = ONNX_TYPE[self.declared[column]]
-            if any(k == "string" for k, _ in reads) != (t == TensorProto.STRING):
+            if reads and any(k == "string" for k, _ in reads) != (t == TensorProto.STRING):
                 raise ValueError(f"columnTypes[{column!r}] is {self.declared[column]} but the pipeline reads the column "
                                  f"as {'strings' if t != TensorProto.STRING else 'numbers'}")
             return t
@@ -114,6 +133,10 @@ class Columns:
 
 def source_blocks(columns):
     return [Block("source", column=c) for c in columns.names]
+
+
+def opaque(blocks):
+    return any(b.kind == "opaque" for b in blocks)
 
 
 def width(blocks):

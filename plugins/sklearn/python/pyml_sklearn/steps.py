@@ -5,7 +5,7 @@ X /= scale_ ...), so a converted pipeline feeds its estimator the values scikit-
 import numpy as np
 from onnx import TensorProto, helper
 
-from .graph import Block, Unsupported, class_name, numeric, select, split, unsupported, width
+from .graph import Block, Unsupported, class_name, numeric, opaque, select, split, unsupported, width
 
 
 def is_nan(v):
@@ -25,22 +25,47 @@ def with_path(fn, path):
         raise
 
 
-def transform(step, blocks, g, cols, path):
-    """The feature blocks after `step` (a fitted transformer, a Pipeline of them, or a ColumnTransformer)."""
+def pipeline_steps(pipeline):
+    """(index, name, step) of a Pipeline's steps that do something."""
+    return [(i, name, s) for i, (name, s) in enumerate(pipeline.steps) if s is not None and not (isinstance(s, str) and s == "passthrough")]
+
+
+def reads_strings(later):
+    """Whether the first of `later` steps (what follows a skipped step in its Pipeline) takes strings: an encoder
+    of string categories or an imputer of strings. Then the skipped step most likely reads strings too."""
+    from sklearn.pipeline import Pipeline
+    for step in later:
+        if isinstance(step, Pipeline):
+            return reads_strings([s for _, _, s in pipeline_steps(step)])
+        if class_name(step) in ("OneHotEncoder", "OrdinalEncoder"):
+            return any(is_string_categories(np.asarray(c)) for c in getattr(step, "categories_", []))
+        if class_name(step) == "SimpleImputer":
+            return np.asarray(step.statistics_).dtype.kind == "O"
+        return False
+    return False
+
+
+def transform(step, blocks, g, cols, path, later=()):
+    """The feature blocks after `step` (a fitted transformer, a Pipeline of them, or a ColumnTransformer).
+    `later`: the steps after it in its Pipeline (for cols.skip's guess of what a skipped step reads)."""
     from sklearn.compose import ColumnTransformer
     from sklearn.pipeline import Pipeline
+    if opaque(blocks):
+        return cols.skip(None, blocks)  # after a skipped step: nothing more to convert
     if isinstance(step, Pipeline):
-        for i, (name, sub) in enumerate(step.steps):
-            if sub is None or sub == "passthrough":
-                continue
-            blocks = transform(sub, blocks, g, cols, path + (f"Pipeline.steps[{i}] {name!r}",))
+        steps = pipeline_steps(step)
+        for k, (i, name, sub) in enumerate(steps):
+            blocks = transform(sub, blocks, g, cols, path + (f"Pipeline.steps[{i}] {name!r}",), [s for _, _, s in steps[k + 1:]])
         return blocks
-    if isinstance(step, ColumnTransformer):
-        return with_path(lambda: column_transformer(step, blocks, g, cols, path), path)
-    fn = TRANSFORMERS.get(class_name(step))
-    if fn is None:
-        raise Unsupported(class_name(step), None, path)
-    return with_path(lambda: fn(step, blocks, g, cols), path)
+    try:
+        if isinstance(step, ColumnTransformer):
+            return with_path(lambda: column_transformer(step, blocks, g, cols, path), path)
+        fn = TRANSFORMERS.get(class_name(step))
+        if fn is None:
+            raise Unsupported(class_name(step), None, path)
+        return with_path(lambda: fn(step, blocks, g, cols), path)
+    except Unsupported as e:
+        return cols.skip(e, blocks, reads_strings(later))
 
 
 def column_transformer(ct, blocks, g, cols, path):
