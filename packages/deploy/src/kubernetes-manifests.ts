@@ -22,6 +22,10 @@ export interface DeployOptions {
   /** Average CPU use, as a percentage of the requests, the autoscaler keeps the pods at. */
   cpuUtilization: number;
   resources?: ResourcesFile;
+  /** `--split NAME=V:W,...` for the front: unversioned requests of NAME shared between its deployed versions. */
+  splits?: string[];
+  /** `--version-policy` for the front: which version answers requests naming none (default the highest). */
+  versionPolicies?: string[];
 }
 
 /** The objects a deployment is made of, each already checked against the Kubernetes API schema. */
@@ -40,23 +44,26 @@ export function kubernetesObjects(models: ModelImage[], opts: DeployOptions): Ku
   if (models.length === 0) throw new Error('no models to deploy');
   checkName(opts.name, '--name');
   if (opts.namespace !== undefined) checkName(opts.namespace, '--namespace');
+  const versioned = versionedNames(models);
   const seen = new Map<string, ModelImage>();
   for (const m of models) {
-    const key = containerName(m.name);
+    const key = modelContainerName(m, versioned);
     const other = seen.get(key);
     if (other) throw new Error(`models '${other.name}' (${other.image}) and '${m.name}' (${m.image}) would share the container name ${key}; deploy one of them under another name`);
     seen.set(key, m);
   }
+  checkFrontRouting(models, opts);
   const unknown = Object.keys(opts.resources?.models ?? {}).filter((n) => !models.some((m) => m.name === n));
   if (unknown.length) throw new Error(`--resources names model${unknown.length > 1 ? 's' : ''} ${unknown.join(', ')}, which ${unknown.length > 1 ? 'are' : 'is'} not deployed (models: ${models.map((m) => m.name).join(', ')})`);
   if (opts.maxReplicas < opts.replicas) throw new Error(`--max-replicas (${opts.maxReplicas}) is below --replicas (${opts.replicas})`);
+  // Per model: every version of a name in one Deployment (a split shares its requests between them).
   const groups = opts.layout === 'pod'
     ? [{ name: opts.name, models }]
-    : models.map((m) => ({ name: `${opts.name}-${containerName(m.name).slice('model-'.length)}`, models: [m] }));
+    : [...new Set(models.map((m) => m.name))].map((model) => ({ name: `${opts.name}-${containerName(model).slice('model-'.length)}`, models: models.filter((m) => m.name === model) }));
   const objects: KubernetesObject[] = [];
   for (const g of groups) {
     checkName(g.name, 'object name');
-    objects.push(deployment(g.name, g.models, opts), service(g.name, opts), autoscaler(g.name, opts), disruptionBudget(g.name, opts));
+    objects.push(deployment(g.name, g.models, versioned, opts), service(g.name, opts), autoscaler(g.name, opts), disruptionBudget(g.name, opts));
   }
   // The library checks each object against the API's OpenAPI schema: a wrong field or type fails here, not in the cluster.
   for (const o of objects) o.validate();
@@ -67,6 +74,48 @@ export function kubernetesObjects(models: ModelImage[], opts: DeployOptions): Ku
 export function containerName(model: string): string {
   const label = `model-${model.toLowerCase().replace(/[^a-z0-9-]+/g, '-').replace(/-+$/, '')}`.slice(0, 63).replace(/-+$/, '');
   return label;
+}
+
+/**
+ * The model names deployed in more than one version: their containers, sockets and routes carry the version
+ * (`model-NAME-vVERSION`, `NAME@VERSION.sock`, `--model NAME@VERSION=…`); a name deployed once keeps the plain ones.
+ */
+function versionedNames(models: ModelImage[]): Set<string> {
+  const versioned = new Set<string>();
+  for (const m of models) {
+    const versions = models.filter((o) => o.name === m.name);
+    if (versions.length < 2) continue;
+    const unnamed = versions.find((o) => !o.version);
+    if (unnamed) throw new Error(`model '${m.name}' is deployed ${versions.length} times, but ${unnamed.image} has no version (its pyml.json has none): name it NAME@VERSION=REGISTRY/REPO@sha256:…`);
+    const twice = versions.find((o, i) => versions.findIndex((p) => p.version === o.version) !== i);
+    if (twice) throw new Error(`version '${twice.version}' of model '${m.name}' is deployed twice (${versions.filter((o) => o.version === twice.version).map((o) => o.image).join(', ')})`);
+    versioned.add(m.name);
+  }
+  return versioned;
+}
+
+function modelContainerName(m: ModelImage, versioned: Set<string>): string {
+  return containerName(versioned.has(m.name) ? `${m.name}-v${m.version}` : m.name);
+}
+
+/** The socket a model container serves on, and the front's `--model` argument for it. */
+function modelSocket(m: ModelImage, versioned: Set<string>): { socket: string; route: string } {
+  const key = versioned.has(m.name) ? `${m.name}@${m.version}` : m.name;
+  return { socket: `${SOCKET_DIR}/${key}.sock`, route: `${key}=unix://${SOCKET_DIR}/${key}.sock` };
+}
+
+/** A split must name deployed versions of a deployed model (the front refuses anything else at start, in the cluster). */
+function checkFrontRouting(models: ModelImage[], opts: DeployOptions): void {
+  for (const spec of opts.splits ?? []) {
+    const m = /^([^=]+)=(.+)$/.exec(spec);
+    if (!m) throw new Error(`--split must be NAME=VERSION:WEIGHT,VERSION:WEIGHT..., got '${spec}'`);
+    const deployed = models.filter((model) => model.name === m[1]).map((model) => model.version);
+    if (deployed.length === 0) throw new Error(`--split names model '${m[1]}', which is not deployed (models: ${[...new Set(models.map((model) => model.name))].join(', ')})`);
+    for (const share of m[2].split(',')) {
+      const version = share.slice(0, share.lastIndexOf(':'));
+      if (!deployed.includes(version)) throw new Error(`--split ${m[1]}: version '${version}' is not deployed (versions: ${deployed.join(', ')})`);
+    }
+  }
 }
 
 function checkName(name: string, what: string): void {
@@ -85,13 +134,15 @@ function metadata(name: string, opts: DeployOptions) {
   return { name, ...(opts.namespace ? { namespace: opts.namespace } : {}), labels: labels(name) };
 }
 
-function deployment(name: string, models: ModelImage[], opts: DeployOptions): Deployment {
+function deployment(name: string, models: ModelImage[], versioned: Set<string>, opts: DeployOptions): Deployment {
   const readOnly = { allowPrivilegeEscalation: false, readOnlyRootFilesystem: true, capabilities: { drop: ['ALL'] } };
   const front: IContainer = {
     name: 'serve',
     image: opts.serveImage,
     command: ['pyml', 'serve',
-      ...models.flatMap((m) => ['--model', `${m.name}=unix://${SOCKET_DIR}/${m.name}.sock`]),
+      ...models.flatMap((m) => ['--model', modelSocket(m, versioned).route]),
+      ...(opts.splits ?? []).filter((s) => models.some((m) => s.startsWith(`${m.name}=`))).flatMap((s) => ['--split', s]),
+      ...(opts.versionPolicies ?? []).flatMap((p) => ['--version-policy', p]),
       '--grpc', `0.0.0.0:${GRPC_PORT}`, '--http', `0.0.0.0:${HTTP_PORT}`, '--json'],
     ports: [{ name: 'grpc', containerPort: GRPC_PORT, protocol: 'TCP' }, { name: 'http', containerPort: HTTP_PORT, protocol: 'TCP' }],
     // Ready when every model of the pod answers ready: grpc.health.v1 Check with service "" is SERVING only then.
@@ -103,12 +154,12 @@ function deployment(name: string, models: ModelImage[], opts: DeployOptions): De
     securityContext: readOnly,
   };
   const modelContainers: IContainer[] = models.map((m) => ({
-    name: containerName(m.name),
+    name: modelContainerName(m, versioned),
     image: m.image,
     // The image's own entrypoint (node …/entrypoint.mjs); only its default socket path is replaced.
-    args: ['serve', '--socket', `${SOCKET_DIR}/${m.name}.sock`],
+    args: ['serve', '--socket', modelSocket(m, versioned).socket],
     // No ports: a model container talks only over its socket in the shared volume.
-    readinessProbe: modelReadiness(m.name),
+    readinessProbe: modelReadiness(m.name, versioned.has(m.name) ? m.version : undefined),
     resources: mergeResources(modelDefault(m.weightsBytes ?? 0), m.resources, opts.resources?.default, opts.resources?.models?.[m.name]),
     volumeMounts: [{ name: 'sockets', mountPath: SOCKET_DIR }, { name: 'tmp', mountPath: '/tmp' }],
     securityContext: readOnly,
@@ -145,9 +196,10 @@ function deployment(name: string, models: ModelImage[], opts: DeployOptions): De
   });
 }
 
-/** A model container is ready when the front sees it ready: the V2 model-ready endpoint, through the pod's HTTP port. */
-function modelReadiness(model: string): IProbe {
-  return { httpGet: { path: `/v2/models/${encodeURIComponent(model)}/ready`, port: HTTP_PORT }, periodSeconds: 5, failureThreshold: 3, timeoutSeconds: 2 };
+/** A model container is ready when the front sees it (its version) ready: the V2 model-ready endpoint, through the pod's HTTP port. */
+function modelReadiness(model: string, version?: string): IProbe {
+  const path = `/v2/models/${encodeURIComponent(model)}${version ? `/versions/${encodeURIComponent(version)}` : ''}/ready`;
+  return { httpGet: { path, port: HTTP_PORT }, periodSeconds: 5, failureThreshold: 3, timeoutSeconds: 2 };
 }
 
 function service(name: string, opts: DeployOptions): Service {

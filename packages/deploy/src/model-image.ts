@@ -9,6 +9,8 @@ import { checkRequirements, type ResourceRequirements } from './resources.ts';
 export interface ModelImage {
   /** The model's name as its image serves it: the front routes by it and names its socket after it. */
   name: string;
+  /** The model's version (pyml.json `version`, or NAME@VERSION on the command line): versions of one name are served side by side. */
+  version?: string;
   /** `REGISTRY/REPOSITORY@sha256:…`: the only form written into manifests. */
   image: string;
   digest: string;
@@ -24,13 +26,14 @@ export interface ModelImage {
 export type OpenRemoteImage = (ref: string) => Promise<OpenedImage>;
 
 const MODEL_NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$/;
+const MODEL_VERSION = /^[A-Za-z0-9][A-Za-z0-9_.+-]{0,62}$/;
 
 /**
  * Resolves one REF of `pyml deploy k8s`:
  *   LAYOUT=REGISTRY/REPO[:TAG]          an OCI layout (or OCI tarball) that was pushed there: the digest is the
  *                                        layout's manifest digest (push sends the manifest bytes unchanged), and the
  *                                        model name comes from its pyml.json; no registry is contacted.
- *   NAME=REGISTRY/REPO@sha256:…         a pushed image named on the command line; nothing is read.
+ *   NAME[@VERSION]=REGISTRY/REPO@sha256:…  a pushed image named on the command line; nothing is read.
  *   REGISTRY/REPO@sha256:…              a pushed image, read from the registry (when `openRemote` is given) for
  *                                        its model name and sizing.
  * A tag alone is never enough: what is deployed is always pinned by digest.
@@ -41,10 +44,11 @@ export async function resolveModelImage(spec: string, openRemote?: OpenRemoteIma
     const left = spec.slice(0, eq);
     const right = spec.slice(eq + 1);
     if (await isLocalImage(left)) return fromLayout(left, right, spec);
-    if (!MODEL_NAME.test(left)) throw new Error(`${spec}: '${left}' is neither an image layout on disk nor a model name`);
+    const [model, version] = left.split('@', 2) as [string, string | undefined];
+    if (!MODEL_NAME.test(model) || (version !== undefined && !MODEL_VERSION.test(version))) throw new Error(`${spec}: '${left}' is neither an image layout on disk nor a model name (NAME or NAME@VERSION)`);
     const name = parseImageName(right, spec);
     if (!name.digest) throw new Error(`${spec}: '${right}' has no digest; give REGISTRY/REPO@sha256:… (images are deployed by digest, never by tag), or LAYOUT=${right} to take the digest from the layout that was pushed`);
-    return { name: left, image: digestReference(name, name.digest), digest: name.digest, from: 'command line' };
+    return { name: model, ...(version ? { version } : {}), image: digestReference(name, name.digest), digest: name.digest, from: 'command line' };
   }
   const name = parseImageName(spec, spec);
   if (!name.digest) throw new Error(`${spec}: no digest; give REGISTRY/REPO@sha256:…, NAME=REGISTRY/REPO@sha256:…, or LAYOUT=REGISTRY/REPO (digest from the pushed layout). Images are deployed by digest, never by tag`);
@@ -74,13 +78,14 @@ async function fromLayout(layout: string, target: string, spec: string): Promise
   }
 }
 
-async function describe(source: OpenedImage, spec: string): Promise<Pick<ModelImage, 'name' | 'weightsBytes' | 'resources'>> {
+async function describe(source: OpenedImage, spec: string): Promise<Pick<ModelImage, 'name' | 'version' | 'weightsBytes' | 'resources'>> {
   // Typed loosely: a pushed image's pyml.json is checked here before a manifest is written from it.
-  const manifest: { name?: unknown; weights?: { files?: { size?: number }[] }; deploy?: { resources?: unknown } } = await requirePymlManifest(source, spec);
+  const manifest: { name?: unknown; version?: unknown; weights?: { files?: { size?: number }[] }; deploy?: { resources?: unknown } } = await requirePymlManifest(source, spec);
   if (typeof manifest.name !== 'string' || !MODEL_NAME.test(manifest.name)) throw new Error(`${spec}: ${MANIFEST_PATH} has no valid "name"`);
   const weightsBytes = (manifest.weights?.files ?? []).reduce((n, f) => n + (typeof f.size === 'number' ? f.size : 0), 0);
   const resources = manifest.deploy?.resources === undefined ? undefined : checkRequirements(manifest.deploy.resources, `${spec}: ${MANIFEST_PATH} deploy.resources`);
-  return { name: manifest.name, weightsBytes, resources };
+  const version = typeof manifest.version === 'string' && MODEL_VERSION.test(manifest.version) ? manifest.version : undefined;
+  return { name: manifest.name, ...(version ? { version } : {}), weightsBytes, resources };
 }
 
 async function isLocalImage(path: string): Promise<boolean> {

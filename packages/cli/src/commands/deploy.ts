@@ -24,7 +24,8 @@ REF is one of:
   LAYOUT=REGISTRY/REPO[:TAG]      the OCI layout (or OCI tarball) you pushed there: the digest is the layout's
                                   manifest digest, the model name and sizing come from its pyml.json (no
                                   registry is contacted; the tag is not used)
-  NAME=REGISTRY/REPO@sha256:…     a pushed image, model name given; nothing is read
+  NAME=REGISTRY/REPO@sha256:…     a pushed image, model name given; nothing is read (NAME@VERSION=… names
+                                  its version too)
   REGISTRY/REPO@sha256:…          a pushed image, read from the registry for its model name and sizing
 
 Options:
@@ -39,6 +40,10 @@ Options:
   --replicas N                   pods at least (the autoscaler's minimum; default 2)
   --max-replicas N               pods at most (default 10, at least --replicas)
   --cpu-utilization PCT          average CPU, in % of the requests, the autoscaler aims at (default 70)
+  --split NAME=V:W,V:W...        for the front: share NAME's unversioned requests between its deployed versions
+                                 by weight (a canary); several versions of one model name (from their pyml.json
+                                 version) run as containers model-NAME-vVERSION of the same pod. Repeatable
+  --version-policy POLICY        for the front: latest (default), pinned=VERSION, NAME:pinned=VERSION. Repeatable
   --resources FILE               YAML/JSON: front, default and per-model (models.NAME) requests/limits; they
                                  override the image's pyml.json deploy.resources and the defaults
   --json                         print one JSON object
@@ -67,6 +72,8 @@ export async function run(args: string[]): Promise<number> {
       replicas: { type: 'string', default: '2' },
       'max-replicas': { type: 'string' },
       'cpu-utilization': { type: 'string', default: '70' },
+      split: { type: 'string', multiple: true, default: [] },
+      'version-policy': { type: 'string', multiple: true, default: [] },
       resources: { type: 'string' },
       tar: { type: 'string' },
       json: { type: 'boolean', default: false },
@@ -101,10 +108,10 @@ export async function run(args: string[]): Promise<number> {
   } catch (error) {
     throw new PymlError((error as Error).message, EXIT.usage);
   }
-  const name = values.name ?? (models.length === 1 ? models[0].name.toLowerCase().replace(/[^a-z0-9-]+/g, '-') : 'pyml');
+  const name = values.name ?? (new Set(models.map((m) => m.name)).size === 1 ? models[0].name.toLowerCase().replace(/[^a-z0-9-]+/g, '-') : 'pyml');
   let written;
   try {
-    const objects = kubernetesObjects(models, { name, namespace: values.namespace, serveImage: frontImage, layout, replicas, maxReplicas, cpuUtilization, resources });
+    const objects = kubernetesObjects(models, { name, namespace: values.namespace, serveImage: frontImage, layout, replicas, maxReplicas, cpuUtilization, resources, splits: values.split, versionPolicies: values['version-policy'] });
     written = await writeManifests(values.out, objects, { format, namespace: values.namespace });
   } catch (error) {
     throw new PymlError((error as Error).message);
