@@ -19,6 +19,8 @@ import { checkDeclaredSignature } from './check-signature.ts';
 import { resolveBase, type BaseImage } from './base-image.ts';
 import { modelImage } from './image-config.ts';
 import { addMissingSystemLibraries } from './native-closure.ts';
+import { checkElfMachine } from './elf-machine.ts';
+import { isNativeFile } from './shared-libraries.ts';
 import { PART_COMPRESSION } from './layer-compression.ts';
 import { fileSha256 } from './file-digests.ts';
 
@@ -215,6 +217,10 @@ async function addSystemLibraries(depLayers: DependencyLayer[], base: BaseImage,
   for (const d of depLayers) if (!d.cacheKey || !(await store.lookup(pluginLayerKey(d.cacheKey, 'deps', epoch)))) uncached.push(d);
   // ldd can only read this machine's binaries; for another architecture the base must carry the libraries.
   if (platform.architecture === ociArchitecture()) await addMissingSystemLibraries(uncached, base.libraries, path.join(store.dir, 'ldd'));
+  // Every native file is for the image's architecture (another architecture's image checks every layer, cached or not).
+  for (const d of platform.architecture === ociArchitecture() ? uncached : depLayers) {
+    for (const f of d.files) if (f.source && isNativeFile(f.path)) await checkElfMachine(f.source, platform.architecture, `deps layer ${d.name}: ${f.path}`);
+  }
 }
 
 /** A plugin's cache key for a layer, plus what else decides its bytes: the timestamp and the part's compression. */

@@ -75,6 +75,7 @@ async function ownersOf(paths: string[]): Promise<Map<string, string>> {
     const batch = paths.slice(i, i + 200);
     const stdout = await run('dpkg-query', ['-S', ...batch], { maxBuffer: 64 << 20 }).then((r) => r.stdout, (err: { stdout?: string; code?: unknown }) => {
       if (typeof err.stdout === 'string' && err.code === 1) return err.stdout;
+      if (err.code === 'ENOENT') return ''; // no dpkg on PATH: nothing is known to come from a Debian package
       throw new Error(`dpkg-query -S failed: ${(err as Error).message}`);
     });
     for (const line of stdout.split('\n')) {
@@ -114,6 +115,7 @@ async function packageDetails(names: string[]): Promise<Map<string, DebianOrigin
   const stdout = await run('dpkg-query', ['-W', '-f=${binary:Package}\t${Package}\t${Version}\t${Architecture}\n', ...names], { maxBuffer: 16 << 20 })
     .then((r) => r.stdout, (err: { stdout?: string; code?: unknown }) => {
       if (typeof err.stdout === 'string' && err.code === 1) return err.stdout;
+      if (err.code === 'ENOENT') return '';
       throw new Error(`dpkg-query -W failed: ${(err as Error).message}`);
     });
   for (const line of stdout.split('\n')) {

@@ -54,13 +54,16 @@ async function baseComponents(base: BaseImage, dpkgCache: string, digestCache: s
   const layer = base.layers.length > 1 ? 'base-0' : 'base';
   const node: Component = { part: 'base', layer, type: 'generic', name: 'node', version: base.nodeVersion.replace(/^v/, ''), license: 'MIT', paths: [base.nodePath] };
   if (!base.hostFiles) return [node];
-  const origins = await debianOrigins(base.hostFiles.map((f) => f.source), dpkgCache);
+  // A base made for another architecture says where its files came from; this machine's files are asked of dpkg.
+  const origins = base.fileOrigins
+    ? new Map(base.hostFiles.flatMap((f) => (base.fileOrigins![f.path] ? [[f.source, base.fileOrigins![f.path]!] as const] : [])))
+    : await debianOrigins(base.hostFiles.map((f) => f.source), dpkgCache);
   const files: Component[] = [];
   for (const f of base.hostFiles) {
     const about = await hashed(f.source, digestCache);
     const origin = origins.get(f.source);
     const debian = origin ? { debian: { package: origin.package, version: origin.version, architecture: origin.architecture } } : {};
-    if (f.path === base.nodePath) Object.assign(node, about, debian);
+    if (f.path === base.nodePath) Object.assign(node, about, debian, base.nodePackage?.integrity ? { integrity: base.nodePackage.integrity } : {});
     else files.push({ part: 'base', layer, type: 'file', name: path.posix.basename(f.path), ...about, paths: [f.path], ...debian });
   }
   return [node, ...files, ...debPackages('base', layer, base.hostFiles.map((f) => ({ path: f.path, origin: origins.get(f.source) })))];

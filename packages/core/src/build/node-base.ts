@@ -21,10 +21,17 @@ export async function nodeBaseFiles(nodeBinary = process.execPath, cacheDir?: st
   const files: LayerFile[] = [
     { path: NODE_IN_IMAGE, source: real, mode: 0o755 },
     ...(await Promise.all(all.map(async (lib) => ({ path: lib, source: await realpath(lib).catch(() => lib), mode: 0o755 })))),
+    ...baseSystemFiles(),
+  ];
+  return { files, libraries: all };
+}
+
+/** What every default base holds besides node and its libraries: /tmp, the socket directory, the users. */
+export function baseSystemFiles(): LayerFile[] {
+  return [
     { path: '/tmp', directory: true, mode: 0o1777 },
     { path: '/run/pyml', directory: true, mode: 0o755 },
     { path: '/etc/passwd', content: 'root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/usr/sbin/nologin\n' },
     { path: '/etc/group', content: 'root:x:0:\nnogroup:x:65534:\n' },
   ];
-  return { files, libraries: all };
 }
