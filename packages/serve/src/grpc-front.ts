@@ -40,7 +40,17 @@ export class GrpcFront {
 
   constructor(private readonly router: ModelRouter, private readonly maxMessageBytes: number, private readonly access?: AccessLog) {
     this.unary = this.unaryMethods();
+    const followed = new Set(router.endpoints);
     this.unfollow = router.endpoints.map((e) => e.follow(() => this.watches.changed()));
+    // Versions loaded while serving (the model repository) are followed too; adding or retiring one is a change.
+    this.unfollow.push(router.onChange(() => {
+      for (const e of router.endpoints) {
+        if (followed.has(e)) continue;
+        followed.add(e);
+        this.unfollow.push(e.follow(() => this.watches.changed()));
+      }
+      this.watches.changed();
+    }));
   }
 
   /** Binds HOST:PORT (port 0 picks one; [v6]:PORT) or unix:PATH; returns the bound port (0 for a socket). */
