@@ -173,6 +173,24 @@ test('two versions of one model side by side: both listed with their own digests
   }
 });
 
+test('an external model (--model NAME=unix://…) is described from its answer to ModelMetadata', async () => {
+  let front: Served | undefined;
+  try {
+    // The iris process the main service started, reached as another service's external model.
+    front = await startServe(['--model', `iris=unix://${join(served.ready.socketDir, 'iris.sock')}`]);
+    const doc = (await http(front.ready.http, '/v2/models/iris/docs/openapi.json')).body as Doc;
+    await validOpenApi(doc, 'the external model\'s document');
+    const example = doc.paths['/v2/models/iris/infer'].post.requestBody!.content['application/json'].example as { inputs: { name: string; shape: number[] }[] };
+    assert.equal(example.inputs.map((i) => [i.name, i.shape]), [['input', [1, 4]]]);
+    const listed = (await http(front.ready.http, '/console/models.json')).body as { models: { signature: { outputs: { name: string }[] }; versions: { version: string; source: string; digest?: string }[] }[] };
+    assert.equal(listed.models[0].signature.outputs.map((o) => o.name), ['probabilities', 'label']);
+    const [version] = listed.models[0].versions;
+    assert.equal([version.version, version.source, version.digest], ['1.0.0', `unix://${join(served.ready.socketDir, 'iris.sock')}`, undefined]);
+  } finally {
+    await front?.stop();
+  }
+});
+
 test('--no-console: no console, documents or console JSON; the V2 routes and /metrics stay', async () => {
   let bare: Served | undefined;
   try {
