@@ -37,12 +37,29 @@ interface Cached { version: 1; files: LayerFile[]; libraries: string[]; origins:
 export async function foreignNodeBase(platform: Platform, cacheDir: string, log: (m: string) => void): Promise<ForeignNodeBase> {
   const { architecture } = platform;
   const version = process.version.slice(1);
-  const dir = path.join(cacheDir, 'foreign-base', `${architecture}-node-${version}`);
-  const done = path.join(dir, 'base.json');
-  const cached = await readFile(done, 'utf8').then((t) => JSON.parse(t) as Cached, () => undefined);
+  const final = path.join(cacheDir, 'foreign-base', `${architecture}-node-${version}`);
+  const cached = await readFile(path.join(final, 'base.json'), 'utf8').then((t) => JSON.parse(t) as Cached, () => undefined);
   if (cached?.version === 1) return { ...cached, nodeVersion: process.version };
+  // Made in a directory of its own and renamed into place: a concurrent build makes its own, and the first one
+  // renamed is the one used; a directory left without base.json (a build killed before it finished) is replaced.
+  const dir = `${final}.tmp-${process.pid}-${Date.now()}`;
+  try {
+    await makeForeignBase(platform, version, dir, final, log);
+    const read = () => readFile(path.join(final, 'base.json'), 'utf8').then((t) => JSON.parse(t) as Cached, () => undefined);
+    if (!(await rename(dir, final).then(() => true, () => false)) && !(await read())) {
+      await rm(final, { recursive: true, force: true });
+      await rename(dir, final);
+    }
+    return { ...(await read())!, nodeVersion: process.version };
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+}
 
-  await rm(dir, { recursive: true, force: true });
+/** Makes the base's files under `dir`; base.json names them where they will be once `dir` is renamed to `final`. */
+async function makeForeignBase(platform: Platform, version: string, dir: string, final: string, log: (m: string) => void): Promise<void> {
+  const { architecture } = platform;
+  const done = path.join(dir, 'base.json');
   const root = path.join(dir, 'root');
   await mkdir(root, { recursive: true });
   log(`base for linux/${architecture}: node ${version} from npm ${NODE_PACKAGE[architecture]}, ${DEBIAN_PACKAGES.join(', ')} from Debian (once)`);
@@ -64,11 +81,13 @@ export async function foreignNodeBase(platform: Platform, cacheDir: string, log:
   }
   files.push(...baseSystemFiles());
   const libraries = libraryFiles.map((l) => l.path).sort();
-  const value: Cached = { version: 1, files, libraries, origins: Object.fromEntries(Object.entries(origins).filter(([p]) => libraries.includes(p))), node };
-  const temp = `${done}.${process.pid}.tmp`;
-  await writeFile(temp, JSON.stringify(value));
-  await rename(temp, done);
-  return { ...value, nodeVersion: process.version };
+  // Sources are recorded where they will be once the directory is renamed into place.
+  const moved = (p: string) => (p.startsWith(`${dir}/`) ? `${final}${p.slice(dir.length)}` : p);
+  const value: Cached = {
+    version: 1, files: files.map((f) => (f.source ? { ...f, source: moved(f.source) } : f)), libraries,
+    origins: Object.fromEntries(Object.entries(origins).filter(([p]) => libraries.includes(p))), node: { ...node, source: moved(node.source) },
+  };
+  await writeFile(done, JSON.stringify(value));
 }
 
 async function tool(command: string, args: string[], what: string, cwd?: string): Promise<string> {
