@@ -57,6 +57,8 @@ export interface ServeOptions {
   repository?: string;
   /** With `repository`: look for added, changed and removed images this often (0 or absent: only on request). */
   pollMs?: number;
+  /** With `repository`: pulls a registry reference (a *.ref entry) into the local cache; its local path. */
+  pullRef?: (ref: string) => Promise<string>;
 }
 
 export interface ServiceAddresses {
@@ -194,7 +196,7 @@ export class PredictionService {
       await Promise.all(endpoints.map((e) => e.endpoint.start()));
       if (opts.repository) {
         service.repository = new ModelRepository(opts.repository, {
-          router, logger: opts.logger, deadlineMs: opts.deadlineMs,
+          router, logger: opts.logger, deadlineMs: opts.deadlineMs, pull: opts.pullRef,
           prepare: async (ref) => {
             const image = await prepareImage(ref, opts);
             service.heldImages.push(await holdOpen(heldPaths(image)));

@@ -1,4 +1,4 @@
-import { readdir, stat } from 'node:fs/promises';
+import { readFile, readdir, stat } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import type { Logger } from '@pyml/contract';
 import type { ImageInfo } from '@pyml/launcher';
@@ -14,6 +14,8 @@ export interface RepositoryHooks {
   deadlineMs: number;
   /** Reads (and for the embedded runner unpacks) the image at a path. */
   prepare(ref: string): Promise<ImageInfo>;
+  /** Pulls a registry reference into the local cache (only the blobs it lacks) and gives the pulled image's path. */
+  pull?(ref: string): Promise<string>;
   /** A model endpoint for the image, not started yet. */
   serve(image: ImageInfo): ModelEndpoint;
   /** Told when a retired version's process has stopped. */
@@ -48,8 +50,9 @@ export interface IndexEntry {
 const PICKED_NOT_ARRIVED_MS = 250;
 
 /**
- * The model repository: a directory whose entries are image layouts (directories with index.json) and image
- * tarballs (*.tar), each one version of a model, loaded at start and again on request (`load`/`unload` of the V2
+ * The model repository: a directory whose entries are image layouts (directories with index.json), image
+ * tarballs (*.tar) and registry references (*.ref: a text file holding HOST/REPO:TAG or HOST/REPO@DIGEST, asked
+ * for again at every scan, so a tag that moves brings its new image), each one version of a model, loaded at start and again on request (`load`/`unload` of the V2
  * repository extension) or every poll. Reconciling a model starts each new or changed version beside what serves
  * (a version only takes traffic once its process is ready), then takes removed or replaced versions out of routing
  * and stops each once its calls in flight have ended: no request fails because of a swap. One change runs at a
@@ -168,7 +171,8 @@ export class ModelRepository {
     for (const entry of entries) {
       if (entry.name.startsWith('.')) continue;
       const path = join(this.dir, entry.name);
-      const marker = entry.isDirectory() ? join(path, 'index.json') : /\.tar$/.test(entry.name) ? path : undefined;
+      const isRef = !entry.isDirectory() && entry.name.endsWith('.ref');
+      const marker = entry.isDirectory() ? join(path, 'index.json') : /\.tar$/.test(entry.name) || isRef ? path : undefined;
       if (!marker) continue;
       present.add(path);
       const info = await stat(marker).catch(() => undefined);
@@ -176,14 +180,16 @@ export class ModelRepository {
         this.failures.set(path, 'not an image layout (no index.json)');
         continue;
       }
-      const stamp = `${info.mtimeMs}:${info.size}`;
       const before = this.seen.get(path);
-      if (before?.stamp === stamp) {
-        found.push(before.found);
-        continue;
-      }
       try {
-        const image = await this.hooks.prepare(path);
+        // A reference is pulled again (its tag may have moved): the pulled image's path, named by digest, is its stamp.
+        const local = isRef ? await this.pullEntry(path) : path;
+        const stamp = isRef ? local : `${info.mtimeMs}:${info.size}`;
+        if (before?.stamp === stamp) {
+          found.push(before.found);
+          continue;
+        }
+        const image = await this.hooks.prepare(local);
         const f: Found = { path, name: image.manifest.name, version: image.manifest.version, digest: image.manifestDigest, image };
         this.seen.set(path, { stamp, found: f });
         this.failures.delete(path);
@@ -199,6 +205,14 @@ export class ModelRepository {
     for (const key of [...this.failures.keys()]) if (key.startsWith('/') && !present.has(key)) this.failures.delete(key);
     this.lastScan = found;
     return found;
+  }
+
+  /** The local path of the image a *.ref entry names. */
+  private async pullEntry(path: string): Promise<string> {
+    const ref = (await readFile(path, 'utf8')).split('\n').map((line) => line.trim()).find((line) => line !== '' && !line.startsWith('#'));
+    if (!ref) throw new Error('holds no image reference (one HOST/REPO:TAG or HOST/REPO@sha256:… line)');
+    if (!this.hooks.pull) throw new Error(`registry references cannot be pulled here (${ref})`);
+    return this.hooks.pull(ref);
   }
 
   /**

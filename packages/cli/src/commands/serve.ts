@@ -52,8 +52,10 @@ Options:
   --split NAME=V:W,V:W...     canary: model NAME's unversioned requests shared between versions by weight (e.g.
                               iris=1:90,2:10). A request's pyml-routing-key header (gRPC: metadata) keeps one caller
                               on one version; without it each request draws. Repeatable, one per model
-  --repository DIR            a model repository: each image layout and *.tar in DIR (names starting with '.'
-                              skipped: copy in under one, then rename) is a version of its model, loaded at start;
+  --repository DIR            a model repository: each image layout, *.tar and *.ref (a file holding a registry
+                              reference, pulled again at each poll: a moved tag brings its new image) in DIR is
+                              a version of its model (names starting with '.' skipped: copy in under one, then
+                              rename), loaded at start;
                               POST /v2/repository/index, /v2/repository/models/NAME/load and .../unload (gRPC
                               RepositoryIndex, RepositoryModelLoad, RepositoryModelUnload) manage it while serving
   --poll-s N                  with --repository: every N seconds, start added or changed images beside what
@@ -169,6 +171,8 @@ export async function run(args: string[]): Promise<number> {
     startTimeoutMs: positive(values['start-timeout-ms'], '--start-timeout-ms')!,
     start, idleTimeoutMs: positive(values['idle-timeout-s'], '--idle-timeout-s', 0)! * 1000,
     ...routing, repository: values.repository, pollMs: positive(values['poll-s'], '--poll-s', 0)! * 1000,
+    // A repository's *.ref entries are pulled as REF arguments are (into the cache, only the blobs it lacks).
+    pullRef: async (ref) => (await localImagePaths([ref], { json: true, told: (m) => logger.info(m) }))[0],
   });
   const models = service.router.entries.map(({ endpoint: e, version }) => ({ name: e.name, version, state: e.state, source: e.source, ...(e instanceof SupervisedModel && e.pid ? { pid: e.pid } : {}), ...(e.error ? { error: e.error } : {}) }));
   const ready = { ready: true, pid: process.pid, grpc: service.addresses.grpc, http: service.addresses.http, socketDir: service.addresses.socketDir, models };
