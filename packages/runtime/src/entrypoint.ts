@@ -12,6 +12,7 @@ import { formatJsonResponse, parseJsonRequest } from './oip/json.ts';
 import { FrameServer } from './frame-server.ts';
 import { ModelHttpServer } from './http-server.ts';
 import { InferenceServer } from './server.ts';
+import { keepYoungGenerationSmall } from './young-generation.ts';
 
 /**
  * The image's entrypoint: `node /opt/pyml/runtime/entrypoint.mjs <command>`.
@@ -118,6 +119,7 @@ function hostPort(value: string, what: string): { host: string; port: number } {
 }
 
 async function serveCommand(args: string[]): Promise<number> {
+  keepYoungGenerationSmall();
   const flags = parseFlags(args, { socket: 'string', tcp: 'string', http: 'string', 'default-ports': 'boolean', 'max-message-bytes': 'string' });
   // Explicit flags win; PYML_HTTP/PYML_GRPC are read only under --default-ports (see health.ts: addressFromEnv).
   const defaults = flags['default-ports'] === true;

@@ -20,3 +20,4 @@ export * from './errors.ts';
 export * from './validate.ts';
 export * from './header-text.ts';
 export * from './version.ts';
+export { keepYoungGenerationSmall } from './young-generation.ts';
