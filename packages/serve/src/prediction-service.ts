@@ -16,7 +16,7 @@ import type { VersionPolicies } from './version-policy.ts';
 import type { ModelRunner } from './model-runner.ts';
 import { SupervisedModel, type SupervisionOptions } from './supervised-model.ts';
 import { holdOpen, type ImageInfo, readImageInfo, unpackImage } from '@pyml/launcher';
-import { AdaptiveBatcher } from '@pyml/runtime/protocol';
+import { AdaptiveBatcher, keepYoungGenerationSmall } from '@pyml/runtime/protocol';
 
 export interface ServeOptions {
   /** Image refs (OCI layout dirs or tarballs), each served under the model name in its pyml.json. */
@@ -141,6 +141,8 @@ export class PredictionService {
   private constructor(readonly router: ModelRouter, readonly metrics: ServiceMetrics, readonly addresses: ServiceAddresses, private readonly opts: ServeOptions) {}
 
   static async start(opts: ServeOptions): Promise<PredictionService> {
+    // This process is a server from now on: a small young generation (as in the model processes it starts).
+    keepYoungGenerationSmall();
     const grpcUnix = opts.grpc?.startsWith('unix:') ? opts.grpc : undefined;
     const grpcAddr = opts.grpc && !grpcUnix ? splitHostPort(opts.grpc, '--grpc') : undefined;
     const httpAddr = opts.http ? splitHostPort(opts.http, '--http') : undefined;
