@@ -30,7 +30,7 @@ test.after(async () => {
 
 const ROW = [5.1, 3.5, 1.4, 0.2];
 const irisJson = (extra: Record<string, unknown> = {}) => ({ inputs: [{ name: 'input', datatype: 'FP32', shape: [1, 4], data: ROW }], ...extra });
-const inFlight = async (model: string) => Number(new RegExp(`pyml_model_in_flight\\{model="${model}"\\} (\\d+)`).exec((await http(served.ready.http, '/metrics')).text)?.[1]);
+const inFlight = async (model: string) => Number(new RegExp(`pyml_model_in_flight\\{model="${model}"(?:,version="[^"]*")?\\} (\\d+)`).exec((await http(served.ready.http, '/metrics')).text)?.[1]);
 
 test('each model process serves a frame socket beside its gRPC socket, and the front uses it', async () => {
   for (const name of ['iris', 'echo']) {

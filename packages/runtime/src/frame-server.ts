@@ -154,23 +154,30 @@ export class FrameServer {
       });
       return;
     }
-    this.restInfer(call, deadline).then(
-      (parts) => settle(FrameType.RESULT, parts),
+    // The deadline ends the call here (the prediction finishes for nobody), as InferenceServer.call does for gRPC.
+    let answered = false;
+    let timer: NodeJS.Timeout | undefined;
+    const finish = (type: FrameType, parts: Buffer[]) => {
+      if (answered) return;
+      answered = true;
+      clearTimeout(timer);
+      settle(type, parts);
+    };
+    const failed = (failure: FrameFailure) => finish(FrameType.FAILURE, [failureFrameBody(failure)]);
+    if (deadline !== undefined) timer = setTimeout(() => failed(new FrameFailure(status.DEADLINE_EXCEEDED, 'Deadline exceeded', undefined, 504)), Math.max(0, deadline - Date.now()));
+    this.restInfer(call).then(
+      (parts) => finish(FrameType.RESULT, parts),
       (error: unknown) => {
-        if (error instanceof FrameFailure) return settle(FrameType.FAILURE, [failureFrameBody(error)]);
+        if (error instanceof FrameFailure) return failed(error);
         const failure = restFailure(error, this.options.logger);
-        settle(FrameType.FAILURE, [failureFrameBody(new FrameFailure(codeForHttp(failure.status), failure.message, undefined, failure.status))]);
+        failed(new FrameFailure(codeForHttp(failure.status), failure.message, undefined, failure.status));
       },
     );
   }
 
-  private async restInfer(call: CallFrame, deadline: number | undefined): Promise<Buffer[]> {
+  private async restInfer(call: CallFrame): Promise<Buffer[]> {
     const host = servedModel(this.host, call.name, call.version, true)!;
-    const predict = inferJson(host, this.predictor!, call.request, this.options.maxMessageBytes);
-    let timer: NodeJS.Timeout | undefined;
-    const response = await (deadline === undefined ? predict : Promise.race([predict, new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(new FrameFailure(status.DEADLINE_EXCEEDED, 'Deadline exceeded', undefined, 504)), Math.max(0, deadline - Date.now()));
-    })]).finally(() => clearTimeout(timer)));
+    const response = await inferJson(host, this.predictor!, call.request, this.options.maxMessageBytes);
     const chunks: string[] = [];
     let size = 0;
     for (const chunk of jsonResponseChunks(response)) {

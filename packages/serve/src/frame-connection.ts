@@ -1,8 +1,8 @@
 import net, { type Socket } from 'node:net';
 import { status } from '@pyml/runtime/protocol';
 import {
-  type CallFrame, FRAME_HEADER_BYTES, FrameReader, FrameType, RESULT_JSON, RESULT_PROTO, RpcFailure, callFrameParts,
-  oversizeFailure, readFailureFrame, writeFrame,
+  type CallFrame, FRAME_HEADER_BYTES, FrameReader, FrameType, RESULT_JSON, RESULT_PROTO, RpcFailure,
+  oversizeFailure, readFailureFrame, writeCallFrame, writeFrame,
 } from '@pyml/runtime/protocol';
 import type { CallHandle } from './unary-call.ts';
 
@@ -63,20 +63,19 @@ export class FrameConnection {
       done(new RpcFailure(status.DEADLINE_EXCEEDED, 'Deadline exceeded'));
       return { cancel() {} };
     }
-    let parts: Buffer[];
+    const link = this.open();
+    const id = this.takeId();
     try {
-      parts = callFrameParts({ ...call, timeoutMs: remainingMs });
+      // Checked (name, method) before anything is written: a refused call leaves the connection as it was.
+      writeCallFrame(link.socket, id, { ...call, timeoutMs: remainingMs });
     } catch (error) {
       done(error as RpcFailure);
       return { cancel() {} };
     }
-    const link = this.open();
-    const id = this.takeId();
     const pending: Pending = { done, link };
     if (remainingMs < MAX_TIMER_MS) pending.timer = setTimeout(() => this.cancel(id, new RpcFailure(status.DEADLINE_EXCEEDED, 'Deadline exceeded')), remainingMs);
     if (this.calls.size === 0) link.socket.ref();
     this.calls.set(id, pending);
-    writeFrame(link.socket, FrameType.CALL, id, parts);
     return { cancel: (code, details) => this.cancel(id, new RpcFailure(code, details)) };
   }
 

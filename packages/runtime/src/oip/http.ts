@@ -137,15 +137,21 @@ export function readBody(req: IncomingMessage, limits: BodyLimits): Promise<Buff
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
     let size = 0;
-    let idle: NodeJS.Timeout | undefined;
-    const whole = setTimeout(() => fail(new HttpFailure(408, `the request body did not arrive before the request's deadline (${limits.deadlineSetting})`, true)), Math.max(0, deadline - Date.now()));
-    const waitForBytes = () => {
-      clearTimeout(idle);
-      idle = setTimeout(() => fail(new HttpFailure(408, `no byte of the request body arrived for ${idleMs} ms`, true)), idleMs);
+    let lastByteAt = Date.now();
+    // One timer for both limits, armed for the nearer one and checked when it fires: a body that arrives in one
+    // piece (most do) costs one timer, not one per chunk.
+    let timer: NodeJS.Timeout | undefined;
+    const arm = () => {
+      timer = setTimeout(check, Math.max(0, Math.min(deadline, lastByteAt + idleMs) - Date.now()));
+    };
+    const check = () => {
+      const now = Date.now();
+      if (now >= deadline) return fail(new HttpFailure(408, `the request body did not arrive before the request's deadline (${limits.deadlineSetting})`, true));
+      if (now - lastByteAt >= idleMs) return fail(new HttpFailure(408, `no byte of the request body arrived for ${idleMs} ms`, true));
+      arm();
     };
     const stop = () => {
-      clearTimeout(whole);
-      clearTimeout(idle);
+      clearTimeout(timer);
       req.removeListener('data', onData);
     };
     const fail = (error: Error) => {
@@ -156,9 +162,9 @@ export function readBody(req: IncomingMessage, limits: BodyLimits): Promise<Buff
       size += chunk.length;
       if (size > maxBytes) return fail(new HttpFailure(413, `request body is over the limit of ${maxBytes} bytes (${limits.sizeSetting})`, true));
       chunks.push(chunk);
-      waitForBytes();
+      lastByteAt = Date.now();
     };
-    waitForBytes();
+    arm();
     req.on('data', onData);
     req.on('end', () => { stop(); resolve(chunks.length === 1 ? chunks[0] : Buffer.concat(chunks, size)); });
     req.on('error', fail);
