@@ -14,7 +14,10 @@
  *   the image's own REST (--http) and gRPC (--tcp)          the image's entrypoint on its unpacked rootfs
  *   grpcio asyncio V2 server                                bench/peers/grpc_server.py      (the ratios' base for gRPC)
  * HTTP load: wrk (C, keep-alive, POST body from a Lua script) when installed, else bench/peers/load.ts; gRPC load:
- * bench/peers/load.ts (@grpc/grpc-js, identity serialisers, the same encoded ModelInferRequest for every target).
+ * bench/peers/load.ts grpc (one node:http2 session, the same framed ModelInferRequest for every target, an answer
+ * counted only with a message and grpc-status 0): as lean as a Node client gets, so the server is what is measured
+ * (grpc-js's client took 2.5-3x its CPU per call, load.ts's clientCpuUs, and that was in every gRPC row's latency).
+ * The first answer (cold start) comes from a @grpc/grpc-js client: every gRPC target also answers a real library.
  * Each target: warm-up at c=32, then c=1 and c=32 for --seconds each (p50, p99, req/s); cold start is launch to
  * the first successful answer; RSS is the whole process tree's (VmRSS summed) after the load.
  * onnxruntime gets one intra-op thread in every server (PYML_ORT_THREADS=1, PEER_ORT_THREADS=1), as bench/serve.
@@ -675,7 +678,7 @@ async function main(): Promise<void> {
     '',
   ];
   if (ONLY !== 'batch') {
-    lines.push(`Serve: iris, one row per request; ${SECONDS} s per load point after a 1 s warm-up; HTTP load: ${WRK ? `${wrkVersion}, 1 thread` : 'bench/peers/load.ts (wrk not installed)'}, keep-alive; gRPC load: bench/peers/load.ts (@grpc/grpc-js); onnxruntime 1 intra-op thread in every server. Ratios: REST rows to FastAPI 1 worker, gRPC rows to the grpcio peer.`, '');
+    lines.push(`Serve: iris, one row per request; ${SECONDS} s per load point after a 1 s warm-up; HTTP load: ${WRK ? `${wrkVersion}, 1 thread` : 'bench/peers/load.ts (wrk not installed)'}, keep-alive; gRPC load: bench/peers/load.ts grpc (one node:http2 session, framed request, grpc-status checked); onnxruntime 1 intra-op thread in every server. Ratios: REST rows to FastAPI 1 worker, gRPC rows to the grpcio peer.`, '');
     lines.push(...serveTable(serve, failed), '');
   }
   if (batch.length) {

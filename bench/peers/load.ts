@@ -4,14 +4,16 @@
  * after a warm-up of its own (this process's JIT and connections), latency by process.hrtime per request.
  *
  *   node --import tsx bench/peers/load.ts http  URL             BODY.json   CONCURRENCY SECONDS
- *   node --import tsx bench/peers/load.ts grpc  HOST:PORT|unix: REQUEST.bin CONCURRENCY SECONDS
+ *   node --import tsx bench/peers/load.ts grpc|grpc-js  HOST:PORT|unix:PATH REQUEST.bin CONCURRENCY SECONDS
  *
  * gRPC: REQUEST.bin is an encoded inference.ModelInferRequest, sent as it is to /inference.GRPCInferenceService/
- * ModelInfer (identity serialisers: what is measured is the server, not protobuf in this process).
- * Prints one JSON line: { n, errors, p50, p99 (µs), rps, firstError? }.
+ * ModelInfer (what is measured is the server, not protobuf in this process): `grpc` on one node:http2 session,
+ * `grpc-js` through one @grpc/grpc-js client with identity serialisers.
+ * Prints one JSON line: { n, errors, p50, p99 (µs), rps, clientCpuUs (this process's CPU per call), firstError? }.
  */
 import { readFileSync } from 'node:fs';
 import { Agent, request } from 'node:http';
+import http2 from 'node:http2';
 import { Client, Metadata, credentials } from '@grpc/grpc-js';
 
 const [mode, target, file, c, s] = process.argv.slice(2);
@@ -46,8 +48,33 @@ function grpcCall(address: string): () => Promise<void> {
   });
 }
 
-if (mode !== 'grpc' && mode !== 'http') throw new Error(`mode must be http or grpc, not ${mode}`);
-const call = mode === 'grpc' ? grpcCall(target) : httpCall(new URL(target));
+/**
+ * gRPC on one node:http2 session, as lean as a client gets in Node (what h2load is to wrk): the framed request, and
+ * an answer counted only with a message and grpc-status 0 in its trailers (or trailers-only headers).
+ */
+function h2GrpcCall(address: string): () => Promise<void> {
+  const session = http2.connect(address.startsWith('unix:') ? 'http://localhost' : `http://${address}`, address.startsWith('unix:') ? { path: address.slice(5) } as http2.SecureClientSessionOptions : {});
+  session.on('error', () => {});
+  const framed = Buffer.allocUnsafe(5 + body.length);
+  framed[0] = 0;
+  framed.writeUInt32BE(body.length, 1);
+  body.copy(framed, 5);
+  const headers = { ':method': 'POST', ':path': '/inference.GRPCInferenceService/ModelInfer', 'content-type': 'application/grpc', te: 'trailers' };
+  return () => new Promise((resolve, reject) => {
+    const stream = session.request(headers);
+    let bytes = 0;
+    let code: string | undefined;
+    stream.on('response', (h) => { if (h['grpc-status'] !== undefined) code = String(h['grpc-status']); });
+    stream.on('trailers', (h) => { code = String(h['grpc-status']); });
+    stream.on('data', (chunk: Buffer) => { bytes += chunk.length; });
+    stream.on('error', reject);
+    stream.on('close', () => (code === '0' && bytes > 5 ? resolve() : reject(new Error(`grpc-status ${code ?? 'none'}, ${bytes} bytes`))));
+    stream.end(framed);
+  });
+}
+
+if (mode !== 'grpc' && mode !== 'grpc-js' && mode !== 'http') throw new Error(`mode must be http, grpc or grpc-js, not ${mode}`);
+const call = mode === 'grpc' ? h2GrpcCall(target) : mode === 'grpc-js' ? grpcCall(target) : httpCall(new URL(target));
 
 async function loops(until: number, onDone: (us: number) => void, onError: (e: unknown) => void, count: () => number): Promise<void> {
   await Promise.all(Array.from({ length: concurrency }, async () => {
@@ -69,9 +96,11 @@ const latencies: number[] = [];
 let errors = 0;
 let firstError: string | undefined;
 const started = process.hrtime.bigint();
+const cpuBefore = process.cpuUsage();
 await loops(Date.now() + seconds * 1000, (us) => latencies.push(us), (e) => { errors++; firstError ??= (e as Error).message; }, () => latencies.length + errors);
 const wall = Number(process.hrtime.bigint() - started) / 1e9;
+const cpu = process.cpuUsage(cpuBefore);
 latencies.sort((a, b) => a - b);
 const q = (p: number) => latencies[Math.min(latencies.length - 1, Math.floor(p * latencies.length))] ?? NaN;
-console.log(JSON.stringify({ n: latencies.length, errors, p50: q(0.5), p99: q(0.99), rps: latencies.length / wall, firstError }));
+console.log(JSON.stringify({ n: latencies.length, errors, p50: q(0.5), p99: q(0.99), rps: latencies.length / wall, clientCpuUs: (cpu.user + cpu.system) / Math.max(1, latencies.length + errors), firstError }));
 process.exit(0);
