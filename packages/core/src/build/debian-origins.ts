@@ -25,14 +25,22 @@ export interface DebianOrigin {
  * so a rebuild runs no dpkg. Without dpkg (not Debian), every file is unowned.
  */
 export async function debianOrigins(files: string[], cacheDir?: string): Promise<Map<string, DebianOrigin>> {
-  const unique = [...new Set(files)].sort();
+  return keptByDpkgStatus('files', files, cacheDir, askDpkg);
+}
+
+/**
+ * dpkg's answer for these names, kept under `cacheDir` by the stats of dpkg's status file (which changes whenever
+ * a package does); empty on a machine without dpkg.
+ */
+async function keptByDpkgStatus(kind: string, names: string[], cacheDir: string | undefined, ask: (unique: string[]) => Promise<Map<string, DebianOrigin>>): Promise<Map<string, DebianOrigin>> {
+  const unique = [...new Set(names)].sort();
   if (unique.length === 0) return new Map();
   const status = await stat(DPKG_STATUS).then((s) => `${s.size}:${s.mtimeMs}:${s.ino}`, () => undefined);
   if (!status) return new Map();
-  const entry = cacheDir && path.join(cacheDir, `${createHash('sha256').update(`${status}\0${unique.join('\0')}`).digest('hex').slice(0, 32)}.json`);
+  const entry = cacheDir && path.join(cacheDir, `${kind}-${createHash('sha256').update(`${status}\0${unique.join('\0')}`).digest('hex').slice(0, 32)}.json`);
   const cached = entry ? await readFile(entry, 'utf8').then((t) => JSON.parse(t) as Record<string, DebianOrigin>, () => undefined) : undefined;
   if (cached) return new Map(Object.entries(cached));
-  const answer = await askDpkg(unique);
+  const answer = await ask(unique);
   if (entry) {
     await mkdir(cacheDir!, { recursive: true });
     const temp = `${entry}.${process.pid}.tmp`;
@@ -92,21 +100,7 @@ async function ownersOf(paths: string[]): Promise<Map<string, string>> {
  * what a plugin's Debian entries (name and version only) are completed with.
  */
 export async function installedPackages(names: string[], cacheDir?: string): Promise<Map<string, DebianOrigin>> {
-  const unique = [...new Set(names)].sort();
-  const status = await stat(DPKG_STATUS).then((s) => `${s.size}:${s.mtimeMs}:${s.ino}`, () => undefined);
-  if (!status || unique.length === 0) return new Map();
-  const entry = cacheDir && path.join(cacheDir, `packages-${createHash('sha256').update(`${status}\0${unique.join('\0')}`).digest('hex').slice(0, 32)}.json`);
-  const cached = entry ? await readFile(entry, 'utf8').then((t) => JSON.parse(t) as Record<string, DebianOrigin>, () => undefined) : undefined;
-  if (cached) return new Map(Object.entries(cached));
-  // dpkg-query -W exits 1 naming a package it does not know; the known ones are still printed.
-  const answer = await packageDetails(unique).catch(() => new Map<string, DebianOrigin>());
-  if (entry) {
-    await mkdir(cacheDir!, { recursive: true });
-    const temp = `${entry}.${process.pid}.tmp`;
-    await writeFile(temp, JSON.stringify(Object.fromEntries(answer)));
-    await rename(temp, entry);
-  }
-  return answer;
+  return keptByDpkgStatus('packages', names, cacheDir, packageDetails);
 }
 
 async function packageDetails(names: string[]): Promise<Map<string, DebianOrigin>> {
