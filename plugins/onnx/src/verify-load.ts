@@ -16,7 +16,6 @@ import { link, mkdir, mkdtemp, readFile, realpath, rm, stat, writeFile } from 'n
 import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import { tmpdir } from 'node:os';
-import { pathToFileURL } from 'node:url';
 import { planSkeleton, writeSkeleton } from './load-check-skeleton.ts';
 
 export interface LoadCheck {
@@ -34,23 +33,22 @@ function runtimeVersion(): string | undefined {
   }
 }
 
-// Loads the model with graph optimisation and weight prepacking off (the point is operator support, not speed: a
-// prepack would read and copy every weight) and reports errors as JSON.
+// Loads the model with graph optimisation and weight prepacking off and one thread (the point is operator support,
+// not speed: a prepack would read and copy every weight) and reports errors as JSON. CommonJS: onnxruntime-node is
+// CommonJS, and importing it from ESM would first scan it for export names.
 // ORT_DISABLE_TELEMETRY: see adapter.ts (no mat-debug-PID.log left in the temp directory).
 const CHILD = `
 process.env.ORT_DISABLE_TELEMETRY ??= '1';
-const [ortUrl, model] = process.argv.slice(1);
-const ort = await import(ortUrl);
+const [ortPath, model] = process.argv.slice(1);
+const ort = require(ortPath);
 ort.env.logLevel = 'error';
-try {
-  const s = await ort.InferenceSession.create(model, {
-    graphOptimizationLevel: 'disabled', executionProviders: ['cpu'], extra: { session: { disable_prepacking: '1' } },
-  });
-  await s.release();
-  process.stdout.write(JSON.stringify({ ok: true }));
-} catch (e) {
-  process.stdout.write(JSON.stringify({ ok: false, message: String(e && e.message || e) }));
-}`;
+ort.InferenceSession.create(model, {
+  graphOptimizationLevel: 'disabled', executionProviders: ['cpu'], intraOpNumThreads: 1, interOpNumThreads: 1,
+  extra: { session: { disable_prepacking: '1' } },
+}).then(
+  (s) => s.release().then(() => process.stdout.write(JSON.stringify({ ok: true }))),
+  (e) => process.stdout.write(JSON.stringify({ ok: false, message: String(e && e.message || e) })),
+);`;
 
 /** Trial-loads the model; resolves undefined when onnxruntime cannot run on this build machine at all. */
 export async function verifyLoads(path: string, displayPath: string, cacheDir?: string): Promise<LoadCheck | undefined> {
@@ -62,8 +60,8 @@ export async function verifyLoads(path: string, displayPath: string, cacheDir?: 
   const marker = cacheDir ? join(cacheDir, 'onnx-load-checks', key) : undefined;
   if (marker && (await readFile(marker, 'utf8').catch(() => undefined)) === runtime) return { runtime };
 
-  const ortUrl = pathToFileURL(require.resolve('onnxruntime-node')).href;
-  const result = (await loadSkeleton(path, ortUrl, cacheDir)) ?? (await loadInChild(ortUrl, path));
+  const ortPath = require.resolve('onnxruntime-node');
+  const result = (await loadSkeleton(path, ortPath, cacheDir)) ?? (await loadInChild(ortPath, path));
   if (!result) return undefined;
   if (!result.ok) {
     throw new Error(`${displayPath}: ${runtime} cannot load it: ${(result.message ?? '').replace(/\s+/g, ' ').trim()}`);
@@ -78,9 +76,9 @@ export async function verifyLoads(path: string, displayPath: string, cacheDir?: 
 type Verdict = { ok: boolean; message?: string } | undefined;
 
 /** One load of `model` in a child process: its verdict, or undefined when onnxruntime could not run at all. */
-function loadInChild(ortUrl: string, model: string): Promise<Verdict> {
+function loadInChild(ortPath: string, model: string): Promise<Verdict> {
   return new Promise((resolve) => {
-    execFile(process.execPath, ['--input-type=module', '-e', CHILD, ortUrl, model], { maxBuffer: 1 << 20 }, (error, stdout) => {
+    execFile(process.execPath, ['-e', CHILD, ortPath, model], { maxBuffer: 1 << 20 }, (error, stdout) => {
       try {
         resolve(JSON.parse(stdout) as { ok: boolean; message?: string });
       } catch {
@@ -95,7 +93,7 @@ function loadInChild(ortUrl: string, model: string): Promise<Verdict> {
  * The load of the model's skeleton, in a fresh directory holding the skeleton and a hard link to the model; its
  * verdict only when it passed (a failure is left to the full load), undefined too when there is no skeleton to load.
  */
-async function loadSkeleton(path: string, ortUrl: string, cacheDir: string | undefined): Promise<Verdict> {
+async function loadSkeleton(path: string, ortPath: string, cacheDir: string | undefined): Promise<Verdict> {
   const weightsName = 'weights.onnx';
   const plan = await planSkeleton(path, weightsName).catch(() => undefined);
   if (!plan) return undefined;
@@ -112,7 +110,7 @@ async function loadSkeleton(path: string, ortUrl: string, cacheDir: string | und
     return undefined;
   }
   try {
-    const verdict = await loadInChild(ortUrl, join(dir, 'model.onnx'));
+    const verdict = await loadInChild(ortPath, join(dir, 'model.onnx'));
     return verdict?.ok ? verdict : undefined;
   } finally {
     await rm(dir, { recursive: true, force: true });
