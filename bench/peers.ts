@@ -13,6 +13,7 @@
  *                                                           JavaScript as installed pyml runs, no tsx at run time
  *   the image's own REST (--http) and gRPC (--tcp)          the image's entrypoint on its unpacked rootfs
  *   grpcio asyncio V2 server                                bench/peers/grpc_server.py      (the ratios' base for gRPC)
+ *   node:http2 + onnxruntime-node gRPC, one process         bench/peers/grpc-floor.mjs      (node:http2's own cost)
  * HTTP load: wrk (C, keep-alive, POST body from a Lua script) when installed, else bench/peers/load.ts; gRPC load:
  * bench/peers/load.ts grpc (one node:http2 session, the same framed ModelInferRequest for every target, an answer
  * counted only with a message and grpc-status 0): as lean as a Node client gets, so the server is what is measured
@@ -370,6 +371,14 @@ function serveTargets(python: string, stubs: string, image: string, unpacked: Aw
       name: 'grpcio asyncio V2 server (Python)', protocol: 'gRPC', role: 'grpc-base',
       async start() {
         const child = launch(python, [path.join(HERE, 'grpc_server.py'), MODEL, stubs], peerEnv);
+        const { port } = await firstJsonLine(child, this.name);
+        return { child, url: `127.0.0.1:${port}` };
+      },
+    },
+    {
+      name: 'node:http2 gRPC + onnxruntime-node (one process)', protocol: 'gRPC', role: 'floor',
+      async start() {
+        const child = launch(process.execPath, [path.join(HERE, 'grpc-floor.mjs'), MODEL], peerEnv);
         const { port } = await firstJsonLine(child, this.name);
         return { child, url: `127.0.0.1:${port}` };
       },
