@@ -6,7 +6,7 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { createRequire } from 'node:module';
-import { link, mkdir, readdir, readFile, rm, stat } from 'node:fs/promises';
+import { copyFile, link, mkdir, readdir, readFile, rename, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { planSkeleton, writeSkeleton } from '../../plugins/onnx/src/load-check-skeleton.ts';
 import { verifyLoads } from '../../plugins/onnx/src/verify-load.ts';
@@ -104,13 +104,37 @@ test('model info is remembered by the file, and read again when the file changes
   const { path: model } = writeMatMul(dir, 'model.onnx');
   const first = await cachedOnnxModelInfo(model, 'model.onnx', cache);
   const entries = await readdir(path.join(cache, 'onnx-model-info'));
-  assert.is(entries.length, 1);
+  assert.is(entries.length, 2, 'one entry by the file, one by its bytes');
   assert.equal(await cachedOnnxModelInfo(model, 'model.onnx', cache), first, 'the remembered info is the read info');
-  assert.equal(JSON.parse(await readFile(path.join(cache, 'onnx-model-info', entries[0]!), 'utf8')), first);
+  for (const entry of entries) assert.equal(JSON.parse(await readFile(path.join(cache, 'onnx-model-info', entry), 'utf8')), first);
   await rm(model);
   writeMatMul(dir, 'model.onnx', { op: 'Gemm' });
   const changed = await cachedOnnxModelInfo(model, 'model.onnx', cache);
   assert.equal(changed.operators, { Gemm: 1, Add: 1 }, 'a replaced file is read again');
+});
+
+test('a copy of a checked model at another path is neither read nor loaded again (same bytes, same verdict)', async () => {
+  const dir = tempDir();
+  const cache = path.join(dir, 'cache');
+  const first = writeMatMul(dir, 'first.onnx').path;
+  const runtime = await verifyLoads(first, 'first.onnx', cache);
+  const info = await cachedOnnxModelInfo(first, 'first.onnx', cache);
+  assert.ok(runtime);
+  const copy = path.join(dir, 'copy.onnx');
+  await copyFile(first, copy);
+  // No child can start now: a load of the copy would resolve undefined (onnxruntime could not run).
+  const execPath = process.execPath;
+  process.execPath = path.join(dir, 'no-such-node');
+  try {
+    assert.equal(await verifyLoads(copy, 'copy.onnx', cache), runtime, 'the verdict for these bytes stands');
+  } finally {
+    process.execPath = execPath;
+  }
+  assert.equal(await cachedOnnxModelInfo(copy, 'copy.onnx', cache), { ...info, path: copy });
+  // Other bytes at the copy's path are checked afresh: the unknown operator is found.
+  await rm(copy);
+  await rename(writeMatMul(dir, 'other.onnx', { op: 'NoSuchMatMul' }).path, copy);
+  await verifyLoads(copy, 'copy.onnx', cache).then(() => assert.unreachable('other bytes must be loaded'), (err: Error) => assert.match(err.message, /NoSuchMatMul/));
 });
 
 test.run();

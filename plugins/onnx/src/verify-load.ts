@@ -3,7 +3,8 @@
  * knows whether it supports every operator and opset. Loading it once at build time turns "fails on the first
  * start in production" into a build error. The load runs in a child process, so the builder's memory does not grow
  * with the weights and a native crash cannot take the build down with it; a passed check is remembered by the
- * file's identity (path, size, mtime, inode), so a rebuild does not load the same weights again.
+ * file's identity (path, size, mtime, inode), so a rebuild does not load the same weights again, and for a small
+ * model by its bytes too, so a copy of it in a new project is not loaded again either.
  *
  * The child loads a skeleton of the model whose big initializers point into the original file (see
  * load-check-skeleton.ts), hard-linked beside it, so onnxruntime maps the weights instead of copying them; with
@@ -17,6 +18,7 @@ import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import { tmpdir } from 'node:os';
 import { planSkeleton, writeSkeleton } from './load-check-skeleton.ts';
+import { smallFileDigest } from './small-file-digest.ts';
 
 export interface LoadCheck {
   /** `onnxruntime-node 1.30.0` */
@@ -57,8 +59,17 @@ export async function verifyLoads(path: string, displayPath: string, cacheDir?: 
   const runtime = `onnxruntime-node ${version}`;
   const s = await stat(path);
   const key = createHash('sha256').update(JSON.stringify([await realpath(path), s.size, s.mtimeMs, s.ino, version])).digest('hex');
-  const marker = cacheDir ? join(cacheDir, 'onnx-load-checks', key) : undefined;
-  if (marker && (await readFile(marker, 'utf8').catch(() => undefined)) === runtime) return { runtime };
+  const markers = cacheDir ? [join(cacheDir, 'onnx-load-checks', key)] : [];
+  if (markers[0] && (await readFile(markers[0], 'utf8').catch(() => undefined)) === runtime) return { runtime };
+  // The same bytes elsewhere (a copy of the model in another project): a check that passed for them stands.
+  const digest = cacheDir ? await smallFileDigest(path) : undefined;
+  if (digest) {
+    markers.push(join(cacheDir!, 'onnx-load-checks', `sha256-${digest}`));
+    if ((await readFile(markers[1]!, 'utf8').catch(() => undefined)) === runtime) {
+      await writeFile(markers[0]!, runtime).catch(() => {});
+      return { runtime };
+    }
+  }
 
   const ortPath = require.resolve('onnxruntime-node');
   const result = (await loadSkeleton(path, ortPath, cacheDir)) ?? (await loadInChild(ortPath, path));
@@ -66,9 +77,9 @@ export async function verifyLoads(path: string, displayPath: string, cacheDir?: 
   if (!result.ok) {
     throw new Error(`${displayPath}: ${runtime} cannot load it: ${(result.message ?? '').replace(/\s+/g, ' ').trim()}`);
   }
-  if (marker) {
-    await mkdir(join(cacheDir!, 'onnx-load-checks'), { recursive: true });
-    await writeFile(marker, runtime);
+  if (cacheDir) {
+    await mkdir(join(cacheDir, 'onnx-load-checks'), { recursive: true });
+    for (const marker of markers) await writeFile(marker, runtime);
   }
   return { runtime };
 }
