@@ -1,4 +1,4 @@
-import { readFile } from 'node:fs/promises';
+import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Validator } from '@seriousme/openapi-schema-validator';
 import { Ajv2020 } from 'ajv/dist/2020.js';
@@ -6,6 +6,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { type Served, buildImages, callError, http, startServe, v2Client } from '../serve/fixtures.ts';
 import { buildEchoVersions } from '../serve/versions-images.ts';
+import { pyml } from '../helpers/cli.ts';
 
 /**
  * `pyml serve`'s OpenAPI documents, checked as API tools take them: valid OpenAPI 3.1 (the validator from npm),
@@ -152,7 +153,7 @@ test('the console is served on the HTTP port, as one self-contained page under a
   console.log(`console page: ${Buffer.byteLength(html)} bytes`);
 });
 
-test('two versions of one model side by side: both listed with their own digests, both in the document\'s version parameter', async () => {
+test('versions side by side: listed with their own digests; one templated version path when their signatures agree, each its own typed paths when not', async () => {
   const versions = await buildEchoVersions(['1.0.0', '2.0.0']);
   let both: Served | undefined;
   try {
@@ -167,6 +168,33 @@ test('two versions of one model side by side: both listed with their own digests
     assert.equal(versioned.parameters[0].schema.enum, ['2.0.0', '1.0.0']);
     const answer = await http(both.ready.http, '/v2/models/echo/versions/1.0.0/infer', versioned.requestBody!.content['application/json'].example);
     assert.equal([answer.status, answer.body.model_version], [200, '1.0.0']);
+    assert.is(await both.stop(), 0);
+
+    // A version whose signature differs (3.0.0 also takes z): each version gets its own paths, typed by its own signature.
+    const project = join(versions.dir, 'echo-project');
+    const config = await readFile(join(project, 'pyml.config.ts'), 'utf8');
+    await writeFile(join(project, 'pyml.config.ts'), config.replace(/version: '[^']*'/, "version: '3.0.0'").replace("inputs: [{ name: 'x', dtype: 'FP32', shape: [-1, 2] }]", "inputs: [{ name: 'x', dtype: 'FP32', shape: [-1, 2] }, { name: 'z', dtype: 'INT32', shape: [-1, 1] }]"));
+    const v3 = join(versions.dir, 'echo-v3.0.0');
+    const r = await pyml(['build', project, '--out', v3, '--json']);
+    assert.is(r.code, 0, r.stderr);
+    both = await startServe([versions.images['1.0.0'], v3]);
+    const differing = (await http(both.ready.http, '/v2/models/echo/docs/openapi.json')).body as Doc;
+    await validOpenApi(differing, 'the document of versions with two signatures');
+    assert.not.ok(differing.paths['/v2/models/echo/versions/{model_version}/infer'], 'no templated path when versions differ');
+    const schema = schemasOf(differing, 'pyml:echo-versions');
+    for (const [version, inputs] of [['3.0.0', ['x', 'z']], ['1.0.0', ['x']], ['', ['x', 'z']]] as const) {
+      const path = version ? `/v2/models/echo/versions/${version}/infer` : '/v2/models/echo/infer';
+      const op = differing.paths[path].post;
+      const { example, schema: request } = op.requestBody!.content['application/json'];
+      assert.equal((example as { inputs: { name: string }[] }).inputs.map((i) => i.name), inputs, `${path} takes ${inputs.join(', ')}`);
+      assert.ok(schema(request.$ref)(example), `${path}'s example matches its schema`);
+      const res = await http(both.ready.http, path, example);
+      // Unversioned requests go to the highest version, whose signature the unversioned path has.
+      assert.equal([res.status, res.body.model_version], [200, version || '3.0.0'], res.text);
+      assert.ok(schema(op.responses['200'].content!['application/json'].schema.$ref)(res.body), `${path}'s answer matches its schema`);
+    }
+    const versionOne = differing.paths['/v2/models/echo/versions/1.0.0/infer'].post.requestBody!.content['application/json'];
+    assert.not.ok(schema(versionOne.schema.$ref)({ inputs: [{ name: 'x', datatype: 'FP32', shape: [1, 2], data: [1, 2] }, { name: 'z', datatype: 'INT32', shape: [1, 1], data: [1] }] }), '1.0.0 takes no z');
   } finally {
     await both?.stop();
     await versions.cleanup();

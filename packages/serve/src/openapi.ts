@@ -1,4 +1,4 @@
-import type { DataType } from '@pyml/contract';
+import type { DataType, Signature } from '@pyml/contract';
 import type { ModelEntry } from './console/catalog.ts';
 import { type JsonSchema, dataSchema, dataSchemaName, exampleRequest, tensorSchema } from './openapi-tensors.ts';
 
@@ -56,19 +56,14 @@ function servicePaths(): Record<string, unknown> {
   };
 }
 
-/** Paths and schemas of one model: metadata, readiness and inference, also under each served version. */
-function modelParts(model: ModelEntry, id: string): { paths: Record<string, unknown>; schemas: Record<string, JsonSchema>; dtypes: Set<DataType> } {
-  const tag = model.name;
-  const base = `/v2/models/${segment(model.name)}`;
-  const ref = (what: string) => ({ $ref: `#/components/schemas/${id}.${what}` });
-  const signature = model.signature ?? { inputs: [], outputs: [] };
-  const dtypes = new Set<DataType>([...signature.inputs, ...signature.outputs].map((s) => s.dtype));
+/** Request and response schemas of one signature (a model's, or one version's), under `prefix`, and its example. */
+function signatureSchemas(model: string, signature: Signature, prefix: string): { schemas: Record<string, JsonSchema>; example: unknown } {
   const data = (dtype: DataType) => `#/components/schemas/${dataSchemaName(dtype)}`;
   const example = exampleRequest(signature);
   const schemas: Record<string, JsonSchema> = {
-    [`${id}.InferRequest`]: {
+    [`${prefix}.InferRequest`]: {
       type: 'object', required: ['inputs'],
-      description: `A request to ${model.name}: every input of its signature, by name`,
+      description: `A request to ${model}: every input of its signature, by name`,
       properties: {
         id: { type: 'string', description: 'Echoed in the response' },
         parameters: { type: 'object' },
@@ -83,16 +78,33 @@ function modelParts(model: ModelEntry, id: string): { paths: Record<string, unkn
       },
       examples: [example],
     },
-    [`${id}.InferResponse`]: {
+    [`${prefix}.InferResponse`]: {
       type: 'object', required: ['model_name', 'outputs'],
       properties: {
-        model_name: { const: model.name },
+        model_name: { const: model },
         model_version: { type: 'string' },
         id: { type: 'string' },
         parameters: { type: 'object' },
         outputs: { type: 'array', items: signature.outputs.length ? { oneOf: signature.outputs.map((s) => tensorSchema(s, data(s.dtype))) } : {} },
       },
     },
+  };
+  return { schemas, example };
+}
+
+const NO_SIGNATURE: Signature = { inputs: [], outputs: [] };
+
+/**
+ * Paths and schemas of one model: metadata, readiness and inference, typed by the signature of its first listed
+ * (highest) version, which unversioned requests go to by default; and the same under /versions/{model_version}: one
+ * templated path when every version has that signature, else concrete paths per version, each typed by its own.
+ */
+function modelParts(model: ModelEntry, id: string): { paths: Record<string, unknown>; schemas: Record<string, JsonSchema>; dtypes: Set<DataType> } {
+  const tag = model.name;
+  const base = `/v2/models/${segment(model.name)}`;
+  const signature = model.signature ?? NO_SIGNATURE;
+  const dtypes = new Set<DataType>();
+  const schemas: Record<string, JsonSchema> = {
     [`${id}.Metadata`]: {
       type: 'object', required: ['name', 'versions', 'platform', 'inputs', 'outputs'],
       properties: {
@@ -101,15 +113,25 @@ function modelParts(model: ModelEntry, id: string): { paths: Record<string, unkn
       },
     },
   };
-  const versions = model.versions.map((v) => v.version).filter((v) => v !== '');
-  const versionParameter = { name: 'model_version', in: 'path', required: true, schema: versions.length ? { enum: versions } : { type: 'string' }, description: 'A version this service serves' };
-  const infer = (operationId: string, withVersion: boolean) => ({
+  /** The schemas of `sig` under `prefix`: their references and the example. */
+  const typed = (sig: Signature, prefix: string) => {
+    for (const s of [...sig.inputs, ...sig.outputs]) dtypes.add(s.dtype);
+    const parts = signatureSchemas(model.name, sig, prefix);
+    Object.assign(schemas, parts.schemas);
+    const ref = (what: string) => ({ $ref: `#/components/schemas/${prefix}.${what}` });
+    return { request: ref('InferRequest'), response: ref('InferResponse'), example: parts.example };
+  };
+  const byDefault = typed(signature, id);
+  const named = model.versions.map((v) => v.version).filter((v) => v !== '');
+  const versionParameter = { name: 'model_version', in: 'path', required: true, schema: named.length ? { enum: named } : { type: 'string' }, description: 'A version this service serves' };
+
+  type Typed = typeof byDefault;
+  const infer = (operationId: string, io: Typed, about: string, withParameter = false) => ({
     post: {
-      operationId, tags: [tag], summary: `Run ${model.name}${withVersion ? ' (the version named)' : ''}`,
-      ...(withVersion ? { parameters: [versionParameter] } : {}),
-      requestBody: { required: true, content: jsonContent(ref('InferRequest'), example) },
+      operationId, tags: [tag], summary: `Run ${model.name}${about}`, ...(withParameter ? { parameters: [versionParameter] } : {}),
+      requestBody: { required: true, content: jsonContent(io.request, io.example) },
       responses: {
-        200: { description: 'The outputs', content: jsonContent(ref('InferResponse')) },
+        200: { description: 'The outputs', content: jsonContent(io.response) },
         400: errorResponse('A bad request: the message names the tensor and what was expected'),
         404: errorResponse('No such model or version'),
         408: errorResponse('The request took longer than the deadline'),
@@ -119,29 +141,49 @@ function modelParts(model: ModelEntry, id: string): { paths: Record<string, unkn
       },
     },
   });
-  const metadata = (operationId: string, withVersion: boolean) => ({
+  const metadata = (operationId: string, about: string, withParameter = false) => ({
     get: {
-      operationId, tags: [tag], summary: `${model.name}'s signature and versions`, ...(withVersion ? { parameters: [versionParameter] } : {}),
-      responses: { 200: { description: 'Model metadata', content: jsonContent(ref('Metadata')) }, 404: errorResponse('No such model or version'), 503: errorResponse('The model is unavailable') },
+      operationId, tags: [tag], summary: `${model.name}'s signature and versions${about}`, ...(withParameter ? { parameters: [versionParameter] } : {}),
+      responses: { 200: { description: 'Model metadata', content: jsonContent({ $ref: `#/components/schemas/${id}.Metadata` }) }, 404: errorResponse('No such model or version'), 503: errorResponse('The model is unavailable') },
     },
   });
-  const ready = (operationId: string, withVersion: boolean) => ({
+  const ready = (operationId: string, about: string, withParameter = false) => ({
     get: {
-      operationId, tags: [tag], summary: `Whether ${model.name} takes calls`, ...(withVersion ? { parameters: [versionParameter] } : {}),
+      operationId, tags: [tag], summary: `Whether ${model.name}${about} takes calls`, ...(withParameter ? { parameters: [versionParameter] } : {}),
       responses: {
         200: { description: 'Ready', content: jsonContent({ $ref: '#/components/schemas/ModelReady' }) },
         400: { description: 'Not ready', content: jsonContent({ $ref: '#/components/schemas/ModelReady' }) },
       },
     },
   });
-  const paths = {
-    [base]: metadata(`${id}.metadata`, false),
-    [`${base}/ready`]: ready(`${id}.ready`, false),
-    [`${base}/infer`]: infer(`${id}.infer`, false),
-    [`${base}/versions/{model_version}`]: metadata(`${id}.versionMetadata`, true),
-    [`${base}/versions/{model_version}/ready`]: ready(`${id}.versionReady`, true),
-    [`${base}/versions/{model_version}/infer`]: infer(`${id}.versionInfer`, true),
+  const paths: Record<string, unknown> = {
+    [base]: metadata(`${id}.metadata`, ''),
+    [`${base}/ready`]: ready(`${id}.ready`, ''),
+    [`${base}/infer`]: infer(`${id}.infer`, byDefault, model.versions.length > 1 ? ' (its default version)' : ''),
   };
+  const same = (v: { signature?: Signature }) => JSON.stringify(v.signature ?? NO_SIGNATURE) === JSON.stringify(signature);
+  if (model.versions.every(same)) {
+    Object.assign(paths, {
+      [`${base}/versions/{model_version}`]: metadata(`${id}.versionMetadata`, ' (the version named)', true),
+      [`${base}/versions/{model_version}/ready`]: ready(`${id}.versionReady`, ' (the version named)', true),
+      [`${base}/versions/{model_version}/infer`]: infer(`${id}.versionInfer`, byDefault, ' (the version named)', true),
+    });
+  } else {
+    // Versions with different signatures: each its own operations, typed by its own signature.
+    const ids = new Set<string>();
+    for (const v of model.versions.filter((version) => version.version !== '')) {
+      let vid = `${id}.version-${safeName(v.version)}`;
+      while (ids.has(vid)) vid += '_';
+      ids.add(vid);
+      const path = `${base}/versions/${segment(v.version)}`;
+      const about = ` ${v.version}`;
+      Object.assign(paths, {
+        [path]: metadata(`${vid}.metadata`, about),
+        [`${path}/ready`]: ready(`${vid}.ready`, about),
+        [`${path}/infer`]: infer(`${vid}.infer`, same(v) ? byDefault : typed(v.signature ?? NO_SIGNATURE, vid), about),
+      });
+    }
+  }
   return { paths, schemas, dtypes };
 }
 

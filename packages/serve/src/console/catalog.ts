@@ -16,13 +16,16 @@ export interface ServedVersion {
   digest?: string;
   /** Why it is not ready (init error, crash). */
   error?: string;
+  /** This version's own signature (versions side by side may differ); absent as for ModelEntry. */
+  signature?: Signature;
 }
 
 export interface ModelEntry {
   name: string;
   kind: ContractKind;
-  /** Absent only for an external model that has not answered ModelMetadata yet. */
+  /** The first listed (highest) version's signature; absent only for an external model that has not answered ModelMetadata yet. */
   signature?: Signature;
+  /** Highest first, as the router lists them. */
   versions: ServedVersion[];
 }
 
@@ -53,6 +56,7 @@ export class ModelCatalog {
         version: version || about?.version || '', state: endpoint.state, ready: endpoint.servable, source: endpoint.source,
         ...(endpoint instanceof SupervisedModel ? { digest: endpoint.image.manifestDigest } : {}),
         ...(endpoint.error ? { error: endpoint.error } : {}),
+        ...(about ? { signature: about.signature } : {}),
       });
     }
     return [...byName.values()];

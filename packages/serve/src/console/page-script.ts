@@ -63,12 +63,21 @@ function versionsTable(model) {
   }), true);
 }
 
-function signatureTable(model) {
-  if (!model.signature) return el('p', { text: 'Signature not known yet: the model has not answered ModelMetadata.' });
+function signatureTable(signature, caption) {
+  if (!signature) return el('p', { text: 'Signature not known yet: the model has not answered ModelMetadata.' });
   var rows = [];
-  model.signature.inputs.forEach(function (s) { rows.push(['input', s.name, s.dtype, shape(s.shape)]); });
-  model.signature.outputs.forEach(function (s) { rows.push(['output', s.name, s.dtype, shape(s.shape)]); });
-  return table('Signature of ' + model.name + ' (' + model.kind + '; -1: any size)', ['', 'Name', 'Datatype', 'Shape'], rows);
+  signature.inputs.forEach(function (s) { rows.push(['input', s.name, s.dtype, shape(s.shape)]); });
+  signature.outputs.forEach(function (s) { rows.push(['output', s.name, s.dtype, shape(s.shape)]); });
+  return table(caption, ['', 'Name', 'Datatype', 'Shape'], rows);
+}
+function signatureKey(model) { return JSON.stringify(model.versions.map(function (v) { return v.signature; })); }
+/** One table when every version has the model's signature; else one per version, each under its version. */
+function signatures(model) {
+  var same = model.versions.every(function (v) { return JSON.stringify(v.signature) === JSON.stringify(model.signature); });
+  if (same) return signatureTable(model.signature, 'Signature of ' + model.name + ' (' + model.kind + '; -1: any size)');
+  return el('div', {}, model.versions.map(function (v) {
+    return el('div', {}, [el('h4', { text: 'Version ' + (v.version || '(unversioned)') }), signatureTable(v.signature, 'Signature of ' + model.name + ' ' + v.version)]);
+  }));
 }
 
 function outputsView(body) {
@@ -163,7 +172,7 @@ function buildSection(model) {
     el('h2', { id: id + '-title' }, [el('span', { text: model.name }), ' ', status]),
     el('p', { class: 'links' }, [el('a', { href: model.docs, text: 'OpenAPI document' }), ' · ', el('a', { href: model.metadata, text: 'Metadata (JSON)' })]),
     el('div', { class: 'columns' }, [
-      el('div', {}, [el('h3', { text: 'Versions' }), versions, el('h3', { text: 'Signature' }), signatureTable(model)]),
+      el('div', {}, [el('h3', { text: 'Versions' }), versions, el('h3', { text: 'Signature' }), signatures(model)]),
       el('div', {}, [el('h3', { text: 'Try it' }), tryIt(model, id)]),
     ]),
     el('h3', { text: 'Traffic' }),
@@ -171,7 +180,7 @@ function buildSection(model) {
     el('h3', { text: 'Recent errors' }),
     errors,
   ]);
-  return { section: section, status: status, versions: versions, rate: rate, latency: latency, errors: errors, signature: JSON.stringify(model.signature) };
+  return { section: section, status: status, versions: versions, rate: rate, latency: latency, errors: errors, signature: signatureKey(model) };
 }
 
 function showModels(data) {
@@ -186,7 +195,7 @@ function showModels(data) {
     names.add(model.name);
     var s = sections.get(model.name);
     // A new model, or a new signature (a swapped image): built (again).
-    if (!s || s.signature !== JSON.stringify(model.signature)) {
+    if (!s || s.signature !== signatureKey(model)) {
       var fresh = buildSection(model);
       if (s) main.replaceChild(fresh.section, s.section); else main.appendChild(fresh.section);
       sections.set(model.name, s = fresh);

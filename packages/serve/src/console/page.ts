@@ -19,6 +19,7 @@ header { display: flex; flex-wrap: wrap; gap: 0.5rem 1.5rem; align-items: baseli
 h1 { font-size: 1.35rem; margin: 0; }
 h2 { font-size: 1.2rem; margin: 0 0 0.25rem; display: flex; flex-wrap: wrap; gap: 0.5rem; align-items: center; }
 h3 { font-size: 1rem; margin: 1rem 0 0.4rem; }
+h4 { font-size: 0.9rem; margin: 0.6rem 0 0.2rem; }
 a { color: var(--accent); }
 :focus-visible { outline: 3px solid var(--accent); outline-offset: 2px; }
 .skip { position: absolute; left: -100vw; } .skip:focus { left: 1rem; top: 0.5rem; background: var(--bg); padding: 0.25rem 0.5rem; }
