@@ -1,6 +1,8 @@
 import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { pyml } from '../helpers/cli.ts';
+import * as grpc from '@grpc/grpc-js';
+import * as protoLoader from '@grpc/proto-loader';
+import { REPO, pyml } from '../helpers/cli.ts';
 import { buildImages } from './fixtures.ts';
 
 /**
@@ -46,4 +48,21 @@ export async function runConcurrently<T>(n: number, concurrency: number, one: (i
     }
   }));
   return results;
+}
+
+/** A stock V2 gRPC client (proto-loader) whose ModelInfer sends a `pyml-routing-key` metadata entry; the answering version. */
+export function keyedClient(address: string): { infer(key: string): Promise<string>; close(): void } {
+  const definition = protoLoader.loadSync(join(REPO, 'proto/grpc_predict_v2.proto'), { keepCase: true, defaults: true });
+  const Service = (grpc.loadPackageDefinition(definition) as unknown as { inference: { GRPCInferenceService: grpc.ServiceClientConstructor } }).inference.GRPCInferenceService;
+  const client = new Service(address, grpc.credentials.createInsecure());
+  const request = { model_name: 'echo', inputs: [{ name: 'x', datatype: 'FP32', shape: [1, 2], contents: { fp32_contents: [1, 0] } }] };
+  return {
+    infer: (key) => new Promise((resolve, reject) => {
+      const metadata = new grpc.Metadata();
+      metadata.set('pyml-routing-key', key);
+      (client as unknown as Record<string, (r: unknown, m: grpc.Metadata, cb: (e: grpc.ServiceError | null, r: { model_version: string }) => void) => void>)
+        .ModelInfer(request, metadata, (e, r) => (e ? reject(e) : resolve(r.model_version)));
+    }),
+    close: () => client.close(),
+  };
 }

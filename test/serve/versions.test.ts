@@ -2,7 +2,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { pyml } from '../helpers/cli.ts';
 import { http, startServe, v2Client, callError, type Served } from './fixtures.ts';
-import { buildEchoVersions, echoJson, inferRest, runConcurrently } from './versions-images.ts';
+import { buildEchoVersions, echoJson, inferRest, keyedClient, runConcurrently } from './versions-images.ts';
 import { compareVersions, parseVersionPolicies } from '../../packages/serve/src/version-policy.ts';
 import { parseSplit, pickShare } from '../../packages/serve/src/split.ts';
 
@@ -128,6 +128,27 @@ test('--split echo=1:90,2:10: 3000 REST and 3000 gRPC requests each within 2% of
   assert.is(counted('2', 'http'), restByVersion['2']);
   assert.is(counted('1', 'grpc'), grpcCounts['1']);
   assert.is(counted('2', 'grpc'), grpcCounts['2']);
+});
+
+test('a split where the front merges calls (--max-batch-size 4): a routing key still sticks, over REST and gRPC', async () => {
+  const served = await serve([built.images['1'], built.images['2'], '--split', 'echo=1:50,2:50', '--max-batch-size', '4']);
+  const keys = Array.from({ length: 60 }, (_, i) => `merged-${i}`);
+  const rest = await runConcurrently(keys.length * 3, 12, (i) => inferRest(served.ready.http, '/v2/models/echo/infer', echoJson(1), { 'pyml-routing-key': keys[i % keys.length] }));
+  const versions = new Map<string, Set<string>>();
+  rest.forEach((r, i) => {
+    assert.is(r.status, 200);
+    const key = keys[i % keys.length];
+    versions.set(key, (versions.get(key) ?? new Set()).add(r.version!));
+  });
+  assert.equal([...versions].filter(([, v]) => v.size > 1), [], 'each caller saw one version');
+  assert.ok([...versions.values()].some((v) => v.has('1')) && [...versions.values()].some((v) => v.has('2')), 'callers spread over both versions');
+  // gRPC metadata: the same key lands where REST's did.
+  const keyed = keyedClient(served.ready.grpc);
+  try {
+    for (const key of keys.slice(0, 20)) assert.is(await keyed.infer(key), [...versions.get(key)!][0], `key ${key}`);
+  } finally {
+    keyed.close();
+  }
 });
 
 test('refused at start: a split or pin naming a version not served, one version twice', async () => {

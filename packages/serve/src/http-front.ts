@@ -144,7 +144,7 @@ export class HttpFront {
       modelName: model.name, modelVersion: version, id: parsed.id ?? '', inputs: parsed.inputs,
       outputs: parsed.outputs.map((o) => ({ name: o })), raw: true,
     });
-    await this.writeResponse(res, await this.router.infer(request, 'http', deadline, model.name, gone));
+    await this.writeResponse(res, await this.router.infer(request, 'http', deadline, model.name, gone, routingKey));
   }
 
   /** A ModelInferResponse's bytes as the V2 JSON answer, written as it is made. */
