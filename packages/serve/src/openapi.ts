@@ -95,8 +95,8 @@ function signatureSchemas(model: string, signature: Signature, prefix: string): 
 const NO_SIGNATURE: Signature = { inputs: [], outputs: [] };
 
 /**
- * Paths and schemas of one model: metadata, readiness and inference, typed by the signature of its first listed
- * (highest) version, which unversioned requests go to by default; and the same under /versions/{model_version}: one
+ * Paths and schemas of one model: metadata, readiness and inference, typed by the signature of the version
+ * unversioned requests go to by the version policy; and the same under /versions/{model_version}: one
  * templated path when every version has that signature, else concrete paths per version, each typed by its own.
  */
 function modelParts(model: ModelEntry, id: string): { paths: Record<string, unknown>; schemas: Record<string, JsonSchema>; dtypes: Set<DataType> } {
@@ -159,7 +159,7 @@ function modelParts(model: ModelEntry, id: string): { paths: Record<string, unkn
   const paths: Record<string, unknown> = {
     [base]: metadata(`${id}.metadata`, ''),
     [`${base}/ready`]: ready(`${id}.ready`, ''),
-    [`${base}/infer`]: infer(`${id}.infer`, byDefault, model.versions.length > 1 ? ' (its default version)' : ''),
+    [`${base}/infer`]: infer(`${id}.infer`, byDefault, model.versions.length > 1 ? ` (by default version ${model.defaultVersion})` : ''),
   };
   const same = (v: { signature?: Signature }) => JSON.stringify(v.signature ?? NO_SIGNATURE) === JSON.stringify(signature);
   if (model.versions.every(same)) {

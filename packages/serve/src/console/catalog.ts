@@ -23,8 +23,13 @@ export interface ServedVersion {
 export interface ModelEntry {
   name: string;
   kind: ContractKind;
-  /** The first listed (highest) version's signature; absent only for an external model that has not answered ModelMetadata yet. */
+  /**
+   * The signature of the version an unversioned request gets by the version policy (the highest, or the pinned
+   * one); absent only for an external model that has not answered ModelMetadata yet.
+   */
   signature?: Signature;
+  /** That version ('' when unversioned). */
+  defaultVersion: string;
   /** Highest first, as the router lists them. */
   versions: ServedVersion[];
 }
@@ -49,7 +54,7 @@ export class ModelCatalog {
       const about = await this.describe(endpoint);
       let entry = byName.get(endpoint.name);
       if (!entry) {
-        entry = { name: endpoint.name, kind: about?.kind ?? 'tensor', ...(about ? { signature: about.signature } : {}), versions: [] };
+        entry = { name: endpoint.name, kind: about?.kind ?? 'tensor', defaultVersion: '', versions: [] };
         byName.set(endpoint.name, entry);
       }
       entry.versions.push({
@@ -58,6 +63,13 @@ export class ModelCatalog {
         ...(endpoint.error ? { error: endpoint.error } : {}),
         ...(about ? { signature: about.signature } : {}),
       });
+    }
+    for (const entry of byName.values()) {
+      const policy = this.router.versions(entry.name)?.defaultVersion;
+      // A pinned version that is not loaded: unversioned requests fail; the highest stands for the model meanwhile.
+      const chosen = entry.versions.find((v) => v.version === policy) ?? entry.versions[0];
+      entry.defaultVersion = chosen.version;
+      if (chosen.signature) entry.signature = chosen.signature;
     }
     return [...byName.values()];
   }
