@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { createServer, type IncomingMessage } from 'node:http';
 import { readFileSync } from 'node:fs';
-import { mkdtemp, readFile, realpath, rm } from 'node:fs/promises';
+import { cp, mkdtemp, readFile, realpath, rm, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { test } from 'uvu';
@@ -9,7 +9,7 @@ import * as assert from 'uvu/assert';
 import { Spec, Validation } from '@cyclonedx/cyclonedx-library';
 import { Ajv } from 'ajv';
 import addFormatsModule from 'ajv-formats';
-import { openImage } from '@pyml/image';
+import { appendLayers, BlobStore, buildLayer, emptyImage, openImage, withConfig, writeLayout } from '@pyml/image';
 import { layoutReferrers, pushReferrer, parseReference } from '@pyml/registry';
 import { parseJson, pyml, REPO } from '../helpers/cli.ts';
 import { startRegistry } from '../helpers/registry-server.ts';
@@ -229,6 +229,33 @@ test("PyTorch: the Python environment's Debian packages (with architecture and D
   const counts: Record<string, number> = {};
   for (const c of bom.components) { const k = c.purl ? c.purl.slice(4, c.purl.indexOf('/')) : c.type; counts[k] = (counts[k] ?? 0) + 1; }
   console.log(`    pytorch-mlp SBOM components by kind: ${JSON.stringify(counts)}`);
+});
+
+test('a base imported from an image is accounted for by its dpkg database: its installed Debian packages', async () => {
+  // A base layout whose layer holds a dpkg status file (two packages installed, one only configured away).
+  const status = [
+    'Package: libc6\nStatus: install ok installed\nArchitecture: amd64\nVersion: 2.36-9+deb12u4\n',
+    'Package: zlib1g\nStatus: install ok installed\nArchitecture: amd64\nVersion: 1:1.2.13.dfsg-1\n',
+    'Package: removed-thing\nStatus: deinstall ok config-files\nArchitecture: amd64\nVersion: 1.0\n',
+  ].join('\n');
+  const store = new BlobStore(path.join(work, 'base-store'));
+  const layer = await buildLayer([{ path: '/var/lib/dpkg/status', content: status }, { path: '/usr/local/bin/node', content: '#!/bin/sh\n', mode: 0o755 }], { store, sourceDateEpoch: 0 });
+  const image = withConfig(appendLayers(emptyImage({ os: 'linux', architecture: process.arch === 'arm64' ? 'arm64' : 'amd64' }, '1970-01-01T00:00:00Z'), layer), { Env: ['NODE_VERSION=20.1.0'] });
+  await writeLayout(image, path.join(work, 'debian-base'), { store });
+  const project = path.join(work, 'on-debian-base');
+  await cp(path.join(REPO, 'examples/onnx-iris'), project, { recursive: true, filter: (src) => !src.includes('/.pyml') });
+  await symlink(path.join(REPO, 'node_modules'), path.join(project, 'node_modules'));
+  const config = (await readFile(path.join(project, 'pyml.config.ts'), 'utf8')).replace('plugins: [onnx()],', `plugins: [onnx()], image: { base: ${JSON.stringify(path.join(work, 'debian-base'))} },`);
+  await writeFile(path.join(project, 'pyml.config.ts'), config);
+  const r = await pyml(['build', project, '--out', path.join(work, 'on-debian-base-out')]);
+  assert.is(r.code, 0, r.stderr);
+  const described = parseJson<{ base: { name: string; digest: string }; components: { part: string; type: string; name: string; version?: string }[] }>(await pyml(['inspect', 'image', path.join(work, 'on-debian-base-out'), '--json']));
+  assert.is(described.base.name, path.join(work, 'debian-base'));
+  assert.match(described.base.digest, /^sha256:/);
+  const base = described.components.filter((c) => c.part === 'base').map((c) => `${c.type} ${c.name}@${c.version}`);
+  assert.equal(base, ['generic node@20.1.0', 'deb libc6@2.36-9+deb12u4', 'deb zlib1g@1:1.2.13.dfsg-1']);
+  const bom = JSON.parse((await pyml(['sbom', path.join(work, 'on-debian-base-out')])).stdout) as Cdx;
+  assert.ok(bom.components.some((c) => c.purl === 'pkg:deb/debian/zlib1g@1%3A1.2.13.dfsg-1?arch=amd64' || c.purl === 'pkg:deb/debian/zlib1g@1%3A1.2.13.dfsg-1?arch=arm64'), 'the base\'s packages have purls');
 });
 
 test('bad input: a missing image and an unknown format are usage errors naming what was expected', async () => {

@@ -27,4 +27,4 @@ export { sha256Digest, isDigest, digestHex } from './digest.ts';
 export { listCacheEntries, markUsed, decidePrune, removeEntry, type CacheEntry, type PruneDecision } from './cache-entries.ts';
 export { diskUsage } from './disk-usage.ts';
 export { ownedPrefix, processAlive, removeDeadRunsLeftovers } from './dead-runs-leftovers.ts';
-export { layerEntries, type LayerEntrySummary } from './layer-entries.ts';
+export { fileInLayers, layerEntries, type LayerEntrySummary } from './layer-entries.ts';

@@ -37,3 +37,30 @@ export async function layerEntries(layer: Pick<Layer, 'openTar'>): Promise<Layer
   }
   return entries;
 }
+
+/**
+ * A regular file's bytes from the top-most of `layers` that holds it (as a container would see it, whiteouts
+ * aside), or undefined; each layer is streamed, the file's bytes only are kept (up to `limit`).
+ */
+export async function fileInLayers(layers: Pick<Layer, 'openTar'>[], pathInImage: string, limit = 64 << 20): Promise<Buffer | undefined> {
+  const wanted = pathInImage.replace(/^\/+/, '');
+  for (const layer of [...layers].reverse()) {
+    const extract = tarStream.extract();
+    const tar = await layer.openTar();
+    tar.on('error', (error) => extract.destroy(error));
+    tar.pipe(extract);
+    let found: Buffer | undefined;
+    for await (const entry of extract) {
+      const name = entry.header.name.replace(/^\.?\/+/, '');
+      if (name === wanted && entry.header.type === 'file' && (entry.header.size ?? 0) <= limit) {
+        const chunks: Buffer[] = [];
+        for await (const chunk of entry) chunks.push(chunk as Buffer);
+        found = Buffer.concat(chunks);
+      } else {
+        entry.resume();
+      }
+    }
+    if (found) return found;
+  }
+  return undefined;
+}

@@ -1,5 +1,7 @@
-import { stat } from 'node:fs/promises';
+import { createHash } from 'node:crypto';
+import { mkdir, readFile, rename, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
+import { fileInLayers } from '@pyml/image';
 import { ADAPTERS_DIR, ENTRYPOINT_PATH, MODEL_DIR, WEIGHTS_DIR, type Component } from '@pyml/image/pyml-format';
 import type { DependencyLayer } from '../types.ts';
 import type { BaseImage } from './base-image.ts';
@@ -53,7 +55,7 @@ function npmComponents(part: string, layer: string, packages: BundledPackage[], 
 async function baseComponents(base: BaseImage, dpkgCache: string, digestCache: string): Promise<Component[]> {
   const layer = base.layers.length > 1 ? 'base-0' : 'base';
   const node: Component = { part: 'base', layer, type: 'generic', name: 'node', version: base.nodeVersion.replace(/^v/, ''), license: 'MIT', paths: [base.nodePath] };
-  if (!base.hostFiles) return [node];
+  if (!base.hostFiles) return [node, ...(await importedBasePackages(base, layer, dpkgCache))];
   // A base made for another architecture says where its files came from; this machine's files are asked of dpkg.
   const origins = base.fileOrigins
     ? new Map(base.hostFiles.flatMap((f) => (base.fileOrigins![f.path] ? [[f.source, base.fileOrigins![f.path]!] as const] : [])))
@@ -121,4 +123,34 @@ async function depsComponents(layer: DependencyLayer, dpkgCache: string, digestC
     bare.push({ part: 'deps', layer: layer.name, type: 'file', name: path.posix.basename(f.path), ...(await hashed(f.source, digestCache)), paths: [f.path], ...(plugin ? { plugin } : {}) });
   }
   return [...entries, ...debPackages('deps', layer.name, unlisted, plugin), ...bare];
+}
+
+/**
+ * A base imported from an image: the Debian packages its dpkg database (/var/lib/dpkg/status in its layers) says
+ * are installed, kept by the base's layer digests (the layers are read once per base).
+ */
+async function importedBasePackages(base: BaseImage, layer: string, cacheDir: string): Promise<Component[]> {
+  const key = createHash('sha256').update(base.layers.map((l) => l.digest).join(',')).digest('hex').slice(0, 32);
+  const file = path.join(cacheDir, `base-status-${key}.json`);
+  let packages = await readFile(file, 'utf8').then((t) => JSON.parse(t) as DebianOrigin[], () => undefined);
+  if (!packages) {
+    const status = await fileInLayers(base.layers, '/var/lib/dpkg/status');
+    packages = status ? installedInStatus(status.toString('utf8')) : [];
+    await mkdir(cacheDir, { recursive: true });
+    const temp = `${file}.${process.pid}.tmp`;
+    await writeFile(temp, JSON.stringify(packages));
+    await rename(temp, file);
+  }
+  return packages.map((p) => ({ part: 'base', layer, type: 'deb', name: p.package, version: p.version, debian: { package: p.package, version: p.version, architecture: p.architecture } }));
+}
+
+/** The installed packages of a dpkg status file, sorted by name. */
+function installedInStatus(text: string): DebianOrigin[] {
+  const out: DebianOrigin[] = [];
+  for (const stanza of text.split(/\n\s*\n/)) {
+    const field = (name: string) => new RegExp(`^${name}: (.*)$`, 'm').exec(stanza)?.[1]?.trim();
+    const [name, version, architecture, status] = [field('Package'), field('Version'), field('Architecture'), field('Status')];
+    if (name && version && architecture && status?.endsWith(' installed')) out.push({ package: name, version, architecture });
+  }
+  return out.sort((a, b) => (a.package < b.package ? -1 : a.package > b.package ? 1 : 0));
 }
