@@ -41,13 +41,13 @@ test.after(async () => { await rm(dir, { recursive: true, force: true }); });
 test('every schema compiles under ajv strict mode, and every command with --json has one', () => {
   const names = readdirSync(path.join(REPO, 'schemas')).filter((f) => f.endsWith('-output.schema.json')).map((f) => f.replace('-output.schema.json', ''));
   for (const n of names) validator(n);
-  for (const n of ['build', 'inspect', 'diff', 'predict', 'serve', 'batch', 'push', 'pull', 'init', 'plugin-init', 'cache', 'deploy', 'images', 'login', 'logout', 'rmi', 'version', 'error']) assert.ok(names.includes(n), n);
+  for (const n of ['build', 'inspect', 'diff', 'predict', 'serve', 'batch', 'push', 'pull', 'init', 'plugin-init', 'cache', 'deploy', 'images', 'login', 'logout', 'rmi', 'tag', 'version', 'error']) assert.ok(names.includes(n), n);
 });
 
 test('--version --json, and the failure form of every verb (error-output and the verb\'s own schema)', async () => {
   assertValid('version', parseJson(await pyml(['--version', '--json'])), '--version --json');
   const verbs: [string, string][] = [['build', 'build'], ['inspect', 'inspect'], ['diff', 'diff'], ['predict', 'predict'], ['serve', 'serve'], ['batch', 'batch'],
-    ['push', 'push'], ['pull', 'pull'], ['init', 'init'], ['plugin', 'plugin-init'], ['cache', 'cache'], ['deploy', 'deploy'], ['images', 'images'], ['login', 'login'], ['logout', 'logout'], ['rmi', 'rmi']];
+    ['push', 'push'], ['pull', 'pull'], ['init', 'init'], ['plugin', 'plugin-init'], ['cache', 'cache'], ['deploy', 'deploy'], ['images', 'images'], ['login', 'login'], ['logout', 'logout'], ['rmi', 'rmi'], ['tag', 'tag']];
   await Promise.all(verbs.map(async ([verb, schema]) => {
     const r = await pyml([verb, '--jsn', '--json']);
     assert.is(r.code, 2, `${verb}: ${r.stderr}`);

@@ -30,6 +30,7 @@ const COMMANDS: Record<string, { summary: string; load: () => Promise<CommandMod
   images: { summary: 'list the images the cache holds (built, pulled, unpacked): name, version, digest, size, last use', load: () => import('./commands/images.ts') },
   login: { summary: 'check credentials against a registry and save them (Docker config or its credential helper)', load: () => import('./commands/login.ts') },
   logout: { summary: 'forget the credentials saved for a registry (Docker config or its credential helper)', load: () => import('./commands/logout.ts') },
+  tag: { summary: 'tag an image in its registry under another tag of its repository (no layer moves)', load: () => import('./commands/tag.ts') },
   rmi: { summary: 'remove images from the cache (pulled, unpacked, built): pyml images lists them', load: () => import('./commands/rmi.ts') },
   cache: { summary: 'show and prune what the cache holds (cache du, cache prune)', load: () => import('./commands/cache.ts') },
 };
