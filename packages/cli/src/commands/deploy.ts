@@ -116,7 +116,7 @@ export async function run(args: string[]): Promise<number> {
   } catch (error) {
     throw new PymlError((error as Error).message);
   }
-  const summary = { ok: true, out: values.out, format, layout, serveImage: frontImage, models: models.map((m) => ({ name: m.name, image: m.image, from: m.from })), files: written };
+  const summary = { ok: true, out: values.out, format, layout, serveImage: frontImage, models: models.map((m) => ({ name: m.name, ...(m.version ? { version: m.version } : {}), image: m.image, from: m.from })), files: written };
   if (values.json) {
     printJson(summary);
     return EXIT.ok;
