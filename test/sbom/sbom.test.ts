@@ -258,6 +258,23 @@ test('a base imported from an image is accounted for by its dpkg database: its i
   assert.ok(bom.components.some((c) => c.purl === 'pkg:deb/debian/zlib1g@1%3A1.2.13.dfsg-1?arch=amd64' || c.purl === 'pkg:deb/debian/zlib1g@1%3A1.2.13.dfsg-1?arch=arm64'), 'the base\'s packages have purls');
 });
 
+test('--platform linux/amd64,linux/arm64 --sbom: one SBOM per platform image, each referring to its own image', async () => {
+  const out = path.join(work, 'multi');
+  const r = await pyml(['build', 'examples/onnx-iris', '--platform', 'linux/amd64,linux/arm64', '--out', out, '--sbom', '--json']);
+  assert.is(r.code, 0, r.stderr);
+  const built = parseJson<{ platforms: { platform: string; digest: string }[]; sbom: { platform: string; digest: string }[] }>(r);
+  const validate = schemaOf('build-output.schema.json');
+  if (!validate(built)) assert.unreachable(`build --platform --sbom --json: ${JSON.stringify(validate.errors)}`);
+  assert.equal(built.sbom.map((s) => s.platform), ['linux/amd64', 'linux/arm64']);
+  for (const [i, p] of built.platforms.entries()) {
+    const described = parseJson<{ digest: string; platform: string; sbom: { digest: string }[] }>(await pyml(['inspect', 'image', out, '--platform', p.platform, '--json']));
+    assert.is(described.digest, p.digest);
+    assert.equal(described.sbom.map((s) => s.digest), [built.sbom[i]!.digest], `${p.platform}: its own SBOM only`);
+    const bom = JSON.parse((await pyml(['sbom', out, '--platform', p.platform])).stdout) as Cdx & { metadata: { component: { properties: { value: string }[] } } };
+    assert.is(bom.metadata.component.properties[0]!.value, p.platform);
+  }
+});
+
 test('bad input: a missing image and an unknown format are usage errors naming what was expected', async () => {
   const r = await pyml(['sbom', path.join(work, 'no-such-layout')]);
   assert.is(r.code, 2, r.stderr);

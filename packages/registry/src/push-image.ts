@@ -6,7 +6,7 @@ import { KnownBlobs } from './known-blobs.ts';
 import { discardBody } from './http.ts';
 import { formatReference, manifestReference, parseReference, type ImageReference } from './reference.ts';
 import { RegistryClient, withRetries } from './registry-client.ts';
-import { layoutReferrers, pushReferrer, type PushedReferrer } from './referrers.ts';
+import { layoutReferrers, pushReferrer, type PushedReferrer, type Referrer } from './referrers.ts';
 
 export interface PushOptions {
   /** Repositories on the same registry that may already hold the blobs: mounted instead of uploaded. */
@@ -197,6 +197,7 @@ export async function pushAny(source: OpenedImage, target: string | ImageReferen
   const started = performance.now();
   const ref = typeof target === 'string' ? parseReference(target) : target;
   const platforms: IndexPushResult['platforms'] = [];
+  const artifacts: { referrers: Referrer[] }[] = [];
   for (const m of source.index.manifests) {
     const p = m.platform!;
     const platform = `${p.os}/${p.architecture}${p.variant ? `/${p.variant}` : ''}`;
@@ -204,6 +205,7 @@ export async function pushAny(source: OpenedImage, target: string | ImageReferen
     const one = await openImage(source.ref, { platform: p });
     try {
       platforms.push({ ...(await pushImage(one, { ...ref, tag: undefined, digest: m.digest }, options)), platform });
+      artifacts.push({ referrers: await layoutReferrers(one) });
     } finally {
       await one.close();
     }
@@ -215,8 +217,12 @@ export async function pushAny(source: OpenedImage, target: string | ImageReferen
     headers: { 'Content-Type': MEDIA_TYPE_INDEX }, body: () => indexBytes, expect: [200, 201],
   });
   await discardBody(res);
+  // Each platform image's referrers (its SBOM), once the images and the index are there.
+  const referrers: PushedReferrer[] = [];
+  for (const { referrers: list } of artifacts) for (const r of list) referrers.push(await pushReferrer({ ...ref, tag: undefined, digest: undefined }, r, options.log));
   const blobs = platforms.flatMap((p) => p.blobs);
   return {
+    ...(referrers.length ? { referrers } : {}),
     ref: formatReference({ ...ref, digest: undefined }), digest: sha256Digest(indexBytes), blobs,
     uploadedBytes: platforms.reduce((n, p) => n + p.uploadedBytes, 0), seconds: (performance.now() - started) / 1000, platforms,
   };

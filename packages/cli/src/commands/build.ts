@@ -44,7 +44,7 @@ export async function run(args: string[]): Promise<number> {
   if (positionals.length > 1) throw usage(`pyml build takes one project directory, got ${positionals.length}`);
   const platforms = values.platform ? parsePlatformList(values.platform) : undefined;
   if (platforms && platforms.length > 1) {
-    if (values.sbom || values['reproducible-check']) throw usage('--sbom and --reproducible-check take one platform; build each --platform on its own');
+    if (values['reproducible-check']) throw usage('--reproducible-check takes one platform; check each --platform on its own');
     return runMultiPlatform(positionals[0] ?? '.', platforms, values);
   }
   const progress = new Progress(showProgress({ json: values.json! }));
@@ -102,16 +102,22 @@ export async function run(args: string[]): Promise<number> {
 }
 
 /** `--platform a,b`: one image per platform under an image index; no tarball or engine (they hold one image). */
-async function runMultiPlatform(project: string, platforms: NonNullable<BuildOptions['platform']>[], values: { out?: string; tar?: string; cache?: string; push?: string; load?: boolean; json?: boolean }): Promise<number> {
+async function runMultiPlatform(project: string, platforms: NonNullable<BuildOptions['platform']>[], values: { out?: string; tar?: string; cache?: string; push?: string; load?: boolean; sbom?: boolean; json?: boolean }): Promise<number> {
   if (values.tar || values.load) throw usage('--tar and --load take one image; with several --platform values, write a layout (and --push it)');
   const progress = new Progress(showProgress({ json: values.json! }));
   let result, pushed: PushResult | undefined;
+  const sboms: { platform: string; digest: string; artifactType: string; size: number }[] = [];
   try {
     result = await buildPlatforms({
       project, out: values.out, cacheDir: values.cache,
       log: (m) => progress.step(m), onProgress: (e) => progress.bytesDone(e.part, e.bytes),
     }, platforms);
     progress.clear();
+    if (values.sbom) {
+      // One SBOM per platform's image, each referring to that image.
+      const { attachSbom } = await import('../sbom/sbom-document.ts');
+      for (const p of platforms) sboms.push({ platform: `${p.os}/${p.architecture}`, ...(await attachSbom(result.layout, 'cyclonedx', p)) });
+    }
     if (values.push) {
       const { pushWithProgress } = await import('./push.ts');
       pushed = await pushWithProgress(result.layout, values.push, values.json!);
@@ -120,12 +126,13 @@ async function runMultiPlatform(project: string, platforms: NonNullable<BuildOpt
     progress.clear();
   }
   if (values.json) {
-    printJson({ ok: true, ...result, ...(pushed ? { pushed } : {}) });
+    printJson({ ok: true, ...result, ...(sboms.length ? { sbom: sboms } : {}), ...(pushed ? { pushed } : {}) });
     return EXIT.ok;
   }
   process.stdout.write(`built ${result.refName} for ${result.platforms.map((p) => p.platform).join(', ')} in ${result.seconds.toFixed(2)} s\n`);
   process.stdout.write(`  index   ${result.digest}\n  layout  ${result.layout}\n`);
   for (const p of result.platforms) process.stdout.write(`  ${p.platform.padEnd(14)} ${p.digest}\n`);
+  for (const s of sboms) process.stdout.write(`  sbom    ${s.platform.padEnd(14)} ${s.digest} (${s.artifactType}), referring to that image\n`);
   if (pushed) {
     const { printPushResult } = await import('./push.ts');
     printPushResult(pushed);

@@ -20,8 +20,8 @@ export async function sbomDocument(source: OpenedImage, format: SbomFormat): Pro
 }
 
 /** `pyml build --sbom`: the CycloneDX SBOM of the image just written, stored in its layout as a referrer of it. */
-export async function attachSbom(layout: string, format: SbomFormat = 'cyclonedx'): Promise<{ digest: string; artifactType: string; size: number }> {
-  const source = await openImage(layout);
+export async function attachSbom(layout: string, format: SbomFormat = 'cyclonedx', platform?: { os: string; architecture: string }): Promise<{ digest: string; artifactType: string; size: number }> {
+  const source = await openImage(layout, platform ? { platform } : {});
   try {
     const { bytes, created } = await sbomDocument(source, format);
     const { mediaType, fileName } = SBOM_FORMATS[format];
