@@ -29,7 +29,8 @@ export interface RoutingOptions {
  */
 export class ModelRouter {
   private readonly models = new Map<string, ModelVersions>();
-  private readonly versionOf = new Map<ModelEndpoint, string>();
+  /** Kept after a version leaves routing: its calls still in flight are counted under its version. */
+  private readonly versionOf = new WeakMap<ModelEndpoint, string>();
   /** Per model, version and protocol, the labelled counter and histogram children (prom-client hashes a label object per call otherwise). */
   private readonly series = new Map<string, { requests: { inc(): void }; latency: { observe(v: number): void } }>();
   /** Told of each failed call of a served version, with its message (the console's recent errors). */
@@ -86,10 +87,7 @@ export class ModelRouter {
     const model = this.models.get(name);
     const endpoint = model?.remove(version);
     if (model && model.size === 0) this.models.delete(name);
-    if (endpoint) {
-      this.versionOf.delete(endpoint);
-      for (const listener of this.listeners) listener();
-    }
+    if (endpoint) for (const listener of this.listeners) listener();
     return endpoint;
   }
 
