@@ -1,7 +1,7 @@
 /**
  * One exit-code convention (README "Exit codes"): every verb, given the same bad input, exits with the same code
  * and says so the same way: 2 for bad usage, config or input (a missing image path, a directory that is not an
- * image, a model project where an image is wanted, a bad option value, an unknown option, an option given a
+ * image, a model project where an image is wanted (predict and serve build it: its config error), a bad option value, an unknown option, an option given a
  * value it does not take), each ending with the verb's own `see pyml VERB --help`; Node's parser never speaks.
  */
 import { test } from 'uvu';
@@ -87,6 +87,10 @@ test('an image that is missing, not an image, not a tarball, or a model project:
     ['model project', path.join(dir, 'project'), /project is a model project \(pyml\.config\.json\), not an image\n {2}hint: build it first: pyml build /],
   ];
   const jobs = Object.entries(IMAGE_VERBS).flatMap(([verb, args]) => cases.map(([what, img, message]) => async () => {
+    // predict and serve build a model project first (the dev loop): this one's config error is exit 2, as pyml build's.
+    if (what === 'model project' && (verb === 'predict' || verb === 'serve')) {
+      return usageError(await pyml([verb, ...args(img), '--progress', 'quiet']), verb, what, /pyml\.config\.json: no signature: none is declared/);
+    }
     usageError(await pyml([verb, ...args(img)]), verb, what, message);
   }));
   await pool(jobs);
