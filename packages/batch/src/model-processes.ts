@@ -12,6 +12,19 @@ export { importLocalBatch } from './bundled-import.ts';
 
 const STDERR_KEEP = 64 * 1024;
 
+/**
+ * glibc malloc settings for the model processes, which allocate and free the same few large buffers every batch (the
+ * Arrow message read from stdin, the model's input and output tensors). By default each one over 128 KiB is a fresh
+ * mmap, page-faulted in and unmapped again, and freed heap tops are trimmed: keeping them in the heap instead cut the
+ * wide tabular MLP's processes from 2.50 to 2.13 CPU-seconds per 1M rows (page faults 36k → 26k, peak RSS 172 → 161
+ * MB); iris unchanged. Set in pyml's environment, the user's own values are passed instead.
+ */
+const BATCH_MALLOC: Record<string, string> = {
+  MALLOC_MMAP_THRESHOLD_: String(32 << 20),
+  MALLOC_TRIM_THRESHOLD_: String(64 << 20),
+  MALLOC_TOP_PAD_: String(16 << 20),
+};
+
 /** One `entrypoint batch` process of the image, watched from the moment it is spawned (its exit is never missed). */
 export class ModelProcess {
   readonly child: ChildProcess;
@@ -60,6 +73,7 @@ export async function startModelProcesses(ref: string, workers: number): Promise
   const command = entrypointCommand(image, ['batch']);
   const threads = String(Math.max(1, Math.floor(availableParallelism() / workers)));
   for (const knob of ['PYML_ORT_THREADS', 'PYML_TORCH_THREADS', 'OMP_NUM_THREADS']) if (process.env[knob] === undefined) command.env[knob] = threads;
+  for (const [knob, value] of Object.entries(BATCH_MALLOC)) command.env[knob] = process.env[knob] ?? value;
   const processes = Array.from({ length: workers }, () => new ModelProcess(command));
   return {
     image, processes, threads: command.env.PYML_ORT_THREADS,
