@@ -12,7 +12,7 @@ let built: Awaited<ReturnType<typeof buildEchoVersions>>;
 let served: Served | undefined;
 
 test.before(async () => {
-  built = await buildEchoVersions(['1', '2']);
+  built = await buildEchoVersions(['1', '2'], ['1']);
 });
 
 test.after.each(async () => {
@@ -110,6 +110,38 @@ test('under load, version 2 copied in and version 1 removed: 2 takes over at the
   console.log(`  swap under load: ${all.length} requests, ${failed.length} failed; version 2 answered ${takeover} ms after the copy, version 1 stopped ${drained} ms after that`);
   console.log(`  fast REST before: n=${fastBefore.length} p50 ${percentile(fastBefore, 0.5).toFixed(1)} ms p99 ${percentile(fastBefore, 0.99).toFixed(1)} ms; during: n=${fastDuring.length} p50 ${percentile(fastDuring, 0.5).toFixed(1)} ms p99 ${percentile(fastDuring, 0.99).toFixed(1)} ms max ${Math.max(...fastDuring).toFixed(1)} ms`);
   console.log(`  200 ms calls during the swap: n=${slowDuring.length} p50 ${percentile(slowDuring, 0.5).toFixed(1)} ms max ${Math.max(...slowDuring).toFixed(1)} ms`);
+});
+
+test('the same version from a new image (a tarball renamed over the old one): swapped in at the next poll, no request fails', async () => {
+  const dir = await repository({ 'echo-v1.tar': `${built.images['1']}.tar` });
+  served = await startServe(['--repository', dir, '--poll-s', '1', '--max-batch-size', '1']);
+  const y = async () => {
+    const res = await fetch(`http://${served!.ready.http}/v2/models/echo/infer`, { method: 'POST', body: echoJson(3, 20), headers: { 'content-type': 'application/json' } });
+    const body = await res.json() as { model_version: string; outputs: { name: string; data: number[] }[]; error?: string };
+    return { status: res.status, version: body.model_version, y: body.outputs?.find((o) => o.name === 'y')?.data[0], error: body.error };
+  };
+  assert.equal(await y(), { status: 200, version: '1', y: 3, error: undefined });
+  const answers: (Awaited<ReturnType<typeof y>> & { started: number; ended: number })[] = [];
+  let running = true;
+  const callers = Array.from({ length: 4 }, async () => {
+    while (running) {
+      const started = performance.now();
+      answers.push({ ...(await y()), started, ended: performance.now() });
+    }
+  });
+  await cp(`${built.images['1-doubled']}.tar`, join(dir, '.echo-v1.tar.new'));
+  await rename(join(dir, '.echo-v1.tar.new'), join(dir, 'echo-v1.tar'));
+  await waitFor('the new code to answer', () => answers.some((a) => a.y === 6), 30_000);
+  await new Promise((r) => setTimeout(r, 1000));
+  running = false;
+  await Promise.all(callers);
+  assert.equal(answers.filter((a) => a.status !== 200).slice(0, 3), [], `${answers.filter((a) => a.status !== 200).length} of ${answers.length} failed`);
+  assert.ok(answers.every((a) => a.version === '1'));
+  // Once the new image has answered, every call begun after that goes to it.
+  const firstNew = Math.min(...answers.filter((a) => a.y === 6).map((a) => a.ended));
+  const late = answers.filter((a) => a.started > firstNew);
+  assert.ok(late.length > 0 && late.every((a) => a.y === 6), 'once the new image answers, the old one no longer does');
+  assert.match(served.stderr(), /"msg":"model version replaced".*"version":"1"/);
 });
 
 const repositoryProto = protoLoader.loadSync(join(import.meta.dirname, 'repository.proto'), { keepCase: true, defaults: true });

@@ -10,17 +10,20 @@ import { buildImages } from './fixtures.ts';
  * with `pyml build` from the same project with only `version` changed: the response's model_version tells which
  * version answered.
  */
-export async function buildEchoVersions(versions: string[]): Promise<{ dir: string; images: Record<string, string>; cleanup(): Promise<void> }> {
+export async function buildEchoVersions(versions: string[], doubled: string[] = []): Promise<{ dir: string; images: Record<string, string>; cleanup(): Promise<void> }> {
   const built = await buildImages(['echo']);
   const project = join(built.dir, 'echo-project');
   const config = await readFile(join(project, 'pyml.config.ts'), 'utf8');
+  const model = await readFile(join(project, 'src/model.ts'), 'utf8');
   const images: Record<string, string> = {};
-  for (const version of versions) {
+  // `doubled` versions are other code under the same version (y = 2x): another digest, told apart by their answers.
+  for (const [version, edited] of [...versions.map((v) => [v, false] as const), ...doubled.map((v) => [v, true] as const)]) {
     await writeFile(join(project, 'pyml.config.ts'), config.replace("version: '0.1.0'", `version: '${version}'`));
-    const out = join(built.dir, `echo-v${version}`);
+    await writeFile(join(project, 'src/model.ts'), edited ? model.replace('Float32Array.from(data)', 'Float32Array.from(data, (v) => v * 2)') : model);
+    const out = join(built.dir, `echo-v${version}${edited ? '-doubled' : ''}`);
     const r = await pyml(['build', project, '--out', out, '--tar', `${out}.tar`, '--json']);
     if (r.code !== 0) throw new Error(`pyml build of echo version ${version} failed (${r.code}): ${r.stderr}`);
-    images[version] = out;
+    images[edited ? `${version}-doubled` : version] = out;
   }
   return { dir: built.dir, images, cleanup: built.cleanup };
 }
