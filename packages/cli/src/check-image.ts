@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { EXIT, PymlError } from '@pyml/errors';
 import { DOCKER_DAEMON_PREFIX, looksLikeRegistryRef } from '@pyml/registry/reference';
 
-const REF_FORMS = 'REF is an OCI image layout directory (pyml build writes PROJECT/.pyml/image), an image tarball, HOST[:PORT]/REPO:TAG in a registry, or docker-daemon:NAME:TAG';
+const REF_FORMS = 'REF is an OCI image layout directory (pyml build writes PROJECT/.pyml/image), an image tarball, NAME@VERSION (or NAME:VERSION) of an image pyml images lists, HOST[:PORT]/REPO:TAG in a registry, or docker-daemon:NAME:TAG';
 const CONFIG_FILE = /^pyml\.config\.(ts|mts|js|mjs|json|yaml|yml)$/;
 
 /** The config file's name when `dir` is a model project (a config and no index.json), else undefined. */

@@ -2,6 +2,7 @@ import { stat } from 'node:fs/promises';
 import { EXIT, PymlError } from '@pyml/errors';
 import { DOCKER_DAEMON_PREFIX, looksLikeRegistryRef } from '@pyml/registry/reference';
 import { checkImageRef } from './check-image.ts';
+import { namedImageLayout, parseNamedImage } from './named-image.ts';
 import { showProgress } from './output.ts';
 import { Progress } from './progress.ts';
 
@@ -10,9 +11,11 @@ import { Progress } from './progress.ts';
  * alike: the last two are put into the cache first (see cached-pull.ts), with progress on a terminal, and `told`
  * hears one line for each. Anything else is passed on as it is (the command names a path that is not there).
  */
-export async function localImagePaths(refs: string[], options: { json: boolean; told?: (message: string) => void }): Promise<string[]> {
+export async function localImagePaths(given: string[], options: { json: boolean; told?: (message: string) => void }): Promise<string[]> {
   const progress = new Progress(showProgress({ json: options.json }));
   const paths: string[] = [];
+  // NAME@VERSION / NAME:VERSION of a cached image (pyml images), unless a file of that name is here.
+  const refs = await Promise.all(given.map(async (ref) => (parseNamedImage(ref) && !(await stat(ref).then(() => true, () => false)) ? (await namedImageLayout(ref)) ?? ref : ref)));
   for (const ref of refs) await checkImageRef(ref);
   try {
     for (const ref of refs) {

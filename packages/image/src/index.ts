@@ -14,7 +14,7 @@ export {
 export { writeLayout, type WriteLayoutOptions, type WrittenImage } from './write-layout.ts';
 export { imageTarball, writeTarball, type WriteTarballOptions } from './write-tarball.ts';
 export { refuseToReplaceNonLayout, replaceDirectory } from './replace-layout.ts';
-export { writeIndexLayout, type IndexEntry, type WrittenIndex } from './write-index.ts';
+export { writeIndexLayout, writeLayoutDirectory, type IndexEntry, type WrittenIndex } from './write-index.ts';
 export { openImage, type OpenedImage, type VerifyResult, type OpenImageOptions } from './open-image.ts';
 export { unpack, type UnpackOptions, type UnpackResult } from './unpack.ts';
 export {

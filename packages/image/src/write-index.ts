@@ -54,20 +54,25 @@ export async function writeIndexLayout(entries: IndexEntry[], dir: string, opts:
     schemaVersion: 2, mediaType: MEDIA_TYPE_INDEX,
     manifests: [{ mediaType: MEDIA_TYPE_INDEX, digest: indexDigest, size: indexBytes.length, ...(opts.refName ? { annotations: { [ANNOTATION_REF_NAME]: opts.refName } } : {}) }],
   };
+  await writeLayoutDirectory(dir, { store: opts.store, blobs, index: top });
+  return { indexDigest, index };
+}
+
+/**
+ * Writes an OCI layout at `dir` from blobs already in the store (hard-linked) and its top index.json: into a
+ * temporary sibling first, which then replaces `dir` (only an earlier layout or nothing may be there).
+ */
+export async function writeLayoutDirectory(dir: string, opts: { store: BlobStore; blobs: Iterable<string>; index: OciIndex }): Promise<void> {
   await mkdir(dirname(dir), { recursive: true });
   const temp = join(dirname(dir), `.${basename(dir)}.tmp-${randomBytes(6).toString('hex')}`);
   try {
     await mkdir(join(temp, 'blobs', 'sha256'), { recursive: true });
-    for (const digest of blobs) {
-      const to = join(temp, 'blobs', 'sha256', digestHex(digest));
-      await opts.store.linkInto(digest, to);
-    }
+    for (const digest of new Set(opts.blobs)) await opts.store.linkInto(digest, join(temp, 'blobs', 'sha256', digestHex(digest)));
     await writeFile(join(temp, 'oci-layout'), canonicalJson({ imageLayoutVersion: OCI_LAYOUT_VERSION }));
-    await writeFile(join(temp, 'index.json'), canonicalJson(top));
+    await writeFile(join(temp, 'index.json'), canonicalJson(opts.index));
     await replaceDirectory(temp, dir);
   } catch (error) {
     await rm(temp, { recursive: true, force: true });
     throw new Error(`writing OCI layout ${dir}: ${(error as Error).message}`);
   }
-  return { indexDigest, index };
 }

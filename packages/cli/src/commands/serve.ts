@@ -17,7 +17,8 @@ plus Prometheus metrics at /metrics, a console at / (models, signatures, a try-i
 own supervised process (restarted with backoff if it dies), serving on a Unix socket in a private directory;
 requests are routed by model name.
 By default a model's process starts on demand: at the first call for it, which waits for the start (a failed
-start fails the waiting calls with the init error). REF is an OCI image layout directory, an image tarball, a
+start fails the waiting calls with the init error). REF is an OCI image layout directory, an image tarball,
+NAME@VERSION (or NAME:VERSION) of an image pyml images lists (pyml serve iris@1 iris@2: two versions), a
 registry image (HOST[:PORT]/REPO:TAG, pulled into $PYML_CACHE_DIR/pulled; blobs the cache holds are not
 downloaded again) or an engine's image (docker-daemon:NAME:TAG, via DOCKER_HOST); the model name is the one in
 the image. A model project directory (pyml.config.ts) is built first (through the cache, as pyml build does);
