@@ -8,7 +8,7 @@ import { REPO } from '../helpers/cli.ts';
  * how the model is built unchanged, the signature pyml must infer from it, and a request to send.
  */
 
-export type Dtype = 'FP32' | 'INT32' | 'INT64';
+export type Dtype = 'FP32' | 'INT32' | 'INT64' | 'BYTES';
 
 export interface TensorSpecJson {
   name: string;
@@ -20,7 +20,8 @@ export interface RequestTensor {
   name: string;
   datatype: Dtype;
   shape: number[];
-  data: number[];
+  /** Numbers, or strings for BYTES. */
+  data: number[] | string[];
 }
 
 export interface RealModel {
@@ -155,6 +156,20 @@ export const REAL_MODELS: RealModel[] = [
       outputs: [{ name: 'Identity', dtype: 'FP32', shape: [-1, 1] }],
     },
     request: (v) => [{ name: 'conv2d_input', datatype: 'FP32', shape: [1, 128, 128, 3], data: wave(128 * 128 * 3, v, 0.5).map((x) => Math.fround(x + 0.5)) }],
+  },
+
+  // A TF.js layers model: a Keras Functional topology ("format": "layers-model") with its shard, as UpscalerJS ships it.
+  {
+    name: 'upscaler-default',
+    what: 'UpscalerJS default 2x super-resolution (vision; TF.js layers model, Keras Functional topology, height and width free)',
+    framework: 'tfjs', package: '@upscalerjs/default-model', files: ['models/model.json', 'models/group1-shard1of1.bin'], weights: 'model',
+    signature: {
+      inputs: [{ name: 'LR', dtype: 'FP32', shape: [-1, -1, -1, 3] }],
+      outputs: [{ name: 'SR', dtype: 'FP32', shape: [-1, -1, -1, 3] }],
+    },
+    // Pixel values in [0, 255], as UpscalerJS feeds it.
+    request: (v) => [{ name: 'LR', datatype: 'FP32', shape: [1, 12, 16, 3], data: wave(12 * 16 * 3, v).map((x) => Math.fround(x * 127 + 128)) }],
+    // No batchQuery: pyml batch needs fixed per-row output shapes, and SR's height and width follow the input's.
   },
 ];
 

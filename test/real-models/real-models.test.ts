@@ -17,16 +17,23 @@ import { type ReferenceTensor, tfjsReference } from './tfjs-reference.ts';
  * one call at a time (the batcher declines them) and each concurrent caller gets its own answer.
  */
 
-interface Output { name: string; datatype: string; shape: number[]; data: number[] }
+interface Output { name: string; datatype: string; shape: number[]; data: (number | string)[] }
 
-/** Element-wise closeness: |a − b| ≤ 1e-5 · max(1, |b|), and the same shape. Returns the largest difference. */
-function assertClose(actual: Output, expected: { dims: readonly number[]; data: ArrayLike<number> }, what: string): number {
+/**
+ * Element-wise closeness: |a − b| ≤ 1e-5 · max(1, |b|), and the same shape; strings (BYTES) must be equal.
+ * Returns the largest difference.
+ */
+function assertClose(actual: Output, expected: { dims: readonly number[]; data: ArrayLike<number | string> }, what: string): number {
   assert.equal(actual.shape, [...expected.dims], `${what}: shape`);
   assert.is(actual.data.length, expected.data.length, `${what}: element count`);
   let worst = 0;
   for (let i = 0; i < actual.data.length; i++) {
+    if (typeof expected.data[i] === 'string') {
+      if (actual.data[i] !== expected.data[i]) assert.unreachable(`${what}: element ${i} is ${JSON.stringify(actual.data[i])}, the in-process runtime gives ${JSON.stringify(expected.data[i])}`);
+      continue;
+    }
     const want = Number(expected.data[i]);
-    const diff = Math.abs(actual.data[i] - want);
+    const diff = Math.abs(Number(actual.data[i]) - want);
     if (!(diff <= 1e-5 * Math.max(1, Math.abs(want)))) assert.unreachable(`${what}: element ${i} is ${actual.data[i]}, the in-process runtime gives ${want}`);
     worst = Math.max(worst, diff);
   }
@@ -38,9 +45,13 @@ const images = new Map<string, string>();
 const sessions = new Map<string, ort.InferenceSession>();
 
 function feeds(tensors: RequestTensor[]): Record<string, ort.Tensor> {
-  return Object.fromEntries(tensors.map((t) => [t.name, t.datatype === 'INT64'
-    ? new ort.Tensor('int64', BigInt64Array.from(t.data.map(BigInt)), t.shape)
-    : new ort.Tensor(t.datatype === 'INT32' ? 'int32' : 'float32', t.datatype === 'INT32' ? Int32Array.from(t.data) : Float32Array.from(t.data), t.shape)]));
+  return Object.fromEntries(tensors.map((t) => {
+    if (t.datatype === 'BYTES') return [t.name, new ort.Tensor('string', t.data as string[], t.shape)];
+    const data = t.data as number[];
+    return [t.name, t.datatype === 'INT64'
+      ? new ort.Tensor('int64', BigInt64Array.from(data.map(BigInt)), t.shape)
+      : new ort.Tensor(t.datatype === 'INT32' ? 'int32' : 'float32', t.datatype === 'INT32' ? Int32Array.from(data) : Float32Array.from(data), t.shape)];
+  }));
 }
 
 /** The model's answer from its own runtime in this process (onnxruntime-node, or TF.js): the reference. */

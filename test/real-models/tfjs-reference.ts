@@ -4,19 +4,20 @@ import { dirname, join } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import { setWasmPaths } from '@tensorflow/tfjs-backend-wasm';
 import { type GraphModel, loadGraphModel } from '@tensorflow/tfjs-converter';
+import { type LayersModel, loadLayersModel } from '@tensorflow/tfjs-layers';
 import type { RequestTensor } from './catalog.ts';
 
 /**
- * The in-process reference for a TF.js graph model: TF.js itself, on the WASM backend the image runs (one thread,
+ * The in-process reference for a TF.js graph or layers model: TF.js itself, on the WASM backend the image runs (one thread,
  * as there), loading the manifest and shards as the package ships them, and executing the request by node name.
  * Written here from TF.js's own API, not through the plugin, so a plugin bug cannot hide in both sides.
  */
 
-export interface ReferenceTensor { dims: number[]; data: ArrayLike<number> }
+export interface ReferenceTensor { dims: number[]; data: ArrayLike<number | string> }
 
-const models = new Map<string, GraphModel>();
+const models = new Map<string, GraphModel | LayersModel>();
 
-async function load(manifest: string): Promise<GraphModel> {
+async function load(manifest: string): Promise<GraphModel | LayersModel> {
   const cached = models.get(manifest);
   if (cached) return cached;
   if (tf.getBackend() !== 'wasm') {
@@ -32,13 +33,17 @@ async function load(manifest: string): Promise<GraphModel> {
   const shards: Buffer[] = [];
   for (const group of json.weightsManifest) for (const p of group.paths) shards.push(await readFile(join(dir, p)));
   const weightData = new Uint8Array(Buffer.concat(shards)).buffer;
-  const model = await loadGraphModel({
+  const handler = {
     load: async () => ({
       modelTopology: json.modelTopology, format: json.format, generatedBy: json.generatedBy, convertedBy: json.convertedBy,
       weightSpecs: json.weightsManifest.flatMap((g: { weights: unknown[] }) => g.weights), weightData,
       ...(json.signature ? { signature: json.signature } : {}), ...(json.userDefinedMetadata ? { userDefinedMetadata: json.userDefinedMetadata } : {}),
+      ...(json.modelInitializer ? { modelInitializer: json.modelInitializer } : {}),
     }),
-  });
+  };
+  // A layers model states "format": "layers-model" or has a Keras topology (no GraphDef `node` list).
+  const layers = json.format === 'layers-model' || (json.format === undefined && !('node' in json.modelTopology));
+  const model = layers ? await loadLayersModel(handler) : await loadGraphModel(handler);
   models.set(manifest, model);
   return model;
 }
@@ -46,18 +51,33 @@ async function load(manifest: string): Promise<GraphModel> {
 export async function tfjsReference(manifest: string, request: RequestTensor[], outputs: string[]): Promise<Record<string, ReferenceTensor>> {
   const model = await load(manifest);
   const feeds: tf.NamedTensorMap = {};
-  for (const t of request) feeds[t.name] = tf.tensor(t.data, t.shape, t.datatype === 'INT32' ? 'int32' : 'float32');
-  // execute() for plain graphs; graphs with control flow or dynamic shapes need executeAsync().
+  for (const t of request) {
+    feeds[t.name] = t.datatype === 'BYTES' ? tf.tensor(t.data, t.shape, 'string') : tf.tensor(t.data, t.shape, t.datatype === 'INT32' ? 'int32' : 'float32');
+  }
   let ys: tf.Tensor | tf.Tensor[];
-  try {
-    ys = model.execute(feeds, outputs);
-  } catch (error) {
-    if (!/executeAsync/.test((error as Error).message)) throw error;
-    ys = await model.executeAsync(feeds, outputs);
+  if ('layers' in model) {
+    // A layers model: its inputs in the order of model.inputNames, outputs in the order of model.outputNames.
+    const layersModel = model as LayersModel;
+    const predicted = layersModel.predict(layersModel.inputNames.map((name) => feeds[name] ?? missing(name)));
+    const byName = new Map(layersModel.outputNames.map((name, i) => [name, Array.isArray(predicted) ? predicted[i] : predicted]));
+    ys = outputs.map((name) => byName.get(name) ?? missing(name));
+  } else {
+    // execute() for plain graphs; graphs with control flow or dynamic shapes need executeAsync().
+    const graph = model as GraphModel;
+    try {
+      ys = graph.execute(feeds, outputs);
+    } catch (error) {
+      if (!/executeAsync/.test((error as Error).message)) throw error;
+      ys = await graph.executeAsync(feeds, outputs);
+    }
   }
   const list = Array.isArray(ys) ? ys : [ys];
   const out: Record<string, ReferenceTensor> = {};
-  for (const [i, name] of outputs.entries()) out[name] = { dims: list[i].shape, data: await list[i].data() as Float32Array };
+  for (const [i, name] of outputs.entries()) out[name] = { dims: list[i].shape, data: await list[i].data() as Float32Array | string[] };
   tf.dispose([...Object.values(feeds), ...list]);
   return out;
+}
+
+function missing(name: string): never {
+  throw new Error(`the TF.js reference has no tensor '${name}' (the request or the catalog's outputs name it)`);
 }

@@ -20,13 +20,26 @@ export interface ModelDirectory {
 
 const DTYPE_BYTES: Record<string, number> = { float32: 4, int32: 4, bool: 1, uint8: 1, uint16: 2, float16: 2, complex64: 8 };
 
-/** Bytes a weights entry takes in its shard (quantized weights store their quantized dtype). */
-function entryBytes(spec: io.WeightsManifestEntry, where: string): number {
+/**
+ * Bytes a weights entry takes in its shard at `offset` (quantized weights store their quantized dtype). A string
+ * tensor (vocabularies, class names of graph models) stores each element as a 4-byte little-endian length and
+ * its UTF-8 bytes, so its size is read from the shard itself.
+ */
+function entryBytes(spec: io.WeightsManifestEntry, where: string, shard: Buffer, offset: number): number {
+  const count = spec.shape.reduce((a, b) => a * b, 1);
+  if (spec.dtype === 'string' && !spec.quantization) {
+    let at = offset;
+    for (let i = 0; i < count; i++) {
+      if (at + 4 > shard.length) throw new Error(`${where}: string weight "${spec.name}" runs past the end of its shards (element ${i} of ${count})`);
+      at += 4 + shard.readUInt32LE(at);
+    }
+    if (at > shard.length) throw new Error(`${where}: string weight "${spec.name}" runs past the end of its shards`);
+    return at - offset;
+  }
   const dtype = spec.quantization?.dtype ?? spec.dtype;
-  if (spec.dtype === 'string') throw new Error(`${where}: weight "${spec.name}" is a string tensor; not supported`);
   const size = DTYPE_BYTES[dtype];
   if (size === undefined) throw new Error(`${where}: weight "${spec.name}" has unknown dtype ${String(dtype)}`);
-  return spec.shape.reduce((a, b) => a * b, 1) * size;
+  return count * size;
 }
 
 /** Layers (Keras topology) or graph (GraphDef) model, from `format` or the topology's shape. */
@@ -118,7 +131,8 @@ export function readModelDirectory(dir: string, display = dir, manifest = findMa
       buffers.push(bytes);
       groupBytes += bytes.length;
     }
-    const expected = group.weights.reduce((n, spec) => n + entryBytes(spec, where), 0);
+    const groupData = Buffer.concat(buffers.slice(buffers.length - group.paths.length));
+    const expected = group.weights.reduce((n, spec) => n + entryBytes(spec, where, groupData, n), 0);
     if (expected !== groupBytes) {
       throw new Error(`${where}: weightsManifest[${g}] describes ${expected} bytes of weights but its shards (${group.paths.join(', ')}) hold ${groupBytes}`);
     }
