@@ -82,6 +82,17 @@ test('layers model: signature inferred, WASM layer shipped, served predictions e
   assert.ok(correct >= 135, `accuracy ${correct}/150`);
 });
 
+test('PYML_TFJS_BACKEND=cpu in the image runs the bundled CPU backend: equal to in-process TF.js on the CPU backend', async () => {
+  const rows = await irisRows();
+  const request = path.join(work, 'request-cpu.json');
+  await writeFile(request, JSON.stringify({ inputs: [{ name: 'hidden_input', datatype: 'FP32', shape: [150, 4], data: rows }] }));
+  const r = await pyml(['predict', `${work}/layers`, '--input', request, '--json'], { env: { PYML_TFJS_BACKEND: 'cpu' } });
+  assert.is(r.code, 0, r.stderr);
+  const served = parseJson<V2>(r).outputs.find((o) => o.name === 'probabilities')!;
+  const cpu = (await inProcess(path.join(example, 'weights/model'), 'hidden_input', rows, 'cpu')).probabilities!;
+  assert.equal(served.data, Array.from(cpu.data as Float32Array), 'bitwise equal to in-process TF.js on the CPU backend');
+});
+
 test('pyml batch from Parquet gives the in-process TF.js (WASM) predictions for every row', async () => {
   const db = await DuckDBInstance.create(':memory:');
   const conn = await db.connect();

@@ -5,7 +5,9 @@
  * Models reach it with `ctx.adapter<TfjsAdapter>('tfjs').load('model')` (a weights directory's name).
  */
 import * as tf from '@tensorflow/tfjs-core';
-import '@tensorflow/tfjs-backend-cpu';
+// Named, not a bare side-effect import: under Node the package's entry is its CommonJS build, which its
+// `sideEffects` list does not name, so a bundler drops a bare import and the image had no cpu backend.
+import { MathBackendCPU } from '@tensorflow/tfjs-backend-cpu';
 import { setWasmPaths } from '@tensorflow/tfjs-backend-wasm';
 import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
@@ -38,6 +40,7 @@ const BACKENDS = ['wasm', 'cpu'];
 /** Selects the backend once per process; warnings (the "install tfjs-node" banner) are off in production mode. */
 export async function initBackend(backend: string, wasmDir: string): Promise<void> {
   if (!BACKENDS.includes(backend)) throw new Error(`tfjs: PYML_TFJS_BACKEND must be one of ${BACKENDS.join(', ')}, got "${backend}"`);
+  if (backend === 'cpu' && !tf.findBackendFactory('cpu')) tf.registerBackend('cpu', () => new MathBackendCPU(), 1);
   if (backend === 'wasm') {
     // One thread: the image's cores belong to the server's concurrency, and threads need a worker script file.
     tf.env().set('WASM_HAS_MULTITHREAD_SUPPORT', false);
