@@ -65,6 +65,13 @@ test('earlier targets are written by a clean run', async () => {
   assert.equal(Object.keys(await datasetState()).length, 3);
 });
 
+test('a row the model throws on in the first batch: the reason the model gave, not a row count', async () => {
+  // The process fails before it answered any batch, so its stream holds the schema alone (an empty batch to Arrow JS).
+  const r = await toTable(`SELECT id, ds, ${IRIS_COLUMNS.join(', ')} FROM read_parquet('${parquet}') WHERE id >= 3456 ORDER BY id`, '--batch-rows', '1000', '--workers', '1');
+  assert.is(r.code, 1, r.stderr);
+  assert.match(parseJson<{ error: { message: string } }>(r).error.message, /^batch 0 \(rows 0–999\) failed: model predict failed: sentinel 999 seen/);
+});
+
 test('a row the model throws on: exit 1, the batch and its row range named, both targets untouched', async () => {
   const before = await tableState();
   const beforeFiles = await datasetState();

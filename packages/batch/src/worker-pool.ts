@@ -3,6 +3,18 @@ import { WritableSink } from '@pyml/runtime/arrow-io';
 import type { ModelProcess } from './model-processes.ts';
 import { processCpuSeconds } from './cpu-seconds.ts';
 
+/** How long a process that answered a batch with no rows gets to exit with its reason. */
+const EXIT_GRACE_MS = 2000;
+
+/** Whether `exited` settles within `ms`. */
+function exitsWithin(exited: Promise<unknown>, ms: number): Promise<boolean> {
+  let timer: NodeJS.Timeout | undefined;
+  return Promise.race([
+    exited.then(() => true),
+    new Promise<boolean>((resolve) => { timer = setTimeout(() => resolve(false), ms); }),
+  ]).finally(() => clearTimeout(timer));
+}
+
 /** A batch's place in the query result, for error messages. */
 export interface BatchRange {
   index: number;
@@ -73,13 +85,18 @@ class EntrypointWorker {
       for await (const out of reader) {
         // Arrow JS yields one empty placeholder batch for a stream that holds only a schema (no input batches).
         if (out.numRows === 0 && this.pending.length === 0) continue;
-        const head = this.pending.shift();
+        const head = this.pending[0];
         if (!head) throw new Error('the model process sent a batch nobody asked for');
         if (out.numRows !== head.range.rows) {
+          // A process whose batch failed ends its stream with the schema alone (Arrow JS yields it as an empty batch)
+          // and exits with the model's reason on stderr: given a moment to exit, finish() reports that reason.
+          if (out.numRows === 0 && await exitsWithin(this.exited, EXIT_GRACE_MS)) return;
+          this.pending.shift();
           this.fail(head.range, `the model process returned ${out.numRows} rows for ${head.range.rows}`);
           head.reject(this.failure!);
           return;
         }
+        this.pending.shift();
         this.noteCpu();
         head.resolve(out);
       }
