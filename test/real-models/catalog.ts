@@ -40,6 +40,10 @@ export interface RealModel {
   request(variant: number): RequestTensor[];
   /** A DuckDB query whose rows feed `pyml batch` (one row per request variant 0..N-1), where the model is batchable. */
   batchQuery?: string;
+  /** TF.js environment flags the in-process reference needs to run the model at all (see the entry's comment). */
+  tfjsFlags?: Record<string, boolean>;
+  /** The TF.js backend the image runs it on, when not WASM (a graph with string tensors runs on CPU). */
+  tfjsBackend?: 'cpu';
 }
 
 /** Deterministic values in [-scale, scale]: nothing random, so a failure reproduces. */
@@ -48,6 +52,14 @@ export function wave(count: number, seed: number, scale = 1): number[] {
 }
 
 const zeros = (count: number) => new Array<number>(count).fill(0);
+
+/** Source files of different languages, for the language detection model. */
+const SNIPPETS = [
+  'def main():\n    import os\n    print(os.getcwd())\n\nif __name__ == "__main__":\n    main()\n',
+  'const express = require("express");\nconst app = express();\napp.get("/", (req, res) => res.send("hi"));\napp.listen(3000);\n',
+  '#include <stdio.h>\n\nint main(int argc, char **argv) {\n  printf("%d\\n", argc);\n  return 0;\n}\n',
+  'SELECT name, COUNT(*) AS n\nFROM users\nWHERE created_at > NOW() - INTERVAL 1 DAY\nGROUP BY name\nORDER BY n DESC;\n',
+];
 
 export const REAL_MODELS: RealModel[] = [
   {
@@ -171,7 +183,24 @@ export const REAL_MODELS: RealModel[] = [
     request: (v) => [{ name: 'LR', datatype: 'FP32', shape: [1, 12, 16, 3], data: wave(12 * 16 * 3, v).map((x) => Math.fround(x * 127 + 128)) }],
     // No batchQuery: pyml batch needs fixed per-row output shapes, and SR's height and width follow the input's.
   },
+  {
+    name: 'vscode-languagedetection',
+    what: "VS Code's language detection (guesslang; text: a file's contents as one string in, 54 language scores and ids out; string weights)",
+    framework: 'tfjs', package: '@vscode/vscode-languagedetection', files: ['model/model.json', 'model/group1-shard1of1.bin'], weights: 'model',
+    signature: {
+      inputs: [{ name: 'Placeholder', dtype: 'BYTES', shape: [-1] }],
+      outputs: [{ name: 'head/predictions/probabilities', dtype: 'FP32', shape: [-1, 54] }, { name: 'head/Tile', dtype: 'BYTES', shape: [-1, 54] }],
+    },
+    request: (v) => [{ name: 'Placeholder', datatype: 'BYTES', shape: [1], data: [SNIPPETS[v % SNIPPETS.length]!] }],
+    // String tensors: TF.js's WASM backend cannot run them, the plugin serves the model on CPU. There TF.js 4.22 frees a
+    // tensor of this graph's loop too early (a TypeError in Reshape) unless its own KEEP_INTERMEDIATE_TENSORS flag
+    // holds the intermediates: the reference sets it; the plugin turns it on itself when a call fails so.
+    tfjsFlags: { KEEP_INTERMEDIATE_TENSORS: true }, tfjsBackend: 'cpu',
+    // No batchQuery: the graph reads one text a call (TF.js itself fails on two in one tensor, as VS Code never
+    // sends them), so pyml batch's many-row batches do not apply; pyml batch reports TF.js's error for batch 0.
+  },
 ];
+
 
 /** Where setup put a package's files (see scripts/fetch-real-models.mjs). */
 export function packageFolder(pkg: string): string {

@@ -2,14 +2,15 @@ import { createRequire } from 'node:module';
 import { readFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
+import '@tensorflow/tfjs-backend-cpu';
 import { setWasmPaths } from '@tensorflow/tfjs-backend-wasm';
 import { type GraphModel, loadGraphModel } from '@tensorflow/tfjs-converter';
 import { type LayersModel, loadLayersModel } from '@tensorflow/tfjs-layers';
 import type { RequestTensor } from './catalog.ts';
 
 /**
- * The in-process reference for a TF.js graph or layers model: TF.js itself, on the WASM backend the image runs (one thread,
- * as there), loading the manifest and shards as the package ships them, and executing the request by node name.
+ * The in-process reference for a TF.js graph or layers model: TF.js itself, on the backend the image runs (WASM, one
+ * thread, as there; CPU for a graph with string tensors), loading the manifest and shards as the package ships them, and executing the request by node name.
  * Written here from TF.js's own API, not through the plugin, so a plugin bug cannot hide in both sides.
  */
 
@@ -17,10 +18,14 @@ export interface ReferenceTensor { dims: number[]; data: ArrayLike<number | stri
 
 const models = new Map<string, GraphModel | LayersModel>();
 
-async function load(manifest: string): Promise<GraphModel | LayersModel> {
-  const cached = models.get(manifest);
-  if (cached) return cached;
-  if (tf.getBackend() !== 'wasm') {
+/** The backend a model runs on in the image: WASM, or CPU for a graph with string tensors (as the plugin does). */
+async function useBackend(backend: 'wasm' | 'cpu'): Promise<void> {
+  if (tf.getBackend() === backend) return;
+  if (backend === 'cpu') {
+    if (!(await tf.setBackend('cpu'))) throw new Error("TF.js's cpu backend did not start");
+    return;
+  }
+  {
     tf.env().set('WASM_HAS_MULTITHREAD_SUPPORT', false);
     const wasmDir = `${dirname(createRequire(import.meta.url).resolve('@tensorflow/tfjs-backend-wasm'))}/`;
     setWasmPaths(wasmDir);
@@ -28,6 +33,11 @@ async function load(manifest: string): Promise<GraphModel | LayersModel> {
     g.__dirname ??= wasmDir;
     if (!(await tf.setBackend('wasm'))) throw new Error(`TF.js's wasm backend did not start (files in ${wasmDir})`);
   }
+}
+
+async function load(manifest: string): Promise<GraphModel | LayersModel> {
+  const cached = models.get(manifest);
+  if (cached) return cached;
   const dir = join(manifest, '..');
   const json = JSON.parse(await readFile(manifest, 'utf8'));
   const shards: Buffer[] = [];
@@ -48,8 +58,10 @@ async function load(manifest: string): Promise<GraphModel | LayersModel> {
   return model;
 }
 
-export async function tfjsReference(manifest: string, request: RequestTensor[], outputs: string[]): Promise<Record<string, ReferenceTensor>> {
+export async function tfjsReference(manifest: string, request: RequestTensor[], outputs: string[], options: { flags?: Record<string, boolean>; backend?: 'wasm' | 'cpu' } = {}): Promise<Record<string, ReferenceTensor>> {
+  await useBackend(options.backend ?? 'wasm');
   const model = await load(manifest);
+  for (const [flag, value] of Object.entries(options.flags ?? {})) tf.env().set(flag, value);
   const feeds: tf.NamedTensorMap = {};
   for (const t of request) {
     feeds[t.name] = t.datatype === 'BYTES' ? tf.tensor(t.data, t.shape, 'string') : tf.tensor(t.data, t.shape, t.datatype === 'INT32' ? 'int32' : 'float32');
