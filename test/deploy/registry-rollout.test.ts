@@ -27,7 +27,7 @@ test('a pushed image by digest is read from the registry; LAYOUT=REPO gives the 
   const remote = await deploy([`${registry.host}/models/iris@${digest}`, '--serve-image', SERVE_IMAGE, '--json']);
   assert.equal(remote.code, 0, remote.stderr);
   const models = parseJson<{ models: { name: string; image: string; from: string }[] }>(remote).models;
-  assert.deepEqual(models, [{ name: 'iris', image: `${registry.host}/models/iris@${digest}`, from: `registry ${registry.host}/models/iris` }]);
+  assert.deepEqual(models, [{ name: 'iris', version: '1.0.0', image: `${registry.host}/models/iris@${digest}`, from: `registry ${registry.host}/models/iris` }]);
   assert.ok(registry.requests().some((q) => q.method === 'GET' && q.path.endsWith(`/manifests/${digest}`)), 'the registry was asked for that digest');
 
   const local = await deploy([`${v1.layout}=${registry.host}/models/iris:1.0.0`, '--serve-image', SERVE_IMAGE]);

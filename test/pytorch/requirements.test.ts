@@ -42,7 +42,7 @@ test('the requirements layer is built, listed with name, version and licence, an
   assert.equal(built.parts.filter((p) => p.part === 'deps').map((p) => p.name), ['python', 'python-requirements', 'pyml-python']);
   const inspect = await pyml(['inspect', 'image', `${work}/oci`, '--json']);
   const deps = parseJson<{ deps: { name: string; version: string; license?: string; plugin?: string }[] }>(inspect).deps;
-  assert.equal(deps.find((d) => d.name === 'tinyscale'), { name: 'tinyscale', version: '0.3.1', license: 'MIT', plugin: 'pytorch' });
+  assert.equal(deps.find((d) => d.name === 'tinyscale'), { name: 'tinyscale', version: '0.3.1', license: 'MIT', plugin: 'pytorch', type: 'pypi' });
   const p = await pyml(['predict', `${work}/oci`, '--input', path.join(project, 'sample.json'), '--json']);
   assert.is(p.code, 0, p.stderr);
   assert.ok(p.stdout.includes('probabilities'), p.stdout);
